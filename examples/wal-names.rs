@@ -24,20 +24,35 @@ fn example() -> Result<(), Box<dyn Error>> {
     match args.first().map(String::as_str) {
         Some(arg) if arg.contains('/') => {
             let lsn: Lsn = arg.parse()?;
-            let tli: TimelineId = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(TimelineId::FIRST);
+            let tli: TimelineId = args
+                .get(1)
+                .map(|s| s.parse())
+                .transpose()?
+                .unwrap_or(TimelineId::FIRST);
             let seg = SegmentName::containing(tli, lsn, size);
-            println!("LSN {lsn} on timeline {tli} is at offset {} of segment {seg}", size.offset_of(lsn));
+            println!(
+                "LSN {lsn} on timeline {tli} is at offset {} of segment {seg}",
+                size.offset_of(lsn)
+            );
             println!("archived as wals/{}/{seg}", seg.hash_dir());
         }
         Some(name) => {
             let file: WalFileName = name.parse()?;
             println!("{file:?}");
             if let Some(seg) = file.segment() {
-                println!("covers {} .. {} (segment size {size})", seg.start_lsn(size)?, seg.end_lsn(size)?);
+                println!(
+                    "covers {} .. {} (segment size {size})",
+                    seg.start_lsn(size)?,
+                    seg.end_lsn(size)?
+                );
             }
             println!("hash dir: {:?}", file.hash_dir());
         }
-        None => return Err("usage: wal-names LSN [TIMELINE [SEGMENT_SIZE]] | wal-names FILE_NAME".into()),
+        None => {
+            return Err(
+                "usage: wal-names LSN [TIMELINE [SEGMENT_SIZE]] | wal-names FILE_NAME".into(),
+            );
+        }
     }
     Ok(())
 }

@@ -25,7 +25,10 @@ for c in barman-wal barman-catalog; do
 done
 
 step "cargo test (unit, integration and doc tests)"
-cargo test --workspace --all-features --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-features --locked 2>&1 | tee "$log"
+totals=$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$log")
 
 step "benches compile"
 cargo bench --workspace --no-run --locked
@@ -35,3 +38,4 @@ cargo check --manifest-path crates/barman-wal/fuzz/Cargo.toml --bins
 
 echo
 echo "all checks passed"
+echo "tests: $totals"

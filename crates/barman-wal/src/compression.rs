@@ -70,8 +70,15 @@ impl Codec {
     /// ```
     /// assert_eq!(barman_wal::Codec::ALL.len(), 7);
     /// ```
-    pub const ALL: [Codec; 7] =
-        [Codec::None, Codec::Bzip2, Codec::Gzip, Codec::Lz4, Codec::Snappy, Codec::Xz, Codec::Zstd];
+    pub const ALL: [Codec; 7] = [
+        Codec::None,
+        Codec::Bzip2,
+        Codec::Gzip,
+        Codec::Lz4,
+        Codec::Snappy,
+        Codec::Xz,
+        Codec::Zstd,
+    ];
 
     /// The canonical name (`none`, `gzip`, `bzip2`, `zstd`, `lz4`, `xz`, `snappy`), as
     /// written in xlog.db and `backup.info`.
@@ -115,7 +122,11 @@ impl Codec {
             "lz4" => Codec::Lz4,
             "xz" => Codec::Xz,
             "snappy" => Codec::Snappy,
-            _ => return Err(Error::UnknownCompression { name: name.to_owned() }),
+            _ => {
+                return Err(Error::UnknownCompression {
+                    name: name.to_owned(),
+                });
+            }
         })
     }
 
@@ -221,24 +232,35 @@ impl Codec {
                 flate2::Compression::new(lvl_u32.unwrap_or(6)),
             )),
             #[cfg(feature = "bzip2")]
-            Codec::Bzip2 => {
-                EncoderKind::Bzip2(bzip2::write::BzEncoder::new(inner, bzip2::Compression::new(lvl_u32.unwrap_or(9))))
-            }
+            Codec::Bzip2 => EncoderKind::Bzip2(bzip2::write::BzEncoder::new(
+                inner,
+                bzip2::Compression::new(lvl_u32.unwrap_or(9)),
+            )),
             #[cfg(feature = "zstd")]
-            Codec::Zstd => EncoderKind::Zstd(
-                zstd::stream::write::Encoder::new(inner, lvl.unwrap_or(4))
-                    .map_err(|e| Error::io("setting up a zstd encoder", e))?,
-            ),
+            Codec::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(inner, lvl.unwrap_or(4))
+                    .map_err(|e| Error::io("setting up a zstd encoder", e))?;
+                // A content checksum, as the zstd tool writes by default.
+                e.include_checksum(true)
+                    .map_err(|e| Error::io("setting up a zstd encoder", e))?;
+                EncoderKind::Zstd(e)
+            }
             #[cfg(feature = "lz4")]
-            Codec::Lz4 => EncoderKind::Lz4(lz4_flex::frame::FrameEncoder::new(inner)),
+            Codec::Lz4 => EncoderKind::Lz4(lz4_flex::frame::FrameEncoder::with_frame_info(
+                // A content checksum, as the lz4 tool writes by default.
+                lz4_flex::frame::FrameInfo::new().content_checksum(true),
+                inner,
+            )),
             #[cfg(feature = "xz")]
-            Codec::Xz => EncoderKind::Xz(liblzma::write::XzEncoder::new(inner, lvl_u32.unwrap_or(3))),
+            Codec::Xz => {
+                EncoderKind::Xz(liblzma::write::XzEncoder::new(inner, lvl_u32.unwrap_or(3)))
+            }
             #[cfg(feature = "snappy")]
-            Codec::Snappy => EncoderKind::Snappy(snap::write::FrameEncoder::new(inner)),
+            Codec::Snappy => EncoderKind::Snappy(Box::new(snap::write::FrameEncoder::new(inner))),
             #[allow(unreachable_patterns)]
             other => return Err(other.unavailable()),
         };
-        Ok(Encoder { kind })
+        Ok(Encoder { kind, wrote: false })
     }
 
     /// A streaming decoder reading compressed bytes from `inner`.
@@ -263,22 +285,27 @@ impl Codec {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn decoder<R: Read>(self, inner: R) -> Result<Decoder<R>> {
+        #[allow(unused_variables)]
+        let counted = Counting { inner, seen: false };
         let kind = match self {
-            Codec::None => DecoderKind::None(inner),
+            Codec::None => DecoderKind::None(counted.inner),
             #[cfg(feature = "gzip")]
-            Codec::Gzip => DecoderKind::Gzip(flate2::read::MultiGzDecoder::new(inner)),
+            Codec::Gzip => DecoderKind::Gzip(flate2::read::MultiGzDecoder::new(counted)),
             #[cfg(feature = "bzip2")]
-            Codec::Bzip2 => DecoderKind::Bzip2(bzip2::read::MultiBzDecoder::new(inner)),
+            Codec::Bzip2 => DecoderKind::Bzip2(bzip2::read::MultiBzDecoder::new(counted)),
             #[cfg(feature = "zstd")]
             Codec::Zstd => DecoderKind::Zstd(
-                zstd::stream::read::Decoder::new(inner).map_err(|e| Error::io("setting up a zstd decoder", e))?,
+                zstd::stream::read::Decoder::new(counted)
+                    .map_err(|e| Error::io("setting up a zstd decoder", e))?,
             ),
             #[cfg(feature = "lz4")]
-            Codec::Lz4 => DecoderKind::Lz4(lz4_flex::frame::FrameDecoder::new(inner)),
+            Codec::Lz4 => DecoderKind::Lz4(lz4_flex::frame::FrameDecoder::new(Lz4Tracker::new(
+                counted.inner,
+            ))),
             #[cfg(feature = "xz")]
-            Codec::Xz => DecoderKind::Xz(liblzma::read::XzDecoder::new_multi_decoder(inner)),
+            Codec::Xz => DecoderKind::Xz(liblzma::read::XzDecoder::new_multi_decoder(counted)),
             #[cfg(feature = "snappy")]
-            Codec::Snappy => DecoderKind::Snappy(snap::read::FrameDecoder::new(inner)),
+            Codec::Snappy => DecoderKind::Snappy(snap::read::FrameDecoder::new(counted)),
             #[allow(unreachable_patterns)]
             other => return Err(other.unavailable()),
         };
@@ -322,6 +349,154 @@ impl FromStr for Codec {
     /// Same as [`Codec::from_barman_name`].
     fn from_str(s: &str) -> Result<Self> {
         Codec::from_barman_name(s)
+    }
+}
+
+/// Wraps the compressed input to know whether it held any byte at all.
+#[derive(Debug)]
+struct Counting<R> {
+    inner: R,
+    seen: bool,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen |= n > 0;
+        Ok(n)
+    }
+}
+
+/// Follows the LZ4 frame structure of the bytes read through it, to tell a stream cut
+/// short (lz4_flex reads a stream that ends between blocks, or inside the end mark, as a
+/// complete one).
+#[cfg(feature = "lz4")]
+#[derive(Debug)]
+struct Lz4Tracker<R> {
+    inner: R,
+    seen: bool,
+    state: Lz4State,
+    buf: [u8; 4],
+    got: usize,
+    block_checksum: bool,
+    content_checksum: bool,
+}
+
+#[cfg(feature = "lz4")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lz4State {
+    /// Expecting a frame magic (the only state where the input may end).
+    Magic,
+    /// Expecting the FLG and BD bytes.
+    Flags,
+    /// Expecting a skippable frame's size.
+    SkippableSize,
+    /// Expecting a block size (or the end mark).
+    BlockSize,
+    /// Skipping `n` bytes, then going to the state after.
+    Skip(u64, Lz4Next),
+    /// Not a frame this tracker understands (legacy format, garbage): lz4_flex decides.
+    Untracked,
+}
+
+#[cfg(feature = "lz4")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lz4Next {
+    Magic,
+    BlockSize,
+}
+
+#[cfg(feature = "lz4")]
+impl<R: Read> Lz4Tracker<R> {
+    fn new(inner: R) -> Self {
+        Lz4Tracker {
+            inner,
+            seen: false,
+            state: Lz4State::Magic,
+            buf: [0; 4],
+            got: 0,
+            block_checksum: false,
+            content_checksum: false,
+        }
+    }
+
+    fn at_boundary(&self) -> bool {
+        matches!(self.state, Lz4State::Untracked)
+            || (self.state == Lz4State::Magic && self.got == 0)
+    }
+
+    fn track(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            match self.state {
+                Lz4State::Untracked => return,
+                Lz4State::Skip(n, next) => {
+                    let take = n.min(data.len() as u64);
+                    data = &data[take as usize..];
+                    self.state = if take == n {
+                        match next {
+                            Lz4Next::Magic => Lz4State::Magic,
+                            Lz4Next::BlockSize => Lz4State::BlockSize,
+                        }
+                    } else {
+                        Lz4State::Skip(n - take, next)
+                    };
+                }
+                Lz4State::Magic
+                | Lz4State::Flags
+                | Lz4State::SkippableSize
+                | Lz4State::BlockSize => {
+                    let need = if self.state == Lz4State::Flags { 2 } else { 4 };
+                    let take = (need - self.got).min(data.len());
+                    self.buf[self.got..self.got + take].copy_from_slice(&data[..take]);
+                    self.got += take;
+                    data = &data[take..];
+                    if self.got < need {
+                        return;
+                    }
+                    self.got = 0;
+                    let word = u32::from_le_bytes(self.buf);
+                    self.state = match self.state {
+                        Lz4State::Magic if word == 0x184D_2204 => Lz4State::Flags,
+                        Lz4State::Magic if word & 0xFFFF_FFF0 == 0x184D_2A50 => {
+                            Lz4State::SkippableSize
+                        }
+                        Lz4State::Magic => Lz4State::Untracked,
+                        Lz4State::SkippableSize => Lz4State::Skip(u64::from(word), Lz4Next::Magic),
+                        Lz4State::Flags => {
+                            let flg = self.buf[0];
+                            self.block_checksum = flg & 0x10 != 0;
+                            self.content_checksum = flg & 0x04 != 0;
+                            let rest = 1
+                                + if flg & 0x08 != 0 { 8 } else { 0 }
+                                + if flg & 0x01 != 0 { 4 } else { 0 };
+                            Lz4State::Skip(rest, Lz4Next::BlockSize)
+                        }
+                        _ if word == 0 => {
+                            if self.content_checksum {
+                                Lz4State::Skip(4, Lz4Next::Magic)
+                            } else {
+                                Lz4State::Magic
+                            }
+                        }
+                        _ => {
+                            let len = u64::from(word & 0x7FFF_FFFF)
+                                + if self.block_checksum { 4 } else { 0 };
+                            Lz4State::Skip(len, Lz4Next::BlockSize)
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(feature = "lz4")]
+impl<R: Read> Read for Lz4Tracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.seen |= n > 0;
+        self.track(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -387,11 +562,18 @@ impl FromStr for CompressionLevel {
             num => {
                 let digits = num.strip_prefix('-').unwrap_or(num);
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(Error::InvalidCompressionLevel { input: s.to_owned() });
+                    return Err(Error::InvalidCompressionLevel {
+                        input: s.to_owned(),
+                    });
                 }
-                let v: i64 = num.parse().map_err(|_| Error::InvalidCompressionLevel { input: s.to_owned() })?;
-                // Out-of-range values are clamped per codec later; keep them in i32.
-                Ok(CompressionLevel::Exact(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32))
+                // Out-of-range values are clamped per codec later, as Barman does; any
+                // integer, however long, saturates into i32 first.
+                let v = num.parse::<i32>().unwrap_or(if num.starts_with('-') {
+                    i32::MIN
+                } else {
+                    i32::MAX
+                });
+                Ok(CompressionLevel::Exact(v))
             }
         }
     }
@@ -411,6 +593,7 @@ impl fmt::Display for CompressionLevel {
 /// A streaming compressor, made by [`Codec::encoder`].
 pub struct Encoder<W: Write> {
     kind: EncoderKind<W>,
+    wrote: bool,
 }
 
 enum EncoderKind<W: Write> {
@@ -426,12 +609,14 @@ enum EncoderKind<W: Write> {
     #[cfg(feature = "xz")]
     Xz(liblzma::write::XzEncoder<W>),
     #[cfg(feature = "snappy")]
-    Snappy(snap::write::FrameEncoder<W>),
+    Snappy(Box<snap::write::FrameEncoder<W>>),
 }
 
 impl<W: Write> fmt::Debug for Encoder<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Encoder").field("codec", &self.codec()).finish_non_exhaustive()
+        f.debug_struct("Encoder")
+            .field("codec", &self.codec())
+            .finish_non_exhaustive()
     }
 }
 
@@ -491,13 +676,24 @@ impl<W: Write> Encoder<W> {
             #[cfg(feature = "xz")]
             EncoderKind::Xz(e) => e.finish(),
             #[cfg(feature = "snappy")]
-            EncoderKind::Snappy(e) => e.into_inner().map_err(|e| io::Error::other(e.to_string())),
+            EncoderKind::Snappy(e) => {
+                let mut w = e
+                    .into_inner()
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                if !self.wrote {
+                    // snap writes its stream identifier with the first data; an empty
+                    // stream still needs it to be recognisable.
+                    w.write_all(Codec::Snappy.magic())?;
+                }
+                Ok(w)
+            }
         }
     }
 }
 
 impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.wrote |= !buf.is_empty();
         match &mut self.kind {
             EncoderKind::None(w) => w.write(buf),
             #[cfg(feature = "gzip")]
@@ -543,26 +739,47 @@ pub struct Decoder<R: Read> {
 enum DecoderKind<R: Read> {
     None(R),
     #[cfg(feature = "gzip")]
-    Gzip(flate2::read::MultiGzDecoder<R>),
+    Gzip(flate2::read::MultiGzDecoder<Counting<R>>),
     #[cfg(feature = "bzip2")]
-    Bzip2(bzip2::read::MultiBzDecoder<R>),
+    Bzip2(bzip2::read::MultiBzDecoder<Counting<R>>),
     #[cfg(feature = "zstd")]
-    Zstd(zstd::stream::read::Decoder<'static, io::BufReader<R>>),
+    Zstd(zstd::stream::read::Decoder<'static, io::BufReader<Counting<R>>>),
     #[cfg(feature = "lz4")]
-    Lz4(lz4_flex::frame::FrameDecoder<R>),
+    Lz4(lz4_flex::frame::FrameDecoder<Lz4Tracker<R>>),
     #[cfg(feature = "xz")]
-    Xz(liblzma::read::XzDecoder<R>),
+    Xz(liblzma::read::XzDecoder<Counting<R>>),
     #[cfg(feature = "snappy")]
-    Snappy(snap::read::FrameDecoder<R>),
+    Snappy(snap::read::FrameDecoder<Counting<R>>),
 }
 
 impl<R: Read> fmt::Debug for Decoder<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Decoder").field("codec", &self.codec).finish_non_exhaustive()
+        f.debug_struct("Decoder")
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
     }
 }
 
 impl<R: Read> Decoder<R> {
+    /// Whether any compressed byte was read (always true for [`Codec::None`]).
+    fn input_seen(&self) -> bool {
+        match &self.kind {
+            DecoderKind::None(_) => true,
+            #[cfg(feature = "gzip")]
+            DecoderKind::Gzip(d) => d.get_ref().seen,
+            #[cfg(feature = "bzip2")]
+            DecoderKind::Bzip2(d) => d.get_ref().seen,
+            #[cfg(feature = "zstd")]
+            DecoderKind::Zstd(d) => d.get_ref().get_ref().seen,
+            #[cfg(feature = "lz4")]
+            DecoderKind::Lz4(d) => d.get_ref().seen,
+            #[cfg(feature = "xz")]
+            DecoderKind::Xz(d) => d.get_ref().seen,
+            #[cfg(feature = "snappy")]
+            DecoderKind::Snappy(d) => d.get_ref().seen,
+        }
+    }
+
     /// The codec being decoded.
     ///
     /// ```
@@ -596,14 +813,38 @@ impl<R: Read> Read for Decoder<R> {
             DecoderKind::Snappy(d) => d.read(buf),
         }
         .map_err(|e| {
-            if matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof | io::ErrorKind::Interrupted) {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::InvalidData
+                    | io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::Interrupted
+            ) {
                 e
             } else if e.kind() == io::ErrorKind::Other || e.kind() == io::ErrorKind::InvalidInput {
-                io::Error::new(io::ErrorKind::InvalidData, format!("corrupt {} stream: {e}", self.codec))
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("corrupt {} stream: {e}", self.codec),
+                )
             } else {
                 e
             }
         })?;
+        if n == 0 && !self.input_seen() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("empty input: not a {} stream", self.codec),
+            ));
+        }
+        #[cfg(feature = "lz4")]
+        if let DecoderKind::Lz4(d) = &self.kind
+            && n == 0
+            && !d.get_ref().at_boundary()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated lz4 stream",
+            ));
+        }
         Ok(n)
     }
 }

@@ -23,7 +23,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// Text that is not an LSN in PostgreSQL's `X/Y` form.
-    #[error("invalid LSN {input:?}: expected two hexadecimal numbers of 1 to 8 digits separated by '/'")]
+    #[error(
+        "invalid LSN {input:?}: expected two hexadecimal numbers of 1 to 8 digits separated by '/'"
+    )]
     InvalidLsn {
         /// The rejected text.
         input: String,
@@ -37,9 +39,7 @@ pub enum Error {
         reason: &'static str,
     },
     /// A WAL segment size that PostgreSQL cannot use.
-    #[error(
-        "invalid WAL segment size {bytes}: must be a power of two between 1 MiB and 1 GiB"
-    )]
+    #[error("invalid WAL segment size {bytes}: must be a power of two between 1 MiB and 1 GiB")]
     InvalidSegmentSize {
         /// The rejected size in bytes.
         bytes: u64,
@@ -116,7 +116,9 @@ pub enum Error {
         input: String,
     },
     /// A codec whose cargo feature is not enabled in this build.
-    #[error("{codec} compression is not available: barman-wal was built without its `{codec}` feature")]
+    #[error(
+        "{codec} compression is not available: barman-wal was built without its `{codec}` feature"
+    )]
     CodecUnavailable {
         /// The codec that was asked for.
         codec: Codec,
@@ -153,7 +155,9 @@ pub enum SegmentProblem {
         expected: u64,
     },
     /// The page magic is not one of a known PostgreSQL version.
-    #[error("page at offset {offset}: magic {found:#06X} is not the WAL page magic of any PostgreSQL version from 10 to 18 (not a WAL file?)")]
+    #[error(
+        "page at offset {offset}: magic {found:#06X} is not the WAL page magic of any PostgreSQL version from 10 to 18 (not a WAL file?)"
+    )]
     UnknownMagic {
         /// Offset of the page.
         offset: u64,
@@ -161,7 +165,9 @@ pub enum SegmentProblem {
         found: u16,
     },
     /// The page magic belongs to another PostgreSQL version than the expected one.
-    #[error("page at offset {offset}: magic {found:#06X} is from PostgreSQL {found_version}, expected PostgreSQL {expected} ({expected_magic:#06X})")]
+    #[error(
+        "page at offset {offset}: magic {found:#06X} is from PostgreSQL {found_version}, expected PostgreSQL {expected} ({expected_magic:#06X})"
+    )]
     WrongVersion {
         /// Offset of the page.
         offset: u64,
@@ -175,7 +181,9 @@ pub enum SegmentProblem {
         expected_magic: u16,
     },
     /// The page changes version in the middle of a segment.
-    #[error("page at offset {offset}: magic {found:#06X} differs from the segment's first page ({first:#06X})")]
+    #[error(
+        "page at offset {offset}: magic {found:#06X} differs from the segment's first page ({first:#06X})"
+    )]
     MixedMagic {
         /// Offset of the page.
         offset: u64,
@@ -200,7 +208,9 @@ pub enum SegmentProblem {
     },
     /// A page is not at the address its position in the named segment implies: the file
     /// was renamed, or holds stale data.
-    #[error("page at offset {offset}: page address {found}, expected {expected} (renamed or recycled file?)")]
+    #[error(
+        "page at offset {offset}: page address {found}, expected {expected} (renamed or recycled file?)"
+    )]
     WrongPageAddress {
         /// Offset of the page.
         offset: u64,
@@ -210,7 +220,9 @@ pub enum SegmentProblem {
         expected: Lsn,
     },
     /// A page header's timeline is newer than the segment's.
-    #[error("page at offset {offset}: timeline {found} is newer than the segment's timeline {expected}")]
+    #[error(
+        "page at offset {offset}: timeline {found} is newer than the segment's timeline {expected}"
+    )]
     TimelineAhead {
         /// Offset of the page.
         offset: u64,

@@ -32,7 +32,11 @@ impl HistoryEntry {
     /// assert!(e.reason().starts_with("before"));
     /// ```
     pub fn new(parent: TimelineId, switchpoint: Lsn, reason: impl Into<String>) -> HistoryEntry {
-        HistoryEntry { parent, switchpoint, reason: reason.into() }
+        HistoryEntry {
+            parent,
+            switchpoint,
+            reason: reason.into(),
+        }
     }
 
     /// The timeline that ended at the switch point.
@@ -115,7 +119,11 @@ impl TimelineHistory {
         let h = TimelineHistory { timeline, entries };
         for (i, e) in h.entries.iter().enumerate() {
             if e.reason.contains(['\n', '\r']) || e.reason.trim() != e.reason {
-                return Err(h.line_error(i + 1, &e.reason, "a reason cannot contain a line break or start or end with blanks"));
+                return Err(h.line_error(
+                    i + 1,
+                    &e.reason,
+                    "a reason cannot contain a line break or start or end with blanks",
+                ));
             }
         }
         h.check()?;
@@ -129,7 +137,10 @@ impl TimelineHistory {
     /// assert!(h.entries().is_empty());
     /// ```
     pub fn first() -> TimelineHistory {
-        TimelineHistory { timeline: TimelineId::FIRST, entries: Vec::new() }
+        TimelineHistory {
+            timeline: TimelineId::FIRST,
+            entries: Vec::new(),
+        }
     }
 
     /// Parses the text of the history file of `timeline`.
@@ -150,7 +161,10 @@ impl TimelineHistory {
     /// assert!(err.to_string().contains("00000002.history, line 1"));
     /// ```
     pub fn parse(timeline: TimelineId, text: &str) -> Result<TimelineHistory> {
-        let mut h = TimelineHistory { timeline, entries: Vec::new() };
+        let mut h = TimelineHistory {
+            timeline,
+            entries: Vec::new(),
+        };
         for (idx, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -161,9 +175,18 @@ impl TimelineHistory {
             let parent: TimelineId = tli
                 .parse()
                 .map_err(|_| h.line_error(idx + 1, raw, "expected a decimal parent timeline"))?;
-            let switchpoint: Lsn =
-                lsn.parse().map_err(|_| h.line_error(idx + 1, raw, "expected a switch point LSN after the timeline"))?;
-            h.entries.push(HistoryEntry { parent, switchpoint, reason: reason.to_owned() });
+            let switchpoint: Lsn = lsn.parse().map_err(|_| {
+                h.line_error(
+                    idx + 1,
+                    raw,
+                    "expected a switch point LSN after the timeline",
+                )
+            })?;
+            h.entries.push(HistoryEntry {
+                parent,
+                switchpoint,
+                reason: reason.to_owned(),
+            });
             h.check_last(idx + 1, raw)?;
         }
         Ok(h)
@@ -174,28 +197,49 @@ impl TimelineHistory {
     }
 
     fn line_error(&self, line: usize, text: &str, reason: &str) -> Error {
-        Error::InvalidLine { file: self.file_name(), line, text: text.to_owned(), reason: reason.to_owned() }
+        Error::InvalidLine {
+            file: self.file_name(),
+            line,
+            text: text.to_owned(),
+            reason: reason.to_owned(),
+        }
     }
 
     fn check(&self) -> Result<()> {
-        let mut h = TimelineHistory { timeline: self.timeline, entries: Vec::new() };
+        let mut h = TimelineHistory {
+            timeline: self.timeline,
+            entries: Vec::new(),
+        };
         for (i, e) in self.entries.iter().enumerate() {
             h.entries.push(e.clone());
-            h.check_last(i + 1, &format!("{}\t{}\t{}", e.parent, e.switchpoint, e.reason))?;
+            h.check_last(
+                i + 1,
+                &format!("{}\t{}\t{}", e.parent, e.switchpoint, e.reason),
+            )?;
         }
         Ok(())
     }
 
     fn check_last(&self, line: usize, raw: &str) -> Result<()> {
         let n = self.entries.len();
-        let Some(last) = self.entries.last() else { return Ok(()) };
+        let Some(last) = self.entries.last() else {
+            return Ok(());
+        };
         if last.parent >= self.timeline {
-            return Err(self.line_error(line, raw, "a parent timeline must be older than the file's timeline"));
+            return Err(self.line_error(
+                line,
+                raw,
+                "a parent timeline must be older than the file's timeline",
+            ));
         }
         if n >= 2 {
             let prev = &self.entries[n - 2];
             if last.parent <= prev.parent {
-                return Err(self.line_error(line, raw, "timeline ids must be in increasing sequence"));
+                return Err(self.line_error(
+                    line,
+                    raw,
+                    "timeline ids must be in increasing sequence",
+                ));
             }
             if last.switchpoint < prev.switchpoint {
                 return Err(self.line_error(line, raw, "switch points must not go backwards"));
@@ -235,7 +279,10 @@ impl TimelineHistory {
     /// # Ok::<(), barman_wal::Error>(())
     /// ```
     pub fn timelines(&self) -> impl Iterator<Item = TimelineId> + '_ {
-        self.entries.iter().map(|e| e.parent).chain(std::iter::once(self.timeline))
+        self.entries
+            .iter()
+            .map(|e| e.parent)
+            .chain(std::iter::once(self.timeline))
     }
 
     /// Which timeline of this history the WAL at `lsn` is on (`tliOfPointInHistory`).
@@ -249,7 +296,10 @@ impl TimelineHistory {
     /// ```
     #[doc(alias = "tliOfPointInHistory")]
     pub fn timeline_at(&self, lsn: Lsn) -> TimelineId {
-        self.entries.iter().find(|e| lsn < e.switchpoint).map_or(self.timeline, |e| e.parent)
+        self.entries
+            .iter()
+            .find(|e| lsn < e.switchpoint)
+            .map_or(self.timeline, |e| e.parent)
     }
 
     /// Where timeline `tli` ends in this history (`tliSwitchPoint`): `Some(switchpoint)`
@@ -265,7 +315,10 @@ impl TimelineHistory {
     /// ```
     #[doc(alias = "tliSwitchPoint")]
     pub fn switchpoint_of(&self, tli: TimelineId) -> Option<Lsn> {
-        self.entries.iter().find(|e| e.parent == tli).map(|e| e.switchpoint)
+        self.entries
+            .iter()
+            .find(|e| e.parent == tli)
+            .map(|e| e.switchpoint)
     }
 
     /// Whether this timeline's history passes through timeline `tli` at position `lsn`:
@@ -321,9 +374,15 @@ mod tests {
                     5\t1/0\tafter transaction 1234\r\n";
         let h = TimelineHistory::parse(TimelineId::new(6), text).unwrap();
         assert_eq!(h.entries().len(), 4);
-        assert_eq!(h.entries()[1].reason(), "at restore point \"before the \"\"mistake\"\" \t here\"");
+        assert_eq!(
+            h.entries()[1].reason(),
+            "at restore point \"before the \"\"mistake\"\" \t here\""
+        );
         assert_eq!(h.entries()[3].reason(), "after transaction 1234");
-        assert_eq!(TimelineHistory::parse(TimelineId::new(6), &h.to_string()).unwrap(), h);
+        assert_eq!(
+            TimelineHistory::parse(TimelineId::new(6), &h.to_string()).unwrap(),
+            h
+        );
     }
 
     #[test]
@@ -339,7 +398,12 @@ mod tests {
         for (text, line, what) in cases {
             let err = TimelineHistory::parse(TimelineId::new(5), text).unwrap_err();
             match &err {
-                Error::InvalidLine { line: l, reason, file, .. } => {
+                Error::InvalidLine {
+                    line: l,
+                    reason,
+                    file,
+                    ..
+                } => {
                     assert_eq!(*l, line, "{text:?}");
                     assert!(reason.contains(what), "{reason}");
                     assert_eq!(file, "timeline history file 00000005.history");

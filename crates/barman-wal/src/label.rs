@@ -52,7 +52,12 @@ pub struct BackupLabel {
 const FILE: &str = "backup label";
 
 fn line_err(line: usize, text: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidLine { file: FILE.to_owned(), line, text: text.to_owned(), reason: reason.into() }
+    Error::InvalidLine {
+        file: FILE.to_owned(),
+        line,
+        text: text.to_owned(),
+        reason: reason.into(),
+    }
 }
 
 /// Parses `X/Y (file NAME)`.
@@ -97,7 +102,9 @@ impl BackupLabel {
             if line.trim().is_empty() {
                 continue;
             }
-            let (key, value) = line.split_once(": ").or_else(|| line.strip_suffix(':').map(|k| (k, "")))
+            let (key, value) = line
+                .split_once(": ")
+                .or_else(|| line.strip_suffix(':').map(|k| (k, "")))
                 .ok_or_else(|| line_err(n, raw, "expected \"KEY: value\""))?;
             fn set<T>(slot: &mut Option<T>, v: T, n: usize, raw: &str) -> Result<()> {
                 if slot.is_some() {
@@ -106,9 +113,17 @@ impl BackupLabel {
                 *slot = Some(v);
                 Ok(())
             }
-            let loc = |v: &str| parse_location(v).ok_or_else(|| line_err(n, raw, "expected \"X/Y (file SEGMENT)\""));
-            let lsn = |v: &str| v.parse::<Lsn>().map_err(|_| line_err(n, raw, "expected an LSN"));
-            let tli = |v: &str| v.parse::<TimelineId>().map_err(|_| line_err(n, raw, "expected a timeline"));
+            let loc = |v: &str| {
+                parse_location(v).ok_or_else(|| line_err(n, raw, "expected \"X/Y (file SEGMENT)\""))
+            };
+            let lsn = |v: &str| {
+                v.parse::<Lsn>()
+                    .map_err(|_| line_err(n, raw, "expected an LSN"))
+            };
+            let tli = |v: &str| {
+                v.parse::<TimelineId>()
+                    .map_err(|_| line_err(n, raw, "expected a timeline"))
+            };
             match key {
                 "START WAL LOCATION" => set(&mut start, loc(value)?, n, raw)?,
                 "STOP WAL LOCATION" => set(&mut stop, loc(value)?, n, raw)?,
@@ -124,7 +139,11 @@ impl BackupLabel {
                 "INCREMENTAL FROM TLI" => set(&mut inc_tli, tli(value)?, n, raw)?,
                 _ => {
                     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_uppercase() || b == b' ') {
-                        return Err(line_err(n, raw, "expected \"KEY: value\" with an upper-case key"));
+                        return Err(line_err(
+                            n,
+                            raw,
+                            "expected \"KEY: value\" with an upper-case key",
+                        ));
                     }
                     if other.iter().any(|(k, _): &(String, String)| k == key) {
                         return Err(line_err(n, raw, "repeated key"));
@@ -133,7 +152,10 @@ impl BackupLabel {
                 }
             }
         }
-        let missing = |key: &'static str| Error::MissingKey { file: FILE.to_owned(), key };
+        let missing = |key: &'static str| Error::MissingKey {
+            file: FILE.to_owned(),
+            key,
+        };
         Ok(BackupLabel {
             start: start.ok_or_else(|| missing("START WAL LOCATION"))?,
             stop,
@@ -306,7 +328,8 @@ impl BackupLabel {
     /// # Ok::<(), barman_wal::Error>(())
     /// ```
     pub fn incremental_from(&self) -> Option<(Lsn, Option<TimelineId>)> {
-        self.incremental_from_lsn.map(|l| (l, self.incremental_from_tli))
+        self.incremental_from_lsn
+            .map(|l| (l, self.incremental_from_tli))
     }
 
     /// Lines this crate does not know, as `(key, value)`, in file order.
@@ -343,14 +366,21 @@ impl BackupLabel {
     pub fn history_file_name(&self, size: WalSegSize) -> WalFileName {
         let segment = SegmentName::containing(self.timeline(), self.start_lsn(), size);
         // The offset is below the segment size (at most 1 GiB), so it fits in u32.
-        WalFileName::BackupLabel { segment, offset: size.offset_of(self.start_lsn()) as u32 }
+        WalFileName::BackupLabel {
+            segment,
+            offset: size.offset_of(self.start_lsn()) as u32,
+        }
     }
 }
 
 impl fmt::Display for BackupLabel {
     /// Writes the lines in PostgreSQL's order, then the unknown ones.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "START WAL LOCATION: {} (file {})", self.start.0, self.start.1)?;
+        writeln!(
+            f,
+            "START WAL LOCATION: {} (file {})",
+            self.start.0, self.start.1
+        )?;
         if let Some((lsn, seg)) = self.stop {
             writeln!(f, "STOP WAL LOCATION: {lsn} (file {seg})")?;
         }
@@ -401,7 +431,10 @@ impl TablespaceLink {
     /// assert_eq!(t.oid(), 1);
     /// ```
     pub fn new(oid: u32, path: impl Into<String>) -> TablespaceLink {
-        TablespaceLink { oid, path: path.into() }
+        TablespaceLink {
+            oid,
+            path: path.into(),
+        }
     }
 
     /// The tablespace's OID (its link name under `pg_tblspc/`).
@@ -505,15 +538,22 @@ impl TablespaceMap {
                 text: raw.trim_end_matches('\n').to_owned(),
                 reason: reason.to_owned(),
             };
-            let (oid, path) = logical.split_once(' ').ok_or_else(|| bad("expected \"OID PATH\""))?;
+            let (oid, path) = logical
+                .split_once(' ')
+                .ok_or_else(|| bad("expected \"OID PATH\""))?;
             if oid.is_empty() || !oid.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad("the OID must be a decimal number"));
             }
-            let oid: u32 = oid.parse().map_err(|_| bad("the OID is larger than 4294967295"))?;
+            let oid: u32 = oid
+                .parse()
+                .map_err(|_| bad("the OID is larger than 4294967295"))?;
             if path.is_empty() {
                 return Err(bad("the path is empty"));
             }
-            links.push(TablespaceLink { oid, path: path.to_owned() });
+            links.push(TablespaceLink {
+                oid,
+                path: path.to_owned(),
+            });
         }
         Ok(TablespaceMap { links })
     }
@@ -571,7 +611,10 @@ mod tests {
         assert_eq!(l.label(), "barman: \"quoted\" label");
         assert_eq!(l.stop().unwrap().0.to_string(), "0/2000138");
         assert_eq!(l.stop_timeline(), Some(TimelineId::FIRST));
-        assert_eq!(l.incremental_from(), Some((Lsn::new(0x100_0028), Some(TimelineId::FIRST))));
+        assert_eq!(
+            l.incremental_from(),
+            Some((Lsn::new(0x100_0028), Some(TimelineId::FIRST)))
+        );
         assert_eq!(l.to_string(), HISTORY);
     }
 
@@ -583,27 +626,52 @@ mod tests {
         let l = BackupLabel::parse(text).unwrap();
         assert_eq!(l.timeline(), TimelineId::new(2));
         assert_eq!(l.label(), "");
-        assert_eq!(l.other_lines(), [("FUTURE KEY".to_owned(), "something".to_owned())]);
-        assert_eq!(l.to_string(), text.replace("LABEL: \n", "LABEL: \n"));
+        assert_eq!(
+            l.other_lines(),
+            [("FUTURE KEY".to_owned(), "something".to_owned())]
+        );
+        assert_eq!(l.to_string(), text);
     }
 
     #[test]
     fn label_errors() {
         let base = HISTORY.replace("LABEL: barman: \"quoted\" label\n", "");
-        assert!(matches!(BackupLabel::parse(&base), Err(Error::MissingKey { key: "LABEL", .. })));
+        assert!(matches!(
+            BackupLabel::parse(&base),
+            Err(Error::MissingKey { key: "LABEL", .. })
+        ));
         let dup = format!("{HISTORY}LABEL: again\n");
         let err = BackupLabel::parse(&dup).unwrap_err();
-        assert!(err.to_string().contains("line 13") && err.to_string().contains("repeated"), "{err}");
+        assert!(
+            err.to_string().contains("line 13") && err.to_string().contains("repeated"),
+            "{err}"
+        );
         let bad = HISTORY.replace("0/2000060", "zz");
-        assert!(BackupLabel::parse(&bad).unwrap_err().to_string().contains("line 3"));
-        let bad = HISTORY.replace("(file 000000010000000000000002)\nSTOP", "file 000000010000000000000002\nSTOP");
-        assert!(BackupLabel::parse(&bad).unwrap_err().to_string().contains("line 1"));
+        assert!(
+            BackupLabel::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("line 3")
+        );
+        let bad = HISTORY.replace(
+            "(file 000000010000000000000002)\nSTOP",
+            "file 000000010000000000000002\nSTOP",
+        );
+        assert!(
+            BackupLabel::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("line 1")
+        );
         assert!(BackupLabel::parse("garbage\n").is_err());
     }
 
     #[test]
     fn tablespace_map_errors_and_crlf() {
-        assert_eq!(TablespaceMap::parse("1 /a\r\n\r\n").unwrap().links()[0].path(), "/a\r");
+        assert_eq!(
+            TablespaceMap::parse("1 /a\r\n\r\n").unwrap().links()[0].path(),
+            "/a\r"
+        );
         let err = TablespaceMap::parse("1 /a\n2\n").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
         let err = TablespaceMap::parse("1 /a\\\nb\nx /c\n").unwrap_err();

@@ -53,7 +53,10 @@
 //!   [`Codec::decoder`]).
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod compression;
 mod error;
@@ -72,8 +75,9 @@ pub use history::{HistoryEntry, TimelineHistory};
 pub use label::{BackupLabel, TablespaceLink, TablespaceMap};
 pub use lsn::Lsn;
 pub use page::{
-    DEFAULT_WAL_BLOCK_SIZE, PageHeader, SegmentCheck, SegmentReport, SegmentValidator, XLP_ALL_FLAGS,
-    XLP_BKP_REMOVABLE, XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD, XLP_LONG_HEADER,
+    DEFAULT_WAL_BLOCK_SIZE, PageHeader, SegmentCheck, SegmentReport, SegmentValidator,
+    XLP_ALL_FLAGS, XLP_BKP_REMOVABLE, XLP_FIRST_IS_CONTRECORD, XLP_FIRST_IS_OVERWRITE_CONTRECORD,
+    XLP_LONG_HEADER,
 };
 pub use segment::{SegmentName, SegmentRange, WalSegSize};
 pub use timeline::TimelineId;

@@ -220,7 +220,9 @@ impl FromStr for Lsn {
     /// Parses PostgreSQL's `X/Y` form, as `pg_lsn_in` does: 1 to 8 hex digits, a `/`,
     /// 1 to 8 hex digits, nothing else (no spaces, no sign, no `0x`).
     fn from_str(s: &str) -> Result<Self> {
-        let invalid = || Error::InvalidLsn { input: s.to_owned() };
+        let invalid = || Error::InvalidLsn {
+            input: s.to_owned(),
+        };
         let (hi, lo) = s.split_once('/').ok_or_else(invalid)?;
         let hi = parse_hex_u32(hi.as_bytes()).ok_or_else(invalid)?;
         let lo = parse_hex_u32(lo.as_bytes()).ok_or_else(invalid)?;
@@ -245,11 +247,30 @@ mod tests {
     #[test]
     fn rejects_everything_else() {
         for bad in [
-            "", "/", "0/", "/0", "0//0", "0/0/0", " 0/0", "0/0 ", "0x1/0", "+1/0", "-1/0", "g/0",
-            "1/123456789", "123456789/1", "0 / 0", "1", "0/0\n", "１/0",
+            "",
+            "/",
+            "0/",
+            "/0",
+            "0//0",
+            "0/0/0",
+            " 0/0",
+            "0/0 ",
+            "0x1/0",
+            "+1/0",
+            "-1/0",
+            "g/0",
+            "1/123456789",
+            "123456789/1",
+            "0 / 0",
+            "1",
+            "0/0\n",
+            "１/0",
         ] {
             let err = bad.parse::<Lsn>().unwrap_err();
-            assert!(matches!(err, Error::InvalidLsn { ref input } if input == bad), "{bad:?}");
+            assert!(
+                matches!(err, Error::InvalidLsn { ref input } if input == bad),
+                "{bad:?}"
+            );
         }
     }
 

@@ -264,7 +264,11 @@ impl PageHeader {
     /// ```
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        if self.is_long() { LONG_HEADER } else { SHORT_HEADER }
+        if self.is_long() {
+            LONG_HEADER
+        } else {
+            SHORT_HEADER
+        }
     }
 }
 
@@ -320,6 +324,11 @@ pub struct SegmentReport {
     pub end_of_wal: Option<Lsn>,
     /// Whether the segment ends with a WAL switch record.
     pub switched: bool,
+    /// Start of the last record whose CRC was verified.
+    pub last_record: Option<Lsn>,
+    /// Start of a record that begins in this segment and continues into the next one
+    /// (it cannot be verified from this segment alone).
+    pub continued_record: Option<Lsn>,
 }
 
 impl SegmentCheck {
@@ -442,7 +451,10 @@ impl SegmentCheck {
 
     fn err(&self, problem: SegmentProblem) -> Error {
         let suffix = if self.partial { ".partial" } else { "" };
-        Error::InvalidSegment { segment: format!("{}{suffix}", self.segment), problem }
+        Error::InvalidSegment {
+            segment: format!("{}{suffix}", self.segment),
+            problem,
+        }
     }
 
     /// Validates the long header on the first page of a segment and the file's size,
@@ -469,10 +481,16 @@ impl SegmentCheck {
             return Err(self.err(SegmentProblem::TooLong { expected: seg }));
         }
         if !self.partial && file_size < seg {
-            return Err(self.err(SegmentProblem::Truncated { actual: file_size, expected: seg }));
+            return Err(self.err(SegmentProblem::Truncated {
+                actual: file_size,
+                expected: seg,
+            }));
         }
         if first_page.len() < LONG_HEADER {
-            return Err(self.err(SegmentProblem::Truncated { actual: first_page.len() as u64, expected: LONG_HEADER as u64 }));
+            return Err(self.err(SegmentProblem::Truncated {
+                actual: first_page.len() as u64,
+                expected: LONG_HEADER as u64,
+            }));
         }
         let (version, system_id) = self.check_first_header(first_page)?;
         Ok(SegmentReport {
@@ -483,22 +501,28 @@ impl SegmentCheck {
             records_checked: 0,
             end_of_wal: None,
             switched: false,
+            last_record: None,
+            continued_record: None,
         })
     }
 
     fn check_magic(&self, offset: u64, magic: u16) -> Result<PgMajorVersion> {
-        let found_version = PgMajorVersion::from_wal_magic(magic)
-            .ok_or_else(|| self.err(SegmentProblem::UnknownMagic { offset, found: magic }))?;
-        if let Some(expected) = self.version {
-            if expected != found_version {
-                return Err(self.err(SegmentProblem::WrongVersion {
-                    offset,
-                    found: magic,
-                    found_version,
-                    expected,
-                    expected_magic: expected.wal_magic(),
-                }));
-            }
+        let found_version = PgMajorVersion::from_wal_magic(magic).ok_or_else(|| {
+            self.err(SegmentProblem::UnknownMagic {
+                offset,
+                found: magic,
+            })
+        })?;
+        if let Some(expected) = self.version
+            && expected != found_version
+        {
+            return Err(self.err(SegmentProblem::WrongVersion {
+                offset,
+                found: magic,
+                found_version,
+                expected,
+                expected_magic: expected.wal_magic(),
+            }));
         }
         Ok(found_version)
     }
@@ -508,42 +532,70 @@ impl SegmentCheck {
     }
 
     fn check_first_header(&self, page: &[u8]) -> Result<(PgMajorVersion, u64)> {
-        let h = PageHeader::parse(page)
-            .ok_or_else(|| self.err(SegmentProblem::Truncated { actual: page.len() as u64, expected: LONG_HEADER as u64 }))?;
+        let h = PageHeader::parse(page).ok_or_else(|| {
+            self.err(SegmentProblem::Truncated {
+                actual: page.len() as u64,
+                expected: LONG_HEADER as u64,
+            })
+        })?;
         let version = self.check_magic(0, h.magic)?;
         if h.info & !XLP_ALL_FLAGS != 0 {
-            return Err(self.err(SegmentProblem::InvalidFlags { offset: 0, info: h.info }));
+            return Err(self.err(SegmentProblem::InvalidFlags {
+                offset: 0,
+                info: h.info,
+            }));
         }
         let Some((sysid, seg_size, blcksz)) = h.long else {
             return Err(self.err(SegmentProblem::NotLongHeader { info: h.info }));
         };
         let expected = self.seg_start()?;
         if h.page_address != expected {
-            return Err(self.err(SegmentProblem::WrongPageAddress { offset: 0, found: h.page_address, expected }));
+            return Err(self.err(SegmentProblem::WrongPageAddress {
+                offset: 0,
+                found: h.page_address,
+                expected,
+            }));
         }
         self.check_tli(0, h.tli, None)?;
-        if let Some(id) = self.system_id {
-            if sysid != id {
-                return Err(self.err(SegmentProblem::WrongSystemId { found: sysid, expected: id }));
-            }
+        if let Some(id) = self.system_id
+            && sysid != id
+        {
+            return Err(self.err(SegmentProblem::WrongSystemId {
+                found: sysid,
+                expected: id,
+            }));
         }
         if u64::from(seg_size) != self.size.bytes() {
-            return Err(self.err(SegmentProblem::WrongSegmentSize { found: seg_size, expected: self.size.bytes() }));
+            return Err(self.err(SegmentProblem::WrongSegmentSize {
+                found: seg_size,
+                expected: self.size.bytes(),
+            }));
         }
         if blcksz != self.block_size {
-            return Err(self.err(SegmentProblem::WrongBlockSize { found: blcksz, expected: self.block_size }));
+            return Err(self.err(SegmentProblem::WrongBlockSize {
+                found: blcksz,
+                expected: self.block_size,
+            }));
         }
         Ok((version, sysid))
     }
 
     fn check_tli(&self, offset: u64, tli: TimelineId, previous: Option<TimelineId>) -> Result<()> {
         if tli > self.segment.timeline() || !tli.is_valid() {
-            return Err(self.err(SegmentProblem::TimelineAhead { offset, found: tli, expected: self.segment.timeline() }));
+            return Err(self.err(SegmentProblem::TimelineAhead {
+                offset,
+                found: tli,
+                expected: self.segment.timeline(),
+            }));
         }
-        if let Some(prev) = previous {
-            if tli < prev {
-                return Err(self.err(SegmentProblem::TimelineRegress { offset, found: tli, previous: prev }));
-            }
+        if let Some(prev) = previous
+            && tli < prev
+        {
+            return Err(self.err(SegmentProblem::TimelineRegress {
+                offset,
+                found: tli,
+                previous: prev,
+            }));
         }
         Ok(())
     }
@@ -728,7 +780,8 @@ impl SegmentValidator {
             let (version, sysid) = self.check.check_first_header(page)?;
             self.first = Some((version, sysid, le16(page, 0)));
             // check_first_header succeeded, so the long header parses.
-            PageHeader::parse(page).ok_or_else(|| self.check.err(SegmentProblem::NotLongHeader { info: 0 }))?
+            PageHeader::parse(page)
+                .ok_or_else(|| self.check.err(SegmentProblem::NotLongHeader { info: 0 }))?
         } else {
             let h = PageHeader::parse(page).unwrap_or(PageHeader {
                 magic: 0,
@@ -746,10 +799,17 @@ impl SegmentValidator {
             let first_magic = self.first.map_or(h.magic, |f| f.2);
             if h.magic != first_magic {
                 self.check.check_magic(offset, h.magic)?;
-                return Err(self.check.err(SegmentProblem::MixedMagic { offset, found: h.magic, first: first_magic }));
+                return Err(self.check.err(SegmentProblem::MixedMagic {
+                    offset,
+                    found: h.magic,
+                    first: first_magic,
+                }));
             }
             if h.info & !XLP_ALL_FLAGS != 0 || h.info & XLP_LONG_HEADER != 0 {
-                return Err(self.check.err(SegmentProblem::InvalidFlags { offset, info: h.info }));
+                return Err(self.check.err(SegmentProblem::InvalidFlags {
+                    offset,
+                    info: h.info,
+                }));
             }
             h
         };
@@ -802,7 +862,9 @@ impl SegmentValidator {
                     // The tail of a record begun in the previous segment.
                     let avail = (bs - pos) as u32;
                     if h.rem_len > avail {
-                        self.walk = Walk::Skip { remaining: h.rem_len - avail };
+                        self.walk = Walk::Skip {
+                            remaining: h.rem_len - avail,
+                        };
                         return Ok(());
                     }
                     pos = maxalign(pos + h.rem_len as usize);
@@ -820,12 +882,17 @@ impl SegmentValidator {
                 if !contrecord || h.rem_len != remaining {
                     return Err(self.check.err(SegmentProblem::BadContinuation {
                         offset,
-                        detail: format!("expected {remaining} continued bytes, page says {} (flags {:#06X})", h.rem_len, h.info),
+                        detail: format!(
+                            "expected {remaining} continued bytes, page says {} (flags {:#06X})",
+                            h.rem_len, h.info
+                        ),
                     }));
                 }
                 let avail = (bs - pos) as u32;
                 if remaining > avail {
-                    self.walk = Walk::Skip { remaining: remaining - avail };
+                    self.walk = Walk::Skip {
+                        remaining: remaining - avail,
+                    };
                     return Ok(());
                 }
                 pos = maxalign(pos + remaining as usize);
@@ -874,9 +941,21 @@ impl SegmentValidator {
                 return Ok(());
             }
             if (total as usize) < RECORD_HEADER || total > MAX_RECORD_LEN {
-                return self.record_error(at, SegmentProblem::BadRecordLength { lsn: at, len: total });
+                return self.record_error(
+                    at,
+                    SegmentProblem::BadRecordLength {
+                        lsn: at,
+                        len: total,
+                    },
+                );
             }
-            let mut rec = PartialRecord { start: at, total, seen: 0, header: [0; RECORD_HEADER], crc: 0 };
+            let mut rec = PartialRecord {
+                start: at,
+                total,
+                seen: 0,
+                header: [0; RECORD_HEADER],
+                crc: 0,
+            };
             let take = (total as usize).min(bs - pos);
             rec.absorb(&page[pos..pos + take]);
             pos += take;
@@ -899,13 +978,27 @@ impl SegmentValidator {
         let stored = le32(hdr, 20);
         let computed = crc32c::crc32c_append(rec.crc, &hdr[..20]);
         if stored != computed {
-            return self.record_error(rec.start, SegmentProblem::BadRecordCrc { lsn: rec.start, stored, computed });
+            return self.record_error(
+                rec.start,
+                SegmentProblem::BadRecordCrc {
+                    lsn: rec.start,
+                    stored,
+                    computed,
+                },
+            );
         }
         let prev = Lsn::new(le64(hdr, 8));
-        if let Some(expected) = self.prev_record {
-            if prev != expected {
-                return self.record_error(rec.start, SegmentProblem::BadPrevLink { lsn: rec.start, found: prev, expected });
-            }
+        if let Some(expected) = self.prev_record
+            && prev != expected
+        {
+            return self.record_error(
+                rec.start,
+                SegmentProblem::BadPrevLink {
+                    lsn: rec.start,
+                    found: prev,
+                    expected,
+                },
+            );
         }
         self.prev_record = Some(rec.start);
         self.records += 1;
@@ -935,22 +1028,35 @@ impl SegmentValidator {
         let bytes = self.offset + self.page.len() as u64;
         let seg = self.check.size.bytes();
         let complete_pages = self.page.is_empty();
-        if (!self.check.partial && bytes != seg) || bytes == 0 || (!complete_pages && self.ended.is_none()) {
+        if (!self.check.partial && bytes != seg)
+            || bytes == 0
+            || (!complete_pages && self.ended.is_none())
+        {
             let expected = if self.check.partial {
-                bytes.div_ceil(u64::from(self.check.block_size)).max(1) * u64::from(self.check.block_size)
+                bytes.div_ceil(u64::from(self.check.block_size)).max(1)
+                    * u64::from(self.check.block_size)
             } else {
                 seg
             };
-            return Err(self.check.err(SegmentProblem::Truncated { actual: bytes, expected }));
+            return Err(self.check.err(SegmentProblem::Truncated {
+                actual: bytes,
+                expected,
+            }));
         }
         let Some((version, system_id, _)) = self.first else {
-            return Err(self.check.err(SegmentProblem::Truncated { actual: bytes, expected: seg }));
+            return Err(self.check.err(SegmentProblem::Truncated {
+                actual: bytes,
+                expected: seg,
+            }));
         };
-        let end_of_wal = match (&self.walk, self.ended) {
-            (_, Some(end)) => Some(end),
+        let (end_of_wal, continued_record) = match (&self.walk, self.ended) {
+            (_, Some(end)) => (Some(end), None),
             // A record cut by the end of a partial file: the WAL ends where it began.
-            (Walk::Record(rec), None) if self.check.partial && bytes < seg => Some(rec.start),
-            _ => None,
+            (Walk::Record(rec), None) if self.check.partial && bytes < seg => {
+                (Some(rec.start), None)
+            }
+            (Walk::Record(rec), None) => (None, Some(rec.start)),
+            _ => (None, None),
         };
         Ok(SegmentReport {
             version,
@@ -960,6 +1066,8 @@ impl SegmentValidator {
             records_checked: self.records,
             end_of_wal,
             switched: self.switched,
+            last_record: self.prev_record,
+            continued_record,
         })
     }
 }

@@ -228,16 +228,32 @@ impl SegmentName {
     pub fn from_segment_no(tli: TimelineId, segno: u64, size: WalSegSize) -> Option<SegmentName> {
         let per_log = size.segments_per_log();
         let log = u32::try_from(segno / per_log).ok()?;
-        let tli = if tli.is_valid() { tli } else { TimelineId::FIRST };
+        let tli = if tli.is_valid() {
+            tli
+        } else {
+            TimelineId::FIRST
+        };
         // segno % per_log < per_log <= 4096, fits in u32.
-        Some(SegmentName { tli, log, seg: (segno % per_log) as u32 })
+        Some(SegmentName {
+            tli,
+            log,
+            seg: (segno % per_log) as u32,
+        })
     }
 
     fn at_segment_no(tli: TimelineId, segno: u64, size: WalSegSize) -> SegmentName {
         let per_log = size.segments_per_log();
-        let tli = if tli.is_valid() { tli } else { TimelineId::FIRST };
+        let tli = if tli.is_valid() {
+            tli
+        } else {
+            TimelineId::FIRST
+        };
         // segno = lsn / size <= u64::MAX / 2^20, so segno / per_log < 2^32.
-        SegmentName { tli, log: (segno / per_log) as u32, seg: (segno % per_log) as u32 }
+        SegmentName {
+            tli,
+            log: (segno / per_log) as u32,
+            seg: (segno % per_log) as u32,
+        }
     }
 
     /// The timeline (first 8 hex digits).
@@ -282,7 +298,11 @@ impl SegmentName {
     /// # Ok::<(), barman_wal::Error>(())
     /// ```
     pub fn with_timeline(self, tli: TimelineId) -> SegmentName {
-        let tli = if tli.is_valid() { tli } else { TimelineId::FIRST };
+        let tli = if tli.is_valid() {
+            tli
+        } else {
+            TimelineId::FIRST
+        };
         SegmentName { tli, ..self }
     }
 
@@ -351,9 +371,11 @@ impl SegmentName {
     /// # Ok::<(), barman_wal::Error>(())
     /// ```
     pub fn end_lsn(self, size: WalSegSize) -> Result<Lsn> {
-        self.start_lsn(size)?.checked_add(size.bytes()).ok_or_else(|| Error::OutOfRange {
-            what: format!("the end of segment {self} is past FFFFFFFF/FFFFFFFF"),
-        })
+        self.start_lsn(size)?
+            .checked_add(size.bytes())
+            .ok_or_else(|| Error::OutOfRange {
+                what: format!("the end of segment {self} is past FFFFFFFF/FFFFFFFF"),
+            })
     }
 
     /// Whether `lsn` falls inside this segment (timeline not considered).
@@ -422,7 +444,13 @@ impl SegmentName {
             (Some(a), Some(b)) if a <= b => (a, b),
             _ => (1, 0),
         };
-        SegmentRange { tli: first.tli, size, next, end, done: next > end }
+        SegmentRange {
+            tli: first.tli,
+            size,
+            next,
+            end,
+            done: next > end,
+        }
     }
 
     /// Barman's "hash dir": the first 16 hex digits, the directory of `wals/` that holds
@@ -458,13 +486,23 @@ impl SegmentName {
         if tli == 0 {
             return None;
         }
-        Some(SegmentName { tli: TimelineId::new(tli), log, seg })
+        Some(SegmentName {
+            tli: TimelineId::new(tli),
+            log,
+            seg,
+        })
     }
 }
 
 impl fmt::Display for SegmentName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:08X}{:08X}{:08X}", self.tli.as_u32(), self.log, self.seg)
+        write!(
+            f,
+            "{:08X}{:08X}{:08X}",
+            self.tli.as_u32(),
+            self.log,
+            self.seg
+        )
     }
 }
 
@@ -489,7 +527,10 @@ impl FromStr for SegmentName {
                 None => "timeline 0 does not exist",
             }
         };
-        Err(Error::InvalidWalFileName { input: s.to_owned(), reason })
+        Err(Error::InvalidWalFileName {
+            input: s.to_owned(),
+            reason,
+        })
     }
 }
 
@@ -543,7 +584,15 @@ mod tests {
 
     #[test]
     fn seg_sizes() {
-        for bad in [0, 1, (1 << 20) - 1, (1 << 20) + 1, 3 << 20, 1 << 31, u64::MAX] {
+        for bad in [
+            0,
+            1,
+            (1 << 20) - 1,
+            (1 << 20) + 1,
+            3 << 20,
+            1 << 31,
+            u64::MAX,
+        ] {
             assert!(WalSegSize::new(bad).is_err(), "{bad}");
         }
         for s in 20..=30 {
@@ -574,7 +623,10 @@ mod tests {
         assert_eq!(s.to_string(), "00000001FFFFFFFF000000FF");
         assert_eq!(s.next(WalSegSize::DEFAULT), None);
         assert!(s.end_lsn(WalSegSize::DEFAULT).is_err());
-        assert_eq!(s.start_lsn(WalSegSize::DEFAULT).unwrap().to_string(), "FFFFFFFF/FF000000");
+        assert_eq!(
+            s.start_lsn(WalSegSize::DEFAULT).unwrap().to_string(),
+            "FFFFFFFF/FF000000"
+        );
     }
 
     #[test]
@@ -588,8 +640,13 @@ mod tests {
         assert_eq!(SegmentName::range(a, bad, size).count(), 0);
         // Barman semantics: first's timeline, last's position.
         let c: SegmentName = "000000020000000000000006".parse().unwrap();
-        let names: Vec<_> = SegmentName::range(a, c, size).map(|s| s.to_string()).collect();
-        assert_eq!(names, ["000000010000000000000005", "000000010000000000000006"]);
+        let names: Vec<_> = SegmentName::range(a, c, size)
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["000000010000000000000005", "000000010000000000000006"]
+        );
         let last = SegmentName::containing(TimelineId::FIRST, Lsn::MAX, size);
         let r = SegmentName::range(last.prev(size).unwrap(), last, size);
         assert_eq!(r.len_hint(), 2);

@@ -98,7 +98,9 @@ impl PgMajorVersion {
         Self::ALL
             .into_iter()
             .find(|v| v.number() == major)
-            .ok_or_else(|| Error::UnsupportedVersion { input: major.to_string() })
+            .ok_or_else(|| Error::UnsupportedVersion {
+                input: major.to_string(),
+            })
     }
 
     /// The version of a `server_version_num` (`150004`), as stored in Barman's
@@ -115,8 +117,9 @@ impl PgMajorVersion {
     /// # Ok::<(), barman_wal::Error>(())
     /// ```
     pub fn from_server_version_num(num: u32) -> Result<PgMajorVersion> {
-        Self::from_number(num / 10000)
-            .map_err(|_| Error::UnsupportedVersion { input: num.to_string() })
+        Self::from_number(num / 10000).map_err(|_| Error::UnsupportedVersion {
+            input: num.to_string(),
+        })
     }
 
     /// The WAL page magic (`XLOG_PAGE_MAGIC`) of this version: the first two bytes of
@@ -165,7 +168,9 @@ impl FromStr for PgMajorVersion {
     /// whose leading number is the major version.
     fn from_str(s: &str) -> Result<Self> {
         let digits: &str = s.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("");
-        let unsupported = || Error::UnsupportedVersion { input: s.to_owned() };
+        let unsupported = || Error::UnsupportedVersion {
+            input: s.to_owned(),
+        };
         if digits.is_empty() || digits.len() > 3 {
             return Err(unsupported());
         }
@@ -193,8 +198,14 @@ mod tests {
 
     #[test]
     fn parses_versions() {
-        assert_eq!("15.4".parse::<PgMajorVersion>().unwrap(), PgMajorVersion::V15);
-        assert_eq!("18beta1".parse::<PgMajorVersion>().unwrap(), PgMajorVersion::V18);
+        assert_eq!(
+            "15.4".parse::<PgMajorVersion>().unwrap(),
+            PgMajorVersion::V15
+        );
+        assert_eq!(
+            "18beta1".parse::<PgMajorVersion>().unwrap(),
+            PgMajorVersion::V18
+        );
         for bad in ["", "9.6", "19", "abc", "1000000000000"] {
             assert!(bad.parse::<PgMajorVersion>().is_err(), "{bad}");
         }

@@ -88,7 +88,9 @@ impl WalFileName {
     pub fn timeline(self) -> TimelineId {
         match self {
             WalFileName::History(t) => t,
-            other => other.segment().map_or(TimelineId::FIRST, SegmentName::timeline),
+            other => other
+                .segment()
+                .map_or(TimelineId::FIRST, SegmentName::timeline),
         }
     }
 
@@ -124,7 +126,9 @@ impl WalFileName {
     /// # Ok::<(), barman_wal::Error>(())
     /// ```
     pub fn hash_dir(self) -> String {
-        self.segment().map(SegmentName::hash_dir).unwrap_or_default()
+        self.segment()
+            .map(SegmentName::hash_dir)
+            .unwrap_or_default()
     }
 }
 
@@ -139,7 +143,9 @@ impl fmt::Display for WalFileName {
         match self {
             WalFileName::Segment(s) => write!(f, "{s}"),
             WalFileName::Partial(s) => write!(f, "{s}{PARTIAL}"),
-            WalFileName::BackupLabel { segment, offset } => write!(f, "{segment}.{offset:08X}{BACKUP}"),
+            WalFileName::BackupLabel { segment, offset } => {
+                write!(f, "{segment}.{offset:08X}{BACKUP}")
+            }
             WalFileName::History(t) => write!(f, "{:08X}{HISTORY}", t.as_u32()),
         }
     }
@@ -150,14 +156,18 @@ impl FromStr for WalFileName {
 
     fn from_str(s: &str) -> Result<Self> {
         let b = s.as_bytes();
-        let err = |reason: &'static str| Error::InvalidWalFileName { input: s.to_owned(), reason };
+        let err = |reason: &'static str| Error::InvalidWalFileName {
+            input: s.to_owned(),
+            reason,
+        };
         const SEG: usize = SegmentName::LEN;
         match b.len() {
             SEG => SegmentName::parse_bytes(b)
                 .map(WalFileName::Segment)
                 .ok_or_else(|| err(segment_reason(b))),
             16 if b.ends_with(HISTORY.as_bytes()) => {
-                let tli = parse_hex_u32(&b[..8]).ok_or_else(|| err("a history file name starts with 8 hexadecimal digits"))?;
+                let tli = parse_hex_u32(&b[..8])
+                    .ok_or_else(|| err("a history file name starts with 8 hexadecimal digits"))?;
                 if tli == 0 {
                     return Err(err("timeline 0 does not exist"));
                 }
@@ -167,7 +177,8 @@ impl FromStr for WalFileName {
                 .map(WalFileName::Partial)
                 .ok_or_else(|| err(segment_reason(&b[..SEG]))),
             40 if b.ends_with(BACKUP.as_bytes()) && b[SEG] == b'.' => {
-                let segment = SegmentName::parse_bytes(&b[..SEG]).ok_or_else(|| err(segment_reason(&b[..SEG])))?;
+                let segment = SegmentName::parse_bytes(&b[..SEG])
+                    .ok_or_else(|| err(segment_reason(&b[..SEG])))?;
                 let offset = parse_hex_u32(&b[SEG + 1..SEG + 9])
                     .ok_or_else(|| err("a backup label offset has 8 hexadecimal digits"))?;
                 Ok(WalFileName::BackupLabel { segment, offset })
@@ -197,8 +208,14 @@ mod tests {
         let cases = [
             ("000000010000000000000003", "000000010000000000000003"),
             ("0000000a0000000b0000000c", "0000000A0000000B0000000C"),
-            ("000000010000000000000003.partial", "000000010000000000000003.partial"),
-            ("000000010000000000000003.0000002a.backup", "000000010000000000000003.0000002A.backup"),
+            (
+                "000000010000000000000003.partial",
+                "000000010000000000000003.partial",
+            ),
+            (
+                "000000010000000000000003.0000002a.backup",
+                "000000010000000000000003.0000002A.backup",
+            ),
             ("00000002.history", "00000002.history"),
             ("FFFFFFFF.history", "FFFFFFFF.history"),
         ];
@@ -258,7 +275,8 @@ mod tests {
         prop_oneof![
             seg.clone().prop_map(WalFileName::Segment),
             seg.clone().prop_map(WalFileName::Partial),
-            (seg, any::<u32>()).prop_map(|(segment, offset)| WalFileName::BackupLabel { segment, offset }),
+            (seg, any::<u32>())
+                .prop_map(|(segment, offset)| WalFileName::BackupLabel { segment, offset }),
             (1u32..).prop_map(|t| WalFileName::History(TimelineId::new(t))),
         ]
     }
