@@ -103,7 +103,8 @@ sql() {
         -U postgres -d postgres -At -c "$1"
 }
 pgbench_() {
-    run_pg "$PGBIN/pgbench" -h "$TMP" -p "$PORT" -U postgres "$@" postgres \
+    # (subshell: a trap firing meanwhile must not inherit the redirection)
+    (run_pg "$PGBIN/pgbench" -h "$TMP" -p "$PORT" -U postgres "$@" postgres) \
         >>"$TMP/pgbench.log" 2>&1 || { tail -n 20 "$TMP/pgbench.log" >&2; die "pgbench $* failed"; }
 }
 wait_archived() { # up to 120 s
@@ -115,8 +116,8 @@ wait_archived() { # up to 120 s
     return 1
 }
 
-run_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust --no-locale -E UTF8 \
-    --wal-segsize=16 --no-sync >"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
+(run_pg "$PGBIN/initdb" -D "$PGDATA" -U postgres -A trust --no-locale -E UTF8 \
+    --wal-segsize=16 --no-sync) >"$TMP/initdb.log" 2>&1 || { cat "$TMP/initdb.log" >&2; die "initdb failed"; }
 
 run_pg tee -a "$PGDATA/postgresql.conf" >/dev/null <<EOF
 

@@ -462,7 +462,7 @@ impl SegmentName {
     /// # Ok::<(), barman_wal::Error>(())
     /// ```
     pub fn hash_dir(self) -> String {
-        format!("{:08X}{:08X}", self.tli.as_u32(), self.log)
+        String::from_utf8_lossy(&self.to_bytes()[..16]).into_owned()
     }
 
     fn not_valid_for(self, size: WalSegSize) -> Error {
@@ -494,15 +494,29 @@ impl SegmentName {
     }
 }
 
+/// Writes `v` as 8 upper-case hex digits into `out`.
+fn hex8(v: u32, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for (i, b) in out.iter_mut().take(8).enumerate() {
+        *b = DIGITS[((v >> (28 - 4 * i)) & 0xF) as usize];
+    }
+}
+
+impl SegmentName {
+    fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut buf = [0u8; Self::LEN];
+        hex8(self.tli.as_u32(), &mut buf[0..8]);
+        hex8(self.log, &mut buf[8..16]);
+        hex8(self.seg, &mut buf[16..24]);
+        buf
+    }
+}
+
 impl fmt::Display for SegmentName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:08X}{:08X}{:08X}",
-            self.tli.as_u32(),
-            self.log,
-            self.seg
-        )
+        let buf = self.to_bytes();
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
     }
 }
 
