@@ -12,7 +12,7 @@ fn names(c: &mut Criterion) {
     let mut g = c.benchmark_group("names");
     let segs: Vec<String> = (0..1000u64)
         .map(|i| {
-            SegmentName::containing(1.into(), Lsn::new(i * 0x1234_5678_9AB), WalSegSize::DEFAULT)
+            SegmentName::containing(1.into(), Lsn::new(i * 0x0123_4567_89AB), WalSegSize::DEFAULT)
                 .to_string()
         })
         .collect();
@@ -40,7 +40,7 @@ fn names(c: &mut Criterion) {
         })
     });
     let lsns: Vec<String> = (0..1000u64)
-        .map(|i| Lsn::new(i * 0x9_8765_4321).to_string())
+        .map(|i| Lsn::new(i * 0x0009_8765_4321).to_string())
         .collect();
     g.bench_function("parse Lsn", |b| {
         b.iter(|| {
