@@ -12,8 +12,12 @@ fn names(c: &mut Criterion) {
     let mut g = c.benchmark_group("names");
     let segs: Vec<String> = (0..1000u64)
         .map(|i| {
-            SegmentName::containing(1.into(), Lsn::new(i * 0x0123_4567_89AB), WalSegSize::DEFAULT)
-                .to_string()
+            SegmentName::containing(
+                1.into(),
+                Lsn::new(i * 0x0123_4567_89AB),
+                WalSegSize::DEFAULT,
+            )
+            .to_string()
         })
         .collect();
     g.throughput(Throughput::Elements(segs.len() as u64));
