@@ -30,6 +30,9 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-features --locked 2>&1 | tee "$log"
 totals=$(awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed", p, f }' "$log")
 
+step "docs build without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
+
 step "benches compile"
 cargo bench --workspace --no-run --locked
 
