@@ -1,7 +1,20 @@
-//! The backup catalogue of barman-rs.
-//!
-//! This crate will hold the model of Barman's on-disk catalogue (`backup.info`, the
-//! `xlog.db` WAL index, keep annotations), retention policy evaluation and recovery
-//! planning, all sans-IO on top of [`barman-wal`](https://docs.rs/barman-wal).
-//! It has no public API yet.
+//! The backup catalogue of barman-rs, byte-compatible with Barman 3.
+//! (Work in progress: modules are being added.)
 #![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod backup;
+mod error;
+mod pyliteral;
+mod timestamp;
+mod xlogdb;
+
+pub use backup::{BACKUP_INFO_KEYS, BackupId, BackupInfo, BackupStatus, BackupType, Tablespace};
+pub use error::{Error, Result};
+pub use pyliteral::PyValue;
+pub use timestamp::PyDateTime;
+pub use xlogdb::{WalIndex, XlogDbEntry};

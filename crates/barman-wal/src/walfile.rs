@@ -17,7 +17,9 @@ use crate::{Error, Result, SegmentName, TimelineId};
 /// | [`History`](WalFileName::History) | `00000002.history` |
 ///
 /// Hex digits are accepted in either case; suffixes only in lower case, as PostgreSQL
-/// writes them. Anything else (a compression suffix, `.tmp`, a wrong length, stray
+/// writes them. Names order like their canonical text (the order Barman compares them
+/// in): by timeline, a timeline's history file before its segments, then by position,
+/// a segment before its `.backup` files and its `.partial`. Anything else (a compression suffix, `.tmp`, a wrong length, stray
 /// characters, `.PARTIAL`) is an error. `Display` writes the canonical upper-case name.
 ///
 /// # Examples
@@ -37,7 +39,7 @@ use crate::{Error, Result, SegmentName, TimelineId};
 /// assert!("000000010000000000000003.gz".parse::<WalFileName>().is_err());
 /// # Ok::<(), barman_wal::Error>(())
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum WalFileName {
     /// A complete WAL segment.
     Segment(SegmentName),
@@ -129,6 +131,32 @@ impl WalFileName {
         self.segment()
             .map(SegmentName::hash_dir)
             .unwrap_or_default()
+    }
+}
+
+impl WalFileName {
+    /// The sort key that orders names like their canonical text.
+    fn order_key(&self) -> (u32, u8, u32, u32, u8, u32) {
+        match *self {
+            WalFileName::History(t) => (t.as_u32(), 0, 0, 0, 0, 0),
+            WalFileName::Segment(s) => (s.timeline().as_u32(), 1, s.log(), s.seg(), 0, 0),
+            WalFileName::BackupLabel { segment: s, offset } => {
+                (s.timeline().as_u32(), 1, s.log(), s.seg(), 1, offset)
+            }
+            WalFileName::Partial(s) => (s.timeline().as_u32(), 1, s.log(), s.seg(), 2, 0),
+        }
+    }
+}
+
+impl Ord for WalFileName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order_key().cmp(&other.order_key())
+    }
+}
+
+impl PartialOrd for WalFileName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -287,6 +315,11 @@ mod tests {
             prop_assert_eq!(n.to_string().parse::<WalFileName>().unwrap(), n);
             // Suffixes are lower case already: lower-casing keeps the name valid.
             prop_assert_eq!(n.to_string().to_lowercase().parse::<WalFileName>().unwrap(), n);
+        }
+
+        #[test]
+        fn order_is_text_order(a in any_name(), b in any_name()) {
+            prop_assert_eq!(a.cmp(&b), a.to_string().cmp(&b.to_string()));
         }
 
         #[test]

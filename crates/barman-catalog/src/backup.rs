@@ -1,0 +1,843 @@
+//! Backups: ids, statuses, types and Barman's `backup.info` format.
+
+use std::fmt;
+use std::str::FromStr;
+
+use barman_wal::{Lsn, SegmentName, TimelineId, WalSegSize};
+
+use crate::{Error, PyDateTime, PyValue, Result};
+
+/// A backup id, `YYYYMMDDTHHMMSS` (the local start time of the backup). Ids order like
+/// their text, which is the catalogue's order.
+///
+/// ```
+/// use barman_catalog::BackupId;
+///
+/// let id: BackupId = "20261125T184314".parse()?;
+/// assert_eq!(id.to_string(), "20261125T184314");
+/// assert!(id < "20261125T184315".parse()?);
+/// assert!("2026-11-25".parse::<BackupId>().is_err());
+/// # Ok::<(), barman_catalog::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BackupId([u8; 15]);
+
+impl BackupId {
+    /// The id of a backup started at this local wall-clock time.
+    ///
+    /// ```
+    /// let dt = jiff::civil::date(2026, 11, 25).at(18, 43, 14, 0);
+    /// assert_eq!(barman_catalog::BackupId::from_datetime(dt).to_string(), "20261125T184314");
+    /// ```
+    pub fn from_datetime(dt: jiff::civil::DateTime) -> BackupId {
+        let s = format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}",
+            dt.year().clamp(0, 9999),
+            dt.month(),
+            dt.day(),
+            dt.hour(),
+            dt.minute(),
+            dt.second()
+        );
+        let mut b = [0u8; 15];
+        b.copy_from_slice(&s.as_bytes()[..15]);
+        BackupId(b)
+    }
+
+    /// The id as text.
+    ///
+    /// ```
+    /// let id: barman_catalog::BackupId = "20261125T184314".parse()?;
+    /// assert_eq!(id.as_str(), "20261125T184314");
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and 'T' are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+
+    /// Whether `s` has the form of a backup id.
+    ///
+    /// ```
+    /// assert!(barman_catalog::BackupId::is_backup_id("20261125T184314"));
+    /// assert!(!barman_catalog::BackupId::is_backup_id("latest"));
+    /// ```
+    pub fn is_backup_id(s: &str) -> bool {
+        let b = s.as_bytes();
+        b.len() == 15
+            && b[8] == b'T'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| i == 8 || c.is_ascii_digit())
+    }
+}
+
+impl FromStr for BackupId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if !Self::is_backup_id(s) {
+            return Err(Error::InvalidBackupId {
+                input: s.to_owned(),
+            });
+        }
+        let mut b = [0u8; 15];
+        b.copy_from_slice(s.as_bytes());
+        Ok(BackupId(b))
+    }
+}
+
+impl fmt::Display for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BackupId({})", self.as_str())
+    }
+}
+
+/// The state of a backup in the catalogue.
+///
+/// ```
+/// use barman_catalog::BackupStatus;
+/// let s: BackupStatus = "WAITING_FOR_WALS".parse()?;
+/// assert!(s.is_copy_done());
+/// assert_eq!(s.to_string(), "WAITING_FOR_WALS");
+/// # Ok::<(), barman_catalog::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub enum BackupStatus {
+    /// Metadata only: the copy has not started.
+    #[default]
+    Empty,
+    /// The backup started (`pg_backup_start` done).
+    Started,
+    /// The copy is done; not every WAL file it needs is archived yet.
+    WaitingForWals,
+    /// Complete and restorable.
+    Done,
+    /// Failed; `error` says why.
+    Failed,
+    /// Being copied from a primary Barman by a passive node.
+    Syncing,
+}
+
+impl BackupStatus {
+    /// Every status.
+    pub const ALL: [BackupStatus; 6] = [
+        BackupStatus::Empty,
+        BackupStatus::Started,
+        BackupStatus::WaitingForWals,
+        BackupStatus::Done,
+        BackupStatus::Failed,
+        BackupStatus::Syncing,
+    ];
+
+    /// The name Barman writes.
+    ///
+    /// ```
+    /// assert_eq!(barman_catalog::BackupStatus::Done.name(), "DONE");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            BackupStatus::Empty => "EMPTY",
+            BackupStatus::Started => "STARTED",
+            BackupStatus::WaitingForWals => "WAITING_FOR_WALS",
+            BackupStatus::Done => "DONE",
+            BackupStatus::Failed => "FAILED",
+            BackupStatus::Syncing => "SYNCING",
+        }
+    }
+
+    /// Barman's `STATUS_COPY_DONE`: WAITING_FOR_WALS or DONE, the backups that can be
+    /// restored (and the default set for shortcuts like `latest`).
+    ///
+    /// ```
+    /// assert!(barman_catalog::BackupStatus::Done.is_copy_done());
+    /// ```
+    pub const fn is_copy_done(self) -> bool {
+        matches!(self, BackupStatus::WaitingForWals | BackupStatus::Done)
+    }
+
+    /// Barman's `STATUS_ARCHIVING`: STARTED, WAITING_FOR_WALS, DONE or SYNCING, the
+    /// backups whose timelines keep their WAL.
+    ///
+    /// ```
+    /// assert!(!barman_catalog::BackupStatus::Failed.is_archiving());
+    /// ```
+    pub const fn is_archiving(self) -> bool {
+        matches!(
+            self,
+            BackupStatus::Started
+                | BackupStatus::WaitingForWals
+                | BackupStatus::Done
+                | BackupStatus::Syncing
+        )
+    }
+}
+
+impl FromStr for BackupStatus {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        BackupStatus::ALL
+            .into_iter()
+            .find(|st| st.name() == s)
+            .ok_or_else(|| Error::InvalidValue {
+                file: String::new(),
+                line: 0,
+                key: "status".to_owned(),
+                value: s.to_owned(),
+                reason: "expected EMPTY, STARTED, WAITING_FOR_WALS, DONE, FAILED or SYNCING"
+                    .to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for BackupStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The kind of a backup, as `list-backups` shows it with one letter.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum BackupType {
+    /// `F`: a full backup taken by the postgres method.
+    Full,
+    /// `I`: a PostgreSQL 17 incremental backup (it has a parent).
+    Incremental,
+    /// `R`: an rsync or local-rsync backup.
+    Rsync,
+    /// `S`: a snapshot backup.
+    Snapshot,
+}
+
+impl BackupType {
+    /// The letter `list-backups` prints.
+    ///
+    /// ```
+    /// assert_eq!(barman_catalog::BackupType::Rsync.letter(), 'R');
+    /// ```
+    pub const fn letter(self) -> char {
+        match self {
+            BackupType::Full => 'F',
+            BackupType::Incremental => 'I',
+            BackupType::Rsync => 'R',
+            BackupType::Snapshot => 'S',
+        }
+    }
+
+    /// The name Barman uses (`full`, `incremental`, `rsync`, `snapshot`).
+    ///
+    /// ```
+    /// assert_eq!(barman_catalog::BackupType::Full.name(), "full");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            BackupType::Full => "full",
+            BackupType::Incremental => "incremental",
+            BackupType::Rsync => "rsync",
+            BackupType::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// A tablespace of a backup: `(name, oid, location)` in `backup.info`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tablespace {
+    /// The tablespace name.
+    pub name: String,
+    /// Its OID (the link name under `pg_tblspc/`).
+    pub oid: u32,
+    /// Where it lived on the database host.
+    pub location: String,
+}
+
+/// The metadata of one backup: Barman's `backup.info`.
+///
+/// Every key Barman 3 writes is a field; values keep their meaning and type. Parsing is
+/// strict (an unknown key or a malformed value is an error naming the file, the line, the
+/// key and the value); writing produces the text Barman writes for the same values: keys
+/// sorted, `None` for missing values, `backup_name` and `snapshots_info` left out when
+/// missing, Python `repr` for the structured values.
+///
+/// # Examples
+///
+/// ```
+/// use barman_catalog::{BackupInfo, BackupStatus};
+///
+/// let text = "begin_wal=000000010000000000000004\nend_xlog=0/40000B8\nstatus=DONE\ntimeline=1\n";
+/// let info = BackupInfo::parse("meta/20141222T092522-backup.info", text)?;
+/// assert_eq!(info.id.to_string(), "20141222T092522");
+/// assert_eq!(info.status, BackupStatus::Done);
+/// assert_eq!(info.end_xlog.unwrap().to_string(), "0/40000B8");
+/// let written = info.to_string();
+/// assert!(written.starts_with("backup_label=None\nbegin_offset=None\n"));
+/// assert_eq!(BackupInfo::parse("meta/20141222T092522-backup.info", &written)?, info);
+/// # Ok::<(), barman_catalog::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BackupInfo {
+    /// The backup id (from the file name, not a key).
+    pub id: BackupId,
+    /// `backup_label`: the label text PostgreSQL returned (a Python string literal).
+    pub backup_label: Option<PyValue>,
+    /// `backup_name`: the name given with `--name`.
+    pub backup_name: Option<String>,
+    /// `begin_offset`: offset of `begin_xlog` in `begin_wal`.
+    pub begin_offset: Option<i64>,
+    /// `begin_time`.
+    pub begin_time: Option<PyDateTime>,
+    /// `begin_wal`: the first WAL segment the backup needs.
+    pub begin_wal: Option<SegmentName>,
+    /// `begin_xlog`: the backup's start LSN.
+    pub begin_xlog: Option<Lsn>,
+    /// `children_backup_ids`: incremental backups taken on top of this one.
+    pub children_backup_ids: Option<Vec<BackupId>>,
+    /// `cluster_size`: estimated size of the cluster at backup time.
+    pub cluster_size: Option<i64>,
+    /// `compression`: backup compression (postgres method).
+    pub compression: Option<String>,
+    /// `config_file`.
+    pub config_file: Option<String>,
+    /// `copy_stats`: a Python dict of timings.
+    pub copy_stats: Option<PyValue>,
+    /// `data_checksums`: `on` or `off`.
+    pub data_checksums: Option<String>,
+    /// `deduplicated_size`.
+    pub deduplicated_size: Option<i64>,
+    /// `encryption`.
+    pub encryption: Option<String>,
+    /// `end_offset`.
+    pub end_offset: Option<i64>,
+    /// `end_time`.
+    pub end_time: Option<PyDateTime>,
+    /// `end_wal`: the last WAL segment the backup needs.
+    pub end_wal: Option<SegmentName>,
+    /// `end_xlog`: the backup's end LSN (consistency point).
+    pub end_xlog: Option<Lsn>,
+    /// `error`: why the backup failed.
+    pub error: Option<String>,
+    /// `hba_file`.
+    pub hba_file: Option<String>,
+    /// `ident_file`.
+    pub ident_file: Option<String>,
+    /// `included_files`: a Python list of configuration files.
+    pub included_files: Option<PyValue>,
+    /// `mode`: `<method>[-<strategy>]`, such as `rsync-concurrent` or `postgres`.
+    pub mode: Option<String>,
+    /// `parent_backup_id`: the parent of an incremental backup.
+    pub parent_backup_id: Option<BackupId>,
+    /// `pgdata`.
+    pub pgdata: Option<String>,
+    /// `server_name`.
+    pub server_name: Option<String>,
+    /// `size`.
+    pub size: Option<i64>,
+    /// `snapshots_info`: a Python dict describing snapshot backups.
+    pub snapshots_info: Option<PyValue>,
+    /// `status`.
+    pub status: BackupStatus,
+    /// `summarize_wal`: `on` or `off`.
+    pub summarize_wal: Option<String>,
+    /// `systemid`: the cluster's system identifier (text).
+    pub systemid: Option<String>,
+    /// `tablespaces`.
+    pub tablespaces: Option<Vec<Tablespace>>,
+    /// `timeline`: the timeline the backup started on.
+    pub timeline: Option<TimelineId>,
+    /// `version`: PostgreSQL's `server_version_num`.
+    pub version: Option<i64>,
+    /// `xlog_segment_size` (16 MiB when absent).
+    pub xlog_segment_size: WalSegSize,
+}
+
+/// Every key of `backup.info`, in the sorted order Barman writes them.
+pub const BACKUP_INFO_KEYS: [&str; 35] = [
+    "backup_label",
+    "backup_name",
+    "begin_offset",
+    "begin_time",
+    "begin_wal",
+    "begin_xlog",
+    "children_backup_ids",
+    "cluster_size",
+    "compression",
+    "config_file",
+    "copy_stats",
+    "data_checksums",
+    "deduplicated_size",
+    "encryption",
+    "end_offset",
+    "end_time",
+    "end_wal",
+    "end_xlog",
+    "error",
+    "hba_file",
+    "ident_file",
+    "included_files",
+    "mode",
+    "parent_backup_id",
+    "pgdata",
+    "server_name",
+    "size",
+    "snapshots_info",
+    "status",
+    "summarize_wal",
+    "systemid",
+    "tablespaces",
+    "timeline",
+    "version",
+    "xlog_segment_size",
+];
+
+impl BackupInfo {
+    /// Metadata of a new backup: status EMPTY, 16 MiB segments, nothing else known.
+    ///
+    /// ```
+    /// let info = barman_catalog::BackupInfo::new("20261125T184314".parse()?);
+    /// assert_eq!(info.status, barman_catalog::BackupStatus::Empty);
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn new(id: BackupId) -> BackupInfo {
+        BackupInfo {
+            id,
+            backup_label: None,
+            backup_name: None,
+            begin_offset: None,
+            begin_time: None,
+            begin_wal: None,
+            begin_xlog: None,
+            children_backup_ids: None,
+            cluster_size: None,
+            compression: None,
+            config_file: None,
+            copy_stats: None,
+            data_checksums: None,
+            deduplicated_size: None,
+            encryption: None,
+            end_offset: None,
+            end_time: None,
+            end_wal: None,
+            end_xlog: None,
+            error: None,
+            hba_file: None,
+            ident_file: None,
+            included_files: None,
+            mode: None,
+            parent_backup_id: None,
+            pgdata: None,
+            server_name: None,
+            size: None,
+            snapshots_info: None,
+            status: BackupStatus::Empty,
+            summarize_wal: None,
+            systemid: None,
+            tablespaces: None,
+            timeline: None,
+            version: None,
+            xlog_segment_size: WalSegSize::DEFAULT,
+        }
+    }
+
+    /// The backup id a `backup.info` path names: `.../<id>-backup.info` (the `meta/`
+    /// layout) or `.../<id>/backup.info` (the older `base/` layout).
+    ///
+    /// ```
+    /// use barman_catalog::BackupInfo;
+    /// assert_eq!(BackupInfo::id_from_path("/b/srv/base/20261125T184314/backup.info")?.to_string(), "20261125T184314");
+    /// assert_eq!(BackupInfo::id_from_path("meta/20261125T184314-backup.info")?.to_string(), "20261125T184314");
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn id_from_path(path: &str) -> Result<BackupId> {
+        let mut parts = path.rsplit('/');
+        let file = parts.next().unwrap_or("");
+        let candidate = match file.strip_suffix("-backup.info") {
+            Some(id) => id,
+            None if file == "backup.info" => parts.next().unwrap_or(""),
+            None => file,
+        };
+        candidate.parse()
+    }
+
+    /// Parses the text of the `backup.info` at `path` (the path gives the backup id and
+    /// names the file in errors).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidBackupId`] if the path names no backup id; [`Error::InvalidLine`],
+    /// [`Error::UnknownKey`] or [`Error::InvalidValue`] with the line number.
+    ///
+    /// ```
+    /// let err = barman_catalog::BackupInfo::parse("20261125T184314-backup.info", "colour=blue\n").unwrap_err();
+    /// assert!(err.to_string().contains("line 1: unknown key \"colour\""));
+    /// ```
+    pub fn parse(path: &str, text: &str) -> Result<BackupInfo> {
+        let mut info = BackupInfo::new(Self::id_from_path(path)?);
+        for (idx, raw) in text.lines().enumerate() {
+            let line_no = idx + 1;
+            if raw.trim().is_empty() || raw.trim_end().starts_with('#') {
+                continue;
+            }
+            let (key, value) = raw.split_once('=').ok_or_else(|| Error::InvalidLine {
+                file: path.to_owned(),
+                line: line_no,
+                text: raw.to_owned(),
+            })?;
+            let (key, value) = (key.trim(), value.trim());
+            let invalid = |reason: &str| Error::InvalidValue {
+                file: path.to_owned(),
+                line: line_no,
+                key: key.to_owned(),
+                value: value.to_owned(),
+                reason: reason.to_owned(),
+            };
+            if !BACKUP_INFO_KEYS.contains(&key) {
+                return Err(Error::UnknownKey {
+                    file: path.to_owned(),
+                    line: line_no,
+                    key: key.to_owned(),
+                });
+            }
+            if value == "None" {
+                info.set_none(key);
+                continue;
+            }
+            let int = || parse_py_int(value).ok_or_else(|| invalid("expected an integer"));
+            let text = || Some(value.to_owned());
+            let time = || {
+                value
+                    .parse::<PyDateTime>()
+                    .map(Some)
+                    .map_err(|e| invalid(&e))
+            };
+            let seg = || {
+                value
+                    .parse::<SegmentName>()
+                    .map(Some)
+                    .map_err(|_| invalid("expected a WAL segment name"))
+            };
+            let lsn = || {
+                value
+                    .parse::<Lsn>()
+                    .map(Some)
+                    .map_err(|_| invalid("expected an LSN such as 0/4000028"))
+            };
+            let literal = || {
+                PyValue::parse(value)
+                    .map(Some)
+                    .map_err(|e| invalid(&format!("not a Python literal: {e}")))
+            };
+            let id = || {
+                value
+                    .parse::<BackupId>()
+                    .map(Some)
+                    .map_err(|_| invalid("expected a backup id"))
+            };
+            match key {
+                "backup_label" => info.backup_label = literal()?,
+                "backup_name" => info.backup_name = text(),
+                "begin_offset" => info.begin_offset = Some(int()?),
+                "begin_time" => info.begin_time = time()?,
+                "begin_wal" => info.begin_wal = seg()?,
+                "begin_xlog" => info.begin_xlog = lsn()?,
+                "children_backup_ids" => {
+                    info.children_backup_ids = Some(
+                        value
+                            .split(',')
+                            .map(|s| s.parse::<BackupId>())
+                            .collect::<Result<Vec<_>>>()
+                            .map_err(|_| invalid("expected comma-separated backup ids"))?,
+                    )
+                }
+                "cluster_size" => info.cluster_size = Some(int()?),
+                "compression" => info.compression = text(),
+                "config_file" => info.config_file = text(),
+                "copy_stats" => info.copy_stats = literal()?,
+                "data_checksums" => info.data_checksums = text(),
+                "deduplicated_size" => info.deduplicated_size = Some(int()?),
+                "encryption" => info.encryption = text(),
+                "end_offset" => info.end_offset = Some(int()?),
+                "end_time" => info.end_time = time()?,
+                "end_wal" => info.end_wal = seg()?,
+                "end_xlog" => info.end_xlog = lsn()?,
+                "error" => info.error = text(),
+                "hba_file" => info.hba_file = text(),
+                "ident_file" => info.ident_file = text(),
+                "included_files" => info.included_files = literal()?,
+                "mode" => info.mode = text(),
+                "parent_backup_id" => info.parent_backup_id = id()?,
+                "pgdata" => info.pgdata = text(),
+                "server_name" => info.server_name = text(),
+                "size" => info.size = Some(int()?),
+                "snapshots_info" => info.snapshots_info = literal()?,
+                "status" => {
+                    info.status = value.parse().map_err(|_| {
+                        invalid(
+                            "expected EMPTY, STARTED, WAITING_FOR_WALS, DONE, FAILED or SYNCING",
+                        )
+                    })?
+                }
+                "summarize_wal" => info.summarize_wal = text(),
+                "systemid" => info.systemid = text(),
+                "tablespaces" => {
+                    info.tablespaces = parse_tablespaces(value).map_err(|e| invalid(&e))?
+                }
+                "timeline" => {
+                    let v = int()?;
+                    let t = u32::try_from(v)
+                        .ok()
+                        .filter(|t| *t > 0)
+                        .ok_or_else(|| invalid("expected a timeline from 1 to 4294967295"))?;
+                    info.timeline = Some(TimelineId::new(t));
+                }
+                "version" => info.version = Some(int()?),
+                "xlog_segment_size" => {
+                    let v = int()?;
+                    info.xlog_segment_size = u64::try_from(v)
+                        .ok()
+                        .and_then(|v| WalSegSize::new(v).ok())
+                        .ok_or_else(|| invalid("expected a power of two from 1 MiB to 1 GiB"))?;
+                }
+                _ => {
+                    return Err(Error::UnknownKey {
+                        file: path.to_owned(),
+                        line: line_no,
+                        key: key.to_owned(),
+                    });
+                }
+            }
+        }
+        Ok(info)
+    }
+
+    fn set_none(&mut self, key: &str) {
+        match key {
+            "backup_label" => self.backup_label = None,
+            "backup_name" => self.backup_name = None,
+            "begin_offset" => self.begin_offset = None,
+            "begin_time" => self.begin_time = None,
+            "begin_wal" => self.begin_wal = None,
+            "begin_xlog" => self.begin_xlog = None,
+            "children_backup_ids" => self.children_backup_ids = None,
+            "cluster_size" => self.cluster_size = None,
+            "compression" => self.compression = None,
+            "config_file" => self.config_file = None,
+            "copy_stats" => self.copy_stats = None,
+            "data_checksums" => self.data_checksums = None,
+            "deduplicated_size" => self.deduplicated_size = None,
+            "encryption" => self.encryption = None,
+            "end_offset" => self.end_offset = None,
+            "end_time" => self.end_time = None,
+            "end_wal" => self.end_wal = None,
+            "end_xlog" => self.end_xlog = None,
+            "error" => self.error = None,
+            "hba_file" => self.hba_file = None,
+            "ident_file" => self.ident_file = None,
+            "included_files" => self.included_files = None,
+            "mode" => self.mode = None,
+            "parent_backup_id" => self.parent_backup_id = None,
+            "pgdata" => self.pgdata = None,
+            "server_name" => self.server_name = None,
+            "size" => self.size = None,
+            "snapshots_info" => self.snapshots_info = None,
+            // Barman keeps None for status; the catalogue treats it as EMPTY.
+            "status" => self.status = BackupStatus::Empty,
+            "summarize_wal" => self.summarize_wal = None,
+            "systemid" => self.systemid = None,
+            "tablespaces" => self.tablespaces = None,
+            "timeline" => self.timeline = None,
+            "version" => self.version = None,
+            // Barman's default applies.
+            "xlog_segment_size" => self.xlog_segment_size = WalSegSize::DEFAULT,
+            _ => {}
+        }
+    }
+
+    /// The backup's kind (the letter of `list-backups`).
+    ///
+    /// ```
+    /// let mut info = barman_catalog::BackupInfo::new("20261125T184314".parse()?);
+    /// info.mode = Some("rsync-concurrent".into());
+    /// assert_eq!(info.backup_type().letter(), 'R');
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn backup_type(&self) -> BackupType {
+        let mode = self.mode.as_deref().unwrap_or("");
+        if mode.starts_with("snapshot") {
+            BackupType::Snapshot
+        } else if mode.starts_with("rsync") {
+            BackupType::Rsync
+        } else if self.parent_backup_id.is_some() {
+            BackupType::Incremental
+        } else {
+            BackupType::Full
+        }
+    }
+
+    /// Whether the backup is an incremental one (it has a parent).
+    ///
+    /// ```
+    /// let info = barman_catalog::BackupInfo::new("20261125T184314".parse()?);
+    /// assert!(!info.is_incremental());
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn is_incremental(&self) -> bool {
+        self.parent_backup_id.is_some()
+    }
+
+    /// The timeline of the backup: `timeline`, else that of `begin_wal`.
+    ///
+    /// ```
+    /// let mut info = barman_catalog::BackupInfo::new("20261125T184314".parse()?);
+    /// info.begin_wal = Some("000000030000000000000004".parse()?);
+    /// assert_eq!(info.begin_timeline().map(u32::from), Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn begin_timeline(&self) -> Option<TimelineId> {
+        self.timeline.or(self.begin_wal.map(SegmentName::timeline))
+    }
+
+    fn value_text(&self, key: &str) -> Option<String> {
+        fn lit(v: &Option<PyValue>) -> Option<String> {
+            v.as_ref().filter(|v| v.is_truthy()).map(PyValue::to_string)
+        }
+        fn s<T: ToString>(v: &Option<T>) -> Option<String> {
+            v.as_ref().map(ToString::to_string)
+        }
+        match key {
+            "backup_label" => lit(&self.backup_label),
+            "backup_name" => self.backup_name.clone(),
+            "begin_offset" => s(&self.begin_offset),
+            "begin_time" => s(&self.begin_time),
+            "begin_wal" => s(&self.begin_wal),
+            "begin_xlog" => s(&self.begin_xlog),
+            "children_backup_ids" => self
+                .children_backup_ids
+                .as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    v.iter()
+                        .map(BackupId::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                }),
+            "cluster_size" => s(&self.cluster_size),
+            "compression" => self.compression.clone(),
+            "config_file" => self.config_file.clone(),
+            "copy_stats" => lit(&self.copy_stats),
+            "data_checksums" => self.data_checksums.clone(),
+            "deduplicated_size" => s(&self.deduplicated_size),
+            "encryption" => self.encryption.clone(),
+            "end_offset" => s(&self.end_offset),
+            "end_time" => s(&self.end_time),
+            "end_wal" => s(&self.end_wal),
+            "end_xlog" => s(&self.end_xlog),
+            "error" => self.error.clone(),
+            "hba_file" => self.hba_file.clone(),
+            "ident_file" => self.ident_file.clone(),
+            "included_files" => lit(&self.included_files),
+            "mode" => self.mode.clone(),
+            "parent_backup_id" => s(&self.parent_backup_id),
+            "pgdata" => self.pgdata.clone(),
+            "server_name" => self.server_name.clone(),
+            "size" => s(&self.size),
+            "snapshots_info" => lit(&self.snapshots_info),
+            "status" => Some(self.status.to_string()),
+            "summarize_wal" => self.summarize_wal.clone(),
+            "systemid" => self.systemid.clone(),
+            "tablespaces" => self
+                .tablespaces
+                .as_ref()
+                .filter(|t| !t.is_empty())
+                .map(|t| tablespaces_repr(t)),
+            "timeline" => s(&self.timeline),
+            "version" => s(&self.version),
+            "xlog_segment_size" => Some(self.xlog_segment_size.bytes().to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// Python's `int()` of a stripped string: optional sign, digits, single underscores
+/// between digits.
+fn parse_py_int(v: &str) -> Option<i64> {
+    let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+        return None;
+    }
+    v.replace('_', "").parse().ok()
+}
+
+fn parse_tablespaces(value: &str) -> std::result::Result<Option<Vec<Tablespace>>, String> {
+    let v = PyValue::parse(value).map_err(|e| format!("not a Python literal: {e}"))?;
+    if !v.is_truthy() {
+        return Ok(None);
+    }
+    let items = v
+        .as_seq()
+        .ok_or("expected a list of (name, oid, location) tuples")?;
+    items
+        .iter()
+        .map(|item| match item.as_seq() {
+            Some([name, oid, location]) => {
+                let oid = oid
+                    .as_int()
+                    .and_then(|o| u32::try_from(o).ok())
+                    .ok_or("a tablespace oid must be an integer")?;
+                Ok(Tablespace {
+                    name: name
+                        .as_str()
+                        .ok_or("a tablespace name must be a string")?
+                        .to_owned(),
+                    oid,
+                    location: location
+                        .as_str()
+                        .ok_or("a tablespace location must be a string")?
+                        .to_owned(),
+                })
+            }
+            _ => Err("expected a list of (name, oid, location) tuples".to_owned()),
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()
+        .map(Some)
+}
+
+fn tablespaces_repr(t: &[Tablespace]) -> String {
+    PyValue::List(
+        t.iter()
+            .map(|t| {
+                PyValue::Tuple(vec![
+                    PyValue::Str(t.name.clone()),
+                    PyValue::Int(i64::from(t.oid)),
+                    PyValue::Str(t.location.clone()),
+                ])
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+impl fmt::Display for BackupInfo {
+    /// The `backup.info` text Barman writes for these values.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for key in BACKUP_INFO_KEYS {
+            let value = self.value_text(key);
+            if value.is_none() && matches!(key, "backup_name" | "snapshots_info") {
+                continue;
+            }
+            writeln!(f, "{key}={}", value.as_deref().unwrap_or("None"))?;
+        }
+        Ok(())
+    }
+}
