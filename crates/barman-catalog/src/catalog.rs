@@ -1,0 +1,370 @@
+//! A server's backups: look-ups, shortcuts and keep annotations.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{BackupId, BackupInfo, BackupStatus, BackupType, Error, Result};
+
+/// What a `keep` annotation protects (the content of `meta/<id>-keep`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum KeepTarget {
+    /// The backup and every WAL file after it: point-in-time recovery from it to now.
+    Full,
+    /// The backup and only the WAL needed to make it consistent (begin..end).
+    Standalone,
+}
+
+impl KeepTarget {
+    /// The annotation text.
+    ///
+    /// ```
+    /// assert_eq!(barman_catalog::KeepTarget::Standalone.name(), "standalone");
+    /// ```
+    pub const fn name(self) -> &'static str {
+        match self {
+            KeepTarget::Full => "full",
+            KeepTarget::Standalone => "standalone",
+        }
+    }
+}
+
+impl FromStr for KeepTarget {
+    type Err = Error;
+
+    /// `standalone` is standalone; any other non-empty annotation is treated as `full`,
+    /// as Barman does for safety.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim() {
+            "" => Err(Error::InvalidValue {
+                file: "keep annotation".to_owned(),
+                line: 1,
+                key: "keep".to_owned(),
+                value: s.to_owned(),
+                reason: "empty".to_owned(),
+            }),
+            "standalone" => Ok(KeepTarget::Standalone),
+            _ => Ok(KeepTarget::Full),
+        }
+    }
+}
+
+impl fmt::Display for KeepTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Words that cannot be backup names, because they are shortcuts.
+pub const RESERVED_BACKUP_IDS: [&str; 8] = [
+    "latest",
+    "last",
+    "oldest",
+    "first",
+    "last-failed",
+    "latest-full",
+    "last-full",
+    "auto",
+];
+
+/// Checks a name given with `backup --name`.
+///
+/// # Errors
+///
+/// [`Error::InvalidBackupName`] for an empty name, a backup id or a reserved word.
+///
+/// ```
+/// assert!(barman_catalog::check_backup_name("before-upgrade").is_ok());
+/// assert!(barman_catalog::check_backup_name("latest").is_err());
+/// assert!(barman_catalog::check_backup_name("20261125T184314").is_err());
+/// ```
+pub fn check_backup_name(name: &str) -> Result<()> {
+    let reason = if name.is_empty() {
+        "a backup name cannot be empty"
+    } else if BackupId::is_backup_id(name) {
+        "a backup name cannot be a backup id"
+    } else if RESERVED_BACKUP_IDS.contains(&name) {
+        "a backup name cannot be a reserved word"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidBackupName {
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    })
+}
+
+/// The backups of one server, in id order, with their keep annotations.
+///
+/// # Examples
+///
+/// ```
+/// use barman_catalog::{BackupInfo, BackupStatus, Catalogue};
+///
+/// let mut cat = Catalogue::new("pg");
+/// for (id, status) in [("20261123T010000", BackupStatus::Done), ("20261124T010000", BackupStatus::Done), ("20261125T010000", BackupStatus::Failed)] {
+///     let mut b = BackupInfo::new(id.parse()?);
+///     b.status = status;
+///     b.mode = Some("postgres".into());
+///     cat.insert(b);
+/// }
+/// assert_eq!(cat.resolve("latest")?.id.to_string(), "20261124T010000");
+/// assert_eq!(cat.resolve("oldest")?.id.to_string(), "20261123T010000");
+/// assert_eq!(cat.resolve("last-failed")?.id.to_string(), "20261125T010000");
+/// assert!(cat.resolve("20261122T010000").is_err());
+/// # Ok::<(), barman_catalog::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Catalogue {
+    server: String,
+    backups: BTreeMap<BackupId, BackupInfo>,
+    keeps: BTreeMap<BackupId, KeepTarget>,
+}
+
+impl Catalogue {
+    /// An empty catalogue for `server`.
+    ///
+    /// ```
+    /// assert!(barman_catalog::Catalogue::new("pg").is_empty());
+    /// ```
+    pub fn new(server: &str) -> Catalogue {
+        Catalogue {
+            server: server.to_owned(),
+            ..Catalogue::default()
+        }
+    }
+
+    /// The server's name.
+    ///
+    /// ```
+    /// assert_eq!(barman_catalog::Catalogue::new("pg").server(), "pg");
+    /// ```
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Adds or replaces a backup.
+    ///
+    /// ```
+    /// let mut cat = barman_catalog::Catalogue::new("pg");
+    /// cat.insert(barman_catalog::BackupInfo::new("20261125T010000".parse()?));
+    /// assert_eq!(cat.len(), 1);
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn insert(&mut self, info: BackupInfo) {
+        self.backups.insert(info.id, info);
+    }
+
+    /// Removes a backup (and its keep annotation).
+    ///
+    /// ```
+    /// let mut cat = barman_catalog::Catalogue::new("pg");
+    /// let id = "20261125T010000".parse()?;
+    /// cat.insert(barman_catalog::BackupInfo::new(id));
+    /// assert!(cat.remove(id).is_some());
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn remove(&mut self, id: BackupId) -> Option<BackupInfo> {
+        self.keeps.remove(&id);
+        self.backups.remove(&id)
+    }
+
+    /// Sets or clears the keep annotation of a backup.
+    ///
+    /// ```
+    /// use barman_catalog::{Catalogue, KeepTarget};
+    /// let mut cat = Catalogue::new("pg");
+    /// let id = "20261125T010000".parse()?;
+    /// cat.set_keep(id, Some(KeepTarget::Full));
+    /// assert_eq!(cat.keep(id), Some(KeepTarget::Full));
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn set_keep(&mut self, id: BackupId, keep: Option<KeepTarget>) {
+        match keep {
+            Some(k) => self.keeps.insert(id, k),
+            None => self.keeps.remove(&id),
+        };
+    }
+
+    /// The keep annotation of a backup.
+    ///
+    /// ```
+    /// let cat = barman_catalog::Catalogue::new("pg");
+    /// assert_eq!(cat.keep("20261125T010000".parse()?), None);
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn keep(&self, id: BackupId) -> Option<KeepTarget> {
+        self.keeps.get(&id).copied()
+    }
+
+    /// Number of backups.
+    ///
+    /// ```
+    /// assert_eq!(barman_catalog::Catalogue::new("pg").len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.backups.len()
+    }
+
+    /// Whether there is no backup.
+    ///
+    /// ```
+    /// assert!(barman_catalog::Catalogue::new("pg").is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.backups.is_empty()
+    }
+
+    /// The backup with this id.
+    ///
+    /// ```
+    /// let cat = barman_catalog::Catalogue::new("pg");
+    /// assert!(cat.get("20261125T010000".parse()?).is_none());
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn get(&self, id: BackupId) -> Option<&BackupInfo> {
+        self.backups.get(&id)
+    }
+
+    /// Every backup, oldest first.
+    ///
+    /// ```
+    /// assert_eq!(barman_catalog::Catalogue::new("pg").iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &BackupInfo> {
+        self.backups.values()
+    }
+
+    /// The backups with a status in `statuses`, oldest first.
+    ///
+    /// ```
+    /// use barman_catalog::BackupStatus;
+    /// let cat = barman_catalog::Catalogue::new("pg");
+    /// assert_eq!(cat.with_status(&[BackupStatus::Done]).count(), 0);
+    /// ```
+    pub fn with_status<'a>(
+        &'a self,
+        statuses: &'a [BackupStatus],
+    ) -> impl DoubleEndedIterator<Item = &'a BackupInfo> + 'a {
+        self.backups
+            .values()
+            .filter(move |b| statuses.contains(&b.status))
+    }
+
+    /// The backups that can be restored (WAITING_FOR_WALS or DONE), oldest first.
+    ///
+    /// ```
+    /// assert_eq!(barman_catalog::Catalogue::new("pg").available().count(), 0);
+    /// ```
+    pub fn available(&self) -> impl DoubleEndedIterator<Item = &BackupInfo> {
+        self.backups.values().filter(|b| b.status.is_copy_done())
+    }
+
+    /// The restorable backup before `id`.
+    ///
+    /// ```
+    /// let cat = barman_catalog::Catalogue::new("pg");
+    /// assert!(cat.previous("20261125T010000".parse()?).is_none());
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn previous(&self, id: BackupId) -> Option<&BackupInfo> {
+        self.backups
+            .range(..id)
+            .rev()
+            .map(|(_, b)| b)
+            .find(|b| b.status.is_copy_done())
+    }
+
+    /// The restorable backup after `id`.
+    ///
+    /// ```
+    /// let cat = barman_catalog::Catalogue::new("pg");
+    /// assert!(cat.next("20261125T010000".parse()?).is_none());
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn next(&self, id: BackupId) -> Option<&BackupInfo> {
+        use std::ops::Bound;
+        self.backups
+            .range((Bound::Excluded(id), Bound::Unbounded))
+            .map(|(_, b)| b)
+            .find(|b| b.status.is_copy_done())
+    }
+
+    /// The incremental descendants of `id` (children first, then theirs), from
+    /// `children_backup_ids`.
+    ///
+    /// ```
+    /// let cat = barman_catalog::Catalogue::new("pg");
+    /// assert!(cat.descendants("20261125T010000".parse()?).is_empty());
+    /// # Ok::<(), barman_catalog::Error>(())
+    /// ```
+    pub fn descendants(&self, id: BackupId) -> Vec<BackupId> {
+        let mut out = Vec::new();
+        let mut todo = vec![id];
+        while let Some(cur) = todo.pop() {
+            let Some(b) = self.backups.get(&cur) else {
+                continue;
+            };
+            for child in b.children_backup_ids.iter().flatten() {
+                if !out.contains(child) && *child != id {
+                    out.push(*child);
+                    todo.push(*child);
+                }
+            }
+        }
+        out
+    }
+
+    /// Resolves what a user typed for a backup: an id, a shortcut (`latest`/`last`,
+    /// `oldest`/`first`, `last-failed`, `latest-full`/`last-full`) or a backup name.
+    /// Shortcuts and names consider restorable backups (WAITING_FOR_WALS or DONE), except
+    /// `last-failed`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBackup`] when nothing matches; [`Error::AmbiguousBackupName`] when
+    /// a name matches several backups.
+    ///
+    /// ```
+    /// let cat = barman_catalog::Catalogue::new("pg");
+    /// let err = cat.resolve("latest").unwrap_err();
+    /// assert_eq!(err.to_string(), "unknown backup \"latest\" in server \"pg\"");
+    /// ```
+    pub fn resolve(&self, wanted: &str) -> Result<&BackupInfo> {
+        let unknown = || Error::UnknownBackup {
+            wanted: wanted.to_owned(),
+            server: self.server.clone(),
+        };
+        let found = match wanted {
+            "latest" | "last" => self.available().next_back(),
+            "oldest" | "first" => self.available().next(),
+            "last-failed" => self.with_status(&[BackupStatus::Failed]).next_back(),
+            "latest-full" | "last-full" => self.available().rev().find(|b| {
+                !matches!(
+                    b.backup_type(),
+                    BackupType::Incremental | BackupType::Snapshot
+                )
+            }),
+            id if BackupId::is_backup_id(id) => self.backups.get(&id.parse::<BackupId>()?),
+            name => {
+                let matching: Vec<&BackupInfo> = self
+                    .available()
+                    .filter(|b| b.backup_name.as_deref() == Some(name))
+                    .collect();
+                if matching.len() > 1 {
+                    return Err(Error::AmbiguousBackupName {
+                        name: name.to_owned(),
+                        server: self.server.clone(),
+                        ids: matching
+                            .iter()
+                            .map(|b| b.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+                matching.into_iter().next()
+            }
+        };
+        found.ok_or_else(unknown)
+    }
+}
