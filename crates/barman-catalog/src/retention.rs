@@ -313,6 +313,17 @@ impl RetentionPolicy {
                 }
             }
         }
+        // Barman only lets full backups be kept; should an annotation sit on an
+        // incremental one all the same, it is honoured rather than overwritten.
+        for (id, status) in report.statuses.iter_mut() {
+            if let Some(k) = keep_status(catalogue.keep(*id))
+                && catalogue
+                    .get(*id)
+                    .is_some_and(|b| b.is_incremental() && b.status == BackupStatus::Done)
+            {
+                *status = k;
+            }
+        }
         report
     }
 }

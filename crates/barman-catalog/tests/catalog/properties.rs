@@ -1,0 +1,243 @@
+//! Model and property tests of retention and WAL cleanup over random catalogues.
+
+use std::collections::BTreeSet;
+
+use barman_catalog::{
+    BackupStatus, Catalogue, KeepTarget, RetentionPolicy, RetentionStatus, WalCleanup, WalIndex,
+    WindowUnit, XlogDbEntry,
+};
+use barman_wal::{SegmentName, WalFileName, WalSegSize};
+use jiff::tz::TimeZone;
+
+use crate::model::{self, Rng};
+
+fn random_policy(rng: &mut Rng) -> RetentionPolicy {
+    if rng.chance(50) {
+        RetentionPolicy::Redundancy(rng.below(6) as u32)
+    } else {
+        RetentionPolicy::RecoveryWindow(
+            rng.below(15) as u32,
+            *rng.pick(&[WindowUnit::Days, WindowUnit::Weeks, WindowUnit::Months]),
+        )
+    }
+}
+
+/// A deliberately naive reference for the status of non-incremental backups.
+fn naive(
+    cat: &Catalogue,
+    policy: RetentionPolicy,
+    min_red: u32,
+    now: i64,
+    ends: &[(barman_catalog::BackupId, Option<i64>)],
+) -> Vec<(String, &'static str)> {
+    let roots: Vec<_> = cat
+        .iter()
+        .rev()
+        .filter(|b| b.status != BackupStatus::Empty && !b.is_incremental())
+        .collect();
+    let done: Vec<_> = roots
+        .iter()
+        .filter(|b| b.status == BackupStatus::Done)
+        .collect();
+    let keep_name = |id| match cat.keep(id) {
+        Some(KeepTarget::Full) => Some("KEEP:FULL"),
+        Some(KeepTarget::Standalone) => Some("KEEP:STANDALONE"),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for b in &roots {
+        let status = if b.status != BackupStatus::Done {
+            "-"
+        } else if let Some(k) = keep_name(b.id) {
+            k
+        } else {
+            let pos = done.iter().position(|d| d.id == b.id).unwrap();
+            match policy {
+                RetentionPolicy::Redundancy(n) => {
+                    if pos < n.max(min_red) as usize {
+                        "VALID"
+                    } else {
+                        "OBSOLETE"
+                    }
+                }
+                RetentionPolicy::RecoveryWindow(n, unit) => {
+                    let days = match unit {
+                        WindowUnit::Days => 1,
+                        WindowUnit::Weeks => 7,
+                        WindowUnit::Months => 31,
+                    };
+                    let point = now - i64::from(n) * days * 86400;
+                    // Index of the newest DONE backup that ended before the window.
+                    let end = |id| {
+                        ends.iter()
+                            .find(|(i, _)| *i == id)
+                            .and_then(|(_, e)| *e)
+                            .unwrap()
+                    };
+                    let base = done.iter().position(|d| end(d.id) < point);
+                    match base {
+                        Some(base) if pos > base => {
+                            if pos < min_red as usize {
+                                "OBSOLETE*"
+                            } else {
+                                "OBSOLETE"
+                            }
+                        }
+                        _ => "VALID",
+                    }
+                }
+            }
+        };
+        out.push((b.id.to_string(), status));
+    }
+    out
+}
+
+#[test]
+fn retention_agrees_with_a_naive_model_and_keeps_what_it_must() {
+    let mut rng = Rng::new(42);
+    for case in 0..3000 {
+        let g = model::catalogue(&mut rng);
+        let policy = random_policy(&mut rng);
+        let min_red = rng.below(4) as u32;
+        let now = g.last_end + rng.below(40 * 86400) as i64;
+        let report = policy.evaluate(
+            &g.catalogue,
+            min_red,
+            jiff::Timestamp::from_second(now).unwrap(),
+            &TimeZone::UTC,
+        );
+        for (id, expected) in naive(&g.catalogue, policy, min_red, now, &g.ends) {
+            let got = report.statuses[&id.parse().unwrap()].name();
+            assert_eq!(
+                got, expected,
+                "case {case}, backup {id}, {policy}, minimum_redundancy {min_red}"
+            );
+        }
+        // Never obsolete: kept backups, and the newest minimum_redundancy DONE ones.
+        let obsolete: BTreeSet<_> = report.obsolete().into_iter().collect();
+        let newest_done: Vec<_> = g
+            .catalogue
+            .iter()
+            .rev()
+            .filter(|b| b.status == BackupStatus::Done && !b.is_incremental())
+            .take(min_red as usize)
+            .map(|b| b.id)
+            .collect();
+        for id in newest_done {
+            assert!(
+                !obsolete.contains(&id),
+                "case {case}: {id} is among the newest {min_red} DONE backups"
+            );
+        }
+        for b in g.catalogue.iter() {
+            if g.catalogue.keep(b.id).is_some() {
+                assert!(
+                    !obsolete.contains(&b.id),
+                    "case {case}: kept backup {} is obsolete",
+                    b.id
+                );
+            }
+            // EMPTY backups are not evaluated (unless they inherit a root's status).
+            if b.status == BackupStatus::Empty && !b.is_incremental() {
+                assert!(!report.statuses.contains_key(&b.id));
+            }
+        }
+        // Incremental backups share their root's fate unless the root is kept.
+        for b in g
+            .catalogue
+            .iter()
+            .filter(|b| b.children_backup_ids.is_some() && !b.is_incremental())
+        {
+            let root = report.statuses.get(&b.id);
+            for c in g.catalogue.descendants(b.id) {
+                let child = report.statuses.get(&c);
+                if matches!(
+                    root,
+                    Some(
+                        RetentionStatus::Valid | RetentionStatus::Obsolete | RetentionStatus::None
+                    )
+                ) {
+                    assert_eq!(child, root, "case {case}: child {c} of {}", b.id);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn retention_never_deletes_wal_a_remaining_backup_needs() {
+    let mut rng = Rng::new(1234);
+    let size = WalSegSize::DEFAULT;
+    for case in 0..1500 {
+        let g = model::catalogue(&mut rng);
+        let mut cat = g.catalogue.clone();
+        // A complete archive for every timeline used.
+        let max_seg = cat
+            .iter()
+            .filter_map(|b| b.end_wal)
+            .map(|s| s.seg())
+            .max()
+            .unwrap_or(3)
+            + 4;
+        let mut text = String::new();
+        for t in cat
+            .iter()
+            .filter_map(|b| b.timeline)
+            .collect::<BTreeSet<_>>()
+        {
+            for s in 1..=max_seg {
+                text.push_str(&format!(
+                    "{} 16777216 1.0\n",
+                    SegmentName::from_segment_no(t, u64::from(s), size).unwrap()
+                ));
+            }
+        }
+        let mut wals = WalIndex::parse("xlog.db", &text).unwrap();
+        let policy = random_policy(&mut rng);
+        let min_red = rng.below(3) as u32;
+        let now = g.last_end + rng.below(30 * 86400) as i64;
+        let report = policy.evaluate(
+            &cat,
+            min_red,
+            jiff::Timestamp::from_second(now).unwrap(),
+            &TimeZone::UTC,
+        );
+        for id in report.obsolete() {
+            if let Some(plan) = WalCleanup::plan(&cat, id, true, true) {
+                plan.apply(&mut wals);
+            }
+            cat.remove(id);
+            for b in cat.available() {
+                let (Some(begin), Some(end)) = (b.begin_wal, b.end_wal) else {
+                    continue;
+                };
+                for seg in SegmentName::range(begin, end, size) {
+                    assert!(
+                        wals.has_segment(seg),
+                        "case {case}: deleting {id} removed {seg} that {} needs",
+                        b.id
+                    );
+                }
+            }
+            // Point-in-time recovery from the oldest remaining non-standalone backup to the
+            // end of the archive stays possible.
+            if let Some(oldest) = cat
+                .available()
+                .find(|b| cat.keep(b.id) != Some(KeepTarget::Standalone))
+            {
+                let begin = oldest.begin_wal.unwrap();
+                let last = SegmentName::from_segment_no(begin.timeline(), u64::from(max_seg), size)
+                    .unwrap();
+                for seg in SegmentName::range(begin, last, size) {
+                    assert!(
+                        wals.has_segment(seg),
+                        "case {case}: PITR from {} lost {seg}",
+                        oldest.id
+                    );
+                }
+            }
+        }
+    }
+    let _ = (XlogDbEntry::parse_line, WalFileName::History);
+}
