@@ -4,6 +4,8 @@
 //! running pgbench) into the directory named by `BARMAN_BENCH_WAL_DIR`, by default
 //! `benches/.cache/wal` (outside git). Without them the benches fall back to the small
 //! golden segment committed in `crates/barman-wal/tests/data/pg15`, and say so.
+pub mod catalog_data;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -433,7 +433,10 @@ impl WalIndex {
     /// # Ok::<(), barman_catalog::Error>(())
     /// ```
     pub fn history_files(&self) -> Vec<TimelineId> {
-        self.names().filter(|n| n.is_history()).map(WalFileName::timeline).collect()
+        self.names()
+            .filter(|n| n.is_history())
+            .map(WalFileName::timeline)
+            .collect()
     }
 
     /// Keeps only the entries for which `keep` is true (what deleting WAL files does to
