@@ -368,3 +368,126 @@ impl Catalogue {
         found.ok_or_else(unknown)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat() -> Catalogue {
+        let mut cat = Catalogue::new("pg");
+        for (id, status, mode, name, parent) in [
+            (
+                "20261101T000000",
+                BackupStatus::Done,
+                "postgres",
+                Some("monthly"),
+                None,
+            ),
+            (
+                "20261102T000000",
+                BackupStatus::Done,
+                "postgres",
+                None,
+                Some("20261101T000000"),
+            ),
+            (
+                "20261103T000000",
+                BackupStatus::WaitingForWals,
+                "rsync-concurrent",
+                Some("dup"),
+                None,
+            ),
+            (
+                "20261104T000000",
+                BackupStatus::Done,
+                "postgres",
+                Some("dup"),
+                None,
+            ),
+            (
+                "20261105T000000",
+                BackupStatus::Failed,
+                "postgres",
+                Some("broken"),
+                None,
+            ),
+            (
+                "20261106T000000",
+                BackupStatus::Done,
+                "postgres",
+                None,
+                Some("20261104T000000"),
+            ),
+        ] {
+            let mut b = BackupInfo::new(id.parse().unwrap());
+            b.status = status;
+            b.mode = Some(mode.into());
+            b.backup_name = name.map(str::to_owned);
+            b.parent_backup_id = parent.map(|p| p.parse().unwrap());
+            cat.insert(b);
+        }
+        cat
+    }
+
+    #[test]
+    fn shortcuts_and_names() {
+        let cat = cat();
+        let r = |w: &str| cat.resolve(w).map(|b| b.id.to_string());
+        assert_eq!(r("latest").unwrap(), "20261106T000000");
+        assert_eq!(r("last").unwrap(), "20261106T000000");
+        assert_eq!(r("first").unwrap(), "20261101T000000");
+        assert_eq!(r("latest-full").unwrap(), "20261104T000000");
+        assert_eq!(r("last-full").unwrap(), "20261104T000000");
+        assert_eq!(r("last-failed").unwrap(), "20261105T000000");
+        assert_eq!(r("monthly").unwrap(), "20261101T000000");
+        assert_eq!(r("20261105T000000").unwrap(), "20261105T000000");
+        // A failed backup's name is not resolved (names consider restorable backups).
+        assert!(matches!(
+            cat.resolve("broken"),
+            Err(Error::UnknownBackup { .. })
+        ));
+        match cat.resolve("dup") {
+            Err(Error::AmbiguousBackupName { ids, .. }) => {
+                assert_eq!(ids, "20261103T000000, 20261104T000000")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            cat.resolve("nope"),
+            Err(Error::UnknownBackup { .. })
+        ));
+        assert!(matches!(
+            cat.resolve("20261199T000000"),
+            Err(Error::UnknownBackup { .. })
+        ));
+    }
+
+    #[test]
+    fn neighbours_and_trees() {
+        let mut cat = cat();
+        let id = |s: &str| s.parse::<BackupId>().unwrap();
+        assert_eq!(
+            cat.previous(id("20261106T000000")).unwrap().id,
+            id("20261104T000000")
+        );
+        assert_eq!(
+            cat.next(id("20261104T000000")).unwrap().id,
+            id("20261106T000000")
+        );
+        let mut root = cat.get(id("20261101T000000")).unwrap().clone();
+        root.children_backup_ids = Some(vec![id("20261102T000000")]);
+        cat.insert(root);
+        let mut child = cat.get(id("20261102T000000")).unwrap().clone();
+        child.children_backup_ids = Some(vec![id("20261106T000000")]);
+        cat.insert(child);
+        assert_eq!(
+            cat.descendants(id("20261101T000000")),
+            [id("20261102T000000"), id("20261106T000000")]
+        );
+        cat.set_keep(id("20261104T000000"), Some(KeepTarget::Standalone));
+        assert!(cat.remove(id("20261104T000000")).is_some());
+        assert_eq!(cat.keep(id("20261104T000000")), None);
+        assert_eq!("weird".parse::<KeepTarget>().unwrap(), KeepTarget::Full);
+        assert!("".parse::<KeepTarget>().is_err());
+    }
+}

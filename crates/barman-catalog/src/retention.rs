@@ -465,3 +465,54 @@ impl WalCleanup {
         index.retain(|e| self.keeps(&e.name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn policy_text_round_trips(n in any::<u32>(), kind in 0u8..4, spaces in "[ \t]{1,3}") {
+            let p = match kind {
+                0 => RetentionPolicy::Redundancy(n),
+                1 => RetentionPolicy::RecoveryWindow(n, WindowUnit::Days),
+                2 => RetentionPolicy::RecoveryWindow(n, WindowUnit::Weeks),
+                _ => RetentionPolicy::RecoveryWindow(n, WindowUnit::Months),
+            };
+            prop_assert_eq!(p.to_string().parse::<RetentionPolicy>().unwrap(), p);
+            let odd = format!("{spaces}{}{spaces}", p.to_string().to_lowercase().replace(' ', &spaces));
+            prop_assert_eq!(odd.parse::<RetentionPolicy>().unwrap(), p);
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,40}") {
+            let _ = s.parse::<RetentionPolicy>();
+        }
+    }
+
+    #[test]
+    fn grammar_as_barman() {
+        for bad in [
+            "",
+            "REDUNDANCY",
+            "REDUNDANCY -1",
+            "REDUNDANCY 1.5",
+            "REDUNDANCY 1 2",
+            "RECOVERY WINDOW 3 DAYS",
+            "RECOVERY WINDOW OF 3 HOURS",
+            "RECOVERY WINDOW OF 3 YEARS",
+            "RECOVERY WINDOW OF DAYS",
+            "REDUNDANCY 99999999999",
+        ] {
+            assert!(bad.parse::<RetentionPolicy>().is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            "recovery window of 1 month"
+                .parse::<RetentionPolicy>()
+                .unwrap()
+                .to_string(),
+            "RECOVERY WINDOW OF 1 MONTHS"
+        );
+    }
+}

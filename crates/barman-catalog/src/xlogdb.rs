@@ -476,3 +476,82 @@ impl fmt::Display for WalIndex {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> impl Strategy<Value = WalFileName> {
+        (1u32..5, 0u32..3, 0u32..256, 0u8..4, any::<u32>()).prop_map(|(t, l, s, kind, off)| {
+            let seg = SegmentName::new(TimelineId::new(t), l, s).unwrap();
+            match kind {
+                0 => WalFileName::Segment(seg),
+                1 => WalFileName::Partial(seg),
+                2 => WalFileName::BackupLabel {
+                    segment: seg,
+                    offset: off,
+                },
+                _ => WalFileName::History(TimelineId::new(t)),
+            }
+        })
+    }
+
+    fn entry() -> impl Strategy<Value = XlogDbEntry> {
+        (
+            name(),
+            any::<u64>(),
+            0.0f64..4e9,
+            proptest::option::of("[a-z0-9]{1,8}"),
+            proptest::option::of("gpg"),
+        )
+            .prop_map(|(name, size, time, compression, encryption)| XlogDbEntry {
+                name,
+                size,
+                time,
+                compression: compression.filter(|c| c != "None"),
+                encryption,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn lines_round_trip(e in entry()) {
+            prop_assert_eq!(XlogDbEntry::parse_line(&e.to_string()).unwrap(), e);
+        }
+
+        #[test]
+        fn index_matches_a_vector_model(entries in proptest::collection::vec(entry(), 0..60), probe in name()) {
+            let mut index = WalIndex::new();
+            for e in &entries {
+                index.push(e.clone());
+            }
+            let text = index.to_string();
+            let parsed = WalIndex::parse("x", &text).unwrap();
+            prop_assert_eq!(parsed.to_string(), text);
+            // Look-ups against a naive model: the last entry with that name.
+            let model = entries.iter().rev().find(|e| e.name == probe).cloned();
+            prop_assert_eq!(index.get(&probe), model.clone());
+            prop_assert_eq!(parsed.get(&probe), model);
+            // Names come out in text order.
+            let names: Vec<String> = parsed.names().map(|n| n.to_string()).collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            prop_assert_eq!(names, sorted);
+            // The last segment of each timeline, against the model.
+            for t in 1..5u32 {
+                let tli = TimelineId::new(t);
+                let model = entries.iter().filter_map(|e| match e.name {
+                    WalFileName::Segment(s) if s.timeline() == tli => Some(s),
+                    _ => None,
+                }).max();
+                prop_assert_eq!(parsed.last_segment(tli), model);
+            }
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,120}") {
+            let _ = WalIndex::parse("x", &s);
+        }
+    }
+}
