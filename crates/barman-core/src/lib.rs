@@ -2,6 +2,9 @@
 //!
 //! Despite its name, `barman-core` is the application layer that sits *above* the
 //! vocabulary crates (`barman-wal`, `barman-catalog`) and the byte mover
-//! (`barman-transport`): it will hold configuration and the operations (check, backup,
-//! archive, receive-wal, cron, retention, recover, verify). It has no public API yet.
+//! (`barman-transport`). It holds configuration ([`config`]) and will hold the
+//! operations (check, backup, archive, receive-wal, cron, retention, recover, verify).
 #![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
+
+pub mod config;
