@@ -31,55 +31,52 @@ pub enum IniError {
         text: String,
     },
     /// A `%` that is not `%%` nor `%(name)s`.
-    #[error("{file}, line {line}, [{section}] {option}: bad interpolation in {value:?}: {reason}")]
+    #[error("{at}: bad interpolation in {value:?}: {reason}", value = at.value)]
     InterpolationSyntax {
-        /// The file holding the option.
-        file: String,
-        /// Its line.
-        line: usize,
-        /// The section.
-        section: String,
         /// The option.
-        option: String,
-        /// The raw value.
-        value: String,
+        at: Box<OptionRef>,
         /// What is wrong.
         reason: String,
     },
     /// A `%(name)s` naming no option.
-    #[error(
-        "{file}, line {line}, [{section}] {option}: {value:?} refers to %({missing})s, which is not set"
-    )]
+    #[error("{at}: {value:?} refers to %({missing})s, which is not set", value = at.value)]
     InterpolationMissing {
-        /// The file holding the option.
-        file: String,
-        /// Its line.
-        line: usize,
-        /// The section.
-        section: String,
         /// The option.
-        option: String,
-        /// The raw value.
-        value: String,
+        at: Box<OptionRef>,
         /// The missing name.
         missing: String,
     },
     /// References nested more than 10 deep (a loop).
-    #[error(
-        "{file}, line {line}, [{section}] {option}: interpolation of {value:?} is nested too deeply (a reference loop?)"
-    )]
+    #[error("{at}: interpolation of {value:?} is nested too deeply (a reference loop?)", value = at.value)]
     InterpolationDepth {
-        /// The file holding the option.
-        file: String,
-        /// Its line.
-        line: usize,
-        /// The section.
-        section: String,
         /// The option.
-        option: String,
-        /// The raw value.
-        value: String,
+        at: Box<OptionRef>,
     },
+}
+
+/// Where an option is, for error messages: `file, line N, [section] option`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionRef {
+    /// The file holding the option.
+    pub file: String,
+    /// Its line.
+    pub line: usize,
+    /// The section.
+    pub section: String,
+    /// The option.
+    pub option: String,
+    /// The raw value.
+    pub value: String,
+}
+
+impl fmt::Display for OptionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}, line {}, [{}] {}",
+            self.file, self.line, self.section, self.option
+        )
+    }
 }
 
 /// A raw option value and where it was read.
@@ -375,12 +372,12 @@ impl Ini {
             return Ok(None);
         };
         let origin = self.get_raw(section, &option);
-        let ctx = Ctx {
+        let ctx = OptionRef {
             file: origin.map_or_else(|| "<vars>".to_owned(), |v| v.file.clone()),
             line: origin.map_or(0, |v| v.line),
             section: section.to_owned(),
             option: option.clone(),
-            raw: raw.clone(),
+            value: raw.clone(),
         };
         let mut out = String::new();
         interpolate(&ctx, &raw, &lookup, &mut out, 1)?;
@@ -388,16 +385,8 @@ impl Ini {
     }
 }
 
-struct Ctx {
-    file: String,
-    line: usize,
-    section: String,
-    option: String,
-    raw: String,
-}
-
 fn interpolate(
-    ctx: &Ctx,
+    ctx: &OptionRef,
     mut rest: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     out: &mut String,
@@ -405,19 +394,11 @@ fn interpolate(
 ) -> Result<(), IniError> {
     if depth > MAX_DEPTH {
         return Err(IniError::InterpolationDepth {
-            file: ctx.file.clone(),
-            line: ctx.line,
-            section: ctx.section.clone(),
-            option: ctx.option.clone(),
-            value: ctx.raw.clone(),
+            at: Box::new(ctx.clone()),
         });
     }
     let syntax = |reason: String| IniError::InterpolationSyntax {
-        file: ctx.file.clone(),
-        line: ctx.line,
-        section: ctx.section.clone(),
-        option: ctx.option.clone(),
-        value: ctx.raw.clone(),
+        at: Box::new(ctx.clone()),
         reason,
     };
     while !rest.is_empty() {
@@ -446,11 +427,7 @@ fn interpolate(
                 rest = &rest[close + 2..];
                 let Some(v) = lookup(&name) else {
                     return Err(IniError::InterpolationMissing {
-                        file: ctx.file.clone(),
-                        line: ctx.line,
-                        section: ctx.section.clone(),
-                        option: ctx.option.clone(),
-                        value: ctx.raw.clone(),
+                        at: Box::new(ctx.clone()),
                         missing: name,
                     });
                 };

@@ -2,4 +2,4 @@
 
 mod ini;
 
-pub use ini::{Ini, IniError, IniValue};
+pub use ini::{Ini, IniError, IniValue, OptionRef};
