@@ -836,6 +836,15 @@ impl fmt::Display for BackupInfo {
             if value.is_none() && matches!(key, "backup_name" | "snapshots_info") {
                 continue;
             }
+            // A line break would end the line early and corrupt the file: Barman writes
+            // such a value as is, barman-rs writes it on one line.
+            let value = value.map(|v| {
+                if v.contains(['\n', '\r']) {
+                    v.replace(['\n', '\r'], " ")
+                } else {
+                    v
+                }
+            });
             writeln!(f, "{key}={}", value.as_deref().unwrap_or("None"))?;
         }
         Ok(())

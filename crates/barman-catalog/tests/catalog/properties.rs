@@ -241,3 +241,62 @@ fn retention_never_deletes_wal_a_remaining_backup_needs() {
     }
     let _ = (XlogDbEntry::parse_line, WalFileName::History);
 }
+
+/// A naive check-backup: every segment from begin to end must be archived for DONE; a
+/// missing one before the newest archived segment of the timeline fails the backup.
+#[test]
+fn check_backup_agrees_with_a_naive_model() {
+    use barman_catalog::{BackupInfo, CheckOutcome, check_backup};
+    let mut rng = Rng::new(99);
+    let size = WalSegSize::new(1 << 24).unwrap();
+    for case in 0..5000 {
+        let tli = barman_wal::TimelineId::new(1 + rng.below(2) as u32);
+        let begin_no = rng.below(600);
+        let end_no = begin_no + rng.below(5);
+        let mut b = BackupInfo::new("20261125T010000".parse().unwrap());
+        b.status = *rng.pick(&[
+            BackupStatus::WaitingForWals,
+            BackupStatus::Done,
+            BackupStatus::Failed,
+        ]);
+        b.begin_wal = SegmentName::from_segment_no(tli, begin_no, size);
+        b.end_wal = SegmentName::from_segment_no(tli, end_no, size);
+        let mut archived = BTreeSet::new();
+        let mut text = String::new();
+        for no in begin_no.saturating_sub(3)..end_no + 4 {
+            if rng.chance(80) {
+                archived.insert(no);
+                let t = if rng.chance(90) {
+                    tli
+                } else {
+                    barman_wal::TimelineId::new(3)
+                };
+                text.push_str(&format!(
+                    "{} 1 1\n",
+                    SegmentName::from_segment_no(t, no, size).unwrap()
+                ));
+            }
+        }
+        let wals = WalIndex::parse("xlog.db", &text).unwrap();
+        let on_tli: Vec<u64> = wals
+            .segments_on(tli)
+            .map(|s| s.segment_no(size).unwrap())
+            .collect();
+        let expected = if b.status == BackupStatus::Failed {
+            CheckOutcome::Unchanged
+        } else {
+            match on_tli.last() {
+                None => CheckOutcome::WaitingForWals,
+                Some(&last) if last < begin_no => CheckOutcome::WaitingForWals,
+                Some(&last) => match (begin_no..=end_no.min(last)).find(|n| !on_tli.contains(n)) {
+                    Some(missing) => CheckOutcome::Failed {
+                        first_missing: SegmentName::from_segment_no(tli, missing, size).unwrap(),
+                    },
+                    None if end_no <= last => CheckOutcome::Done,
+                    None => CheckOutcome::WaitingForWals,
+                },
+            }
+        };
+        assert_eq!(check_backup(&b, &wals), expected, "case {case}: {text}");
+    }
+}
