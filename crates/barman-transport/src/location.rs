@@ -75,7 +75,8 @@ impl Location {
     ///
     /// ```
     /// # use barman_transport::Location;
-    /// let segs: Vec<_> = Location::new("a/b c/d")?.segments().collect();
+    /// let loc = Location::new("a/b c/d")?;
+    /// let segs: Vec<_> = loc.segments().collect();
     /// assert_eq!(segs, ["a", "b c", "d"]);
     /// assert_eq!(Location::ROOT.segments().count(), 0);
     /// # Ok::<(), barman_transport::Error>(())
@@ -131,7 +132,8 @@ impl Location {
     pub fn starts_with(&self, prefix: &Location) -> bool {
         prefix.is_root()
             || self.0 == prefix.0
-            || (self.0.starts_with(&prefix.0) && self.0.as_bytes().get(prefix.0.len()) == Some(&b'/'))
+            || (self.0.starts_with(&prefix.0)
+                && self.0.as_bytes().get(prefix.0.len()) == Some(&b'/'))
     }
 
     /// The part after `prefix`, if this location [starts with](Self::starts_with) it.
@@ -210,14 +212,26 @@ mod tests {
 
     #[test]
     fn odd_characters_are_kept() {
-        for n in ["a b", "100%", "#x?y=z&w", "ünï/cødé", "quote\"'", "back\\slash", "..a", ".hidden", "a+b"] {
+        for n in [
+            "a b",
+            "100%",
+            "#x?y=z&w",
+            "ünï/cødé",
+            "quote\"'",
+            "back\\slash",
+            "..a",
+            ".hidden",
+            "a+b",
+        ] {
             assert_eq!(Location::new(n).unwrap().as_str(), n);
         }
     }
 
     #[test]
     fn bad_names_are_rejected() {
-        for n in ["/", "/a", "a/", "a//b", ".", "..", "a/../b", "a/./b", "a\nb", "a\0b"] {
+        for n in [
+            "/", "/a", "a/", "a//b", ".", "..", "a/../b", "a/./b", "a\nb", "a\0b",
+        ] {
             assert!(
                 matches!(Location::new(n), Err(Error::InvalidLocation { .. })),
                 "{n:?}"
@@ -231,7 +245,10 @@ mod tests {
         assert_eq!(l.strip_prefix(&Location::new("a").unwrap()), Some("b/c"));
         assert_eq!(l.strip_prefix(&Location::ROOT), Some("a/b/c"));
         assert_eq!(l.strip_prefix(&Location::new("a/b/c").unwrap()), Some(""));
-        assert_eq!(l.strip_prefix(&Location::new("a/b/").ok().unwrap_or_default()), Some("a/b/c"));
+        assert_eq!(
+            l.strip_prefix(&Location::new("a/b/").ok().unwrap_or_default()),
+            Some("a/b/c")
+        );
         assert_eq!(l.strip_prefix(&Location::new("a/bb").unwrap()), None);
         assert_eq!(Location::new("a").unwrap().parent(), Some(Location::ROOT));
         assert_eq!(Location::ROOT.parent(), None);

@@ -11,8 +11,8 @@ use bytes::Bytes;
 
 use crate::storage::resolve_range;
 use crate::{
-    Error, GetResult, ListResult, Location, ObjectMeta, ObjectStream, PutMode, PutPayload,
-    Result, Storage,
+    Error, GetResult, ListResult, Location, ObjectMeta, ObjectStream, PutMode, PutPayload, Result,
+    Storage,
 };
 
 #[derive(Debug, Clone)]
@@ -93,10 +93,13 @@ impl Storage for MemoryStorage {
         mode: PutMode,
     ) -> Result<ObjectMeta> {
         check_object_name(location)?;
-        let data = payload.into_bytes().await.map_err(|source| Error::Payload {
-            location: location.to_string(),
-            source,
-        })?;
+        let data = payload
+            .into_bytes()
+            .await
+            .map_err(|source| Error::Payload {
+                location: location.to_string(),
+                source,
+            })?;
         let version = self.version.fetch_add(1, Ordering::Relaxed) + 1;
         let meta = ObjectMeta::new(location.clone(), data.len() as u64)
             .with_last_modified(SystemTime::now())
@@ -121,9 +124,10 @@ impl Storage for MemoryStorage {
         let entry = self.entry(location)?;
         let r = resolve_range(location, range, entry.meta.size)?;
         // Both ends are at most the length of `data`, a usize.
-        let data = entry
-            .data
-            .slice(usize::try_from(r.start).unwrap_or(usize::MAX)..usize::try_from(r.end).unwrap_or(usize::MAX));
+        let data = entry.data.slice(
+            usize::try_from(r.start).unwrap_or(usize::MAX)
+                ..usize::try_from(r.end).unwrap_or(usize::MAX),
+        );
         let stream: ObjectStream<Bytes> = if data.is_empty() {
             Box::pin(futures::stream::empty())
         } else {
@@ -180,5 +184,23 @@ impl Storage for MemoryStorage {
     async fn delete(&self, location: &Location) -> Result<()> {
         self.write().remove(location);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DynStorage;
+    use crate::conformance::{self, Capabilities};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance() {
+        let s = MemoryStorage::new();
+        let prefix = Location::new("suite").unwrap();
+        conformance::run_all(&s, &prefix, Capabilities::default()).await;
+        let boxed: Box<DynStorage> = Box::new(s.clone());
+        conformance::run_all(&boxed, &prefix, Capabilities::default()).await;
+        let arc: Arc<DynStorage> = Arc::new(s);
+        conformance::run_all(&arc, &Location::ROOT, Capabilities::default()).await;
     }
 }

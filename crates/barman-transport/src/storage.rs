@@ -436,7 +436,7 @@ forward_storage!(Arc<S>);
 /// # Examples
 ///
 /// ```
-/// use barman_transport::{Location, MemoryStorage, StorageExt};
+/// use barman_transport::{Location, MemoryStorage, Storage, StorageExt};
 /// use futures::TryStreamExt;
 ///
 /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
@@ -454,8 +454,13 @@ forward_storage!(Arc<S>);
 #[async_trait]
 pub trait StorageExt: Storage {
     /// [`Storage::put_opts`] with [`PutMode::Overwrite`].
-    async fn put(&self, location: &Location, payload: impl Into<PutPayload> + Send) -> Result<ObjectMeta> {
-        self.put_opts(location, payload.into(), PutMode::Overwrite).await
+    async fn put(
+        &self,
+        location: &Location,
+        payload: impl Into<PutPayload> + Send,
+    ) -> Result<ObjectMeta> {
+        self.put_opts(location, payload.into(), PutMode::Overwrite)
+            .await
     }
 
     /// [`Storage::put_opts`] with [`PutMode::Create`]: fails with
@@ -465,7 +470,8 @@ pub trait StorageExt: Storage {
         location: &Location,
         payload: impl Into<PutPayload> + Send,
     ) -> Result<ObjectMeta> {
-        self.put_opts(location, payload.into(), PutMode::Create).await
+        self.put_opts(location, payload.into(), PutMode::Create)
+            .await
     }
 
     /// The whole object, as a stream.
