@@ -71,6 +71,7 @@ mod copy;
 mod error;
 #[cfg(feature = "testing")]
 mod faulty;
+mod limit;
 mod local;
 mod location;
 mod memory;
@@ -86,6 +87,7 @@ pub use copy::{CopyStats, LocalCopier};
 pub use error::{BoxError, Error, Result};
 #[cfg(feature = "testing")]
 pub use faulty::{FaultyStorage, Operation};
+pub use limit::{Limited, RateLimiter};
 pub use local::{LocalStorage, TEMP_FILE_PREFIX};
 pub use location::Location;
 pub use memory::MemoryStorage;
