@@ -264,6 +264,46 @@ impl Ini {
         Ok(())
     }
 
+    /// Adds an empty `section` at the end, unless it exists.
+    ///
+    /// ```
+    /// let mut ini = barman_core::config::Ini::default();
+    /// ini.add_section("pg");
+    /// assert!(ini.has_section("pg"));
+    /// ```
+    pub fn add_section(&mut self, section: &str) {
+        if !self.has_section(section) {
+            self.sections.push((section.to_owned(), Vec::new()));
+        }
+    }
+
+    /// Sets `option` (lower-cased) of `section` (created at the end if missing; `DEFAULT`
+    /// for the defaults) to `value`, as `ConfigParser.set` does, without its check of the
+    /// `%` syntax.
+    ///
+    /// ```
+    /// use barman_core::config::{Ini, IniValue};
+    /// let mut ini = Ini::default();
+    /// ini.set("pg", "Conninfo", IniValue { raw: "host=pg".into(), file: "x".into(), line: 3 });
+    /// assert_eq!(ini.get("pg", "conninfo", &[])?.as_deref(), Some("host=pg"));
+    /// # Ok::<(), barman_core::config::IniError>(())
+    /// ```
+    pub fn set(&mut self, section: &str, option: &str, value: IniValue) {
+        let name = option.to_lowercase();
+        if section == "DEFAULT" {
+            set(&mut self.defaults, name, value);
+            return;
+        }
+        let i = match self.sections.iter().position(|(n, _)| n == section) {
+            Some(i) => i,
+            None => {
+                self.sections.push((section.to_owned(), Vec::new()));
+                self.sections.len() - 1
+            }
+        };
+        set(&mut self.sections[i].1, name, value);
+    }
+
     /// The section names, in order (without `DEFAULT`).
     ///
     /// ```

@@ -1,2 +1,3 @@
 //! Integration tests of barman-core.
+mod config;
 mod ini;

@@ -1,0 +1,630 @@
+//! Server and model configurations: resolving each option from its sources.
+
+use barman_catalog::RetentionPolicy;
+use barman_wal::CompressionLevel;
+
+use super::error::ConfigError;
+use super::ini::{Ini, IniValue, OptionRef};
+use super::options::{OptionSpec, Parsed, SERVER_OPTIONS, Value, WalCompression, parse};
+
+/// Barman's `Config.get`: the interpolated value of `option` in `section`, `None` when the
+/// section or option is missing; the literal `None` becomes `none_value`; a value wrapped
+/// in matching quotes is unquoted (Barman's `_QUOTE_RE`, which does not cross lines).
+pub(crate) fn config_get<'a>(
+    ini: &'a Ini,
+    section: &str,
+    option: &str,
+    vars: &[(String, String)],
+    none_value: Option<&str>,
+) -> Result<Option<(String, Option<&'a IniValue>)>, ConfigError> {
+    let Some(value) = ini.get(section, option, vars)? else {
+        return Ok(None);
+    };
+    let origin = ini.get_raw(section, option);
+    let value = if value == "None" {
+        match none_value {
+            Some(v) => v.to_owned(),
+            None => return Ok(None),
+        }
+    } else {
+        value
+    };
+    Ok(Some((unquote(&value).to_owned(), origin)))
+}
+
+/// Strips one pair of matching `'` or `"` around a single-line value.
+///
+/// ```
+/// use barman_core::config::unquote;
+/// assert_eq!(unquote("\" a b \""), " a b ");
+/// assert_eq!(unquote("'x\""), "'x\"");
+/// assert_eq!(unquote("''"), "");
+/// ```
+pub fn unquote(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    if bytes.len() >= 2
+        && matches!(bytes[0], b'"' | b'\'')
+        && bytes[bytes.len() - 1] == bytes[0]
+        && !value[1..value.len() - 1].contains('\n')
+    {
+        &value[1..value.len() - 1]
+    } else {
+        value
+    }
+}
+
+fn option_ref(
+    origin: Option<&IniValue>,
+    section: &str,
+    option: &str,
+    value: &str,
+) -> Box<OptionRef> {
+    Box::new(OptionRef {
+        file: origin.map_or_else(|| "built-in default".to_owned(), |v| v.file.clone()),
+        line: origin.map_or(0, |v| v.line),
+        section: section.to_owned(),
+        option: option.to_owned(),
+        value: value.to_owned(),
+    })
+}
+
+/// Runs the parser of `spec` on a text read from `section`.
+///
+/// Barman warns and ignores a value its parser rejects; we fail, except for an empty
+/// value (written empty or `None`), which only means "not set here".
+fn invoke(
+    spec: &OptionSpec,
+    text: &str,
+    origin: Option<&IniValue>,
+    section: &str,
+) -> Result<Parsed, ConfigError> {
+    match parse(spec.kind, text) {
+        Ok(p) => Ok(p),
+        Err(_) if text.is_empty() => Ok(Parsed::Unset),
+        Err(reason) => Err(ConfigError::InvalidValue {
+            at: option_ref(origin, section, spec.name, text),
+            reason,
+        }),
+    }
+}
+
+/// Python's `%`-formatting of a default against the attributes computed so far (an unset
+/// attribute formats as `None`).
+fn format_default(default: &str, vars: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = default;
+    while let Some(p) = rest.find('%') {
+        out.push_str(&rest[..p]);
+        rest = &rest[p..];
+        if let Some(r) = rest.strip_prefix("%%") {
+            out.push('%');
+            rest = r;
+        } else if let Some((name, r)) = rest.strip_prefix("%(").and_then(|r| r.split_once(")s")) {
+            match vars.iter().rev().find(|(k, _)| k == name) {
+                Some((_, v)) => out.push_str(v),
+                None => out.push_str("None"),
+            }
+            rest = r;
+        } else {
+            out.push('%');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A resolved option: its value and, when it was written in a file, where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting {
+    /// The value.
+    pub value: Value,
+    /// Where it was written (`None` for a built-in default); for a model's value, the
+    /// model's section.
+    pub source: Option<Box<OptionRef>>,
+}
+
+/// The context a server is resolved in: the global options Barman copies into every
+/// server.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerContext<'a> {
+    pub(crate) barman_home: &'a str,
+    pub(crate) barman_lock_directory: &'a str,
+    pub(crate) lock_directory_cleanup: bool,
+    pub(crate) config_changes_queue: &'a str,
+}
+
+/// The configuration of one server: every option of [`SERVER_OPTIONS`], resolved from the
+/// server's section, then `[barman]` (for inherited options), then the built-in default.
+///
+/// # Examples
+///
+/// ```
+/// use barman_core::config::{Config, MemorySource, Value};
+///
+/// let text = "[barman]\nbarman_home = /srv/barman\ncompression = gzip\n\n[pg]\nconninfo = host=pg\nssh_command = ssh postgres@pg\narchiver = on\n";
+/// let config = Config::load("/etc/barman.conf", text, &MemorySource::default())?;
+/// let pg = config.server("pg").unwrap();
+/// assert_eq!(pg.get_str("wals_directory"), Some("/srv/barman/pg/wals"));
+/// assert_eq!(pg.compression().map(|c| c.name()), Some("gzip"));
+/// assert_eq!(pg.get("minimum_redundancy"), Some(&Value::Int(0)));
+/// # Ok::<(), barman_core::config::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerConfig {
+    name: String,
+    settings: Vec<Option<Setting>>,
+    active_model: Option<String>,
+}
+
+impl ServerConfig {
+    /// Resolves server `name` as Barman's `ServerConfig.__init__` does.
+    pub(crate) fn resolve(
+        ini: &Ini,
+        name: &str,
+        ctx: &ServerContext<'_>,
+    ) -> Result<ServerConfig, ConfigError> {
+        // Python's `str()` of the attributes computed so far: `%(name)s` sees them.
+        let mut vars: Vec<(String, String)> = vec![
+            ("msg_list".into(), "[]".into()),
+            ("name".into(), name.into()),
+            ("barman_home".into(), ctx.barman_home.into()),
+            (
+                "barman_lock_directory".into(),
+                ctx.barman_lock_directory.into(),
+            ),
+            (
+                "lock_directory_cleanup".into(),
+                if ctx.lock_directory_cleanup {
+                    "True"
+                } else {
+                    "False"
+                }
+                .into(),
+            ),
+            (
+                "config_changes_queue".into(),
+                ctx.config_changes_queue.into(),
+            ),
+        ];
+        let mut settings = Vec::with_capacity(SERVER_OPTIONS.len());
+        for spec in SERVER_OPTIONS {
+            let mut result = Parsed::Unset;
+            let mut source = None;
+            if !spec.fixed() {
+                if let Some((text, origin)) = config_get(ini, name, spec.name, &vars, Some(""))? {
+                    result = invoke(spec, &text, origin, name)?;
+                    source = origin.map(|o| option_ref(Some(o), name, spec.name, &text));
+                }
+                if matches!(result, Parsed::Unset)
+                    && spec.inherited
+                    && let Some((text, origin)) =
+                        config_get(ini, "barman", spec.name, &vars, Some(""))?
+                {
+                    result = invoke(spec, &text, origin, "barman")?;
+                    source = origin.map(|o| option_ref(Some(o), "barman", spec.name, &text));
+                }
+            }
+            if matches!(result, Parsed::Unset) {
+                source = None;
+                if let Some(default) = spec.default {
+                    let text = format_default(default, &vars);
+                    result = invoke(spec, &text, None, name)?;
+                }
+            }
+            match result {
+                Parsed::Value(value, py) => {
+                    vars.push((spec.name.to_owned(), py));
+                    settings.push(Some(Setting { value, source }));
+                }
+                Parsed::Unset | Parsed::Blank => settings.push(None),
+            }
+        }
+        Ok(ServerConfig {
+            name: name.to_owned(),
+            settings,
+            active_model: None,
+        })
+    }
+
+    /// The server's name (its section).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn index(option: &str) -> Option<usize> {
+        SERVER_OPTIONS.iter().position(|s| s.name == option)
+    }
+
+    /// The resolved value of `option`, `None` when unset (or not a server option).
+    pub fn get(&self, option: &str) -> Option<&Value> {
+        self.setting(option).map(|s| &s.value)
+    }
+
+    /// The resolved value of `option` with its source.
+    pub fn setting(&self, option: &str) -> Option<&Setting> {
+        Self::index(option).and_then(|i| self.settings[i].as_ref())
+    }
+
+    /// Every option in Barman's order with its value (`None` when unset).
+    pub fn iter(&self) -> impl Iterator<Item = (&'static OptionSpec, Option<&Value>)> {
+        SERVER_OPTIONS
+            .iter()
+            .zip(&self.settings)
+            .map(|(spec, s)| (spec, s.as_ref().map(|s| &s.value)))
+    }
+
+    /// A text option (also the lower-cased word of a choice).
+    pub fn get_str(&self, option: &str) -> Option<&str> {
+        match self.get(option) {
+            Some(Value::Text(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A boolean option.
+    pub fn get_bool(&self, option: &str) -> Option<bool> {
+        match self.get(option) {
+            Some(Value::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// An integer option.
+    pub fn get_int(&self, option: &str) -> Option<i64> {
+        match self.get(option) {
+            Some(Value::Int(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A list option (`backup_options`, `recovery_options`, `snapshot_disks`).
+    pub fn get_list(&self, option: &str) -> &[String] {
+        match self.get(option) {
+            Some(Value::List(v)) => v,
+            _ => &[],
+        }
+    }
+
+    /// `active` (default true).
+    pub fn active(&self) -> bool {
+        self.get_bool("active").unwrap_or(true)
+    }
+
+    /// Whether the file-based archiver is on.
+    pub fn archiver(&self) -> bool {
+        self.get_bool("archiver").unwrap_or(false)
+    }
+
+    /// Whether the streaming archiver is on.
+    pub fn streaming_archiver(&self) -> bool {
+        self.get_bool("streaming_archiver").unwrap_or(false)
+    }
+
+    /// `backup_method` (`rsync`, `postgres`, `local-rsync`, `snapshot`, `local-to-cloud`).
+    pub fn backup_method(&self) -> &str {
+        self.get_str("backup_method").unwrap_or("rsync")
+    }
+
+    /// The WAL compression, `None` for none.
+    pub fn compression(&self) -> Option<WalCompression> {
+        match self.get("compression") {
+            Some(Value::Compression(c)) => Some(*c),
+            _ => None,
+        }
+    }
+
+    /// The WAL compression level (default medium).
+    pub fn compression_level(&self) -> CompressionLevel {
+        match self.get("compression_level") {
+            Some(Value::CompressionLevel(l)) => *l,
+            _ => CompressionLevel::Medium,
+        }
+    }
+
+    /// The retention policy, `None` for no automatic deletion.
+    pub fn retention_policy(&self) -> Option<RetentionPolicy> {
+        match self.get("retention_policy") {
+            Some(Value::Retention(p)) => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// `minimum_redundancy` (0 when unset).
+    pub fn minimum_redundancy(&self) -> u32 {
+        self.get_int("minimum_redundancy")
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0)
+    }
+
+    /// Whether this is a passive node (`primary_ssh_command` set).
+    pub fn is_passive(&self) -> bool {
+        self.get("primary_ssh_command").is_some()
+    }
+
+    /// The model applied to this server, if any.
+    pub fn active_model(&self) -> Option<&str> {
+        self.active_model.as_deref()
+    }
+
+    fn set(&mut self, option: &str, setting: Option<Setting>) {
+        if let Some(i) = Self::index(option) {
+            self.settings[i] = setting;
+        }
+    }
+
+    /// Applies `model` as Barman's `apply_model`: the model's set options replace the
+    /// server's.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Inconsistent`] when the model's `cluster` differs from the server's.
+    pub fn apply_model(&mut self, model: &ModelConfig) -> Result<(), ConfigError> {
+        let cluster = self.get_str("cluster").unwrap_or_default();
+        if model.cluster() != cluster {
+            return Err(ConfigError::Inconsistent {
+                file: model.file.clone(),
+                server: self.name.clone(),
+                message: format!(
+                    "Model '{}' has 'cluster={}', which is not compatible with 'cluster={}' from server '{}'",
+                    model.name,
+                    model.cluster(),
+                    cluster,
+                    self.name
+                ),
+            });
+        }
+        for (spec, setting) in &model.settings {
+            if spec.name != "cluster" {
+                self.set(spec.name, Some(setting.clone()));
+            }
+        }
+        self.active_model = Some(model.name.clone());
+        Ok(())
+    }
+
+    /// Barman's consistency rules for a server, the checks `server.py` and the backup
+    /// executors make from the configuration alone (no connection): missing connection
+    /// strings, archivers, and the options each backup method forbids or needs. Applies
+    /// Barman's corrections (archiver forced on, `concurrent_backup` as default strategy)
+    /// with a warning. Inactive servers are not checked, as in Barman.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Inconsistent`] with Barman's message for the first rule broken.
+    pub(crate) fn check(
+        &mut self,
+        file: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), ConfigError> {
+        if !self.active() || self.is_passive() {
+            return Ok(());
+        }
+        let name = self.name.clone();
+        let fail = |message: String| ConfigError::Inconsistent {
+            file: file.to_owned(),
+            server: name.clone(),
+            message,
+        };
+        if self.get("conninfo").is_none() {
+            return Err(fail(format!(
+                "PostgreSQL connection: Missing 'conninfo' parameter for server '{name}'"
+            )));
+        }
+        let method = self.backup_method().to_owned();
+        if (method == "postgres" || self.streaming_archiver())
+            && self.get("streaming_conninfo").is_none()
+        {
+            return Err(fail(format!(
+                "Streaming connection: Missing 'streaming_conninfo' parameter for server '{name}'"
+            )));
+        }
+        let set = |s: &Self, o: &str| match s.get(o) {
+            None | Some(Value::Bool(false)) | Some(Value::Int(0)) => false,
+            Some(Value::Rules(r)) => !r.is_empty(),
+            Some(_) => true,
+        };
+        let reuse = matches!(self.get_str("reuse_backup"), Some("copy" | "link"));
+        let mut options: Vec<String> = self.get_list("backup_options").to_vec();
+        let ssh = self
+            .get_str("ssh_command")
+            .is_some_and(|s| s.split_whitespace().next().is_some());
+        match method.as_str() {
+            "postgres" => {
+                if options.iter().any(|o| o == "exclusive_backup") {
+                    options.retain(|o| o != "exclusive_backup");
+                    warnings.push(format!("[{name}] 'exclusive_backup' is not a valid backup_option using postgres backup_method. Overriding with 'concurrent_backup'."));
+                }
+                if set(self, "tablespace_bandwidth_limit") {
+                    return Err(fail("tablespace_bandwidth_limit option is not supported by postgres backup_method".into()));
+                }
+                if reuse {
+                    return Err(fail(
+                        "reuse_backup option is not supported by postgres backup_method".into(),
+                    ));
+                }
+                if set(self, "network_compression") {
+                    return Err(fail(
+                        "network_compression option is not supported by postgres backup_method"
+                            .into(),
+                    ));
+                }
+                if !options.iter().any(|o| o == "concurrent_backup") {
+                    options.push("concurrent_backup".into());
+                }
+            }
+            "rsync" | "local-rsync" | "snapshot" => {
+                let local = method == "local-rsync";
+                if !local && !ssh {
+                    return Err(fail(format!(
+                        "Missing or invalid ssh_command in barman configuration for server {name}"
+                    )));
+                }
+                if local && ssh {
+                    return Err(fail(format!(
+                        "Local copy requires ssh_command in barman configuration to be empty for server {name}"
+                    )));
+                }
+                if !options
+                    .iter()
+                    .any(|o| o == "concurrent_backup" || o == "exclusive_backup")
+                {
+                    options.push("concurrent_backup".into());
+                    warnings.push(format!(
+                        "No backup strategy set for server '{name}' (using default 'concurrent_backup')."
+                    ));
+                }
+                if method == "snapshot" {
+                    for o in [
+                        "backup_compression",
+                        "bandwidth_limit",
+                        "network_compression",
+                        "tablespace_bandwidth_limit",
+                    ] {
+                        if set(self, o) {
+                            return Err(fail(format!(
+                                "{o} option is not supported by snapshot backup_method"
+                            )));
+                        }
+                    }
+                    if reuse {
+                        return Err(fail(
+                            "reuse_backup option is not supported by snapshot backup_method".into(),
+                        ));
+                    }
+                    for o in ["snapshot_disks", "snapshot_instance", "snapshot_provider"] {
+                        if self.get(o).is_none() {
+                            return Err(fail(format!(
+                                "{o} option is required by snapshot backup_method"
+                            )));
+                        }
+                    }
+                    if self.get("aws_snapshot_lock_mode").is_some()
+                        && self.get_str("snapshot_provider") == Some("aws")
+                    {
+                        let duration = set(self, "aws_snapshot_lock_duration");
+                        let date = self.get("aws_snapshot_lock_expiration_date").is_some();
+                        if !duration && !date {
+                            return Err(fail("'aws_snapshot_lock_mode' is set, you must specify 'aws_snapshot_lock_duration' or 'aws_snapshot_lock_expiration_date'.".into()));
+                        }
+                        if duration && date {
+                            return Err(fail("You must specify either 'aws_snapshot_lock_duration' or 'aws_snapshot_lock_expiration_date' in the configuration, but not both.".into()));
+                        }
+                        if self.get_str("aws_snapshot_lock_mode") == Some("governance")
+                            && set(self, "aws_snapshot_lock_cool_off_period")
+                        {
+                            return Err(fail("'aws_snapshot_lock_cool_off_period' cannot be used with 'aws_snapshot_lock_mode' = 'governance'.".into()));
+                        }
+                    }
+                } else if self.get("backup_compression").is_some() {
+                    return Err(fail(
+                        "backup_compression option is not supported by rsync backup_method".into(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        options.sort();
+        let source = self
+            .setting("backup_options")
+            .and_then(|s| s.source.clone());
+        self.set(
+            "backup_options",
+            Some(Setting {
+                value: Value::List(options),
+                source,
+            }),
+        );
+        if !self.archiver() && self.streaming_archiver() && self.get("slot_name").is_none() {
+            return Err(fail("Streaming-only archiver requires 'streaming_conninfo' and 'slot_name' options to be properly configured".into()));
+        }
+        if !self.archiver() && !self.streaming_archiver() {
+            warnings.push(format!(
+                "No archiver enabled for server '{name}'. Please turn on 'archiver', 'streaming_archiver' or both"
+            ));
+            warnings.push("Forcing 'archiver = on'".to_owned());
+            self.set(
+                "archiver",
+                Some(Setting {
+                    value: Value::Bool(true),
+                    source: None,
+                }),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A model: a named set of server options (`model = true` in its section) that
+/// `barman config-switch` applies to the servers of the same `cluster`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    name: String,
+    file: String,
+    settings: Vec<(&'static OptionSpec, Setting)>,
+}
+
+impl ModelConfig {
+    /// Reads model `name` as Barman's `ModelConfig.__init__`: only the options written in
+    /// its section, no inheritance, no defaults.
+    pub(crate) fn resolve(ini: &Ini, name: &str) -> Result<ModelConfig, ConfigError> {
+        let vars = vec![("name".to_owned(), name.to_owned())];
+        let mut settings = Vec::new();
+        for spec in SERVER_OPTIONS.iter().filter(|s| s.in_models()) {
+            if let Some((text, origin)) = config_get(ini, name, spec.name, &vars, Some(""))?
+                && let Parsed::Value(value, _) = invoke(spec, &text, origin, name)?
+            {
+                let source = Some(option_ref(origin, name, spec.name, &text));
+                settings.push((spec, Setting { value, source }));
+            }
+        }
+        let file = ini
+            .options(name)
+            .first()
+            .and_then(|o| ini.get_raw(name, o))
+            .map(|v| v.file.clone())
+            .unwrap_or_default();
+        for required in ["cluster", "model"] {
+            if ini.get_raw(name, required).is_none() {
+                return Err(ConfigError::MissingModelOption {
+                    file,
+                    section: name.to_owned(),
+                    option: required,
+                });
+            }
+        }
+        Ok(ModelConfig {
+            name: name.to_owned(),
+            file,
+            settings,
+        })
+    }
+
+    /// The model's name (its section).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The cluster the model belongs to.
+    pub fn cluster(&self) -> &str {
+        self.get("cluster")
+            .and_then(|v| match v {
+                Value::Text(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The value the model sets for `option`, if any.
+    pub fn get(&self, option: &str) -> Option<&Value> {
+        self.settings
+            .iter()
+            .find(|(s, _)| s.name == option)
+            .map(|(_, v)| &v.value)
+    }
+
+    /// The options the model sets, in Barman's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static OptionSpec, &Value)> {
+        self.settings.iter().map(|(s, v)| (*s, &v.value))
+    }
+}
