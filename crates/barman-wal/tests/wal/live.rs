@@ -9,7 +9,7 @@ use barman_wal::{
     WalFileName, WalSegSize,
 };
 
-use crate::pg::{self, PgCluster};
+use barman_testkit::{self as pg, PgCluster};
 
 #[test]
 fn live_wal_validates_and_matches_pg_waldump() {

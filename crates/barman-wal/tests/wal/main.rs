@@ -4,4 +4,3 @@
 mod codecs;
 mod fixtures;
 mod live;
-mod pg;

@@ -1,6 +1,10 @@
-//! A throwaway PostgreSQL cluster for tests: initdb/pg_ctl in a temporary directory, a
-//! unix socket only (no TCP), WAL archived by `cp` into `<dir>/archive`. When the tests
-//! run as root, the server runs as the `postgres` OS user (PostgreSQL refuses root).
+//! Test fixtures of barman-rs.
+//!
+//! [`PgCluster`]: a throwaway PostgreSQL cluster, initdb/pg_ctl in a temporary directory,
+//! a unix socket only (no TCP), WAL archived into `<dir>/archive` by default. When the
+//! tests run as root, the server runs as the `postgres` OS user (PostgreSQL refuses
+//! root), and the directory is handed to that user.
+#![allow(missing_docs)]
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -8,7 +12,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// The directory holding initdb, pg_ctl, psql and pg_waldump, if PostgreSQL is installed.
-pub(crate) fn bin_dir() -> Option<PathBuf> {
+pub fn bin_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("BARMAN_TEST_PG_BIN") {
         return Some(PathBuf::from(dir));
     }
@@ -20,7 +24,7 @@ pub(crate) fn bin_dir() -> Option<PathBuf> {
 
 /// `Some(bin dir)`, or `None` after printing why the test is skipped. With
 /// `BARMAN_REQUIRE_PG=1` (set by CI) a missing PostgreSQL is a failure instead.
-pub(crate) fn require() -> Option<PathBuf> {
+pub fn require() -> Option<PathBuf> {
     match bin_dir() {
         Some(d) => Some(d),
         None if std::env::var("BARMAN_REQUIRE_PG").as_deref() == Ok("1") => {
@@ -45,7 +49,8 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-pub(crate) struct PgCluster {
+#[derive(Debug)]
+pub struct PgCluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
     as_postgres: bool,
@@ -54,11 +59,7 @@ pub(crate) struct PgCluster {
 
 impl PgCluster {
     /// initdb and start a cluster with the given extra `postgresql.conf` lines.
-    pub(crate) fn start(
-        bin: &Path,
-        initdb_args: &[&str],
-        extra_conf: &[&str],
-    ) -> io::Result<PgCluster> {
+    pub fn start(bin: &Path, initdb_args: &[&str], extra_conf: &[&str]) -> io::Result<PgCluster> {
         let dir = tempfile::Builder::new().prefix("barman-rs-pg.").tempdir()?;
         let as_postgres = is_root();
         let mut c = PgCluster {
@@ -108,11 +109,40 @@ impl PgCluster {
         Ok(c)
     }
 
-    pub(crate) fn data(&self) -> PathBuf {
+    /// The cluster's temporary directory (data, archive, socket, server log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Makes `path` (recursively) belong to the OS user that runs the server, when the
+    /// tests run as root; a no-op otherwise.
+    pub fn give_to_server_user(&self, path: &Path) -> io::Result<()> {
+        if self.as_postgres {
+            let st = Command::new("chown")
+                .arg("-R")
+                .arg("postgres:")
+                .arg(path)
+                .status()?;
+            if !st.success() {
+                return Err(io::Error::other(format!(
+                    "chown postgres {}",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The server log so far.
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
-    pub(crate) fn archive(&self) -> PathBuf {
+    pub fn archive(&self) -> PathBuf {
         self.dir.path().join("archive")
     }
 
@@ -144,7 +174,7 @@ impl PgCluster {
     }
 
     /// Runs SQL with psql and returns its unaligned, tuples-only output, trimmed.
-    pub(crate) fn sql(&self, sql: &str) -> io::Result<String> {
+    pub fn sql(&self, sql: &str) -> io::Result<String> {
         let out = self.run("psql", |cmd| {
             cmd.arg("-h")
                 .arg(self.dir.path())
@@ -156,13 +186,13 @@ impl PgCluster {
 
     /// Runs pg_waldump with these arguments and returns its standard output (pg_waldump
     /// exits non-zero at the end of the available WAL, which is not an error here).
-    pub(crate) fn waldump(&self, args: &[&str]) -> io::Result<String> {
+    pub fn waldump(&self, args: &[&str]) -> io::Result<String> {
         let out = self.command("pg_waldump").args(args).output()?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// Waits until `segment` has been archived.
-    pub(crate) fn wait_archived(&self, segment: &str) -> io::Result<()> {
+    pub fn wait_archived(&self, segment: &str) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if self.archive().join(segment).is_file() {
