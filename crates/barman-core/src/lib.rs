@@ -7,4 +7,9 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+pub mod archive;
 pub mod config;
+mod error;
+mod fsutil;
+
+pub use error::{Error, Result};

@@ -1,0 +1,4 @@
+//! The `barman` binary end to end: a real PostgreSQL 15 whose `archive_command` is
+//! `barman put-wal`, then bad input handed to it.
+
+mod put_wal;

@@ -1,0 +1,253 @@
+//! `barman put-wal` as PostgreSQL's `archive_command`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use barman_catalog::{Identity, WalIndex};
+use barman_testkit::{self as pg, PgCluster};
+use barman_wal::{Codec, WalFileName};
+
+const BARMAN: &str = env!("CARGO_BIN_EXE_barman");
+
+struct Setup {
+    pg: PgCluster,
+    home: PathBuf,
+    conf: PathBuf,
+}
+
+fn setup(compression: &str) -> Option<Setup> {
+    let bin = pg::require()?;
+    // The cluster's directory belongs to the server's user: barman_home goes inside it
+    // so that archive_command, run by that user, can write it.
+    let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &[]).unwrap();
+    let home = pg.dir().join("barman");
+    let plain = pg.dir().join("plain");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&plain).unwrap();
+    let conf = pg.dir().join("barman.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[barman]\nbarman_home = {}\n\n[pg]\ndescription = \"test server\"\nconninfo = host={} dbname=postgres\narchiver = on\ncompression = {compression}\nbackup_method = postgres\n",
+            home.display(),
+            pg.dir().display()
+        ),
+    )
+    .unwrap();
+    pg.give_to_server_user(pg.dir()).unwrap();
+    // Archive through barman, keeping a plain copy of each file to compare with.
+    let cmd = format!(
+        "archive_command = 'cp %p {}/%f && {BARMAN} -q -c {} put-wal pg %p'",
+        plain.display(),
+        conf.display()
+    );
+    pg.sql(&format!(
+        "ALTER SYSTEM SET {}",
+        cmd.replacen(" = ", " TO ", 1)
+    ))
+    .unwrap();
+    pg.sql("SELECT pg_reload_conf()").unwrap();
+    Some(Setup { pg, home, conf })
+}
+
+fn decompressed(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    Codec::decoder_detect(std::fs::File::open(path).unwrap())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn barman(conf: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BARMAN)
+        .arg("-c")
+        .arg(conf)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn archive_command_archives_every_segment_durably_and_refuses_bad_input() {
+    let Some(s) = setup("zstd") else { return };
+    let pg = &s.pg;
+    pg.sql("CREATE TABLE t (id int, c text)").unwrap();
+    for i in 0..4 {
+        pg.sql(&format!(
+            "INSERT INTO t SELECT g, md5(g::text) FROM generate_series({}, {}) g",
+            i * 5000,
+            i * 5000 + 4999
+        ))
+        .unwrap();
+        pg.sql("SELECT pg_switch_wal()").unwrap();
+    }
+    let last = pg.sql("SELECT pg_walfile_name(pg_switch_wal())").unwrap();
+    let wals = s.home.join("pg/wals");
+    let target = wals.join(&last[..16]).join(&last);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !target.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{last} not archived; server log:\n{}",
+            pg.server_log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Every file PostgreSQL handed over is archived, zstd-compressed, and decompresses to
+    // the very bytes PostgreSQL wrote; xlog.db lists each once.
+    let index = WalIndex::parse(
+        "xlog.db",
+        &std::fs::read_to_string(wals.join("pg-xlog.db")).unwrap(),
+    )
+    .unwrap();
+    let plain = pg.dir().join("plain");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&plain).unwrap() {
+        let path = entry.unwrap().path();
+        let name: WalFileName = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        let stored = if name.is_history() {
+            wals.join(name.to_string())
+        } else {
+            wals.join(name.hash_dir()).join(name.to_string())
+        };
+        let raw = std::fs::read(&stored).unwrap();
+        assert_eq!(Codec::detect(&raw), Codec::Zstd, "{name}");
+        assert_eq!(
+            decompressed(&stored),
+            std::fs::read(&path).unwrap(),
+            "{name}"
+        );
+        let e = index
+            .get(&name)
+            .unwrap_or_else(|| panic!("{name} not in xlog.db"));
+        assert_eq!(
+            (e.size, e.compression.as_deref()),
+            (raw.len() as u64, Some("zstd"))
+        );
+        count += 1;
+    }
+    assert!(count >= 4, "{count}");
+    assert_eq!(index.len(), count);
+    let id = Identity::parse(
+        "identity.json",
+        &std::fs::read_to_string(s.home.join("pg/identity.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        id.system_id().unwrap().to_string(),
+        pg.sql("SELECT system_identifier FROM pg_control_system()")
+            .unwrap()
+    );
+    assert_eq!(id.version, "15");
+
+    bad_input(&s, &plain, &last);
+}
+
+fn bad_input(s: &Setup, plain: &Path, last: &str) {
+    let scratch = tempfile::tempdir().unwrap();
+    let segment = plain.join(last);
+    let bytes = std::fs::read(&segment).unwrap();
+    let before = std::fs::read_to_string(s.home.join("pg/wals/pg-xlog.db")).unwrap();
+    let put = |path: &Path| barman(&s.conf, &["put-wal", "pg", path.to_str().unwrap()]);
+
+    // The same segment again: success, nothing changes.
+    let (code, _, err) = put(&segment);
+    assert_eq!(code, 0, "{err}");
+
+    // Truncated.
+    let truncated = scratch.path().join(last);
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, _, err) = put(&truncated);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("truncated") && err.lines().count() == 1,
+        "{err}"
+    );
+
+    // Renamed (the next segment's name on this segment's content).
+    let size = barman_wal::WalSegSize::new(1 << 20).unwrap();
+    let next = last
+        .parse::<barman_wal::SegmentName>()
+        .unwrap()
+        .next(size)
+        .unwrap();
+    let renamed = scratch.path().join(next.to_string());
+    std::fs::write(&renamed, &bytes).unwrap();
+    let (code, _, err) = put(&renamed);
+    assert_eq!(code, 1);
+    assert!(err.contains("page address"), "{err}");
+
+    // From another cluster: the committed fixture segment (another system id).
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../barman-wal/tests/data/pg15/000000010000000000000002.gz");
+    let foreign = scratch.path().join("000000010000000000000002");
+    std::fs::write(&foreign, decompressed(&fixture)).unwrap();
+    let (code, _, err) = put(&foreign);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("WAL from system") && err.contains("identity.json"),
+        "{err}"
+    );
+
+    // Not a WAL name, and a compressed suffix.
+    let odd = scratch.path().join("000000010000000000000002.gz");
+    std::fs::write(&odd, b"x").unwrap();
+    let (code, _, err) = put(&odd);
+    assert_eq!(code, 1);
+    assert!(err.contains("invalid WAL file name"), "{err}");
+
+    // A duplicate with different content: the archived copy stays, the new one goes to
+    // errors/.
+    let history = scratch.path().join("00000002.history");
+    std::fs::write(&history, "1\t0/3000000\tno recovery target specified\n").unwrap();
+    assert_eq!(put(&history).0, 0);
+    std::fs::write(&history, "1\t0/3000100\tat restore point \"other\"\n").unwrap();
+    let (code, _, err) = put(&history);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("different content") && err.contains("errors/00000002.history."),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8(decompressed(&s.home.join("pg/wals/00000002.history"))).unwrap(),
+        "1\t0/3000000\tno recovery target specified\n"
+    );
+
+    // Nothing was added to xlog.db but the one history file.
+    let after = std::fs::read_to_string(s.home.join("pg/wals/pg-xlog.db")).unwrap();
+    assert_eq!(after.lines().count(), before.lines().count() + 1);
+    assert!(after.starts_with(&before));
+
+    // An unknown server and a broken configuration: one line, exit 1.
+    let (code, _, err) = barman(&s.conf, &["put-wal", "nope", segment.to_str().unwrap()]);
+    assert_eq!((code, err.trim()), (1, "ERROR: unknown server 'nope'"));
+    let broken = scratch.path().join("broken.conf");
+    std::fs::write(
+        &broken,
+        "[barman]\nbarman_home = /tmp\n[pg]\nconninfo = x\nminimum_redundancy = two\n",
+    )
+    .unwrap();
+    let (code, _, err) = barman(&broken, &["put-wal", "pg", segment.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("line 5, [pg] minimum_redundancy: invalid value \"two\""),
+        "{err}"
+    );
+    // Repository permissions.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&s.home.join("pg/wals")), 0o700);
+    assert_eq!(mode(&s.home.join("pg/wals/pg-xlog.db")), 0o600);
+    assert_eq!(
+        mode(&s.home.join("pg/wals").join(&last[..16]).join(last)),
+        0o600
+    );
+}

@@ -1,0 +1,82 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything an operation of barman-core can fail with. Messages are one line and name
+/// what was wrong and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A server the configuration does not have.
+    #[error("unknown server {name:?}")]
+    UnknownServer {
+        /// The name asked for.
+        name: String,
+    },
+    /// WAL content or a WAL file name is invalid.
+    #[error("{path}: {source}")]
+    Wal {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: barman_wal::Error,
+    },
+    /// A catalogue file is invalid.
+    #[error(transparent)]
+    Catalog(#[from] barman_catalog::Error),
+    /// A file system operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A WAL file arrived again with different content: the stored one is kept, the new
+    /// one was set aside.
+    #[error(
+        "WAL file {name} is already archived with different content: the archived copy is kept, the new one was moved to {kept_as}"
+    )]
+    DuplicateDifferent {
+        /// The WAL file name.
+        name: String,
+        /// Where the rejected copy went.
+        kept_as: PathBuf,
+    },
+    /// A WAL file from another cluster than the server's.
+    #[error(
+        "{path}: WAL from system {found}, but server {server} archives system {expected} (identity.json)"
+    )]
+    ForeignCluster {
+        /// The file.
+        path: PathBuf,
+        /// The server.
+        server: String,
+        /// Its system id.
+        found: u64,
+        /// The server's system id.
+        expected: u64,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Durable file system primitives: private directories, atomic no-replace installs,
+//! fsync of files and directories, locks.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// Creates `dir` and its missing parents with mode 0700.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io("creating directory", dir, e))
+}
+
+/// fsyncs a directory, making renames and links inside it durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("syncing directory", dir, e))
+}
+
+/// A new file with mode 0600 in `dir`, with a name no other process uses; removed on drop
+/// unless installed.
+pub(crate) struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl TempFile {
+    pub(crate) fn new(dir: &Path, stem: &str) -> Result<TempFile> {
+        for attempt in 0..100u32 {
+            let path = dir.join(format!(
+                ".barman-tmp.{stem}.{}.{attempt}",
+                std::process::id()
+            ));
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path,
+                        file: Some(file),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io("creating", &path, e)),
+            }
+        }
+        Err(Error::io(
+            "creating a temporary file in",
+            dir,
+            io::Error::other("too many leftover temporary files"),
+        ))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open file (present until `install_new` consumes the value).
+    pub(crate) fn file(&mut self) -> io::Result<&mut File> {
+        self.file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the temporary file was already installed"))
+    }
+
+    /// fsyncs the file and links it at `dest` if nothing is there (never replacing a
+    /// file), then fsyncs the directory. `Ok(false)` when `dest` already exists.
+    pub(crate) fn install_new(mut self, dest: &Path) -> Result<bool> {
+        if let Some(f) = self.file.take() {
+            f.sync_all()
+                .map_err(|e| Error::io("syncing", &self.path, e))?;
+        }
+        match fs::hard_link(&self.path, dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(Error::io("installing", dest, e)),
+        }
+        let _ = fs::remove_file(&self.path);
+        if let Some(dir) = dest.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(true)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Writes `bytes` to a new file at `dest` durably: temp file, fsync, rename, fsync of
+/// the directory. Replaces what is there.
+pub(crate) fn write_replace(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let mut tmp = TempFile::new(dir, "write")?;
+    let path = tmp.path().to_owned();
+    tmp.file()
+        .and_then(|f| f.write_all(bytes))
+        .map_err(|e| Error::io("writing", &path, e))?;
+    tmp.file()
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("syncing", &path, e))?;
+    fs::rename(tmp.path(), dest).map_err(|e| Error::io("renaming into", dest, e))?;
+    sync_dir(dir)
+}
+
+/// An exclusive `flock` on a lock file (0600, holding our PID), as Barman takes its locks:
+/// Barman and barman-rs exclude each other. Released on drop.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    pub(crate) fn acquire(path: &Path) -> Result<Lock> {
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io("opening lock file", path, e))?;
+        file.lock().map_err(|e| Error::io("locking", path, e))?;
+        let _ = file
+            .set_len(0)
+            .and_then(|_| write!(file, "{}", std::process::id()));
+        Ok(Lock { _file: file })
+    }
+}
