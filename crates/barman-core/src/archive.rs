@@ -135,6 +135,11 @@ impl WalArchive {
         let dest_dir = dest.parent().unwrap_or(&self.wals_dir).to_owned();
         create_private_dir(&dest_dir)?;
         let meta = fs::metadata(src).map_err(|e| Error::io("reading", src, e))?;
+        // Archived files never change: the same content again (PostgreSQL retrying
+        // after a crash) is settled without validating or compressing anything.
+        if dest.exists() && same_content(src, &dest)? {
+            return Ok(PutOutcome::AlreadyArchived(name));
+        }
         let identity = self.read_identity()?;
 
         // One pass: decode whatever compression the file has, validate, re-encode.
