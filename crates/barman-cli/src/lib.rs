@@ -1,12 +1,14 @@
 //! The `barman` command-line tools: argument parsing, one call into `barman-core` per
-//! command, console output and exit codes (0 success, 1 failure, 2 usage error). No
-//! logic of their own.
+//! command, console or JSON output and exit codes (0 success, 1 failure, 2 usage error).
+//! No logic of their own: everything a command decides lives in `barman-core`.
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use barman_core::config::{Config, ConfigSource};
+
+pub mod commands;
 
 /// Reads configuration files from the real file system.
 #[derive(Debug, Default)]
@@ -46,6 +48,10 @@ impl ConfigSource for FsSource {
 
 /// The main configuration file: `-c FILE`, else `BARMAN_CONFIG_FILE`, else the first of
 /// `~/.barman.conf`, `/etc/barman.conf`, `/etc/barman/barman.conf` that exists.
+///
+/// # Errors
+///
+/// A one-line message when none is found.
 pub fn config_file(explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
         return Ok(p.to_owned());
@@ -57,17 +63,64 @@ pub fn config_file(explicit: Option<&Path>) -> Result<PathBuf, String> {
         .into_iter()
         .map(expand_home)
         .find(|p| p.is_file())
-        .ok_or_else(|| "no configuration file: use -c FILE, BARMAN_CONFIG_FILE, ~/.barman.conf, /etc/barman.conf or /etc/barman/barman.conf".to_owned())
+        .ok_or_else(|| {
+            "no configuration file: use -c FILE, BARMAN_CONFIG_FILE, ~/.barman.conf, /etc/barman.conf or /etc/barman/barman.conf"
+                .to_owned()
+        })
 }
 
-/// Loads the configuration (errors are one line naming the file).
+/// Loads the configuration.
+///
+/// # Errors
+///
+/// A one-line message naming the file (and line, section, option for a bad value).
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
     let path = config_file(explicit)?;
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     Config::load(&path.display().to_string(), &text, &FsSource).map_err(|e| e.to_string())
 }
 
-/// Prints `message` as Barman prints errors and returns exit code 1.
+/// Output format (`-f console|json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable text, as Barman prints it.
+    Console,
+    /// One JSON document with stable field names.
+    Json,
+}
+
+/// What every command gets: the configuration and how to print.
+#[derive(Debug)]
+pub struct Context {
+    /// The loaded configuration.
+    pub config: Config,
+    /// The output format.
+    pub format: Format,
+    /// `-q`: print only errors.
+    pub quiet: bool,
+}
+
+impl Context {
+    /// Prints a line on the console format (unless quiet).
+    pub fn info(&self, line: impl std::fmt::Display) {
+        if self.format == Format::Console && !self.quiet {
+            println!("{line}");
+        }
+    }
+
+    /// Prints a JSON document (on the JSON format).
+    pub fn json(&self, value: &serde_json::Value) {
+        if self.format == Format::Json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// Prints `message` as Barman prints errors (`ERROR: ...` on stderr) and returns exit
+/// code 1.
 pub fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("ERROR: {message}");
     ExitCode::from(1)

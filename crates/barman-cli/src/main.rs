@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use barman_cli::{fail, load_config};
-use barman_core::archive::{PutOutcome, WalArchive};
+use barman_cli::{Context, Format, commands, fail, load_config};
 use clap::{Parser, Subcommand};
 
 /// Backup and Recovery Manager for PostgreSQL.
@@ -14,7 +13,16 @@ struct Cli {
     /// Configuration file.
     #[arg(short = 'c', long = "config", global = true)]
     config: Option<PathBuf>,
-    /// Be quiet.
+    /// Output format.
+    #[arg(
+        short = 'f',
+        long = "format",
+        global = true,
+        value_enum,
+        default_value = "console"
+    )]
+    format: Format,
+    /// Print only errors.
     #[arg(short = 'q', long = "quiet", global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -28,6 +36,12 @@ enum Command {
         /// Print only the names.
         #[arg(long)]
         minimal: bool,
+    },
+    /// Show the configuration of servers (`all` for every one).
+    ShowServers {
+        /// Server names.
+        #[arg(required = true)]
+        servers: Vec<String>,
     },
     /// Archive a WAL file (the form for `archive_command` on the Barman host).
     PutWal {
@@ -47,46 +61,18 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    match cli.command {
-        Command::ListServers { minimal } => {
-            for s in config.servers() {
-                if minimal {
-                    println!("{}", s.name());
-                } else {
-                    println!("{} - {}", s.name(), s.get_str("description").unwrap_or(""));
-                }
-            }
-            ExitCode::SUCCESS
-        }
+    let ctx = Context {
+        config,
+        format: cli.format,
+        quiet: cli.quiet,
+    };
+    match &cli.command {
+        Command::ListServers { minimal } => commands::servers::list(&ctx, *minimal),
+        Command::ShowServers { servers } => commands::servers::show(&ctx, servers),
         Command::PutWal {
             test,
             server,
             wal_path,
-        } => {
-            let Some(sc) = config.server(&server) else {
-                return fail(format!("unknown server '{server}'"));
-            };
-            if test {
-                println!("Ready to accept WAL files for the server {server}");
-                return ExitCode::SUCCESS;
-            }
-            let archive = WalArchive::for_server(config.global(), sc);
-            match archive.put_wal(&wal_path) {
-                Ok(PutOutcome::Archived(e)) => {
-                    if !cli.quiet {
-                        println!("{}: archived {} ({} bytes)", server, e.name, e.size);
-                    }
-                    ExitCode::SUCCESS
-                }
-                Ok(PutOutcome::AlreadyArchived(name)) => {
-                    if !cli.quiet {
-                        println!("{server}: {name} already archived with the same content");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => fail(format!("server {server}: {e}")),
-            }
-        }
+        } => commands::wal::put(&ctx, server, wal_path, *test),
     }
 }

@@ -2,3 +2,4 @@
 //! `barman put-wal`, then bad input handed to it.
 
 mod put_wal;
+mod servers;

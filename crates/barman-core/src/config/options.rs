@@ -909,3 +909,34 @@ mod table {
         assert_eq!(have, want, "run with BARMAN_BLESS=1 to regenerate {path}");
     }
 }
+
+impl std::fmt::Display for Value {
+    /// The value as `show-servers` prints it (Python's `str()` of Barman's value where
+    /// the two agree: `True`/`False`, plain numbers, the policy text).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Text(s) => f.write_str(s),
+            Value::Bool(b) => f.write_str(if *b { "True" } else { "False" }),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Interval(d) => {
+                let secs = d.as_secs();
+                let (days, rest) = (secs / 86_400, secs % 86_400);
+                let hms = format!("{}:{:02}:{:02}", rest / 3600, (rest % 3600) / 60, rest % 60);
+                match days {
+                    0 => f.write_str(&hms),
+                    1 => write!(f, "1 day, {hms}"),
+                    n => write!(f, "{n} days, {hms}"),
+                }
+            }
+            Value::Size(s) => write!(f, "{s}"),
+            Value::Compression(c) => f.write_str(c.name()),
+            Value::CompressionLevel(l) => write!(f, "{l}"),
+            Value::Retention(r) => write!(f, "{r}"),
+            Value::List(items) => f.write_str(&items.join(",")),
+            Value::Rules(rules) => {
+                let parts: Vec<String> = rules.iter().map(|(t, k)| format!("{t}:{k}")).collect();
+                f.write_str(&parts.join(" "))
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per group of subcommands; each exposes `exec` functions taking the
+//! [`Context`](crate::Context) and the command's arguments.
+
+pub mod servers;
+pub mod wal;
