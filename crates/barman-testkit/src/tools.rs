@@ -1,0 +1,74 @@
+//! Small helpers of the tests: who we are, which tools exist, free ports.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Whether the tests run as root (from /proc, no libc call).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The full path of `program` if it is on PATH (or is an existing absolute path).
+pub fn which(program: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(program);
+    if p.is_absolute() {
+        return p.is_file().then_some(p);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// `true` when the tools are there; otherwise prints why the test is skipped and
+/// returns `false`, or panics when `BARMAN_REQUIRE_TOOLS=1` (set by CI).
+pub fn require(what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("BARMAN_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!("{what} not available and BARMAN_REQUIRE_TOOLS=1");
+    }
+    eprintln!("skipped: {what} not available");
+    false
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a command and panics with its output when it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until a TCP port accepts connections.
+pub fn wait_for_port(port: u16, what: &str, mut alive: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        assert!(alive(), "{what} exited before listening");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 30 s");
+}
