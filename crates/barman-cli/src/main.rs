@@ -43,15 +43,88 @@ enum Command {
         #[arg(required = true)]
         servers: Vec<String>,
     },
-    /// Archive a WAL file (the form for `archive_command` on the Barman host).
+    /// Check that servers are ready to be backed up (`all` for every one).
+    Check {
+        /// Nagios plugin output.
+        #[arg(long)]
+        nagios: bool,
+        /// Server names.
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Show the status of servers (`all` for every one).
+    Status {
+        /// Server names.
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Close the current WAL segment so that it gets archived.
+    #[command(alias = "switch-xlog")]
+    SwitchWal {
+        /// Switch even without WAL activity (runs a CHECKPOINT first).
+        #[arg(long)]
+        force: bool,
+        /// Server names (`all` for every one).
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Archive a WAL file given by path, or the tar stream of barman-wal-archive on stdin.
     PutWal {
         /// Only check that the server accepts WAL files.
         #[arg(short = 't', long = "test")]
         test: bool,
         /// The server.
         server: String,
-        /// The WAL file (`%p`).
-        wal_path: PathBuf,
+        /// The WAL file (`%p`); without it, a tar stream is read from standard input.
+        wal_path: Option<PathBuf>,
+    },
+    /// Archive the WAL files waiting in incoming/ and streaming/.
+    ArchiveWal {
+        /// Server names (`all` for every one).
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Send an archived WAL file to standard output (or a directory).
+    GetWal {
+        /// Write the file into this directory instead of standard output.
+        #[arg(short = 'o', long = "output-directory")]
+        output_directory: Option<PathBuf>,
+        /// Also look for .partial files.
+        #[arg(short = 'P', long)]
+        partial: bool,
+        /// Compress the output with gzip.
+        #[arg(short = 'z', short_alias = 'x', long = "gzip", group = "out_codec")]
+        gzip: bool,
+        /// Compress the output with bzip2.
+        #[arg(short = 'j', long = "bzip2", group = "out_codec")]
+        bzip2: bool,
+        /// Send the file as stored.
+        #[arg(long = "keep-compression")]
+        keep_compression: bool,
+        /// List up to N consecutive existing WAL names from WAL_NAME on.
+        #[arg(short = 'p', long = "peek")]
+        peek: Option<usize>,
+        /// Only check that the server can serve WAL files.
+        #[arg(short = 't', long = "test")]
+        test: bool,
+        /// The server.
+        server: String,
+        /// The WAL file name.
+        wal_name: String,
+    },
+    /// Rebuild the WAL catalogue (xlog.db) from the archive.
+    RebuildXlogdb {
+        /// Server names (`all` for every one).
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Check that the WAL archive can be used by a new cluster.
+    CheckWalArchive {
+        /// Fail if WAL files of this timeline or newer exist.
+        #[arg(long)]
+        timeline: Option<u32>,
+        /// The server.
+        server: String,
     },
 }
 
@@ -69,10 +142,48 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::ListServers { minimal } => commands::servers::list(&ctx, *minimal),
         Command::ShowServers { servers } => commands::servers::show(&ctx, servers),
+        Command::Check { nagios, servers } => commands::server::check(&ctx, servers, *nagios),
+        Command::Status { servers } => commands::server::status(&ctx, servers),
+        Command::SwitchWal { force, servers } => {
+            commands::server::switch_wal(&ctx, servers, *force)
+        }
         Command::PutWal {
             test,
             server,
             wal_path,
-        } => commands::wal::put(&ctx, server, wal_path, *test),
+        } => commands::wal::put(&ctx, server, wal_path.as_deref(), *test),
+        Command::ArchiveWal { servers } => commands::wal::archive_wal(&ctx, servers),
+        Command::GetWal {
+            output_directory,
+            partial,
+            gzip,
+            bzip2,
+            keep_compression,
+            peek,
+            test,
+            server,
+            wal_name,
+        } => {
+            let compression = if *gzip {
+                Some(barman_wal::Codec::Gzip)
+            } else if *bzip2 {
+                Some(barman_wal::Codec::Bzip2)
+            } else {
+                None
+            };
+            let args = commands::wal::GetWalArgs {
+                output_directory: output_directory.as_deref(),
+                partial: *partial,
+                compression,
+                keep_compression: *keep_compression,
+                peek: *peek,
+                test: *test,
+            };
+            commands::wal::get_wal(&ctx, server, wal_name, &args)
+        }
+        Command::RebuildXlogdb { servers } => commands::wal::rebuild_xlogdb(&ctx, servers),
+        Command::CheckWalArchive { timeline, server } => {
+            commands::wal::check_wal_archive(&ctx, server, *timeline)
+        }
     }
 }

@@ -1,7 +1,21 @@
-//! WAL archiving: `put-wal`, the path behind `archive_command`.
+//! The WAL archive of a server: archiving (`put-wal`, the tar stream of
+//! `barman-wal-archive`, `archive-wal` over `incoming/` and `streaming/`), retrieval
+//! (`get-wal`), and catalogue maintenance (`rebuild-xlogdb`, `check-wal-archive`).
 //!
 //! A WAL file is reported archived only once it is validated, compressed as configured,
-//! durably installed under `wals/<hash dir>/` and listed in xlog.db.
+//! durably installed under `wals/<hash dir>/` and listed in xlog.db. Every way into the
+//! archive goes through the same store step ([`WalArchive::put_wal`] documents it).
+//!
+//! # Design notes
+//!
+//! - **put-wal archives.** Barman's `put-wal` only drops the files of its tar stream into
+//!   `incoming/` and leaves them to the next `cron`; [`WalArchive::put_wal_tar`] archives
+//!   them before returning, so `archive_command` succeeds only once the WAL is durable.
+//! - **A file that fails validation stays where it is.** [`WalArchive::archive_wal`]
+//!   leaves it in `incoming/` or `streaming/` and reports it: a file still being copied
+//!   by a plain `cp` is complete on the next run.
+//! - **Errors of these operations** are [`ArchiveError`]: the crate's [`Error`] plus the
+//!   conditions the command line reports with Barman's own messages.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
@@ -15,6 +29,17 @@ use barman_wal::{
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{Lock, TempFile, create_private_dir, sync_dir, write_replace};
 use crate::{Error, Result};
+
+mod classic;
+mod error;
+mod get;
+mod maintenance;
+mod tarstream;
+
+pub use classic::{ArchiveReport, ArchivedFile, Archiver, ErrorKind, FailedFile, MovedToErrors};
+pub use error::ArchiveError;
+pub use get::{FoundWal, GetWalOptions};
+pub use maintenance::{RebuildReport, SkipReason, SkippedFile};
 
 /// The WAL archive of one server: where files go and how they are stored.
 ///
@@ -36,8 +61,14 @@ pub struct WalArchive {
     backup_dir: PathBuf,
     wals_dir: PathBuf,
     errors_dir: PathBuf,
+    incoming_dir: PathBuf,
+    streaming_dir: PathBuf,
     xlogdb: PathBuf,
     lock_dir: PathBuf,
+    archiver: bool,
+    streaming_archiver: bool,
+    archiver_batch_size: usize,
+    streaming_archiver_batch_size: usize,
     codec: Codec,
     compression_name: Option<String>,
     level: CompressionLevel,
@@ -67,6 +98,18 @@ impl WalArchive {
         let xlogdb_dir = server
             .get_str("xlogdb_directory")
             .map_or_else(|| wals_dir.clone(), PathBuf::from);
+        let incoming_dir = server
+            .get_str("incoming_wals_directory")
+            .map_or_else(|| backup_dir.join("incoming"), PathBuf::from);
+        let streaming_dir = server
+            .get_str("streaming_wals_directory")
+            .map_or_else(|| backup_dir.join("streaming"), PathBuf::from);
+        let batch = |option| {
+            server
+                .get_int(option)
+                .and_then(|v| usize::try_from(v).ok())
+                .unwrap_or(0)
+        };
         let compression = server.compression();
         WalArchive {
             xlogdb: xlogdb_dir.join(format!("{name}-xlog.db")),
@@ -74,7 +117,13 @@ impl WalArchive {
             backup_dir,
             wals_dir,
             errors_dir,
+            incoming_dir,
+            streaming_dir,
             lock_dir: PathBuf::from(&global.barman_lock_directory),
+            archiver: server.archiver(),
+            streaming_archiver: server.streaming_archiver(),
+            archiver_batch_size: batch("archiver_batch_size"),
+            streaming_archiver_batch_size: batch("streaming_archiver_batch_size"),
             codec: compression.and_then(|c| c.codec()).unwrap_or(Codec::None),
             compression_name: compression
                 .and_then(|c| c.codec())
@@ -96,6 +145,35 @@ impl WalArchive {
     /// The xlog.db file.
     pub fn xlogdb_path(&self) -> &Path {
         &self.xlogdb
+    }
+
+    /// The server's name.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// `wals/` (`wals_directory`).
+    pub fn wals_dir(&self) -> &Path {
+        &self.wals_dir
+    }
+
+    /// `incoming/` (`incoming_wals_directory`), where `archive_command` drops files.
+    pub fn incoming_dir(&self) -> &Path {
+        &self.incoming_dir
+    }
+
+    /// `streaming/` (`streaming_wals_directory`), where `pg_receivewal` writes.
+    pub fn streaming_dir(&self) -> &Path {
+        &self.streaming_dir
+    }
+
+    /// `errors/` (`errors_directory`), where rejected files are set aside.
+    pub fn errors_dir(&self) -> &Path {
+        &self.errors_dir
+    }
+
+    fn xlogdb_lock(&self) -> Result<Lock> {
+        Lock::acquire(&self.lock_dir.join(format!(".{}-xlogdb.lock", self.server)))
     }
 
     fn identity_path(&self) -> PathBuf {
@@ -131,14 +209,34 @@ impl WalArchive {
             path: src.to_owned(),
             source: e,
         })?;
+        match self.store(src, name)? {
+            Stored::Archived(entry) => Ok(PutOutcome::Archived(entry)),
+            Stored::Identical => Ok(PutOutcome::AlreadyArchived(name)),
+            Stored::Different => {
+                let kept_as =
+                    self.set_aside(src, &name.to_string(), ErrorKind::Duplicate, false)?;
+                Err(Error::DuplicateDifferent {
+                    name: name.to_string(),
+                    kept_as,
+                })
+            }
+        }
+    }
+
+    /// The store step shared by every way into the archive: validate `src` as `name`,
+    /// compress, install without replacing, append xlog.db. `src` is left in place.
+    fn store(&self, src: &Path, name: WalFileName) -> Result<Stored> {
         let dest = self.path_of(&name);
         let dest_dir = dest.parent().unwrap_or(&self.wals_dir).to_owned();
         create_private_dir(&dest_dir)?;
         let meta = fs::metadata(src).map_err(|e| Error::io("reading", src, e))?;
         // Archived files never change: the same content again (PostgreSQL retrying
-        // after a crash) is settled without validating or compressing anything.
+        // after a crash) is settled without validating or compressing anything. A
+        // different content is validated first, so an invalid file is reported as such
+        // rather than as a duplicate.
         if dest.exists() && same_content(src, &dest)? {
-            return Ok(PutOutcome::AlreadyArchived(name));
+            self.ensure_listed(name, &dest)?;
+            return Ok(Stored::Identical);
         }
         let identity = self.read_identity()?;
 
@@ -255,23 +353,16 @@ impl WalArchive {
             .map_err(|e| Error::io("reading", &tmp_path, e))?
             .len();
 
-        let _lock = Lock::acquire(&self.lock_dir.join(format!(".{}-xlogdb.lock", self.server)))?;
+        let lock = self.xlogdb_lock()?;
         if !tmp.install_new(&dest)? {
-            // Already there: identical content is a success, different content an error.
+            // Installed meanwhile by another process: identical content is a success,
+            // different content an error.
+            drop(lock);
             if same_content(src, &dest)? {
-                return Ok(PutOutcome::AlreadyArchived(name));
+                self.ensure_listed(name, &dest)?;
+                return Ok(Stored::Identical);
             }
-            create_private_dir(&self.errors_dir)?;
-            let stamp = jiff::Timestamp::now()
-                .strftime("%Y%m%dT%H%M%SZ")
-                .to_string();
-            let kept_as = self.errors_dir.join(format!("{name}.{stamp}.duplicate"));
-            fs::copy(src, &kept_as).map_err(|e| Error::io("copying to", &kept_as, e))?;
-            sync_dir(&self.errors_dir)?;
-            return Err(Error::DuplicateDifferent {
-                name: name.to_string(),
-                kept_as,
-            });
+            return Ok(Stored::Different);
         }
         let entry = XlogDbEntry {
             name,
@@ -294,7 +385,90 @@ impl WalArchive {
             };
             write_replace(&self.identity_path(), id.to_json().as_bytes())?;
         }
-        Ok(PutOutcome::Archived(entry))
+        drop(lock);
+        Ok(Stored::Archived(entry))
+    }
+
+    /// Makes sure xlog.db lists `name`, archived at `path`: a crash between the install
+    /// of a file and the append of its line leaves the file unlisted, and the retry
+    /// that finds it already archived repairs the catalogue.
+    fn ensure_listed(&self, name: WalFileName, path: &Path) -> Result<()> {
+        let _lock = self.xlogdb_lock()?;
+        if xlogdb_lists(&self.xlogdb, &name.to_string())? {
+            return Ok(());
+        }
+        let entry = entry_for_file(name, path)?;
+        self.append_xlogdb(&entry)
+    }
+
+    /// Moves (or with `copy`, copies) `src` to `errors/<file_name>.<UTC stamp>.<kind>`,
+    /// durably, never replacing a file there. Returns the new path.
+    fn set_aside(
+        &self,
+        src: &Path,
+        file_name: &str,
+        kind: ErrorKind,
+        copy: bool,
+    ) -> Result<PathBuf> {
+        create_private_dir(&self.errors_dir)?;
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let suffix = kind.suffix();
+        let mut attempt = 0u32;
+        let dest = loop {
+            let dest = if attempt == 0 {
+                self.errors_dir
+                    .join(format!("{file_name}.{stamp}.{suffix}"))
+            } else {
+                self.errors_dir
+                    .join(format!("{file_name}.{stamp}-{attempt}.{suffix}"))
+            };
+            let linked = if copy {
+                Err(io::Error::from(io::ErrorKind::CrossesDevices))
+            } else {
+                fs::hard_link(src, &dest)
+            };
+            match linked {
+                Ok(()) => break dest,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                    attempt += 1;
+                }
+                Err(_) => {
+                    // Another file system (or a copy was asked for): copy, no-replace.
+                    let mut input = File::open(src).map_err(|e| Error::io("opening", src, e))?;
+                    let mut out = match OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode_0600()
+                        .open(&dest)
+                    {
+                        Ok(f) => f,
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                            attempt += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(Error::io("creating", &dest, e)),
+                    };
+                    io::copy(&mut input, &mut out)
+                        .and_then(|_| out.sync_all())
+                        .map_err(|e| Error::io("copying to", &dest, e))?;
+                    if let Ok(t) = fs::metadata(src).and_then(|m| m.modified()) {
+                        let _ = out.set_modified(t);
+                    }
+                    if !copy {
+                        sync_dir(&self.errors_dir)?;
+                        remove_durably(src)?;
+                    }
+                    break dest;
+                }
+            }
+        };
+        sync_dir(&self.errors_dir)?;
+        if !copy && src.exists() {
+            remove_durably(src)?;
+        }
+        Ok(dest)
     }
 
     fn append_xlogdb(&self, entry: &XlogDbEntry) -> Result<()> {
@@ -316,6 +490,96 @@ impl WalArchive {
         }
         Ok(())
     }
+}
+
+/// What the store step did with a file.
+#[derive(Debug)]
+enum Stored {
+    Archived(XlogDbEntry),
+    /// Already archived with the same content (and now listed in xlog.db).
+    Identical,
+    /// Already archived with different content: nothing changed.
+    Different,
+}
+
+/// Removes `path` and fsyncs its directory.
+fn remove_durably(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("removing", path, e)),
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// The xlog.db line of the archived file at `path`: its size and mtime as stored, its
+/// compression from its magic bytes (Barman's `WalFileInfo.from_file`).
+fn entry_for_file(name: WalFileName, path: &Path) -> Result<XlogDbEntry> {
+    let meta = fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut prefix = Vec::with_capacity(barman_wal::MAGIC_MAX_LEN);
+    File::open(path)
+        .and_then(|f| {
+            f.take(barman_wal::MAGIC_MAX_LEN as u64)
+                .read_to_end(&mut prefix)
+        })
+        .map_err(|e| Error::io("reading", path, e))?;
+    let codec = Codec::detect(&prefix);
+    Ok(XlogDbEntry {
+        name,
+        size: meta.len(),
+        time: mtime_secs(&meta),
+        compression: (codec != Codec::None).then(|| codec.name().to_owned()),
+        encryption: None,
+    })
+}
+
+/// A file's mtime as float seconds since the epoch (0 when unavailable).
+fn mtime_secs(meta: &fs::Metadata) -> f64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Whether xlog.db at `path` has a line for `name`. Recent lines are at the end: the
+/// last 256 KiB are searched first, the whole file only when that fails.
+fn xlogdb_lists(path: &Path, name: &str) -> Result<bool> {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(Error::io("opening", path, e)),
+    };
+    let io_err = |e| Error::io("reading", path, e);
+    let len = f.metadata().map_err(io_err)?.len();
+    let tail_start = len.saturating_sub(256 << 10);
+    let matches =
+        |line: &[u8]| line.split(|b| b.is_ascii_whitespace()).next() == Some(name.as_bytes());
+    let scan = |f: &mut File, from: u64| -> Result<bool> {
+        f.seek(SeekFrom::Start(from)).map_err(io_err)?;
+        let mut r = BufReader::new(f);
+        let mut line = Vec::new();
+        if from > 0 {
+            // The first line read from the middle may be cut: skip it.
+            r.read_until(b'\n', &mut line).map_err(io_err)?;
+        }
+        loop {
+            line.clear();
+            if r.read_until(b'\n', &mut line).map_err(io_err)? == 0 {
+                return Ok(false);
+            }
+            if matches(&line) {
+                return Ok(true);
+            }
+        }
+    };
+    if scan(&mut f, tail_start)? {
+        return Ok(true);
+    }
+    if tail_start > 0 {
+        return scan(&mut f, 0);
+    }
+    Ok(false)
 }
 
 trait Mode0600 {

@@ -15,6 +15,9 @@ pub enum Error {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A connection string, a PostgreSQL connection or query failed.
+    #[error(transparent)]
+    Postgres(#[from] crate::postgres::PgError),
     /// A server the configuration does not have.
     #[error("unknown server {name:?}")]
     UnknownServer {
@@ -55,6 +58,14 @@ pub enum Error {
         /// Where the rejected copy went.
         kept_as: PathBuf,
     },
+    /// A remote command (over SSH) failed.
+    #[error("{what}")]
+    Remote {
+        /// What failed.
+        what: String,
+        /// The exit code to report.
+        code: i32,
+    },
     /// A WAL file from another cluster than the server's.
     #[error(
         "{path}: WAL from system {found}, but server {server} archives system {expected} (identity.json)"
@@ -72,6 +83,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// The exit code a client program reports for this error (Barman's: 2 local, 3 SSH
+    /// connection, else the remote command's).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Remote { code, .. } => *code,
+            _ => 2,
+        }
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             op,

@@ -90,6 +90,24 @@ impl TempFile {
         }
         Ok(true)
     }
+
+    /// fsyncs the file and renames it over `dest` (replacing what is there), then
+    /// fsyncs the directory.
+    pub(crate) fn replace(mut self, dest: &Path) -> Result<()> {
+        if let Some(f) = self.file.take() {
+            f.sync_all()
+                .map_err(|e| Error::io("syncing", &self.path, e))?;
+        }
+        fs::rename(&self.path, dest).map_err(|e| Error::io("renaming into", dest, e))?;
+        sync_dir(dest.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Renames the file to `dest` (replacing what is there) without any fsync: for
+    /// files handed to another program, where only atomicity matters.
+    pub(crate) fn rename_to(mut self, dest: &Path) -> Result<()> {
+        self.file = None;
+        fs::rename(&self.path, dest).map_err(|e| Error::io("renaming into", dest, e))
+    }
 }
 
 impl Drop for TempFile {
@@ -139,5 +157,30 @@ impl Lock {
             .set_len(0)
             .and_then(|_| write!(file, "{}", std::process::id()));
         Ok(Lock { _file: file })
+    }
+
+    /// Like [`Lock::acquire`] without waiting: `Ok(None)` when another process (or
+    /// another open file description in this one) holds the lock.
+    pub(crate) fn try_acquire(path: &Path) -> Result<Option<Lock>> {
+        if let Some(dir) = path.parent() {
+            create_private_dir(dir)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io("opening lock file", path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io("locking", path, e)),
+        }
+        let _ = file
+            .set_len(0)
+            .and_then(|_| write!(file, "{}", std::process::id()));
+        Ok(Some(Lock { _file: file }))
     }
 }

@@ -8,8 +8,11 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod archive;
+pub mod check;
+pub mod client;
 pub mod config;
 mod error;
 mod fsutil;
+pub mod postgres;
 
 pub use error::{Error, Result};

@@ -82,6 +82,15 @@ impl Sshd {
         Some(s)
     }
 
+    /// The `ssh` program with the options that trust this server and use its client
+    /// key, without port and destination.
+    pub fn ssh_base(&self) -> String {
+        format!(
+            "ssh -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            self.dir.path().join("client_key").display()
+        )
+    }
+
     /// A Barman-style `ssh_command` that logs in to this server.
     pub fn ssh_command(&self) -> String {
         format!(

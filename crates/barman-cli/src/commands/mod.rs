@@ -1,5 +1,6 @@
 //! One module per group of subcommands; each exposes `exec` functions taking the
 //! [`Context`](crate::Context) and the command's arguments.
 
+pub mod server;
 pub mod servers;
 pub mod wal;

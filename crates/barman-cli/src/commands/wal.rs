@@ -1,38 +1,259 @@
-//! WAL archive commands: `put-wal`.
+//! WAL archive commands: `put-wal`, `archive-wal`, `get-wal`, `rebuild-xlogdb`,
+//! `check-wal-archive`.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use barman_core::archive::{PutOutcome, WalArchive};
-use serde_json::json;
+use barman_core::archive::{ArchiveError, GetWalOptions, PutOutcome, WalArchive};
+use barman_core::config::ServerConfig;
+use barman_wal::{Codec, TimelineId};
+use serde_json::{Map, Value, json};
 
+use crate::commands::server::selected;
 use crate::{Context, fail};
 
-/// `barman put-wal [--test] SERVER WAL_PATH`: archive one WAL file (the form for
-/// `archive_command` on the Barman host).
-pub fn put(ctx: &Context, server: &str, wal_path: &Path, test: bool) -> ExitCode {
+fn archive_of<'a>(
+    ctx: &'a Context,
+    server: &str,
+) -> Result<(&'a ServerConfig, WalArchive), ExitCode> {
     let Some(sc) = ctx.config.server(server) else {
-        return fail(format!("unknown server '{server}'"));
+        return Err(fail(format!("unknown server '{server}'")));
+    };
+    Ok((sc, WalArchive::for_server(ctx.config.global(), sc)))
+}
+
+fn report_put(ctx: &Context, server: &str, outcome: &PutOutcome) {
+    match outcome {
+        PutOutcome::Archived(e) => {
+            ctx.info(format!("{server}: archived {} ({} bytes)", e.name, e.size))
+        }
+        PutOutcome::AlreadyArchived(name) => ctx.info(format!(
+            "{server}: {name} already archived with the same content"
+        )),
+        _ => {}
+    }
+}
+
+/// `barman put-wal [--test] SERVER [WAL_PATH]`: archive one WAL file given by path (the
+/// form for `archive_command` on the Barman host), or the tar stream
+/// `barman-wal-archive` sends on standard input.
+pub fn put(ctx: &Context, server: &str, wal_path: Option<&Path>, test: bool) -> ExitCode {
+    let (_, archive) = match archive_of(ctx, server) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     if test {
         ctx.info(format!("Ready to accept WAL files for the server {server}"));
         return ExitCode::SUCCESS;
     }
-    let archive = WalArchive::for_server(ctx.config.global(), sc);
-    match archive.put_wal(wal_path) {
-        Ok(PutOutcome::Archived(e)) => {
-            ctx.info(format!("{server}: archived {} ({} bytes)", e.name, e.size));
-            ctx.json(&json!({ server: { "archived": e.name.to_string(), "size": e.size } }));
+    let outcomes = match wal_path {
+        Some(p) => archive
+            .put_wal(p)
+            .map(|o| vec![o])
+            .map_err(|e| e.to_string()),
+        None => archive
+            .put_wal_tar(std::io::stdin().lock())
+            .map_err(|e| e.to_string()),
+    };
+    match outcomes {
+        Ok(list) => {
+            let mut names = Vec::new();
+            for o in &list {
+                report_put(ctx, server, o);
+                match o {
+                    PutOutcome::Archived(e) => names.push(
+                        json!({ "name": e.name.to_string(), "size": e.size, "archived": true }),
+                    ),
+                    PutOutcome::AlreadyArchived(n) => {
+                        names.push(json!({ "name": n.to_string(), "archived": false }))
+                    }
+                    _ => {}
+                }
+            }
+            ctx.json(&json!({ server: names }));
             ExitCode::SUCCESS
         }
-        Ok(PutOutcome::AlreadyArchived(name)) => {
-            ctx.info(format!(
-                "{server}: {name} already archived with the same content"
-            ));
-            ctx.json(&json!({ server: { "already_archived": name.to_string() } }));
-            ExitCode::SUCCESS
-        }
-        Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(format!("server {server}: {e}")),
+    }
+}
+
+/// `barman archive-wal SERVER...`: archive what `incoming/` and `streaming/` hold.
+pub fn archive_wal(ctx: &Context, names: &[String]) -> ExitCode {
+    let servers = match selected(ctx, names) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let mut code = ExitCode::SUCCESS;
+    let mut doc = Map::new();
+    for sc in servers {
+        let archive = WalArchive::for_server(ctx.config.global(), sc);
+        ctx.info(format!(
+            "Processing xlog segments from file archival for {}",
+            sc.name()
+        ));
+        match archive.archive_wal() {
+            Ok(report) => {
+                for a in &report.archived {
+                    ctx.info(format!("\t{}", a.entry.name));
+                }
+                for e in &report.errors {
+                    ctx.info(format!(
+                        "\t{} moved to {} ({:?})",
+                        e.name,
+                        e.kept_as.display(),
+                        e.kind
+                    ));
+                }
+                for f in &report.failed {
+                    eprintln!(
+                        "ERROR: server {}: {}: {}",
+                        sc.name(),
+                        f.path.display(),
+                        f.error
+                    );
+                    code = ExitCode::from(1);
+                }
+                doc.insert(
+                    sc.name().to_owned(),
+                    json!({
+                        "archived": report.archived.iter().map(|a| a.entry.name.to_string()).collect::<Vec<_>>(),
+                        "errors": report.errors.iter().map(|e| e.kept_as.display().to_string()).collect::<Vec<_>>(),
+                        "failed": report.failed.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+                    }),
+                );
+            }
+            // Another archive-wal is at work: not a failure (as Barman).
+            Err(e @ ArchiveError::Busy { .. }) => ctx.info(format!("{e}")),
+            Err(e) => code = fail(format!("server {}: {e}", sc.name())),
+        }
+    }
+    ctx.json(&Value::Object(doc));
+    code
+}
+
+/// Options of `get-wal`.
+#[derive(Debug, Default)]
+pub struct GetWalArgs<'a> {
+    /// `-o DIR`.
+    pub output_directory: Option<&'a Path>,
+    /// `-P`.
+    pub partial: bool,
+    /// `-z` / `-j`.
+    pub compression: Option<Codec>,
+    /// `--keep-compression`.
+    pub keep_compression: bool,
+    /// `-p N`.
+    pub peek: Option<usize>,
+    /// `-t`.
+    pub test: bool,
+}
+
+/// `barman get-wal SERVER WAL_NAME`: send a WAL file to standard output (or a
+/// directory), decompressed unless `--keep-compression`. Exit code 3 for a bad name or
+/// output, 1 when not found.
+pub fn get_wal(ctx: &Context, server: &str, name: &str, args: &GetWalArgs<'_>) -> ExitCode {
+    let (_, archive) = match archive_of(ctx, server) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    if args.test {
+        ctx.info(format!(
+            "Ready to retrieve WAL files from the server {server}"
+        ));
+        return ExitCode::SUCCESS;
+    }
+    let exit = |e: ArchiveError| -> ExitCode {
+        let code = matches!(
+            e,
+            ArchiveError::InvalidName { .. } | ArchiveError::OutputFile { .. }
+        );
+        eprintln!("ERROR: {e}");
+        ExitCode::from(if code { 3 } else { 1 })
+    };
+    if let Some(n) = args.peek {
+        return match archive.peek_wal(name, n) {
+            Ok(list) => {
+                for w in list {
+                    println!("{w}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => exit(e),
+        };
+    }
+    let opts = GetWalOptions {
+        partial: args.partial,
+        keep_compression: args.keep_compression,
+        compression: args.compression,
+    };
+    let result = match args.output_directory {
+        Some(dir) => archive.get_wal_to_dir(name, &opts, dir).map(|_| ()),
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            archive
+                .get_wal(name, &opts, &mut out)
+                .map(|_| ())
+                .and_then(|()| {
+                    out.flush().map_err(|e| {
+                        ArchiveError::Core(barman_core::Error::Io {
+                            op: "writing",
+                            path: "stdout".into(),
+                            source: e,
+                        })
+                    })
+                })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => exit(e),
+    }
+}
+
+/// `barman rebuild-xlogdb SERVER...`: rebuild xlog.db from the files in `wals/`.
+pub fn rebuild_xlogdb(ctx: &Context, names: &[String]) -> ExitCode {
+    let servers = match selected(ctx, names) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let mut code = ExitCode::SUCCESS;
+    for sc in servers {
+        let archive = WalArchive::for_server(ctx.config.global(), sc);
+        ctx.info(format!("Rebuilding xlogdb for server {}", sc.name()));
+        match archive.rebuild_xlogdb() {
+            Ok(r) => {
+                for s in &r.skipped {
+                    eprintln!("WARNING: skipped {}: {:?}", s.path.display(), s.reason);
+                }
+                ctx.info(format!(
+                    "Done rebuilding xlogdb for server {} (history: {}, backup_labels: {}, wal_file: {})",
+                    sc.name(),
+                    r.history,
+                    r.backup_labels,
+                    r.wal_files
+                ));
+            }
+            Err(e) => code = fail(format!("server {}: {e}", sc.name())),
+        }
+    }
+    code
+}
+
+/// `barman check-wal-archive [--timeline N] SERVER`: is the archive safe for a new
+/// cluster?
+pub fn check_wal_archive(ctx: &Context, server: &str, timeline: Option<u32>) -> ExitCode {
+    let (_, archive) = match archive_of(ctx, server) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    ctx.info(format!("Server {server}:"));
+    match archive.check_wal_archive(timeline.map(TimelineId::from)) {
+        Ok(()) => {
+            ctx.info(format!(" - WAL archive check for server {server} passed"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }

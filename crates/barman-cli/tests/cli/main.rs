@@ -3,3 +3,4 @@
 
 mod put_wal;
 mod servers;
+mod wal_archive;

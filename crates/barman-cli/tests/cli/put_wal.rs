@@ -29,7 +29,7 @@ fn setup(compression: &str) -> Option<Setup> {
     std::fs::write(
         &conf,
         format!(
-            "[barman]\nbarman_home = {}\n\n[pg]\ndescription = \"test server\"\nconninfo = host={} dbname=postgres\narchiver = on\ncompression = {compression}\nbackup_method = postgres\n",
+            "[barman]\nbarman_home = {}\n\n[pg]\ndescription = \"test server\"\nconninfo = host={} port=5432 user=postgres dbname=postgres\narchiver = on\ncompression = {compression}\nbackup_method = postgres\n",
             home.display(),
             pg.dir().display()
         ),
@@ -148,7 +148,114 @@ fn archive_command_archives_every_segment_durably_and_refuses_bad_input() {
     );
     assert_eq!(id.version, "15");
 
+    operations(&s, &plain, &last);
     bad_input(&s, &plain, &last);
+}
+
+/// The other commands on the same live server and archive.
+fn operations(s: &Setup, plain: &Path, last: &str) {
+    let conf = &s.conf;
+    // check: everything that applies passes (the archive has WAL, the cluster is right).
+    let (code, out, err) = barman(conf, &["check", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("Server pg:\n"), "{out}");
+    for line in [
+        "\tPostgreSQL: OK",
+        "\twal_level: OK",
+        "\tarchive_mode: OK",
+        "\tarchive_command: OK",
+        "\tcontinuous archiving: OK",
+        "\tsystemid coherence: OK",
+    ] {
+        assert!(out.contains(line), "{line} missing in\n{out}");
+    }
+    let (code, out, _) = barman(conf, &["check", "--nagios", "pg"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.starts_with("BARMAN OK - Ready to serve the Espresso backup for pg"),
+        "{out}"
+    );
+    let (code, json, _) = barman(conf, &["-f", "json", "status", "pg"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(
+        v["pg"]["pg_version"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("15."),
+        "{json}"
+    );
+
+    // get-wal: the decompressed bytes, to stdout and into a directory; peek.
+    let out = Command::new(BARMAN)
+        .arg("-c")
+        .arg(conf)
+        .args(["get-wal", "pg", last])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, std::fs::read(plain.join(last)).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = barman(
+        conf,
+        &["get-wal", "-o", dir.path().to_str().unwrap(), "pg", last],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join(last)).unwrap(),
+        std::fs::read(plain.join(last)).unwrap()
+    );
+    let first = std::fs::read_dir(plain)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().into_string().unwrap())
+        .filter(|n| n.len() == 24)
+        .min()
+        .unwrap();
+    let (code, out, _) = barman(conf, &["get-wal", "--peek", "2", "pg", &first]);
+    assert_eq!((code, out.lines().count()), (0, 2), "{out}");
+    assert_eq!(
+        barman(conf, &["get-wal", "pg", "00000001000000000000FFFF"]).0,
+        1
+    );
+    assert_eq!(barman(conf, &["get-wal", "pg", "not-a-wal"]).0, 3);
+
+    // rebuild-xlogdb gives back the same lines.
+    let xlogdb = s.home.join("pg/wals/pg-xlog.db");
+    let mut before: Vec<String> = std::fs::read_to_string(&xlogdb)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let (code, out, err) = barman(conf, &["rebuild-xlogdb", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut after: Vec<String> = std::fs::read_to_string(&xlogdb)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    before.sort();
+    after.sort();
+    let names = |v: &[String]| {
+        v.iter()
+            .map(|l| l.split('\t').take(2).collect::<Vec<_>>().join("\t"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&before), names(&after));
+
+    // switch-wal --force closes a segment, which PostgreSQL then archives through us.
+    let (code, out, err) = barman(conf, &["switch-wal", "--force", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("has been closed on server 'pg'"), "{out}");
+    // check-wal-archive: this archive is in use by timeline 1.
+    let (code, _, err) = barman(conf, &["check-wal-archive", "pg"]);
+    assert_eq!(code, 1, "{err}");
+    // archive-wal with nothing in incoming/: nothing to do, success.
+    assert_eq!(barman(conf, &["archive-wal", "pg"]).0, 0);
 }
 
 fn bad_input(s: &Setup, plain: &Path, last: &str) {

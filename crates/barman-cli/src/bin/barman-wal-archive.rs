@@ -1,0 +1,115 @@
+//! `barman-wal-archive`: the `archive_command` that runs on the PostgreSQL host and sends
+//! each WAL file to `barman put-wal` on the Barman host over SSH (barman-rs).
+//!
+//! `archive_command = 'barman-wal-archive [options] BARMAN_HOST SERVER_NAME %p'`
+//!
+//! Exit codes as Barman's: 0 archived, 2 local error, 3 SSH connection problem, else the
+//! remote `barman put-wal` exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use barman_core::Error;
+use barman_core::client::{WalArchiveClient, compression_choice};
+use clap::Parser;
+
+/// Send a WAL file to Barman's put-wal over SSH.
+#[derive(Debug, Parser)]
+#[command(name = "barman-wal-archive", version)]
+struct Args {
+    /// The user of the SSH connection to the Barman host.
+    #[arg(short = 'U', long = "user", default_value = "barman")]
+    user: String,
+    /// The port of the SSH connection to the Barman host.
+    #[arg(long)]
+    port: Option<u16>,
+    /// The Barman configuration file on the Barman host.
+    #[arg(short = 'c', long = "config")]
+    config: Option<String>,
+    /// Only test the connection and the server's readiness (WAL_PATH is ignored).
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// Use MD5SUMS instead of SHA256SUMS (for old Barman servers).
+    #[arg(long)]
+    md5: bool,
+    /// Compress with gzip before sending.
+    #[arg(short = 'z', long = "gzip", group = "codec")]
+    gzip: bool,
+    /// Compress with bzip2 before sending.
+    #[arg(short = 'j', long = "bzip2", group = "codec")]
+    bzip2: bool,
+    /// Compress with xz before sending.
+    #[arg(long, group = "codec")]
+    xz: bool,
+    /// Compress with snappy before sending.
+    #[arg(long, group = "codec")]
+    snappy: bool,
+    /// Compress with zstd before sending.
+    #[arg(long, group = "codec")]
+    zstd: bool,
+    /// Compress with lz4 before sending.
+    #[arg(long, group = "codec")]
+    lz4: bool,
+    /// Compression level (low, medium, high or a number).
+    #[arg(long = "compression-level", default_value = "medium")]
+    compression_level: String,
+    /// (barman-rs) The ssh program and options to use.
+    #[arg(long = "ssh-command", default_value = "ssh")]
+    ssh_command: String,
+    /// (barman-rs) The barman command on the Barman host.
+    #[arg(long = "barman-command", default_value = "barman")]
+    barman_command: String,
+    /// The Barman host.
+    barman_host: String,
+    /// The server name in Barman's configuration.
+    server_name: String,
+    /// The WAL file (`%p`).
+    wal_path: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    let codec = [
+        (a.gzip, "gzip"),
+        (a.bzip2, "bzip2"),
+        (a.xz, "xz"),
+        (a.snappy, "snappy"),
+        (a.zstd, "zstd"),
+        (a.lz4, "lz4"),
+    ]
+    .into_iter()
+    .find(|(on, _)| *on)
+    .map(|(_, name)| name);
+    let compression = match compression_choice(codec, &a.compression_level) {
+        Ok(c) => c,
+        Err(e) => return report(e),
+    };
+    let mut client = WalArchiveClient::new(&a.barman_host, &a.server_name);
+    client.user = a.user;
+    client.port = a.port;
+    client.config = a.config;
+    client.ssh = a.ssh_command;
+    client.barman_command = a.barman_command;
+    client.md5 = a.md5;
+    client.compression = compression;
+    let result = if a.test {
+        client.test()
+    } else {
+        match &a.wal_path {
+            Some(p) => client.archive(p),
+            None => {
+                eprintln!("ERROR: WAL_PATH is required (or --test)");
+                return ExitCode::from(2);
+            }
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => report(e),
+    }
+}
+
+fn report(e: Error) -> ExitCode {
+    eprintln!("ERROR: {e}");
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+}

@@ -1,0 +1,192 @@
+//! Commands that talk to PostgreSQL: `check`, `status`, `switch-wal`.
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+use barman_core::check::{self, CheckResult, NagiosServer, RepoState};
+use barman_core::config::ServerConfig;
+use barman_core::postgres::{ConnInfo, PgServer, SwitchWal};
+use serde_json::{Map, Value, json};
+
+use crate::{Context, fail};
+
+/// The servers a command names: `all` means every configured one, in name order.
+pub(crate) fn selected<'a>(
+    ctx: &'a Context,
+    names: &[String],
+) -> Result<Vec<&'a ServerConfig>, String> {
+    if names.iter().any(|n| n == "all") {
+        let mut all: Vec<&ServerConfig> = ctx.config.servers().iter().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            ctx.config
+                .server(n)
+                .ok_or_else(|| format!("unknown server '{n}'"))
+        })
+        .collect()
+}
+
+/// The server's conninfo completed as libpq would: `PG*` variables, then `~/.pgpass`
+/// (or `passfile`/`PGPASSFILE`), read here since the library reads no environment.
+pub(crate) fn conninfo(config: &ServerConfig) -> Result<ConnInfo, String> {
+    let text = config.get_str("conninfo").unwrap_or("");
+    let env: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("PG"))
+        .collect();
+    let mut ci = ConnInfo::parse(text)
+        .map_err(|e| format!("server {}: conninfo: {e}", config.name()))?
+        .with_env(&env);
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    if let Some(pass) = ci.passfile(home.as_deref())
+        && let Ok(content) = std::fs::read_to_string(pass)
+    {
+        ci = ci.with_pgpass(&content);
+    }
+    Ok(ci)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ERROR: cannot start the async runtime: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
+async fn connect(config: &ServerConfig) -> Result<PgServer, String> {
+    let ci = conninfo(config)?;
+    PgServer::connect(&ci, "barman")
+        .await
+        .map_err(|e| format!("server {}: {e}", config.name()))
+}
+
+/// `barman check [--nagios] SERVER...`: every check, `FAILED` lines make the exit code 1.
+pub fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
+    let servers = match selected(ctx, names) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let rt = runtime();
+    let mut all: Vec<(&ServerConfig, Vec<CheckResult>)> = Vec::new();
+    for s in servers {
+        let results = rt.block_on(async {
+            let server = connect(s).await.ok();
+            check::check(s, server.as_ref()).await
+        });
+        all.push((s, results));
+    }
+    if nagios {
+        let input: Vec<NagiosServer<'_>> = all
+            .iter()
+            .map(|(s, r)| NagiosServer {
+                name: s.name(),
+                active: s.active(),
+                results: r,
+            })
+            .collect();
+        let (text, code) = check::nagios(&input);
+        print!("{text}");
+        return ExitCode::from(u8::try_from(code).unwrap_or(2));
+    }
+    let mut failed = false;
+    let mut doc = Map::new();
+    for (s, results) in &all {
+        ctx.info(format!("Server {}:", s.name()));
+        let mut obj = Map::new();
+        for r in results {
+            ctx.info(r.console_line());
+            failed |= !r.ok && s.active();
+            obj.insert(
+                r.name.clone(),
+                json!({ "status": if r.ok { "OK" } else { "FAILED" }, "hint": r.hint }),
+            );
+        }
+        doc.insert(s.name().to_owned(), Value::Object(obj));
+    }
+    ctx.json(&Value::Object(doc));
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `barman status SERVER...`.
+pub fn status(ctx: &Context, names: &[String]) -> ExitCode {
+    let servers = match selected(ctx, names) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let rt = runtime();
+    let mut doc = Map::new();
+    for s in servers {
+        let repo = RepoState::inspect(s);
+        let remote = rt.block_on(async {
+            match connect(s).await {
+                Ok(server) => Some(server.remote_status(s.get_str("slot_name")).await),
+                Err(_) => None,
+            }
+        });
+        ctx.info(format!("Server {}:", s.name()));
+        let mut obj = Map::new();
+        for item in check::status(s, remote.as_ref(), &repo) {
+            ctx.info(format!("\t{}: {}", item.label, item.value));
+            obj.insert(item.key.to_owned(), Value::String(item.value));
+        }
+        doc.insert(s.name().to_owned(), Value::Object(obj));
+    }
+    ctx.json(&Value::Object(doc));
+    ExitCode::SUCCESS
+}
+
+/// `barman switch-wal [--force] SERVER...` (Barman's `switch-xlog` too).
+pub fn switch_wal(ctx: &Context, names: &[String], force: bool) -> ExitCode {
+    let servers = match selected(ctx, names) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let rt = runtime();
+    let mut code = ExitCode::SUCCESS;
+    for s in servers {
+        let outcome = rt.block_on(async {
+            let server = connect(s).await?;
+            server
+                .switch_wal(force)
+                .await
+                .map_err(|e| format!("server {}: {e}", s.name()))
+        });
+        match outcome {
+            Ok(SwitchWal::Switched(name)) => {
+                ctx.info(format!(
+                    "The WAL file {name} has been closed on server '{}'",
+                    s.name()
+                ));
+                ctx.json(&json!({ s.name(): { "switch_wal": name } }));
+            }
+            Ok(SwitchWal::NotNeeded) => {
+                ctx.info(format!(
+                    "No switch required for server '{}' (no activity since the last one: use --force to switch anyway)",
+                    s.name()
+                ));
+            }
+            Ok(SwitchWal::InRecovery) => {
+                code = fail(format!(
+                    "server '{}' is in recovery: no WAL switch on a standby",
+                    s.name()
+                ));
+            }
+
+            Err(e) => code = fail(e),
+        }
+    }
+    code
+}

@@ -1,0 +1,297 @@
+//! `get-wal`: a WAL file out of the archive, for `restore_command`.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use barman_wal::{Codec, CompressionLevel, MAGIC_MAX_LEN, SegmentName, WalFileName};
+
+use super::{ArchiveError, WalArchive};
+use crate::Error;
+use crate::fsutil::TempFile;
+
+/// How [`WalArchive::get_wal`] delivers a file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GetWalOptions {
+    /// Also look for `.partial` files (`-P/--partial`).
+    pub partial: bool,
+    /// Send the file as stored, compressed or not (`--keep-compression`).
+    pub keep_compression: bool,
+    /// Compress the output with this codec (`-z/--gzip`, `-j/--bzip2`); `None` (or
+    /// [`Codec::None`]) sends it uncompressed.
+    pub compression: Option<Codec>,
+}
+
+/// What [`WalArchive::get_wal`] sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FoundWal {
+    /// The file that was sent (in `wals/`, `incoming/` or `streaming/`).
+    pub source: PathBuf,
+    /// How that file is stored.
+    pub stored_codec: Codec,
+    /// Bytes written to the output.
+    pub bytes: u64,
+}
+
+impl WalArchive {
+    /// The places `name` may be, in Barman's search order: `wals/<hash>/<name>`,
+    /// `incoming/<name>`, `streaming/<name>`; with `partial` also
+    /// `streaming/<name>.partial`, `streaming/<name>` again (pg_receivewal may complete
+    /// it meanwhile), `wals/<hash>/<name>.partial` and `incoming/<name>.partial`; and the
+    /// archive path again last (the archiver may move the file meanwhile).
+    pub fn wal_locations(&self, name: &WalFileName, partial: bool) -> Vec<PathBuf> {
+        let text = name.to_string();
+        let archived = self.path_of(name);
+        let incoming = self.incoming_dir.join(&text);
+        let streaming = self.streaming_dir.join(&text);
+        let mut paths = vec![archived.clone(), incoming.clone(), streaming.clone()];
+        if partial {
+            let with = |p: &Path| {
+                let mut s = p.as_os_str().to_owned();
+                s.push(".partial");
+                PathBuf::from(s)
+            };
+            paths.push(with(&streaming));
+            paths.push(streaming);
+            paths.push(with(&archived));
+            paths.push(with(&incoming));
+        }
+        paths.push(archived);
+        paths
+    }
+
+    /// Barman's `get-wal SERVER NAME`: writes the WAL file `name` to `out`, from the
+    /// first place of [`wal_locations`](WalArchive::wal_locations) that holds it,
+    /// decompressed (whatever codec it is stored with, read from its magic bytes) unless
+    /// `keep_compression`, then compressed with `options.compression` if asked. A file
+    /// that vanishes between the listing and the open (moved by the archiver) is looked
+    /// for further down the list.
+    ///
+    /// # Errors
+    ///
+    /// [`ArchiveError::InvalidName`] for a name that is not a WAL file name (exit code
+    /// 3 in Barman); [`ArchiveError::WalNotFound`]; I/O errors reading or writing; a
+    /// [`Error::Wal`] when a stored file cannot be decoded.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use barman_core::archive::{GetWalOptions, WalArchive};
+    /// use barman_core::config::{Config, MemorySource};
+    ///
+    /// let config = Config::load("/etc/barman.conf", "[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\nbackup_method = postgres\narchiver = on\n", &MemorySource::default())?;
+    /// let archive = WalArchive::for_server(config.global(), config.server("pg").unwrap());
+    /// let mut out = std::io::stdout().lock();
+    /// archive.get_wal("000000010000000000000003", &GetWalOptions::default(), &mut out)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_wal(
+        &self,
+        name: &str,
+        options: &GetWalOptions,
+        out: &mut dyn Write,
+    ) -> Result<FoundWal, ArchiveError> {
+        let parsed = parse_name(name)?;
+        for path in self.wal_locations(&parsed, options.partial) {
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("opening", &path, e).into()),
+            };
+            return Ok(send(file, &path, options, out)?);
+        }
+        Err(ArchiveError::WalNotFound {
+            name: name.to_owned(),
+            server: self.server.clone(),
+        })
+    }
+
+    /// `get-wal -o DIR`: like [`get_wal`](WalArchive::get_wal), into `dir/<name>`,
+    /// written to a temporary file in `dir` and renamed into place, so a reader never
+    /// sees a partial file. Returns the path written and what was sent.
+    ///
+    /// # Errors
+    ///
+    /// Those of `get_wal`, and [`ArchiveError::OutputFile`] when the file in `dir`
+    /// cannot be created (exit code 3 in Barman).
+    pub fn get_wal_to_dir(
+        &self,
+        name: &str,
+        options: &GetWalOptions,
+        dir: &Path,
+    ) -> Result<(PathBuf, FoundWal), ArchiveError> {
+        let parsed = parse_name(name)?;
+        let dest = dir.join(name);
+        for path in self.wal_locations(&parsed, options.partial) {
+            let file = match File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("opening", &path, e).into()),
+            };
+            let mut tmp = TempFile::new(dir, name).map_err(|e| match e {
+                Error::Io { source, .. } => ArchiveError::OutputFile {
+                    path: dest.clone(),
+                    source,
+                },
+                other => other.into(),
+            })?;
+            let tmp_path = tmp.path().to_owned();
+            let found = {
+                let f = tmp.file().map_err(|e| Error::io("writing", &tmp_path, e))?;
+                let mut w = io::BufWriter::with_capacity(1 << 16, f);
+                let found = send(file, &path, options, &mut w)?;
+                w.flush().map_err(|e| Error::io("writing", &tmp_path, e))?;
+                found
+            };
+            tmp.rename_to(&dest)?;
+            return Ok((dest, found));
+        }
+        Err(ArchiveError::WalNotFound {
+            name: name.to_owned(),
+            server: self.server.clone(),
+        })
+    }
+
+    /// `get-wal --peek N`: up to `count` consecutive WAL files that exist (archived, in
+    /// `incoming/` or in `streaming/`; `.partial` files are not looked for), starting
+    /// with `name` itself. The segment size is unknown, so after the last existing
+    /// segment whose number is a power of two the search continues at the first segment
+    /// of the next log, as Barman does. A name that is not a segment lists only itself,
+    /// if it exists.
+    ///
+    /// # Errors
+    ///
+    /// [`ArchiveError::InvalidName`].
+    pub fn peek_wal(&self, name: &str, count: usize) -> Result<Vec<WalFileName>, ArchiveError> {
+        let parsed = parse_name(name)?;
+        let exists = |n: &WalFileName| self.wal_locations(n, false).iter().any(|p| p.exists());
+        let mut found = Vec::new();
+        let WalFileName::Segment(seg) = parsed else {
+            if count > 0 && exists(&parsed) {
+                found.push(parsed);
+            }
+            return Ok(found);
+        };
+        // Barman's generator for an unknown segment size: every possible segment
+        // number of a log (up to 0x7FFFF, 8 KiB segments), then the next log.
+        const MAX_SEG: u32 = 0x7FFFF;
+        let tli = seg.timeline();
+        let (mut log, mut no) = (seg.log(), seg.seg());
+        while found.len() < count {
+            let Ok(candidate) = SegmentName::new(tli, log, no) else {
+                break;
+            };
+            let candidate = WalFileName::Segment(candidate);
+            if exists(&candidate) {
+                found.push(candidate);
+                no += 1;
+                if no > MAX_SEG {
+                    no = 0;
+                    let Some(next) = log.checked_add(1) else {
+                        break;
+                    };
+                    log = next;
+                }
+                continue;
+            }
+            // A missing segment ends the list, unless it may be past the end of a log.
+            if !no.is_power_of_two() {
+                break;
+            }
+            let Some(next) = log.checked_add(1) else {
+                break;
+            };
+            log = next;
+            no = 0;
+        }
+        Ok(found)
+    }
+}
+
+fn parse_name(name: &str) -> Result<WalFileName, ArchiveError> {
+    name.parse().map_err(|source| ArchiveError::InvalidName {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+/// Copies `file` to `out`, transcoded as `options` ask.
+fn send(
+    mut file: File,
+    path: &Path,
+    options: &GetWalOptions,
+    out: &mut dyn Write,
+) -> Result<FoundWal, Error> {
+    let read_err = |e| Error::io("reading", path, e);
+    let mut prefix = Vec::with_capacity(MAGIC_MAX_LEN);
+    (&mut file)
+        .take(MAGIC_MAX_LEN as u64)
+        .read_to_end(&mut prefix)
+        .map_err(read_err)?;
+    file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+    let stored = Codec::detect(&prefix);
+    let wanted = options.compression.unwrap_or(Codec::None);
+    let input = BufReader::with_capacity(1 << 16, file);
+    let mut counting = CountingWriter { inner: out, n: 0 };
+    let wal_err = |source| Error::Wal {
+        path: path.to_owned(),
+        source,
+    };
+    if options.keep_compression || stored == wanted {
+        copy(input, &mut counting, path)?;
+    } else {
+        let decoder = stored.decoder(input).map_err(wal_err)?;
+        if wanted == Codec::None {
+            copy(decoder, &mut counting, path)?;
+        } else {
+            let mut encoder = wanted
+                .encoder(&mut counting, CompressionLevel::Medium)
+                .map_err(wal_err)?;
+            copy(decoder, &mut encoder, path)?;
+            encoder
+                .finish()
+                .map_err(|e| Error::io("writing the output of", path, e))?;
+        }
+    }
+    counting
+        .flush()
+        .map_err(|e| Error::io("writing the output of", path, e))?;
+    Ok(FoundWal {
+        source: path.to_owned(),
+        stored_codec: stored,
+        bytes: counting.n,
+    })
+}
+
+/// io::copy that tells a read error (about `path`) from a write error.
+fn copy(mut r: impl Read, w: &mut impl Write, path: &Path) -> Result<(), Error> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        w.write_all(&buf[..n])
+            .map_err(|e| Error::io("writing the output of", path, e))?;
+    }
+}
+
+struct CountingWriter<'a> {
+    inner: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for CountingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,311 @@
+//! `put-wal` with Barman's tar stream (what `barman-wal-archive` sends over SSH).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::time::{Duration, SystemTime};
+
+use barman_wal::{WalFileName, WalSegSize};
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use super::{ArchiveError, ErrorKind, PutOutcome, Stored, WalArchive};
+use crate::Error;
+use crate::fsutil::{TempFile, create_private_dir};
+
+/// Largest checksum file read from a stream.
+const SUMS_MAX: u64 = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Algorithm {
+    Sha256,
+    Md5,
+}
+
+/// A file of the stream, spooled to a temporary file in `incoming/`.
+struct Member {
+    name: WalFileName,
+    tmp: TempFile,
+    sha256: String,
+}
+
+impl WalArchive {
+    /// Archives the files of a put-wal tar stream, Barman's protocol between
+    /// `barman-wal-archive` and `barman put-wal`.
+    ///
+    /// The stream holds regular files without a directory part (a leading `./` is
+    /// stripped) and a `SHA256SUMS` or `MD5SUMS` file of `<hex digest> <space or *><name>`
+    /// lines. Each file is spooled to a temporary file in `incoming/` (never held in
+    /// memory) while its checksum is computed; once the stream ends and every file has
+    /// its matching checksum, each is archived in stream order exactly like
+    /// [`put_wal`](WalArchive::put_wal): validated, compressed, durably installed and
+    /// listed in xlog.db. Unlike Barman, which only drops the files in `incoming/`, the
+    /// WAL is archived when this returns.
+    ///
+    /// # Errors
+    ///
+    /// Before anything is archived: [`ArchiveError::Tar`] for an unreadable stream,
+    /// [`ArchiveError::UnsupportedFileType`] (directories, links, ...),
+    /// [`ArchiveError::UnsupportedFilename`] (a `/` in the name, or not a WAL file name),
+    /// [`ArchiveError::MemberTooBig`], [`ArchiveError::MissingChecksum`],
+    /// [`ArchiveError::BadChecksum`], [`ArchiveError::ChecksumWithoutFile`]. While
+    /// archiving: the errors of `put_wal`, which stop the run (files archived before stay
+    /// archived); a file already archived with different content is set aside in
+    /// `errors/` as `.duplicate` and reported as [`Error::DuplicateDifferent`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use barman_core::archive::WalArchive;
+    /// use barman_core::config::{Config, MemorySource};
+    ///
+    /// let config = Config::load("/etc/barman.conf", "[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\nbackup_method = postgres\narchiver = on\n", &MemorySource::default())?;
+    /// let archive = WalArchive::for_server(config.global(), config.server("pg").unwrap());
+    /// for outcome in archive.put_wal_tar(std::io::stdin().lock())? {
+    ///     println!("{outcome:?}");
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_wal_tar(&self, reader: impl Read) -> Result<Vec<PutOutcome>, ArchiveError> {
+        let server = self.server.clone();
+        let tar_err = |source| ArchiveError::Tar {
+            server: server.clone(),
+            source,
+        };
+        let mut archive = tar::Archive::new(reader);
+        let mut members: Vec<Member> = Vec::new();
+        let mut sums: BTreeMap<String, (Algorithm, String)> = BTreeMap::new();
+        for entry in archive.entries().map_err(tar_err)? {
+            let mut entry = entry.map_err(tar_err)?;
+            let kind = entry.header().entry_type();
+            if kind.is_pax_global_extensions() {
+                continue;
+            }
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let name = raw.strip_prefix("./").unwrap_or(&raw).to_owned();
+            if !(kind.is_file() || kind.is_contiguous()) {
+                return Err(ArchiveError::UnsupportedFileType {
+                    kind: char::from(kind.as_byte()),
+                    name,
+                    server,
+                });
+            }
+            if name.contains('/') {
+                return Err(ArchiveError::UnsupportedFilename { name, server });
+            }
+            let algorithm = match name.as_str() {
+                "SHA256SUMS" => Some(Algorithm::Sha256),
+                "MD5SUMS" => Some(Algorithm::Md5),
+                _ => None,
+            };
+            if let Some(algorithm) = algorithm {
+                let mut text = Vec::new();
+                (&mut entry)
+                    .take(SUMS_MAX)
+                    .read_to_end(&mut text)
+                    .map_err(tar_err)?;
+                for (file, digest) in parse_sums(&String::from_utf8_lossy(&text)) {
+                    sums.insert(file, (algorithm, digest));
+                }
+                continue;
+            }
+            let Ok(wal_name) = name.parse::<WalFileName>() else {
+                return Err(ArchiveError::UnsupportedFilename { name, server });
+            };
+            let size = entry.size();
+            if size > WalSegSize::MAX_BYTES {
+                return Err(ArchiveError::MemberTooBig { name, size, server });
+            }
+            let mtime = member_mtime(&mut entry);
+            create_private_dir(&self.incoming_dir)?;
+            let mut tmp = TempFile::new(&self.incoming_dir, &name)?;
+            let tmp_path = tmp.path().to_owned();
+            let sha256 = {
+                let file = tmp.file().map_err(|e| Error::io("writing", &tmp_path, e))?;
+                let mut out = io::BufWriter::with_capacity(1 << 16, file);
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = match entry.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(tar_err(e)),
+                    };
+                    hasher.update(&buf[..n]);
+                    out.write_all(&buf[..n])
+                        .map_err(|e| Error::io("writing", &tmp_path, e))?;
+                }
+                out.flush()
+                    .map_err(|e| Error::io("writing", &tmp_path, e))?;
+                hex(&hasher.finalize())
+            };
+            if let Some(t) = mtime {
+                let _ = tmp.file().map(|f| f.set_modified(t));
+            }
+            // A later member of the same name replaces an earlier one, as in Barman.
+            members.retain(|m| m.name != wal_name);
+            members.push(Member {
+                name: wal_name,
+                tmp,
+                sha256,
+            });
+        }
+
+        // Every checksum must match a file, every file must have a matching checksum.
+        for (file, (algorithm, expected)) in &sums {
+            let Some(m) = members
+                .iter()
+                .find(|m| m.name.to_string() == *file || raw_eq(m, file))
+            else {
+                return Err(ArchiveError::ChecksumWithoutFile {
+                    name: file.clone(),
+                    server,
+                });
+            };
+            let found = match algorithm {
+                Algorithm::Sha256 => m.sha256.clone(),
+                Algorithm::Md5 => md5_of(m.tmp.path())?,
+            };
+            if !found.eq_ignore_ascii_case(expected) {
+                return Err(ArchiveError::BadChecksum {
+                    name: file.clone(),
+                    found,
+                    expected: expected.clone(),
+                    server,
+                });
+            }
+        }
+        for m in &members {
+            if !sums
+                .keys()
+                .any(|k| m.name.to_string() == *k || raw_eq(m, k))
+            {
+                return Err(ArchiveError::MissingChecksum {
+                    name: m.name.to_string(),
+                    server,
+                });
+            }
+        }
+
+        let mut outcomes = Vec::with_capacity(members.len());
+        for m in members {
+            match self.store(m.tmp.path(), m.name)? {
+                Stored::Archived(entry) => outcomes.push(PutOutcome::Archived(entry)),
+                Stored::Identical => outcomes.push(PutOutcome::AlreadyArchived(m.name)),
+                Stored::Different => {
+                    let kept_as = self.set_aside(
+                        m.tmp.path(),
+                        &m.name.to_string(),
+                        ErrorKind::Duplicate,
+                        false,
+                    )?;
+                    return Err(Error::DuplicateDifferent {
+                        name: m.name.to_string(),
+                        kept_as,
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Whether the checksum line's `file` names member `m` with another letter case (WAL
+/// file names parse in either case; the checksum line carries the name as sent).
+fn raw_eq(m: &Member, file: &str) -> bool {
+    file.parse::<WalFileName>().is_ok_and(|n| n == m.name)
+}
+
+/// The lines of a checksum file: `<hex digest><space><space or *><name>`; other lines
+/// are ignored, as Barman warns about and skips them.
+fn parse_sums(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end();
+        let b = line.as_bytes();
+        let Some(i) = (0..b.len().saturating_sub(1))
+            .find(|&i| b[i] == b' ' && (b[i + 1] == b' ' || b[i + 1] == b'*'))
+        else {
+            continue;
+        };
+        let digest = &line[..i];
+        let path = &line[i + 2..];
+        let path = path.strip_prefix("./").unwrap_or(path);
+        out.push((path.to_owned(), digest.to_owned()));
+    }
+    out
+}
+
+/// The member's modification time, with the sub-second part of a pax `mtime` record
+/// when there is one.
+fn member_mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> Option<SystemTime> {
+    if let Ok(Some(pax)) = entry.pax_extensions() {
+        for ext in pax.flatten() {
+            if ext.key() == Ok("mtime")
+                && let Some(t) = ext
+                    .value()
+                    .ok()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+            {
+                return SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs_f64(t));
+            }
+        }
+    }
+    let secs = entry.header().mtime().ok()?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+fn md5_of(path: &std::path::Path) -> Result<String, Error> {
+    let mut f = BufReader::with_capacity(
+        1 << 16,
+        File::open(path).map_err(|e| Error::io("opening", path, e))?,
+    );
+    let mut h = Md5::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("reading", path, e)),
+        };
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_lines_as_barman_splits_them() {
+        let sums = parse_sums(
+            "abc  000000010000000000000001\ndef *./000000010000000000000002\r\nbad-line\n\n",
+        );
+        assert_eq!(
+            sums,
+            vec![
+                ("000000010000000000000001".into(), "abc".into()),
+                ("000000010000000000000002".into(), "def".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn hex_is_lower_case() {
+        assert_eq!(hex(&[0, 0xAB, 0x10]), "00ab10");
+    }
+}

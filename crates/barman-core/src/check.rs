@@ -1,0 +1,1026 @@
+//! `barman check` and `barman status` for one server: Barman's checks, names, hints
+//! and order, its status lines, and the Nagios rendering of check results.
+//!
+//! The evaluation is pure ([`evaluate`], [`status`]): it takes the server's
+//! configuration, what PostgreSQL answered ([`RemoteStatus`], `None` without a
+//! connection) and the state of the repository ([`RepoState`], read from disk by
+//! [`RepoState::inspect`], which also creates the missing directories as Barman's
+//! `directories` check does). [`check`] ties them together with a live connection and
+//! Barman's `check_timeout`.
+//!
+//! # Example
+//!
+//! ```
+//! use barman_core::check::{CheckResult, NagiosServer, nagios};
+//!
+//! let ok = vec![CheckResult::new("PostgreSQL", true, None)];
+//! let (text, code) = nagios(&[NagiosServer { name: "pg", active: true, results: &ok }]);
+//! assert_eq!(text, "BARMAN OK - Ready to serve the Espresso backup for pg\n");
+//! assert_eq!(code, 0);
+//! ```
+//!
+//! # Not checked yet
+//!
+//! Barman's last-resort `switch-wal --archive` inside `WAL archive`, the streaming
+//! connection (`PostgreSQL streaming`, `pg_receivexlog*`, `receive-wal running`, the
+//! ` (WAL streaming)` variants), standby checks with `primary_conninfo`, backup executor
+//! checks (`ssh`, `pg_basebackup`, …), `encryption` and cloud checks.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{ServerConfig, Value};
+use crate::postgres::{MINIMAL_VERSION, PgServer, RemoteStatus};
+
+/// One line of `barman check`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckResult {
+    /// The check's name as Barman prints it.
+    pub name: String,
+    /// Passed?
+    pub ok: bool,
+    /// The text in parentheses after OK/FAILED.
+    pub hint: Option<String>,
+    /// Nagios performance data (bytes) for `backup minimum size` and `wal size`.
+    pub perfdata: Option<u64>,
+}
+
+impl CheckResult {
+    /// A result without performance data.
+    pub fn new(name: &str, ok: bool, hint: Option<String>) -> CheckResult {
+        CheckResult {
+            name: name.to_owned(),
+            ok,
+            hint,
+            perfdata: None,
+        }
+    }
+
+    /// Barman's console line: `\t<name>: OK|FAILED[ (<hint>)]`.
+    pub fn console_line(&self) -> String {
+        let status = if self.ok { "OK" } else { "FAILED" };
+        match &self.hint {
+            Some(h) if !h.is_empty() => format!("\t{}: {status} ({h})", self.name),
+            _ => format!("\t{}: {status}", self.name),
+        }
+    }
+}
+
+/// What the repository holds, as the checks and the status see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepoState {
+    /// The WAL catalogue (`<server>-xlog.db`) exists and is not empty.
+    pub xlogdb_nonempty: bool,
+    /// A backup is WAITING_FOR_WALS.
+    pub waiting_for_wals_backup: bool,
+    /// `identity.json`: `None` when absent, else the `systemid` it records (`None`
+    /// inside when unreadable).
+    pub identity_systemid: Option<Option<u64>>,
+    /// Where `identity.json` is.
+    pub identity_path: PathBuf,
+    /// Names of the files in `errors/`.
+    pub error_files: Vec<String>,
+    /// Files in `incoming/` (not `.tmp`).
+    pub incoming_files: usize,
+    /// Files in `streaming/` (not `.tmp`).
+    pub streaming_files: usize,
+    /// Why creating the missing directories failed (`path: reason`); `None` when they
+    /// all exist.
+    pub directories_error: Option<String>,
+    /// FAILED backups.
+    pub failed_backups: usize,
+    /// DONE backups.
+    pub done_backups: usize,
+    /// DONE non-incremental backups.
+    pub done_full_backups: usize,
+    /// The oldest and newest available backup ids.
+    pub first_backup: Option<String>,
+    /// The newest available backup id.
+    pub last_backup: Option<String>,
+}
+
+fn count_files(dir: Option<&str>) -> usize {
+    let Some(dir) = dir else { return 0 };
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// The `systemid` of an `identity.json` text (`{"systemid": "…", "version": "…"}`).
+fn identity_systemid(text: &str) -> Option<u64> {
+    let after = &text[text.find("\"systemid\"")? + "\"systemid\"".len()..];
+    let after = after.trim_start().strip_prefix(':')?.trim_start();
+    let after = after.strip_prefix('"').unwrap_or(after);
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+impl RepoState {
+    /// Reads the repository of `config` with std::fs, after creating every missing
+    /// `*_directory` of the server and `<backup_directory>/meta` (URLs are skipped).
+    /// Backups are not read yet: their counts stay 0.
+    pub fn inspect(config: &ServerConfig) -> RepoState {
+        let mut dirs: Vec<&str> = config
+            .iter()
+            .filter(|(spec, _)| spec.name.ends_with("_directory"))
+            .filter_map(|(_, v)| match v {
+                Some(Value::Text(s)) if !s.contains("://") => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        let backup_dir = config.get_str("backup_directory").unwrap_or("");
+        let meta = Path::new(backup_dir).join("meta");
+        let meta = meta.to_string_lossy().into_owned();
+        dirs.push(&meta);
+        let mut directories_error = None;
+        for d in dirs {
+            if !Path::new(d).is_dir()
+                && let Err(e) = std::fs::create_dir_all(d)
+            {
+                directories_error = Some(format!("{d}: {e}"));
+                break;
+            }
+        }
+        let xlogdb = config
+            .get_str("xlogdb_directory")
+            .map(|d| Path::new(d).join(format!("{}-xlog.db", config.name())));
+        let identity_path = Path::new(backup_dir).join("identity.json");
+        let identity_systemid = std::fs::read_to_string(&identity_path)
+            .ok()
+            .map(|t| identity_systemid(&t));
+        let mut error_files: Vec<String> = config
+            .get_str("errors_directory")
+            .and_then(|d| std::fs::read_dir(d).ok())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        error_files.sort();
+        RepoState {
+            xlogdb_nonempty: xlogdb
+                .and_then(|p| std::fs::metadata(p).ok())
+                .is_some_and(|m| m.len() > 0),
+            waiting_for_wals_backup: false,
+            identity_systemid,
+            identity_path,
+            error_files,
+            incoming_files: count_files(config.get_str("incoming_wals_directory")),
+            streaming_files: count_files(config.get_str("streaming_wals_directory")),
+            directories_error,
+            ..RepoState::default()
+        }
+    }
+}
+
+/// Python's `pretty_size` (binary units).
+pub fn pretty_size(size: u64) -> String {
+    const SUFFIXES: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut s = size as f64;
+    for (i, suffix) in SUFFIXES.iter().enumerate() {
+        if s.abs() < 1024.0 || i == SUFFIXES.len() - 1 {
+            return if i == 0 {
+                format!("{size} {suffix}")
+            } else {
+                format!("{s:.1} {suffix}")
+            };
+        }
+        s /= 1024.0;
+    }
+    format!("{size} B")
+}
+
+/// Barman's `human_readable_timedelta`: `1 day, 2 hours, 1 minute`.
+pub fn human_readable_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "day"),
+        ((secs % 86_400) / 3600, "hour"),
+        ((secs % 3600) / 60, "minute"),
+        (secs % 60, "second"),
+    ];
+    let text: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| {
+            if *n == 1 {
+                format!("{n} {unit}")
+            } else {
+                format!("{n} {unit}s")
+            }
+        })
+        .collect();
+    if text.is_empty() {
+        "less than one second".to_owned()
+    } else {
+        text.join(", ")
+    }
+}
+
+fn interval(config: &ServerConfig, option: &str) -> Option<Duration> {
+    match config.get(option) {
+        Some(Value::Interval(d)) => Some(*d),
+        _ => None,
+    }
+}
+
+/// Barman's checks, in Barman's order, for what can be checked without backups and
+/// without the streaming connection. `remote` is `None` when PostgreSQL could not be
+/// reached.
+pub fn evaluate(
+    config: &ServerConfig,
+    remote: Option<&RemoteStatus>,
+    repo: &RepoState,
+) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let mut push = |name: &str, ok: bool, hint: Option<String>| {
+        out.push(CheckResult::new(name, ok, hint));
+    };
+
+    // WAL archive (printed only when failing), then the WAL queues.
+    if !repo.xlogdb_nonempty && !repo.waiting_for_wals_backup {
+        push(
+            "WAL archive",
+            false,
+            Some("please make sure WAL shipping is setup".into()),
+        );
+    }
+    let max_queue = config
+        .get_int("max_incoming_wals_queue")
+        .and_then(|v| usize::try_from(v).ok());
+    for (dir, count, enabled, archiver) in [
+        (
+            "incoming",
+            repo.incoming_files,
+            config.archiver(),
+            "archiver",
+        ),
+        (
+            "streaming",
+            repo.streaming_files.saturating_sub(1),
+            config.streaming_archiver(),
+            "streaming_archiver",
+        ),
+    ] {
+        let path = config
+            .get_str(&format!("{dir}_wals_directory"))
+            .unwrap_or("");
+        if !enabled {
+            if count > 0 {
+                push(
+                    &format!("empty {dir} directory"),
+                    false,
+                    Some(format!("'{path}' must be empty when {archiver}=off")),
+                );
+            }
+        } else if let Some(max) = max_queue
+            && count > max
+        {
+            push(
+                &format!("{dir} WALs directory"),
+                false,
+                Some(format!(
+                    "there are too many WALs in queue: {count}, max {max}"
+                )),
+            );
+        }
+    }
+
+    // PostgreSQL.
+    let active_primary = config.active() && !config.is_passive();
+    if active_primary {
+        match remote.filter(|r| r.server_txt_version.is_some()) {
+            None => push("PostgreSQL", false, None),
+            Some(r) => {
+                if r.version_supported() == Some(false) {
+                    push(
+                        "PostgreSQL",
+                        false,
+                        Some(format!(
+                            "unsupported version: PostgreSQL server is too old ({} < 9.6)",
+                            r.server_txt_version.as_deref().unwrap_or("?")
+                        )),
+                    );
+                } else {
+                    push("PostgreSQL", true, None);
+                    match r.has_backup_privileges {
+                        Some(true) => {
+                            push("superuser or standard user with backup privileges", true, None);
+                        }
+                        Some(false) => push(
+                            "no access to backup functions",
+                            false,
+                            Some(
+                                "privileges for PostgreSQL backup functions are required (see documentation)"
+                                    .into(),
+                            ),
+                        ),
+                        None => {}
+                    }
+                    if let Some(level) = &r.settings.wal_level {
+                        if level == "minimal" {
+                            push(
+                                "wal_level",
+                                false,
+                                Some("please set it to a higher level than 'minimal'".into()),
+                            );
+                        } else {
+                            push("wal_level", true, None);
+                        }
+                    }
+                }
+            }
+        }
+        // Replication slot (with the main connection's status).
+        if let Some(slot_name) = config.get_str("slot_name")
+            && let Some(r) = remote
+        {
+            let slot = r.replication_slot.as_ref();
+            if config.streaming_archiver() {
+                match slot {
+                    None => push(
+                        "replication slot",
+                        false,
+                        Some(format!(
+                            "replication slot '{slot_name}' doesn't exist. Please execute 'barman receive-wal --create-slot {}'",
+                            config.name()
+                        )),
+                    ),
+                    Some(s) if s.restart_lsn.is_none() => push(
+                        "replication slot",
+                        false,
+                        Some(format!(
+                            "slot '{slot_name}' not initialised: is 'receive-wal' running?"
+                        )),
+                    ),
+                    Some(s) if !s.active => push(
+                        "replication slot",
+                        false,
+                        Some(format!(
+                            "slot '{slot_name}' not active: is 'receive-wal' running?"
+                        )),
+                    ),
+                    Some(_) => push("replication slot", true, None),
+                }
+            } else if let Some(s) = slot
+                && s.restart_lsn.is_some()
+            {
+                let state = if s.active { "active" } else { "initialised" };
+                push(
+                    "replication slot",
+                    true,
+                    Some(format!(
+                        "WARNING: slot '{slot_name}' is {state} but not required by the current config"
+                    )),
+                );
+            }
+        }
+    }
+
+    // Repository and configuration.
+    match &repo.directories_error {
+        None => push("directories", true, None),
+        Some(e) => push("directories", false, Some(e.clone())),
+    }
+    // An invalid retention policy is a configuration error here, so this holds.
+    push("retention policy settings", true, None);
+    match interval(config, "last_backup_maximum_age") {
+        Some(max) => push(
+            "backup maximum age",
+            false,
+            Some(format!(
+                "interval provided: {}, latest backup age: No available backups",
+                human_readable_duration(max)
+            )),
+        ),
+        None => push(
+            "backup maximum age",
+            true,
+            Some("no last_backup_maximum_age provided".into()),
+        ),
+    }
+    let min_size = match config.get("last_backup_minimum_size") {
+        Some(Value::Size(s)) => Some(*s),
+        _ => None,
+    };
+    out.push(CheckResult {
+        name: "backup minimum size".into(),
+        ok: min_size.is_none(),
+        hint: Some(match min_size {
+            Some(min) => format!("last backup size 0 B < {} minimum", pretty_size(min)),
+            None => pretty_size(0),
+        }),
+        perfdata: Some(0),
+    });
+    let mut push = |name: &str, ok: bool, hint: Option<String>| {
+        out.push(CheckResult::new(name, ok, hint));
+    };
+    match interval(config, "last_wal_maximum_age") {
+        Some(_) => push(
+            "wal maximum age",
+            false,
+            Some("No WAL files archived for last backup".into()),
+        ),
+        None => push(
+            "wal maximum age",
+            true,
+            Some("no last_wal_maximum_age provided".into()),
+        ),
+    }
+    out.push(CheckResult {
+        name: "wal size".into(),
+        ok: true,
+        hint: Some(pretty_size(0)),
+        perfdata: Some(0),
+    });
+    let mut push = |name: &str, ok: bool, hint: Option<String>| {
+        out.push(CheckResult::new(name, ok, hint));
+    };
+    // The codec was validated when the configuration was loaded.
+    push("compression settings", true, None);
+    push(
+        "failed backups",
+        repo.failed_backups == 0,
+        Some(format!("there are {} failed backups", repo.failed_backups)),
+    );
+    let min = config.minimum_redundancy();
+    push(
+        "minimum redundancy requirements",
+        repo.done_full_backups >= usize::try_from(min).unwrap_or(usize::MAX),
+        Some(format!(
+            "have {} non-incremental backups, expected at least {min}",
+            repo.done_full_backups
+        )),
+    );
+
+    // System id.
+    match remote.and_then(|r| r.systemid) {
+        None => push(
+            "systemid coherence",
+            true,
+            Some("no system Id available".into()),
+        ),
+        Some(live) => match &repo.identity_systemid {
+            None => push(
+                "systemid coherence",
+                true,
+                Some("no system Id stored on disk".into()),
+            ),
+            Some(stored) if *stored == Some(live) => push("systemid coherence", true, None),
+            Some(_) => push(
+                "systemid coherence",
+                false,
+                Some(format!(
+                    "the system Id of the connected PostgreSQL server changed, stored in \"{}\"",
+                    repo.identity_path.display()
+                )),
+            ),
+        },
+    }
+
+    // The file archiver.
+    if config.active()
+        && config.archiver()
+        && let Some(r) = remote
+        && let Some(mode) = &r.settings.archive_mode
+    {
+        if mode == "on" || mode == "always" {
+            push("archive_mode", true, None);
+        } else {
+            let hint = if r.server_version.unwrap_or(0) >= 90500 {
+                "please set it to 'on' or 'always'"
+            } else {
+                "please set it to 'on'"
+            };
+            push("archive_mode", false, Some(hint.into()));
+        }
+        match r.settings.archive_command.as_deref() {
+            Some(cmd) if !cmd.is_empty() && cmd != "(disabled)" => {
+                push("archive_command", true, None);
+                if let Some(a) = &r.archiver {
+                    push("continuous archiving", a.is_archiving, None);
+                }
+            }
+            _ => push(
+                "archive_command",
+                false,
+                Some("please set it accordingly to documentation".into()),
+            ),
+        }
+    }
+
+    // Archiver errors.
+    push(
+        "archiver errors",
+        repo.error_files.is_empty(),
+        summarise_error_files(&repo.error_files),
+    );
+    out
+}
+
+/// Barman's summary of the files in `errors/`: `duplicates: 2, unknown: 1`, in order of
+/// first appearance.
+pub fn summarise_error_files(files: &[String]) -> Option<String> {
+    if files.is_empty() {
+        return None;
+    }
+    let mut counters: Vec<(&str, usize)> = Vec::new();
+    for name in files {
+        let kind = if name.ends_with(".error") {
+            "not relevant"
+        } else if name.ends_with(".duplicate") {
+            "duplicates"
+        } else if name.ends_with(".unknown") {
+            "unknown"
+        } else {
+            "unknown failure"
+        };
+        match counters.iter_mut().find(|(k, _)| *k == kind) {
+            Some(c) => c.1 += 1,
+            None => counters.push((kind, 1)),
+        }
+    }
+    Some(
+        counters
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+/// `barman check` for one server: reads the repository (creating missing directories),
+/// asks the connected server (if any) for its status within `check_timeout` (0 = no
+/// limit), and evaluates. When the time runs out the PostgreSQL checks see no server
+/// and a failed `check timeout` closes the list.
+pub async fn check(config: &ServerConfig, server: Option<&PgServer>) -> Vec<CheckResult> {
+    let repo = RepoState::inspect(config);
+    let timeout = config
+        .get_int("check_timeout")
+        .and_then(|t| u64::try_from(t).ok())
+        .unwrap_or(30);
+    let mut timed_out = false;
+    let remote = match server {
+        None => None,
+        Some(s) => {
+            let fut = s.remote_status(config.get_str("slot_name"));
+            if timeout == 0 {
+                Some(fut.await)
+            } else {
+                match tokio::time::timeout(Duration::from_secs(timeout), fut).await {
+                    Ok(r) => Some(r),
+                    Err(_) => {
+                        timed_out = true;
+                        None
+                    }
+                }
+            }
+        }
+    };
+    let mut out = evaluate(config, remote.as_ref(), &repo);
+    if timed_out {
+        out.push(CheckResult::new(
+            "check timeout",
+            false,
+            Some("barman check command timed out".into()),
+        ));
+    }
+    out
+}
+
+/// The checks of one server, for [`nagios`].
+#[derive(Clone, Copy, Debug)]
+pub struct NagiosServer<'a> {
+    /// The server's name.
+    pub name: &'a str,
+    /// Whether it is active (failures of inactive servers are ignored).
+    pub active: bool,
+    /// Its check results.
+    pub results: &'a [CheckResult],
+}
+
+/// Barman's Nagios output of `check --nagios` for these servers, and the exit code
+/// (0 OK, 2 CRITICAL). The text ends with a newline.
+pub fn nagios(servers: &[NagiosServer<'_>]) -> (String, i32) {
+    let checked: Vec<&NagiosServer<'_>> =
+        servers.iter().filter(|s| !s.results.is_empty()).collect();
+    let issues: Vec<&NagiosServer<'_>> = checked
+        .iter()
+        .copied()
+        .filter(|s| s.results.iter().any(|r| !r.ok))
+        .collect();
+    let error = issues.iter().any(|s| s.active);
+    let mut perf = Vec::new();
+    for s in &checked {
+        for r in s.results.iter() {
+            match (r.name.as_str(), r.perfdata) {
+                ("backup minimum size", Some(p)) => perf.push(format!("{}={p}B", s.name)),
+                ("wal size", Some(p)) => perf.push(format!("{}_wals={p}B", s.name)),
+                _ => {}
+            }
+        }
+    }
+    let perf = if perf.is_empty() {
+        String::new()
+    } else {
+        format!("|{}", perf.join(" "))
+    };
+    let mut out = String::new();
+    if error {
+        let mut summary = Vec::new();
+        let mut details = Vec::new();
+        for s in &issues {
+            let failed: Vec<&CheckResult> = s.results.iter().filter(|r| !r.ok).collect();
+            summary.push(format!(
+                "{} FAILED: {}",
+                s.name,
+                failed
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            for r in failed {
+                match &r.hint {
+                    Some(h) if !h.is_empty() => {
+                        details.push(format!("{}.{}: FAILED ({h})", s.name, r.name));
+                    }
+                    _ => details.push(format!("{}.{}: FAILED", s.name, r.name)),
+                }
+            }
+        }
+        if checked.len() == 1 {
+            out.push_str(&format!(
+                "BARMAN CRITICAL - server {} has issues * {}{perf}\n",
+                checked[0].name,
+                summary.join(" * ")
+            ));
+        } else {
+            out.push_str(&format!(
+                "BARMAN CRITICAL - {} server out of {} have issues * {}{perf}\n",
+                issues.len(),
+                checked.len(),
+                summary.join(" * ")
+            ));
+        }
+        for d in details {
+            out.push_str(&d);
+            out.push('\n');
+        }
+        return (out, 2);
+    }
+    let ignoring: String = issues
+        .iter()
+        .map(|s| format!(" * IGNORING: {}", s.name))
+        .collect();
+    let good: Vec<&str> = checked
+        .iter()
+        .filter(|s| !issues.iter().any(|i| i.name == s.name))
+        .map(|s| s.name)
+        .collect();
+    match good.len() {
+        0 => out.push_str(&format!("BARMAN OK - No server configured{ignoring}\n")),
+        1 => out.push_str(&format!(
+            "BARMAN OK - Ready to serve the Espresso backup for {}{ignoring}{perf}\n",
+            good[0]
+        )),
+        n => out.push_str(&format!(
+            "BARMAN OK - Ready to serve the Espresso backup for {n} servers * {}{ignoring}{perf}\n",
+            good.join(" * ")
+        )),
+    }
+    (out, 0)
+}
+
+/// One line of `barman status`: the JSON key, the console label and the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusItem {
+    /// Barman's key in JSON output.
+    pub key: &'static str,
+    /// The console label.
+    pub label: &'static str,
+    /// The value as Barman prints it.
+    pub value: String,
+}
+
+fn py_bool(b: bool) -> String {
+    if b { "True" } else { "False" }.to_owned()
+}
+
+/// Python's `datetime.ctime()` in the local time zone (Barman prints the server
+/// session's zone, normally the same).
+fn ctime(ts: jiff::Timestamp) -> String {
+    ts.to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("%a %b %e %H:%M:%S %Y")
+        .to_string()
+}
+
+/// `barman status` for one server, as Barman's ordered lines. `remote` is `None` when
+/// PostgreSQL could not be reached.
+pub fn status(
+    config: &ServerConfig,
+    remote: Option<&RemoteStatus>,
+    repo: &RepoState,
+) -> Vec<StatusItem> {
+    let mut out = Vec::new();
+    let mut item = |key: &'static str, label: &'static str, value: String| {
+        out.push(StatusItem { key, label, value });
+    };
+    if let Some(d) = config.get_str("description") {
+        item("description", "Description", d.to_owned());
+    }
+    item("active", "Active", py_bool(config.active()));
+    item("disabled", "Disabled", py_bool(false));
+    item(
+        "active_model",
+        "Active configuration model",
+        config.active_model().unwrap_or("None").to_owned(),
+    );
+    if config.active() && !config.is_passive() {
+        match remote.filter(|r| r.server_txt_version.is_some()) {
+            None => item(
+                "pg_version",
+                "PostgreSQL version",
+                "FAILED trying to get PostgreSQL version".into(),
+            ),
+            Some(r) => {
+                item(
+                    "pg_version",
+                    "PostgreSQL version",
+                    r.server_txt_version.clone().unwrap_or_default(),
+                );
+                item(
+                    "is_in_recovery",
+                    "Cluster state",
+                    if r.is_in_recovery == Some(true) {
+                        "in archive recovery"
+                    } else {
+                        "in production"
+                    }
+                    .into(),
+                );
+                if let Some(size) = r.current_size {
+                    item("current_size", "Current data size", pretty_size(size));
+                }
+                if let Some(d) = &r.settings.data_directory {
+                    item("data_directory", "PostgreSQL Data directory", d.clone());
+                }
+                if let Some(f) = r.current_wal.as_ref().and_then(|w| w.file_name.clone()) {
+                    item("current_xlog", "Current WAL segment", f);
+                }
+                if config.archiver() && r.settings.archive_mode.is_some() {
+                    item(
+                        "archive_command",
+                        "PostgreSQL 'archive_command' setting",
+                        r.settings
+                            .archive_command
+                            .clone()
+                            .filter(|c| !c.is_empty())
+                            .unwrap_or_else(|| {
+                                "FAILED (please set it accordingly to documentation)".into()
+                            }),
+                    );
+                    let a = r.archiver.as_ref();
+                    let last = a.and_then(|a| {
+                        let wal = a.last_archived_wal.clone()?;
+                        Some(match a.last_archived_time {
+                            Some(t) => format!("{wal}, at {}", ctime(t)),
+                            None => wal,
+                        })
+                    });
+                    item(
+                        "last_archived_wal",
+                        "Last archived WAL",
+                        last.unwrap_or_else(|| "No WAL segment shipped yet".into()),
+                    );
+                    if let Some(a) = a {
+                        let mut fail = a.failed_count.to_string();
+                        if a.failed_count > 0 {
+                            fail.push_str(&format!(
+                                " ({} at {})",
+                                a.last_failed_wal.as_deref().unwrap_or("None"),
+                                a.last_failed_time.map_or_else(|| "None".into(), ctime)
+                            ));
+                        }
+                        item("failed_count", "Failures of WAL archiver", fail);
+                        if let Some(rate) = a.archived_per_second.filter(|r| *r != 0.0) {
+                            item(
+                                "server_archived_wals_per_hour",
+                                "Server WAL archiving rate",
+                                format!("{:.2}/hour", rate * 3600.0),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    item("passive_node", "Passive node", py_bool(config.is_passive()));
+    item(
+        "retention_policies",
+        "Retention policies",
+        match config.retention_policy() {
+            Some(p) => format!("enforced (mode: auto, retention: {p}, WAL retention: MAIN)"),
+            None => "not enforced".into(),
+        },
+    );
+    item(
+        "backups_number",
+        "No. of available backups",
+        repo.done_backups.to_string(),
+    );
+    item(
+        "first_backup",
+        "First available backup",
+        repo.first_backup.clone().unwrap_or_else(|| "None".into()),
+    );
+    item(
+        "last_backup",
+        "Last available backup",
+        repo.last_backup.clone().unwrap_or_else(|| "None".into()),
+    );
+    let min = config.minimum_redundancy();
+    let n = repo.done_full_backups;
+    item(
+        "minimum_redundancy",
+        "Minimum redundancy requirements",
+        if u64::try_from(n).unwrap_or(u64::MAX) < u64::from(min) {
+            format!("FAILED ({n}/{min})")
+        } else {
+            format!("satisfied ({n}/{min})")
+        },
+    );
+    if config.is_passive() {
+        item(
+            "primary_ssh_command",
+            "SSH command to primary server",
+            config
+                .get_str("primary_ssh_command")
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    out
+}
+
+/// The check names Barman ignores before a backup (its `NON_CRITICAL_CHECKS`).
+pub const NON_CRITICAL_CHECKS: &[&str] = &[
+    "minimum redundancy requirements",
+    "backup maximum age",
+    "backup minimum size",
+    "failed backups",
+    "archiver errors",
+    "empty incoming directory",
+    "empty streaming directory",
+    "incoming WALs directory",
+    "streaming WALs directory",
+    "wal maximum age",
+    "PostgreSQL server is standby",
+];
+
+/// The minimal PostgreSQL version, as Barman prints it.
+pub const MINIMAL_VERSION_TEXT: &str = "9.6";
+
+const _: () = assert!(MINIMAL_VERSION == 90600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(pretty_size(0), "0 B");
+        assert_eq!(pretty_size(1023), "1023 B");
+        assert_eq!(pretty_size(1536), "1.5 KiB");
+        assert_eq!(pretty_size(30 << 20), "30.0 MiB");
+        assert_eq!(
+            human_readable_duration(Duration::from_secs(86_400)),
+            "1 day"
+        );
+        assert_eq!(
+            human_readable_duration(Duration::from_secs(2 * 86_400 + 3600 + 61)),
+            "2 days, 1 hour, 1 minute, 1 second"
+        );
+    }
+
+    #[test]
+    fn identity_json() {
+        assert_eq!(
+            identity_systemid("{\n    \"systemid\": \"7345\",\n    \"version\": \"15\"\n}\n"),
+            Some(7345)
+        );
+        assert_eq!(identity_systemid("{\"systemid\": 12}"), Some(12));
+        assert_eq!(identity_systemid("{}"), None);
+    }
+
+    #[test]
+    fn error_summary() {
+        let files: Vec<String> = ["a.duplicate", "b.error", "c.duplicate", "d", "e.unknown"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(
+            summarise_error_files(&files).as_deref(),
+            Some("duplicates: 2, not relevant: 1, unknown failure: 1, unknown: 1")
+        );
+        assert_eq!(summarise_error_files(&[]), None);
+    }
+
+    #[test]
+    fn nagios_output() {
+        let ok = vec![
+            CheckResult::new("PostgreSQL", true, None),
+            CheckResult {
+                name: "backup minimum size".into(),
+                ok: true,
+                hint: Some("0 B".into()),
+                perfdata: Some(0),
+            },
+            CheckResult {
+                name: "wal size".into(),
+                ok: true,
+                hint: Some("0 B".into()),
+                perfdata: Some(0),
+            },
+        ];
+        let (t, c) = nagios(&[NagiosServer {
+            name: "pg",
+            active: true,
+            results: &ok,
+        }]);
+        assert_eq!(
+            t,
+            "BARMAN OK - Ready to serve the Espresso backup for pg|pg=0B pg_wals=0B\n"
+        );
+        assert_eq!(c, 0);
+        let bad = vec![
+            CheckResult::new("PostgreSQL", false, None),
+            CheckResult::new("wal_level", false, Some("please set it".into())),
+        ];
+        let (t, c) = nagios(&[NagiosServer {
+            name: "pg",
+            active: true,
+            results: &bad,
+        }]);
+        assert_eq!(
+            t,
+            "BARMAN CRITICAL - server pg has issues * pg FAILED: PostgreSQL, wal_level\n\
+             pg.PostgreSQL: FAILED\npg.wal_level: FAILED (please set it)\n"
+        );
+        assert_eq!(c, 2);
+        let (t, c) = nagios(&[
+            NagiosServer {
+                name: "a",
+                active: true,
+                results: &ok,
+            },
+            NagiosServer {
+                name: "b",
+                active: false,
+                results: &bad,
+            },
+        ]);
+        assert_eq!(
+            t,
+            "BARMAN OK - Ready to serve the Espresso backup for a * IGNORING: b|a=0B a_wals=0B\n"
+        );
+        assert_eq!(c, 0);
+        let (t, _) = nagios(&[
+            NagiosServer {
+                name: "a",
+                active: true,
+                results: &ok,
+            },
+            NagiosServer {
+                name: "b",
+                active: true,
+                results: &bad,
+            },
+        ]);
+        assert!(
+            t.starts_with("BARMAN CRITICAL - 1 server out of 2 have issues * b FAILED: PostgreSQL, wal_level|a=0B a_wals=0B\n"),
+            "{t}"
+        );
+        let (t, _) = nagios(&[
+            NagiosServer {
+                name: "a",
+                active: true,
+                results: &ok,
+            },
+            NagiosServer {
+                name: "c",
+                active: true,
+                results: &ok,
+            },
+        ]);
+        assert!(
+            t.starts_with("BARMAN OK - Ready to serve the Espresso backup for 2 servers * a * c|")
+        );
+    }
+}

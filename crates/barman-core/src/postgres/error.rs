@@ -1,0 +1,98 @@
+//! Errors of the PostgreSQL layer.
+
+/// The source of a driver error, kept opaque so no driver type leaks into the API.
+pub type BoxedSource = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What can go wrong reading a connection string or talking to PostgreSQL. Messages are
+/// one line, name the conninfo key, the host or the query, and never show a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgError {
+    /// The connection string does not parse (libpq's wording).
+    #[error("invalid connection string: {reason}")]
+    Syntax {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A key libpq does not know.
+    #[error("invalid connection option {key:?}")]
+    UnknownOption {
+        /// The key.
+        key: String,
+    },
+    /// A key with a value that libpq would reject, or that cannot be used here.
+    #[error("invalid connection option {key}={value:?}: {reason}")]
+    InvalidValue {
+        /// The key.
+        key: String,
+        /// The value (`********` for a password).
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// A libpq feature barman-rs does not implement.
+    #[error("connection option {key}={value:?} is not supported: {reason}")]
+    Unsupported {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// Connecting (or authenticating) failed.
+    #[error("cannot connect to PostgreSQL at {target}: {message}")]
+    Connect {
+        /// Where: `host=… port=… user=… dbname=…`.
+        target: String,
+        /// The driver's message, on one line.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: BoxedSource,
+    },
+    /// A query failed.
+    #[error("PostgreSQL at {target}: {what} failed: {message}")]
+    Query {
+        /// Where.
+        target: String,
+        /// What was being asked.
+        what: &'static str,
+        /// The driver's message, on one line.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: BoxedSource,
+    },
+    /// A query returned something we cannot read.
+    #[error("PostgreSQL at {target}: {what} returned {value:?}")]
+    Unexpected {
+        /// Where.
+        target: String,
+        /// What was being asked.
+        what: &'static str,
+        /// What came back.
+        value: String,
+    },
+    /// The user lacks the privileges an operation needs.
+    #[error("PostgreSQL at {target}: user {user:?} {what}")]
+    Privileges {
+        /// Where.
+        target: String,
+        /// The user.
+        user: String,
+        /// What is missing (Barman's wording).
+        what: &'static str,
+    },
+}
+
+/// One line of a driver error: its `Display` with the lines joined (a server error
+/// carries `DETAIL` and `HINT` lines).
+pub(crate) fn one_line(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
