@@ -112,6 +112,8 @@ enum Command {
         /// The WAL file name.
         wal_name: String,
     },
+    /// Periodic maintenance, to run every minute (so far: WAL archiving).
+    Cron,
     /// Rebuild the WAL catalogue (xlog.db) from the archive.
     RebuildXlogdb {
         /// Server names (`all` for every one).
@@ -153,6 +155,7 @@ fn main() -> ExitCode {
             wal_path,
         } => commands::wal::put(&ctx, server, wal_path.as_deref(), *test),
         Command::ArchiveWal { servers } => commands::wal::archive_wal(&ctx, servers),
+        Command::Cron => commands::wal::cron(&ctx),
         Command::GetWal {
             output_directory,
             partial,

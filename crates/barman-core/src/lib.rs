@@ -11,6 +11,7 @@ pub mod archive;
 pub mod check;
 pub mod client;
 pub mod config;
+pub mod cron;
 mod error;
 mod fsutil;
 pub mod postgres;

@@ -257,3 +257,31 @@ pub fn check_wal_archive(ctx: &Context, server: &str, timeline: Option<u32>) -> 
         Err(e) => fail(e),
     }
 }
+
+/// `barman cron`: the periodic maintenance (so far: archive what waits in incoming/ and
+/// streaming/ for every active server).
+pub fn cron(ctx: &Context) -> ExitCode {
+    use barman_core::cron::CronOutcome;
+    let mut code = ExitCode::SUCCESS;
+    ctx.info("Starting WAL archiving for all servers");
+    for (server, outcome) in barman_core::cron::run(&ctx.config) {
+        match outcome {
+            CronOutcome::Archived(r) => {
+                for a in &r.archived {
+                    ctx.info(format!("{server}: archived {}", a.entry.name));
+                }
+                for f in &r.failed {
+                    eprintln!("ERROR: server {server}: {}: {}", f.path.display(), f.error);
+                    code = ExitCode::from(1);
+                }
+            }
+            CronOutcome::Busy => ctx.info(format!(
+                "{server}: another cron or archive-wal is running, skipped"
+            )),
+            CronOutcome::Skipped(why) => ctx.info(format!("{server}: skipped ({why})")),
+            CronOutcome::Failed(e) => code = fail(format!("server {server}: {e}")),
+            _ => {}
+        }
+    }
+    code
+}

@@ -256,6 +256,13 @@ fn operations(s: &Setup, plain: &Path, last: &str) {
     assert_eq!(code, 1, "{err}");
     // archive-wal with nothing in incoming/: nothing to do, success.
     assert_eq!(barman(conf, &["archive-wal", "pg"]).0, 0);
+    // cron archives what arrives in incoming/ (an identical copy is simply dropped).
+    let incoming = s.home.join("pg/incoming");
+    std::fs::create_dir_all(&incoming).unwrap();
+    std::fs::copy(plain.join(last), incoming.join(last)).unwrap();
+    let (code, out, err) = barman(conf, &["cron"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!incoming.join(last).exists(), "{out}");
 }
 
 fn bad_input(s: &Setup, plain: &Path, last: &str) {
