@@ -90,9 +90,12 @@ fn archive_command_archives_every_segment_durably_and_refuses_bad_input() {
     }
     let last = pg.sql("SELECT pg_walfile_name(pg_switch_wal())").unwrap();
     let wals = s.home.join("pg/wals");
-    let target = wals.join(&last[..16]).join(&last);
+    // Archived means listed in xlog.db (put-wal installs the file, then appends its line).
+    let listed = || {
+        std::fs::read_to_string(wals.join("pg-xlog.db")).is_ok_and(|t| t.contains(last.as_str()))
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !target.exists() {
+    while !listed() {
         assert!(
             std::time::Instant::now() < deadline,
             "{last} not archived; server log:\n{}",
@@ -112,6 +115,10 @@ fn archive_command_archives_every_segment_durably_and_refuses_bad_input() {
     let mut count = 0;
     for entry in std::fs::read_dir(&plain).unwrap() {
         let path = entry.unwrap().path();
+        // Only what PostgreSQL had archived up to `last` (later ones may be in flight).
+        if path.file_name().unwrap().to_str().unwrap() > last.as_str() {
+            continue;
+        }
         let name: WalFileName = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
         let stored = if name.is_history() {
             wals.join(name.to_string())
@@ -135,7 +142,7 @@ fn archive_command_archives_every_segment_durably_and_refuses_bad_input() {
         count += 1;
     }
     assert!(count >= 4, "{count}");
-    assert_eq!(index.len(), count);
+    assert!(index.len() >= count);
     let id = Identity::parse(
         "identity.json",
         &std::fs::read_to_string(s.home.join("pg/identity.json")).unwrap(),
