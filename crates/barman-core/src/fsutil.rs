@@ -140,47 +140,43 @@ pub(crate) struct Lock {
 }
 
 impl Lock {
-    pub(crate) fn acquire(path: &Path) -> Result<Lock> {
+    fn open(path: &Path) -> Result<File> {
         if let Some(dir) = path.parent() {
             create_private_dir(dir)?;
         }
-        let mut file = OpenOptions::new()
+        OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
             .open(path)
-            .map_err(|e| Error::io("opening lock file", path, e))?;
-        file.lock().map_err(|e| Error::io("locking", path, e))?;
+            .map_err(|e| Error::io("opening lock file", path, e))
+    }
+
+    fn holding(mut file: File) -> Lock {
+        // The PID is for people reading the lock file; failing to write it is harmless.
         let _ = file
             .set_len(0)
             .and_then(|_| write!(file, "{}", std::process::id()));
-        Ok(Lock { _file: file })
+        Lock { _file: file }
+    }
+
+    /// Waits for the lock.
+    pub(crate) fn acquire(path: &Path) -> Result<Lock> {
+        let file = Self::open(path)?;
+        file.lock().map_err(|e| Error::io("locking", path, e))?;
+        Ok(Self::holding(file))
     }
 
     /// Like [`Lock::acquire`] without waiting: `Ok(None)` when another process (or
     /// another open file description in this one) holds the lock.
     pub(crate) fn try_acquire(path: &Path) -> Result<Option<Lock>> {
-        if let Some(dir) = path.parent() {
-            create_private_dir(dir)?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io("opening lock file", path, e))?;
+        let file = Self::open(path)?;
         match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => return Ok(None),
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io("locking", path, e)),
+            Ok(()) => Ok(Some(Self::holding(file))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io("locking", path, e)),
         }
-        let _ = file
-            .set_len(0)
-            .and_then(|_| write!(file, "{}", std::process::id()));
-        Ok(Some(Lock { _file: file }))
     }
 }
