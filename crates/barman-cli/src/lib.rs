@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use barman_core::config::{Config, ConfigSource};
 
 pub mod commands;
+pub mod log;
 
 /// Reads configuration files from the real file system.
 #[derive(Debug, Default)]
@@ -101,8 +102,17 @@ pub struct Context {
 }
 
 impl Context {
-    /// Prints a line on the console format (unless quiet).
+    /// Prints a message on the console format (unless quiet) and logs it at INFO, as
+    /// Barman's `output.info` does.
     pub fn info(&self, line: impl std::fmt::Display) {
+        let line = line.to_string();
+        log::info(&line);
+        self.out(line);
+    }
+
+    /// Prints a line of a command's result on the console format (unless quiet),
+    /// without logging it, as Barman's `output.result` does.
+    pub fn out(&self, line: impl std::fmt::Display) {
         if self.format == Format::Console && !self.quiet {
             println!("{line}");
         }
@@ -119,9 +129,23 @@ impl Context {
     }
 }
 
-/// Prints `message` as Barman prints errors (`ERROR: ...` on stderr) and returns exit
-/// code 1.
+/// Prints `message` as Barman prints errors (`ERROR: ...` on stderr), logs it at ERROR
+/// and returns exit code 1.
 pub fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("ERROR: {message}");
+    error(message);
     ExitCode::from(1)
+}
+
+/// Prints `ERROR: message` on stderr and logs it at ERROR.
+pub fn error(message: impl std::fmt::Display) {
+    let message = message.to_string();
+    eprintln!("ERROR: {message}");
+    log::error(&message);
+}
+
+/// Prints `WARNING: message` on stderr and logs it at WARNING.
+pub fn warning(message: impl std::fmt::Display) {
+    let message = message.to_string();
+    eprintln!("WARNING: {message}");
+    log::warning(&message);
 }

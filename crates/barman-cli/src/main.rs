@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use barman_cli::{Context, Format, commands, fail, load_config};
+use barman_cli::{Context, Format, commands, fail, load_config, log};
 use clap::{Parser, Subcommand};
 
 /// Backup and Recovery Manager for PostgreSQL.
@@ -25,6 +25,12 @@ struct Cli {
     /// Print only errors.
     #[arg(short = 'q', long = "quiet", global = true)]
     quiet: bool,
+    /// Debug output (DEBUG messages on standard error).
+    #[arg(short = 'd', long = "debug", global = true)]
+    debug: bool,
+    /// Override the log level of the configuration (`log_level`).
+    #[arg(long = "log-level", global = true, value_parser = clap::builder::PossibleValuesParser::new(log::LEVEL_NAMES))]
+    log_level: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,6 +70,13 @@ enum Command {
         /// Switch even without WAL activity (runs a CHECKPOINT first).
         #[arg(long)]
         force: bool,
+        /// Wait for one WAL file to be archived.
+        #[arg(long)]
+        archive: bool,
+        /// The time, in seconds, to wait for a new WAL file to be archived before timing
+        /// out (0: no limit).
+        #[arg(long = "archive-timeout", value_name = "TIMEOUT", default_value_t = 30)]
+        archive_timeout: u64,
         /// Server names (`all` for every one).
         #[arg(required = true)]
         servers: Vec<String>,
@@ -120,6 +133,12 @@ enum Command {
         #[arg(required = true)]
         servers: Vec<String>,
     },
+    /// Print diagnostic information (configuration, system, servers) as JSON.
+    Diagnose {
+        /// Show the file that sets each configuration option.
+        #[arg(long = "show-config-source")]
+        show_config_source: bool,
+    },
     /// Check that the WAL archive can be used by a new cluster.
     CheckWalArchive {
         /// Fail if WAL files of this timeline or newer exist.
@@ -130,32 +149,114 @@ enum Command {
     },
 }
 
+/// The logger Barman's messages of this command come from.
+fn log_source(command: &Command) -> &'static str {
+    match command {
+        Command::ListServers { .. } | Command::ShowServers { .. } | Command::Cron => "barman.cli",
+        Command::Check { .. }
+        | Command::Status { .. }
+        | Command::SwitchWal { .. }
+        | Command::PutWal { .. }
+        | Command::GetWal { .. }
+        | Command::CheckWalArchive { .. } => "barman.server",
+        Command::ArchiveWal { .. } => "barman.wal_archiver",
+        Command::RebuildXlogdb { .. } => "barman.backup",
+        Command::Diagnose { .. } => "barman.diagnose",
+    }
+}
+
+/// The exit code as a number, for the log.
+fn code_number(code: ExitCode) -> u8 {
+    (0..=u8::MAX)
+        .find(|n| ExitCode::from(*n) == code)
+        .unwrap_or(1)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    let global = config.global();
+    let level = cli
+        .log_level
+        .as_deref()
+        .unwrap_or(&global.log_level)
+        .to_owned();
+    log::init(log::Settings {
+        file: global.log_file.as_deref().map(std::path::PathBuf::from),
+        level: log::parse_level(&level).unwrap_or(log::INFO),
+        format: global.log_format.clone(),
+        debug_console: cli.debug,
+    });
+    for w in config.warnings() {
+        log::log_as(log::WARNING, "barman.config", w);
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    log::debug_as(
+        "barman.cli",
+        &format!(
+            "Initialised barman-rs version {} (config: {}, args: {:?})",
+            env!("CARGO_PKG_VERSION"),
+            global.config_file,
+            args
+        ),
+    );
+    let name = std::env::args()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "barman".to_owned());
+    let line = format!("{name} {}", args.join(" "));
+    log::log_as(log::INFO, "barman.cli", &format!("Starting: {line}"));
+    log::set_source(log_source(&cli.command));
     let ctx = Context {
         config,
         format: cli.format,
         quiet: cli.quiet,
     };
-    match &cli.command {
-        Command::ListServers { minimal } => commands::servers::list(&ctx, *minimal),
-        Command::ShowServers { servers } => commands::servers::show(&ctx, servers),
-        Command::Check { nagios, servers } => commands::server::check(&ctx, servers, *nagios),
-        Command::Status { servers } => commands::server::status(&ctx, servers),
-        Command::SwitchWal { force, servers } => {
-            commands::server::switch_wal(&ctx, servers, *force)
+    let code = run(&ctx, &cli.command);
+    let n = code_number(code);
+    log::log_as(
+        log::INFO,
+        "barman.cli",
+        &if n == 0 {
+            format!("Finished: {line} (exit code 0)")
+        } else {
+            format!("Failed: {line} (exit code {n})")
+        },
+    );
+    code
+}
+
+fn run(ctx: &Context, command: &Command) -> ExitCode {
+    match command {
+        Command::ListServers { minimal } => commands::servers::list(ctx, *minimal),
+        Command::ShowServers { servers } => commands::servers::show(ctx, servers),
+        Command::Check { nagios, servers } => commands::server::check(ctx, servers, *nagios),
+        Command::Status { servers } => commands::server::status(ctx, servers),
+        Command::SwitchWal {
+            force,
+            archive,
+            archive_timeout,
+            servers,
+        } => {
+            commands::server::switch_wal(ctx, servers, *force, archive.then_some(*archive_timeout))
+        }
+        Command::Diagnose { show_config_source } => {
+            commands::diagnose::exec(ctx, *show_config_source)
         }
         Command::PutWal {
             test,
             server,
             wal_path,
-        } => commands::wal::put(&ctx, server, wal_path.as_deref(), *test),
-        Command::ArchiveWal { servers } => commands::wal::archive_wal(&ctx, servers),
-        Command::Cron => commands::wal::cron(&ctx),
+        } => commands::wal::put(ctx, server, wal_path.as_deref(), *test),
+        Command::ArchiveWal { servers } => commands::wal::archive_wal(ctx, servers),
+        Command::Cron => commands::wal::cron(ctx),
         Command::GetWal {
             output_directory,
             partial,
@@ -182,11 +283,11 @@ fn main() -> ExitCode {
                 peek: *peek,
                 test: *test,
             };
-            commands::wal::get_wal(&ctx, server, wal_name, &args)
+            commands::wal::get_wal(ctx, server, wal_name, &args)
         }
-        Command::RebuildXlogdb { servers } => commands::wal::rebuild_xlogdb(&ctx, servers),
+        Command::RebuildXlogdb { servers } => commands::wal::rebuild_xlogdb(ctx, servers),
         Command::CheckWalArchive { timeline, server } => {
-            commands::wal::check_wal_archive(&ctx, server, *timeline)
+            commands::wal::check_wal_archive(ctx, server, *timeline)
         }
     }
 }

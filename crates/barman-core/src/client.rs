@@ -1,5 +1,6 @@
 //! The programs that run on the PostgreSQL host and reach the Barman host over SSH:
-//! `barman-wal-archive` (an `archive_command`).
+//! `barman-wal-archive` (an `archive_command`) and `barman-wal-restore` (a
+//! `restore_command`).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -87,15 +88,7 @@ impl WalArchiveClient {
     }
 
     fn ssh_command(&self) -> Result<SshCommand> {
-        let port = self.port.map(|p| format!(" -p {p}")).unwrap_or_default();
-        let cmd = format!(
-            "{}{port} -q -T {}@{}",
-            self.ssh, self.user, self.barman_host
-        );
-        SshCommand::new(&cmd).map_err(|e| Error::Remote {
-            what: format!("ssh command {cmd:?}: {e}"),
-            code: 2,
-        })
+        client_ssh(&self.ssh, self.port, &self.user, &self.barman_host)
     }
 
     fn remote_args(&self, test: bool) -> Vec<String> {
@@ -304,4 +297,469 @@ fn write_tar(
         sums.as_bytes(),
     )?;
     builder.into_inner()?.flush()
+}
+
+/// The `ssh` invocation of the client programs:
+/// `<ssh> [-p PORT] -q -T USER@HOST` (Barman's).
+fn client_ssh(ssh: &str, port: Option<u16>, user: &str, host: &str) -> Result<SshCommand> {
+    let port = port.map(|p| format!(" -p {p}")).unwrap_or_default();
+    let cmd = format!("{ssh}{port} -q -T {user}@{host}");
+    SshCommand::new(&cmd).map_err(|e| Error::Remote {
+        what: format!("ssh command {cmd:?}: {e}"),
+        code: 2,
+    })
+}
+
+/// Where the default spool of `barman-wal-restore --parallel` lives (Barman's).
+pub const DEFAULT_SPOOL_DIR: &str = "/var/tmp/walrestore";
+
+/// `barman-wal-restore`: fetches WAL files from `barman get-wal` on the Barman host
+/// through the system `ssh`, for PostgreSQL's `restore_command`.
+///
+/// A file is always written to a temporary file in the destination's directory and
+/// renamed into place, so PostgreSQL never sees a partial WAL file. Whatever arrives
+/// compressed (`--gzip`, `--bzip2`, `--keep-compression`) is decompressed on the fly,
+/// the codec being read from its magic bytes: the destination always holds the plain
+/// WAL file.
+///
+/// With [`parallel`](WalRestoreClient::parallel) `N > 0`, the client asks
+/// `get-wal --peek N` which of the following segments exist, fetches the requested one
+/// into place and the next `N - 1` ones into the [spool
+/// directory](WalRestoreClient::spool_dir), in parallel. A later call for a spooled
+/// file is served by a rename from the spool, without any SSH connection.
+#[derive(Clone, Debug)]
+pub struct WalRestoreClient {
+    /// The Barman host.
+    pub barman_host: String,
+    /// The server name in Barman's configuration.
+    pub server: String,
+    /// The SSH user (Barman's default: `barman`).
+    pub user: String,
+    /// The SSH port, if not the default.
+    pub port: Option<u16>,
+    /// `--config` passed to the remote `barman`.
+    pub config: Option<String>,
+    /// The `ssh` program and its options (default `ssh`).
+    pub ssh: String,
+    /// The remote command (default `barman`).
+    pub barman_command: String,
+    /// Also fetch `.partial` files (`get-wal --partial`).
+    pub partial: bool,
+    /// Transfer compression asked of the remote side: [`Codec::Gzip`] or
+    /// [`Codec::Bzip2`] (`get-wal --gzip/--bzip2`); decompressed here.
+    pub compression: Option<Codec>,
+    /// Transfer files as stored in the archive (`get-wal --keep-compression`);
+    /// decompressed here.
+    pub keep_compression: bool,
+    /// How many files to peek and fetch in parallel, the requested one included
+    /// (0: no prefetch).
+    pub parallel: usize,
+    /// Where prefetched files wait for their turn (default [`DEFAULT_SPOOL_DIR`]).
+    pub spool_dir: std::path::PathBuf,
+}
+
+/// How [`WalRestoreClient::restore`] got the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Restored {
+    /// Moved out of the spool directory, where an earlier call had prefetched it.
+    FromSpool,
+    /// Fetched from the Barman host; `prefetched` lists the following files now
+    /// waiting in the spool directory.
+    Fetched {
+        /// The files prefetched into the spool by this call.
+        prefetched: Vec<String>,
+    },
+}
+
+/// Why [`WalRestoreClient::restore`] failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct RestoreError {
+    /// What went wrong; [`Error::exit_code`] is the exit code to use (Barman's: 2 for
+    /// local errors and SSH connection problems, 3 when the destination cannot be
+    /// written, else the remote `get-wal` exit code, 1 when the file is not in the
+    /// archive).
+    pub error: Error,
+    /// Whether the fetch from the Barman host failed (SSH or `get-wal`), the case where
+    /// Barman's `--sleep` waits before exiting so PostgreSQL does not retry at once.
+    pub fetch_failed: bool,
+}
+
+impl RestoreError {
+    fn local(error: Error) -> RestoreError {
+        RestoreError {
+            error,
+            fetch_failed: false,
+        }
+    }
+
+    fn fetch(error: Error) -> RestoreError {
+        RestoreError {
+            error,
+            fetch_failed: true,
+        }
+    }
+
+    /// The exit code to report.
+    pub fn exit_code(&self) -> i32 {
+        self.error.exit_code()
+    }
+}
+
+fn dest_error(dest: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Remote {
+        what: format!(
+            "Cannot open '{}' (WAL_DEST) for writing: {e}",
+            dest.display()
+        ),
+        code: 3,
+    }
+}
+
+impl WalRestoreClient {
+    /// A client with Barman's defaults (`barman` user, `ssh`, remote `barman`, no
+    /// compression, no prefetch, spool in [`DEFAULT_SPOOL_DIR`]).
+    pub fn new(barman_host: &str, server: &str) -> WalRestoreClient {
+        WalRestoreClient {
+            barman_host: barman_host.to_owned(),
+            server: server.to_owned(),
+            user: "barman".to_owned(),
+            port: None,
+            config: None,
+            ssh: "ssh".to_owned(),
+            barman_command: "barman".to_owned(),
+            partial: false,
+            compression: None,
+            keep_compression: false,
+            parallel: 0,
+            spool_dir: DEFAULT_SPOOL_DIR.into(),
+        }
+    }
+
+    /// Whether `get-wal` sends compressed data, to decompress here: with a transfer
+    /// compression or `--keep-compression` (without them it sends the plain file,
+    /// which is then copied as is, whatever its first bytes look like).
+    fn decodes(&self) -> bool {
+        self.keep_compression || self.compression.is_some_and(|c| c != Codec::None)
+    }
+
+    /// The remote `get-wal` command line: `barman [--config=C] get-wal [options]
+    /// SERVER WAL`, with `--peek N` when `peek` is given.
+    fn remote_args(&self, wal_name: &str, test: bool, peek: Option<usize>) -> Result<Vec<String>> {
+        let mut args = vec![self.barman_command.clone()];
+        if let Some(c) = &self.config {
+            args.push(format!("--config={c}"));
+        }
+        args.push("get-wal".to_owned());
+        if test {
+            args.push("--test".to_owned());
+        } else if let Some(n) = peek {
+            args.extend(["--peek".to_owned(), n.to_string()]);
+        } else {
+            match self.compression {
+                None | Some(Codec::None) => {}
+                Some(Codec::Gzip) => args.push("--gzip".to_owned()),
+                Some(Codec::Bzip2) => args.push("--bzip2".to_owned()),
+                Some(other) => {
+                    return Err(Error::Remote {
+                        what: format!(
+                            "get-wal cannot transfer {other}-compressed files (only gzip or bzip2)"
+                        ),
+                        code: 2,
+                    });
+                }
+            }
+            if self.keep_compression {
+                args.push("--keep-compression".to_owned());
+            }
+            if self.partial {
+                args.push("--partial".to_owned());
+            }
+        }
+        args.extend([self.server.clone(), wal_name.to_owned()]);
+        Ok(args)
+    }
+
+    fn command(&self, wal_name: &str, test: bool, peek: Option<usize>) -> Result<Command> {
+        let ssh = client_ssh(&self.ssh, self.port, &self.user, &self.barman_host)?;
+        let argv = ssh
+            .argv(&self.remote_args(wal_name, test, peek)?)
+            .map_err(|e| Error::Remote {
+                what: e.to_string(),
+                code: 2,
+            })?;
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]).stdin(Stdio::null());
+        Ok(cmd)
+    }
+
+    /// Barman's mapping of the `ssh` exit status: 255 (connection) → 2, any other
+    /// failure → the remote command's code.
+    fn status(&self, what: &str, status: std::process::ExitStatus) -> Result<()> {
+        match status.code() {
+            Some(0) => Ok(()),
+            Some(255) => Err(Error::Remote {
+                what: format!("Connection problem with ssh to {}", self.barman_host),
+                code: 2,
+            }),
+            Some(c) => Err(Error::Remote {
+                what: format!("Remote 'barman {what}' command has failed!"),
+                code: c,
+            }),
+            None => Err(Error::Remote {
+                what: "ssh was killed by a signal".to_owned(),
+                code: 2,
+            }),
+        }
+    }
+
+    fn spawn(cmd: &mut Command) -> Result<std::process::Child> {
+        cmd.spawn().map_err(|e| Error::Remote {
+            what: format!("Error executing \"ssh\": {e}"),
+            code: 2,
+        })
+    }
+
+    /// `--test`: checks the connection and that the Barman host can serve WAL files of
+    /// the server (`get-wal --test`); the remote messages go to this process's output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] with the exit code to use (2 for an SSH connection problem).
+    pub fn test(&self) -> Result<()> {
+        let status = Self::spawn(&mut self.command("dummy_wal_name", true, None)?)?
+            .wait()
+            .map_err(|e| Error::io("waiting for", "ssh", e))?;
+        self.status("get-wal --test", status)
+    }
+
+    /// `get-wal --peek count`: the names of up to `count` consecutive WAL files the
+    /// archive holds, from `wal_name` on (lines that are not WAL file names are
+    /// dropped).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] with the exit code to use.
+    pub fn peek(&self, wal_name: &str, count: usize) -> Result<Vec<String>> {
+        let out = self
+            .command(wal_name, false, Some(count))?
+            .stdout(Stdio::piped())
+            .output()
+            .map_err(|e| Error::Remote {
+                what: format!("Error executing \"ssh\": {e}"),
+                code: 2,
+            })?;
+        self.status("get-wal --peek", out.status)?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.parse::<barman_wal::WalFileName>().is_ok())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// One `get-wal` of `wal_name` into `dest`: streamed from `ssh` through a decoder
+    /// (chosen by the magic bytes) into a temporary file in `dest`'s directory, renamed
+    /// over `dest` only when the remote command succeeded.
+    ///
+    /// # Errors
+    ///
+    /// [`RestoreError`]: the destination cannot be written (code 3, local), SSH or
+    /// `get-wal` failed (fetch), the data cannot be decoded (code 2, fetch).
+    pub fn fetch(&self, wal_name: &str, dest: &Path) -> Result<(), RestoreError> {
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".barman-wal-restore.")
+            .tempfile_in(dir)
+            .map_err(|e| RestoreError::local(dest_error(dest, e)))?;
+        let mut child = Self::spawn(
+            self.command(wal_name, false, None)
+                .map_err(RestoreError::local)?
+                .stdout(Stdio::piped()),
+        )
+        .map_err(RestoreError::fetch)?;
+        let copied = match child.stdout.take() {
+            Some(stdout) => decode_into(stdout, tmp.as_file_mut(), wal_name, self.decodes()),
+            None => Err(Error::Remote {
+                what: "no stdout for ssh".to_owned(),
+                code: 2,
+            }),
+        };
+        // The pipe is closed by now: a remote side still writing gets EPIPE and ends.
+        let status = child
+            .wait()
+            .map_err(|e| RestoreError::fetch(Error::io("waiting for", "ssh", e)))?;
+        // A failed remote side explains a broken stream better than the stream does.
+        self.status("get-wal", status)
+            .map_err(RestoreError::fetch)?;
+        copied.map_err(RestoreError::fetch)?;
+        tmp.as_file_mut()
+            .flush()
+            .map_err(|e| RestoreError::local(Error::io("writing", tmp.path(), e)))?;
+        tmp.persist(dest)
+            .map_err(|e| RestoreError::local(dest_error(dest, e.error)))?;
+        Ok(())
+    }
+
+    /// Moves `spool_dir/wal_name` to `dest` if it is there: `Ok(true)` when done. A
+    /// rename when both are on the same file system, else a copy to a temporary file
+    /// next to `dest`, renamed into place, and the spool file removed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] (code 2) when the move fails, code 3 when `dest` cannot be
+    /// written.
+    pub fn take_from_spool(&self, wal_name: &str, dest: &Path) -> Result<bool> {
+        let spooled = self.spool_dir.join(wal_name);
+        if !spooled.is_file() {
+            return Ok(false);
+        }
+        let failed = |e: &dyn std::fmt::Display| Error::Remote {
+            what: format!(
+                "Failure moving {} to {}: {e}",
+                spooled.display(),
+                dest.display()
+            ),
+            code: 2,
+        };
+        match std::fs::rename(&spooled, dest) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() != io::ErrorKind::CrossesDevices => return Err(failed(&e)),
+            Err(_) => {}
+        }
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".barman-wal-restore.")
+            .tempfile_in(dir)
+            .map_err(|e| dest_error(dest, e))?;
+        let mut src = File::open(&spooled).map_err(|e| failed(&e))?;
+        io::copy(&mut src, tmp.as_file_mut()).map_err(|e| failed(&e))?;
+        tmp.persist(dest).map_err(|e| dest_error(dest, e.error))?;
+        std::fs::remove_file(&spooled).map_err(|e| failed(&e))?;
+        Ok(true)
+    }
+
+    /// Barman's `restore_command` step: restores `wal_name` (`%f`) to `dest` (`%p`).
+    ///
+    /// 1. `dest` must not be a directory (code 3).
+    /// 2. If the spool directory holds `wal_name`, it is moved to `dest` and that is
+    ///    all.
+    /// 3. With `parallel > 0`: the spool directory is created if needed and
+    ///    `get-wal --peek parallel` lists the files from `wal_name` on; those after it
+    ///    that are not spooled yet are fetched into the spool in parallel, each through
+    ///    a temporary file renamed into place (a failed one leaves nothing behind).
+    ///    If the list does not start with `wal_name` (not archived, or only a
+    ///    `.partial` file, which peek does not list) nothing is prefetched and the plain
+    ///    fetch below reports what the archive says.
+    /// 4. `wal_name` is fetched into `dest` (see [`fetch`](WalRestoreClient::fetch)),
+    ///    in parallel with the prefetch, which is waited for before returning.
+    ///
+    /// # Errors
+    ///
+    /// [`RestoreError`], with the exit code to use and whether the fetch failed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use barman_core::client::{Restored, WalRestoreClient};
+    ///
+    /// let mut client = WalRestoreClient::new("backup.example.com", "pg");
+    /// client.parallel = 4;
+    /// match client.restore("000000010000000000000042", "pg_wal/RECOVERYXLOG".as_ref()) {
+    ///     Ok(Restored::FromSpool) => println!("prefetched earlier"),
+    ///     Ok(_) => println!("fetched"),
+    ///     Err(e) => std::process::exit(e.exit_code()),
+    /// }
+    /// ```
+    pub fn restore(&self, wal_name: &str, dest: &Path) -> Result<Restored, RestoreError> {
+        // The name becomes a path in the spool: only real WAL file names.
+        if let Err(e) = wal_name.parse::<barman_wal::WalFileName>() {
+            return Err(RestoreError::local(Error::Remote {
+                what: format!("invalid WAL name {wal_name:?}: {e}"),
+                code: 3,
+            }));
+        }
+        if dest.is_dir() {
+            return Err(RestoreError::local(Error::Remote {
+                what: format!("WAL_DEST cannot be a directory: {}", dest.display()),
+                code: 3,
+            }));
+        }
+        if self
+            .take_from_spool(wal_name, dest)
+            .map_err(RestoreError::local)?
+        {
+            return Ok(Restored::FromSpool);
+        }
+        let mut additional = Vec::new();
+        if self.parallel > 0 {
+            std::fs::create_dir_all(&self.spool_dir).map_err(|e| {
+                RestoreError::local(Error::Remote {
+                    what: format!(
+                        "Cannot create '{}' directory: {e}",
+                        self.spool_dir.display()
+                    ),
+                    code: 2,
+                })
+            })?;
+            let list = self
+                .peek(wal_name, self.parallel)
+                .map_err(RestoreError::fetch)?;
+            if list.first().map(String::as_str) == Some(wal_name) {
+                additional = list
+                    .into_iter()
+                    .skip(1)
+                    .filter(|n| !self.spool_dir.join(n).exists())
+                    .collect();
+            }
+        }
+        let (main, prefetched) = std::thread::scope(|s| {
+            let workers: Vec<_> = additional
+                .iter()
+                .map(|name| s.spawn(move || (name, self.prefetch(name))))
+                .collect();
+            let main = self.fetch(wal_name, dest);
+            let prefetched: Vec<String> = workers
+                .into_iter()
+                .filter_map(|w| match w.join() {
+                    Ok((name, true)) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect();
+            (main, prefetched)
+        });
+        main.map(|()| Restored::Fetched { prefetched })
+    }
+
+    /// Fetches `wal_name` into the spool directory; `false` when it failed (the
+    /// temporary file is removed; the remote side has said why on standard error).
+    fn prefetch(&self, wal_name: &str) -> bool {
+        self.fetch(wal_name, &self.spool_dir.join(wal_name)).is_ok()
+    }
+}
+
+/// Copies the output of `get-wal` into `out`; with `decode`, decompressed whatever its
+/// codec (read from the magic bytes).
+fn decode_into(input: impl Read, out: &mut File, wal_name: &str, decode: bool) -> Result<()> {
+    let mut input = io::BufReader::with_capacity(1 << 16, input);
+    let mut w = io::BufWriter::with_capacity(1 << 16, out);
+    let received = if decode {
+        let mut decoder = Codec::decoder_detect(input).map_err(|source| Error::Wal {
+            path: wal_name.into(),
+            source,
+        })?;
+        io::copy(&mut decoder, &mut w)
+    } else {
+        io::copy(&mut input, &mut w)
+    };
+    received.map_err(|e| Error::io("receiving", wal_name, e))?;
+    w.flush().map_err(|e| Error::io("writing", wal_name, e))
 }

@@ -12,6 +12,7 @@ pub mod check;
 pub mod client;
 pub mod config;
 pub mod cron;
+pub mod diagnose;
 mod error;
 mod fsutil;
 pub mod postgres;

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
+use std::time::Duration;
 
+use barman_core::archive::WalArchive;
 use barman_core::check::{self, CheckResult, NagiosServer, RepoState};
 use barman_core::config::ServerConfig;
 use barman_core::postgres::{ConnInfo, PgServer, SwitchWal};
@@ -49,14 +51,14 @@ pub(crate) fn conninfo(config: &ServerConfig) -> Result<ConnInfo, String> {
     Ok(ci)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("ERROR: cannot start the async runtime: {e}");
+            crate::error(format!("cannot start the async runtime: {e}"));
             std::process::exit(1)
         }
     }
@@ -82,6 +84,21 @@ pub fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
             let server = connect(s).await.ok();
             check::check(s, server.as_ref()).await
         });
+        for r in &results {
+            if r.ok {
+                crate::log::log_as(
+                    crate::log::DEBUG,
+                    "barman.server",
+                    &format!("Check '{}' succeeded for server '{}'", r.name, s.name()),
+                );
+            } else if s.active() {
+                crate::log::error(&format!(
+                    "Check '{}' failed for server '{}'",
+                    r.name,
+                    s.name()
+                ));
+            }
+        }
         all.push((s, results));
     }
     if nagios {
@@ -100,10 +117,10 @@ pub fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
     let mut failed = false;
     let mut doc = Map::new();
     for (s, results) in &all {
-        ctx.info(format!("Server {}:", s.name()));
+        ctx.out(format!("Server {}:", s.name()));
         let mut obj = Map::new();
         for r in results {
-            ctx.info(r.console_line());
+            ctx.out(r.console_line());
             failed |= !r.ok && s.active();
             obj.insert(
                 r.name.clone(),
@@ -136,10 +153,10 @@ pub fn status(ctx: &Context, names: &[String]) -> ExitCode {
                 Err(_) => None,
             }
         });
-        ctx.info(format!("Server {}:", s.name()));
+        ctx.out(format!("Server {}:", s.name()));
         let mut obj = Map::new();
         for item in check::status(s, remote.as_ref(), &repo) {
-            ctx.info(format!("\t{}: {}", item.label, item.value));
+            ctx.out(format!("\t{}: {}", item.label, item.value));
             obj.insert(item.key.to_owned(), Value::String(item.value));
         }
         doc.insert(s.name().to_owned(), Value::Object(obj));
@@ -148,8 +165,11 @@ pub fn status(ctx: &Context, names: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `barman switch-wal [--force] SERVER...` (Barman's `switch-xlog` too).
-pub fn switch_wal(ctx: &Context, names: &[String], force: bool) -> ExitCode {
+/// `barman switch-wal [--force] [--archive [--archive-timeout S]] SERVER...` (Barman's
+/// `switch-xlog` too). With `archive` (the timeout in seconds, 0 for none), waits until
+/// the closed WAL file is archived, or any new one when no switch was performed;
+/// a closed file not archived in time is an error (exit code 1), as in Barman.
+pub fn switch_wal(ctx: &Context, names: &[String], force: bool, archive: Option<u64>) -> ExitCode {
     let servers = match selected(ctx, names) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -157,6 +177,9 @@ pub fn switch_wal(ctx: &Context, names: &[String], force: bool) -> ExitCode {
     let rt = runtime();
     let mut code = ExitCode::SUCCESS;
     for s in servers {
+        if force {
+            crate::log::info("Force a CHECKPOINT before pg_switch_wal()");
+        }
         let outcome = rt.block_on(async {
             let server = connect(s).await?;
             server
@@ -164,29 +187,100 @@ pub fn switch_wal(ctx: &Context, names: &[String], force: bool) -> ExitCode {
                 .await
                 .map_err(|e| format!("server {}: {e}", s.name()))
         });
-        match outcome {
+        let closed = match outcome {
             Ok(SwitchWal::Switched(name)) => {
                 ctx.info(format!(
                     "The WAL file {name} has been closed on server '{}'",
                     s.name()
                 ));
                 ctx.json(&json!({ s.name(): { "switch_wal": name } }));
+                Some(name)
             }
             Ok(SwitchWal::NotNeeded) => {
                 ctx.info(format!(
                     "No switch required for server '{}' (no activity since the last one: use --force to switch anyway)",
                     s.name()
                 ));
+                None
             }
             Ok(SwitchWal::InRecovery) => {
-                code = fail(format!(
-                    "server '{}' is in recovery: no WAL switch on a standby",
+                ctx.info(format!(
+                    "No switch performed because server '{}' is a standby.",
                     s.name()
                 ));
+                None
             }
-
-            Err(e) => code = fail(e),
+            Err(e) => {
+                code = fail(e);
+                continue;
+            }
+        };
+        if let Some(timeout) = archive
+            && !wait_archived(ctx, s, closed.as_deref(), timeout)
+        {
+            code = ExitCode::from(1);
         }
     }
     code
+}
+
+/// Barman's `wait_for_wal`: false when the closed WAL file `closed` was not archived in
+/// time (or the archive could not be read).
+fn wait_archived(ctx: &Context, s: &ServerConfig, closed: Option<&str>, timeout: u64) -> bool {
+    let max = if timeout > 0 {
+        format!(" (max: {timeout} seconds)")
+    } else {
+        String::new()
+    };
+    let wal = match closed.map(str::parse::<barman_wal::WalFileName>) {
+        Some(Ok(n)) => Some(n),
+        Some(Err(e)) => {
+            crate::error(format!(
+                "server {}: '{}' is not a WAL file name: {e}",
+                s.name(),
+                closed.unwrap_or_default()
+            ));
+            return false;
+        }
+        None => None,
+    };
+    match &wal {
+        Some(n) => ctx.info(format!(
+            "Waiting for the WAL file {n} from server '{}'{max}",
+            s.name()
+        )),
+        None => ctx.info(format!(
+            "Waiting for a WAL file from server '{}' to be archived{max}",
+            s.name()
+        )),
+    }
+    let archive = WalArchive::for_server(ctx.config.global(), s);
+    let limit = (timeout > 0).then(|| Duration::from_secs(timeout));
+    match archive.wait_for_wal(wal.as_ref(), limit, Duration::from_millis(100)) {
+        Ok(Some(n)) => {
+            crate::log::info(&format!(
+                "The WAL file {n} has been archived for server '{}'",
+                s.name()
+            ));
+            true
+        }
+        Ok(None) => match &wal {
+            Some(n) => {
+                crate::error(format!(
+                    "The WAL file {n} has not been received in {timeout} seconds"
+                ));
+                false
+            }
+            None => {
+                ctx.info(format!(
+                    "A WAL file has not been received in {timeout} seconds"
+                ));
+                true
+            }
+        },
+        Err(e) => {
+            crate::error(format!("server {}: {e}", s.name()));
+            false
+        }
+    }
 }

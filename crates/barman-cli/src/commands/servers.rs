@@ -28,9 +28,9 @@ pub fn list(ctx: &Context, minimal: bool) -> ExitCode {
     for name in names {
         let d = description(ctx, name);
         if minimal || d.is_empty() {
-            ctx.info(name);
+            ctx.out(name);
         } else {
-            ctx.info(format!("{name} - {d}"));
+            ctx.out(format!("{name} - {d}"));
         }
         doc.insert(name.to_owned(), json!({ "description": d }));
     }
@@ -52,7 +52,7 @@ pub fn show(ctx: &Context, servers: &[String]) -> ExitCode {
             return fail(format!("unknown server '{name}'"));
         };
         let d = description(ctx, name);
-        ctx.info(if d.is_empty() {
+        ctx.out(if d.is_empty() {
             format!("Server {name}:")
         } else {
             format!("Server {name} {d}:")
@@ -70,7 +70,7 @@ pub fn show(ctx: &Context, servers: &[String]) -> ExitCode {
         opts.sort();
         let mut obj = Map::new();
         for (k, v) in opts {
-            ctx.info(format!("\t{k}: {v}"));
+            ctx.out(format!("\t{k}: {v}"));
             obj.insert(
                 k,
                 if v == "None" {

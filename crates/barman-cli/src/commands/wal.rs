@@ -106,12 +106,12 @@ pub fn archive_wal(ctx: &Context, names: &[String]) -> ExitCode {
                     ));
                 }
                 for f in &report.failed {
-                    eprintln!(
-                        "ERROR: server {}: {}: {}",
+                    crate::error(format!(
+                        "server {}: {}: {}",
                         sc.name(),
                         f.path.display(),
                         f.error
-                    );
+                    ));
                     code = ExitCode::from(1);
                 }
                 doc.insert(
@@ -168,7 +168,7 @@ pub fn get_wal(ctx: &Context, server: &str, name: &str, args: &GetWalArgs<'_>) -
             e,
             ArchiveError::InvalidName { .. } | ArchiveError::OutputFile { .. }
         );
-        eprintln!("ERROR: {e}");
+        crate::error(&e);
         ExitCode::from(if code { 3 } else { 1 })
     };
     if let Some(n) = args.peek {
@@ -225,7 +225,7 @@ pub fn rebuild_xlogdb(ctx: &Context, names: &[String]) -> ExitCode {
         match archive.rebuild_xlogdb() {
             Ok(r) => {
                 for s in &r.skipped {
-                    eprintln!("WARNING: skipped {}: {:?}", s.path.display(), s.reason);
+                    crate::warning(format!("skipped {}: {:?}", s.path.display(), s.reason));
                 }
                 ctx.info(format!(
                     "Done rebuilding xlogdb for server {} (history: {}, backup_labels: {}, wal_file: {})",
@@ -271,7 +271,11 @@ pub fn cron(ctx: &Context) -> ExitCode {
                     ctx.info(format!("{server}: archived {}", a.entry.name));
                 }
                 for f in &r.failed {
-                    eprintln!("ERROR: server {server}: {}: {}", f.path.display(), f.error);
+                    crate::error(format!(
+                        "server {server}: {}: {}",
+                        f.path.display(),
+                        f.error
+                    ));
                     code = ExitCode::from(1);
                 }
             }

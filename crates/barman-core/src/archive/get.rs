@@ -295,3 +295,140 @@ impl Write for CountingWriter<'_> {
         self.inner.flush()
     }
 }
+
+impl WalArchive {
+    /// The newest archived WAL segment of each timeline, found by listing the newest
+    /// hash directory of each timeline under `wals/` (Barman's
+    /// `get_latest_archived_wals_info`). Empty when `wals/` does not exist.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors listing `wals/`.
+    pub fn latest_archived_per_timeline(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, WalFileName>, Error> {
+        let mut dirs = match list_names(&self.wals_dir) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(Error::io("listing", &self.wals_dir, e)),
+        };
+        dirs.retain(|d| d.len() == 16 && d.bytes().all(|b| b.is_ascii_hexdigit()));
+        dirs.sort_unstable_by(|a, b| b.cmp(a));
+        let mut latest = std::collections::BTreeMap::new();
+        for dir in dirs {
+            let tli = dir[..8].to_owned();
+            if latest.contains_key(&tli) {
+                continue;
+            }
+            let path = self.wals_dir.join(&dir);
+            let names = match list_names(&path) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("listing", &path, e)),
+            };
+            if let Some(newest) = names
+                .iter()
+                .filter_map(|n| n.parse::<WalFileName>().ok())
+                .filter(|n| matches!(n, WalFileName::Segment(_)))
+                .max_by_key(ToString::to_string)
+            {
+                latest.insert(tli, newest);
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Whether `name` is archived: its file is in `wals/` and xlog.db lists it (the
+    /// store step writes the file, then the line).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors reading xlog.db.
+    pub fn is_archived(&self, name: &WalFileName) -> Result<bool, Error> {
+        Ok(self.path_of(name).exists() && super::xlogdb_lists(&self.xlogdb, &name.to_string())?)
+    }
+
+    /// `switch-wal --archive`: waits until `wal` is archived or, when `wal` is `None`
+    /// (no switch was performed), until any WAL file newer than the newest archived one
+    /// of some timeline at the start is. Looks every `poll_interval` (sleeping in
+    /// between, Barman uses 0.1 s) and, before each look, archives what waits in
+    /// `incoming/` and `streaming/`, as Barman's `wait_for_wal` does; errors of that
+    /// archiving (another `archive-wal` running, a bad file) do not stop the wait:
+    /// `cron` reports them. `timeout` `None` waits forever (Barman's
+    /// `--archive-timeout 0`).
+    ///
+    /// Returns the archived file, or `None` when the timeout expired first.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors listing `wals/` or reading xlog.db.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use barman_core::archive::WalArchive;
+    /// use barman_core::config::{Config, MemorySource};
+    ///
+    /// let config = Config::load("/etc/barman.conf", "[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\nbackup_method = postgres\narchiver = on\n", &MemorySource::default())?;
+    /// let archive = WalArchive::for_server(config.global(), config.server("pg").unwrap());
+    /// let name = "000000010000000000000003".parse()?;
+    /// let timeout = Some(Duration::from_secs(30));
+    /// match archive.wait_for_wal(Some(&name), timeout, Duration::from_millis(100))? {
+    ///     Some(n) => println!("{n} archived"),
+    ///     None => println!("timed out"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_wal(
+        &self,
+        wal: Option<&WalFileName>,
+        timeout: Option<std::time::Duration>,
+        poll_interval: std::time::Duration,
+    ) -> Result<Option<WalFileName>, Error> {
+        let start = std::time::Instant::now();
+        let initial = match wal {
+            None => self.latest_archived_per_timeline()?,
+            Some(_) => Default::default(),
+        };
+        loop {
+            // Best effort: failures are cron's to report.
+            let _ = self.archive_wal();
+            match wal {
+                Some(name) => {
+                    if self.is_archived(name)? {
+                        return Ok(Some(*name));
+                    }
+                }
+                None => {
+                    let now = self.latest_archived_per_timeline()?;
+                    if let Some(newest) = now
+                        .iter()
+                        .filter(|(tli, n)| initial.get(*tli) != Some(*n))
+                        .map(|(_, n)| n)
+                        .max_by_key(|n| n.to_string())
+                    {
+                        return Ok(Some(*newest));
+                    }
+                }
+            }
+            let elapsed = start.elapsed();
+            let pause = match timeout {
+                Some(t) if elapsed >= t => return Ok(None),
+                Some(t) => poll_interval.min(t - elapsed),
+                None => poll_interval,
+            };
+            std::thread::sleep(pause.max(std::time::Duration::from_millis(1)));
+        }
+    }
+}
+
+fn list_names(dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        if let Ok(name) = entry?.file_name().into_string() {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,135 @@
+//! `barman-wal-restore`: the `restore_command` that runs on the PostgreSQL host and
+//! fetches WAL files from `barman get-wal` on the Barman host over SSH (barman-rs).
+//!
+//! `restore_command = 'barman-wal-restore [options] BARMAN_HOST SERVER_NAME %f %p'`
+//!
+//! Exit codes as Barman's: 0 restored, 2 local error or SSH connection problem, 3 when
+//! `%p` cannot be written, else the remote `barman get-wal` exit code (1 when the WAL
+//! file is not in the archive). PostgreSQL takes any of them as "not available".
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use barman_core::client::{DEFAULT_SPOOL_DIR, RestoreError, WalRestoreClient};
+use barman_wal::Codec;
+use clap::Parser;
+
+/// Fetch a WAL file from Barman's get-wal over SSH (a `restore_command`).
+#[derive(Debug, Parser)]
+#[command(name = "barman-wal-restore", version)]
+struct Args {
+    /// The user of the SSH connection to the Barman host.
+    #[arg(short = 'U', long = "user", default_value = "barman")]
+    user: String,
+    /// The port of the SSH connection to the Barman host.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Sleep for SECONDS after a failure of the get-wal request (0: no wait).
+    #[arg(
+        short = 's',
+        long = "sleep",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
+    sleep: u64,
+    /// Number of files to peek and transfer in parallel (0: disabled).
+    #[arg(
+        short = 'p',
+        long = "parallel",
+        value_name = "JOBS",
+        default_value_t = 0
+    )]
+    parallel: usize,
+    /// The spool directory for prefetched WAL files.
+    #[arg(long = "spool-dir", value_name = "SPOOL_DIR", default_value = DEFAULT_SPOOL_DIR)]
+    spool_dir: PathBuf,
+    /// Also retrieve partial WAL files (.partial).
+    #[arg(short = 'P', long = "partial")]
+    partial: bool,
+    /// Transfer the WAL files compressed with gzip (deprecated).
+    #[arg(short = 'z', long = "gzip", group = "transfer")]
+    gzip: bool,
+    /// Transfer the WAL files compressed with bzip2 (deprecated).
+    #[arg(short = 'j', long = "bzip2", group = "transfer")]
+    bzip2: bool,
+    /// Transfer the WAL files as stored (compressed), decompress once received.
+    #[arg(long = "keep-compression", group = "transfer")]
+    keep_compression: bool,
+    /// The Barman configuration file on the Barman host.
+    #[arg(short = 'c', long = "config")]
+    config: Option<String>,
+    /// Only test the connection and the server's configuration on the Barman host
+    /// (WAL_NAME and WAL_DEST are ignored).
+    #[arg(short = 't', long = "test")]
+    test: bool,
+    /// (barman-rs) The ssh program and options to use.
+    #[arg(long = "ssh-command", default_value = "ssh")]
+    ssh_command: String,
+    /// (barman-rs) The barman command on the Barman host.
+    #[arg(long = "barman-command", default_value = "barman")]
+    barman_command: String,
+    /// The Barman host.
+    barman_host: String,
+    /// The server name in Barman's configuration.
+    server_name: String,
+    /// The WAL file name (`%f`).
+    #[arg(required_unless_present = "test")]
+    wal_name: Option<String>,
+    /// Where to write it (`%p`).
+    #[arg(required_unless_present = "test")]
+    wal_dest: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let a = Args::parse();
+    let mut client = WalRestoreClient::new(&a.barman_host, &a.server_name);
+    client.user = a.user;
+    client.port = a.port;
+    client.config = a.config;
+    client.ssh = a.ssh_command;
+    client.barman_command = a.barman_command;
+    client.partial = a.partial;
+    client.keep_compression = a.keep_compression;
+    client.parallel = a.parallel;
+    client.spool_dir = a.spool_dir;
+    if a.test {
+        return match client.test() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => exit(&e.to_string(), e.exit_code(), 0),
+        };
+    }
+    if a.gzip || a.bzip2 {
+        let option = if a.gzip { "--gzip" } else { "--bzip2" };
+        eprintln!(
+            "WARNING: `{option}` option is deprecated and will be removed in future versions. \
+             For WAL compression, please make sure to enable it directly on the Barman \
+             server via the `compression` configuration option"
+        );
+        client.compression = Some(if a.gzip { Codec::Gzip } else { Codec::Bzip2 });
+    }
+    let (Some(wal_name), Some(wal_dest)) = (a.wal_name, a.wal_dest) else {
+        return exit("WAL_NAME and WAL_DEST are required (or --test)", 2, 0);
+    };
+    match client.restore(&wal_name, &wal_dest) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(RestoreError {
+            error,
+            fetch_failed,
+        }) => exit(
+            &error.to_string(),
+            error.exit_code(),
+            if fetch_failed { a.sleep } else { 0 },
+        ),
+    }
+}
+
+/// Barman's `exit_with_error`: the message, an optional sleep, the exit code.
+fn exit(message: &str, code: i32, sleep: u64) -> ExitCode {
+    eprintln!("ERROR: {message}");
+    if sleep > 0 {
+        eprintln!("Sleeping for {sleep} seconds.");
+        std::thread::sleep(Duration::from_secs(sleep));
+    }
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
+}

@@ -1,0 +1,471 @@
+//! `barman-wal-restore` on the "database host" fetching WAL over a real sshd on
+//! 127.0.0.1 from `barman get-wal` on the "Barman host" (the same machine, another user
+//! when root).
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use barman_testkit::{self as testkit, PgCluster, Sshd, shared_tempdir};
+use barman_wal::Codec;
+
+const BARMAN: &str = env!("CARGO_BIN_EXE_barman");
+const WAL_RESTORE: &str = env!("CARGO_BIN_EXE_barman-wal-restore");
+
+const SEGMENT: &str = "000000010000000000000002";
+const HISTORY: &str = "00000002.history";
+const PARTIAL: &str = "000000010000000000000003";
+
+fn fixture_segment() -> Vec<u8> {
+    let gz = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../barman-wal/tests/data/pg15/000000010000000000000002.gz");
+    decompress(&std::fs::read(gz).unwrap())
+}
+
+fn decompress(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    Codec::decoder_detect(bytes)
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// The "Barman host": a configuration with servers `pg` (gzip-compressed archive) and
+/// `pg1m`, a home, and a wrapper around `barman` that logs each remote command line.
+struct Remote {
+    dir: tempfile::TempDir,
+    home: PathBuf,
+    conf: PathBuf,
+    wrapper: PathBuf,
+    calls: PathBuf,
+}
+
+impl Remote {
+    fn new() -> Remote {
+        let dir = shared_tempdir();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let conf = dir.path().join("barman.conf");
+        let server = |name: &str, compression: Option<&str>| {
+            let compression = compression
+                .map(|c| format!("compression = {c}\n"))
+                .unwrap_or_default();
+            format!(
+                "[{name}]\nconninfo = host=pg\nbackup_method = postgres\narchiver = on\n{compression}"
+            )
+        };
+        std::fs::write(
+            &conf,
+            format!(
+                "[barman]\nbarman_home = {}\n{}{}",
+                home.display(),
+                server("pg", Some("gzip")),
+                server("pg1m", None)
+            ),
+        )
+        .unwrap();
+        let calls = dir.path().join("calls.log");
+        std::fs::write(&calls, "").unwrap();
+        let wrapper = dir.path().join("barman-wrapper");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec {BARMAN} \"$@\"\n",
+                calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Remote {
+            dir,
+            home,
+            conf,
+            wrapper,
+            calls,
+        }
+    }
+
+    /// `barman put-wal SERVER PATH`, run locally before the home is given away.
+    fn put_wal(&self, server: &str, path: &Path) {
+        testkit::tools::run(
+            Command::new(BARMAN)
+                .arg(format!("--config={}", self.conf.display()))
+                .args(["put-wal", server])
+                .arg(path),
+        );
+    }
+
+    fn archived(&self, server: &str, name: &str) -> PathBuf {
+        self.home
+            .join(server)
+            .join("wals")
+            .join(&name[..16])
+            .join(name)
+    }
+
+    /// The last remote command line, from `get-wal` on.
+    fn last_call(&self) -> String {
+        let calls = std::fs::read_to_string(&self.calls).unwrap();
+        let last = calls.lines().last().unwrap_or_default();
+        last[last.find("get-wal").unwrap_or(0)..].to_owned()
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn restore(sshd: &Sshd, remote: &Remote, port: u16, args: &[&str]) -> Run {
+    let out = Command::new(WAL_RESTORE)
+        .args([
+            "--ssh-command",
+            &sshd.ssh_base(),
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["-U", &sshd.user])
+        .arg("--barman-command")
+        .arg(&remote.wrapper)
+        .arg(format!("--config={}", remote.conf.display()))
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The names in `dir` (temporary files included).
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn wal_restore_over_ssh() {
+    let Some(sshd) = Sshd::start() else { return };
+    let remote = Remote::new();
+    let segment = fixture_segment();
+    let history = b"1\t0/3000000\tno recovery target specified\n";
+    {
+        let staging = tempfile::tempdir().unwrap();
+        let seg = staging.path().join(SEGMENT);
+        std::fs::write(&seg, &segment).unwrap();
+        remote.put_wal("pg", &seg);
+        let hist = staging.path().join(HISTORY);
+        std::fs::write(&hist, history).unwrap();
+        remote.put_wal("pg", &hist);
+    }
+    // A .partial file as pg_receivewal leaves it (get-wal does not validate).
+    let streaming = remote.home.join("pg/streaming");
+    std::fs::create_dir_all(&streaming).unwrap();
+    let partial = b"partial WAL content".repeat(1000);
+    std::fs::write(streaming.join(format!("{PARTIAL}.partial")), &partial).unwrap();
+    let stored = std::fs::read(remote.archived("pg", SEGMENT)).unwrap();
+    assert_eq!(Codec::detect(&stored), Codec::Gzip);
+    sshd.give(remote.dir.path());
+
+    let local = tempfile::tempdir().unwrap();
+    let pg_wal = local.path().join("pg_wal");
+    std::fs::create_dir(&pg_wal).unwrap();
+    let dest = pg_wal.join("RECOVERYXLOG");
+    let dest_s = dest.to_str().unwrap();
+    let spool = local.path().join("spool");
+    let spool_s = spool.to_str().unwrap();
+    let port = sshd.port;
+
+    // --test: the remote get-wal --test answers; WAL_NAME and WAL_DEST are optional.
+    let r = restore(&sshd, &remote, port, &["--test", "127.0.0.1", "pg"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, sshd.log());
+    assert!(
+        r.stdout
+            .contains("Ready to retrieve WAL files from the server pg"),
+        "{}",
+        r.stdout
+    );
+    assert!(remote.last_call().contains("get-wal --test pg"));
+    let r = restore(&sshd, &remote, port, &["-t", "127.0.0.1", "nope", "x", "y"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+
+    // A plain restore: the segment, decompressed by get-wal, byte for byte.
+    let r = restore(
+        &sshd,
+        &remote,
+        port,
+        &["--spool-dir", spool_s, "127.0.0.1", "pg", SEGMENT, dest_s],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, sshd.log());
+    assert!(std::fs::read(&dest).unwrap() == segment);
+    assert_eq!(remote.last_call(), format!("get-wal pg {SEGMENT}"));
+    assert_eq!(listing(&pg_wal), ["RECOVERYXLOG"]);
+    assert!(!spool.exists(), "no spool without --parallel");
+    std::fs::remove_file(&dest).unwrap();
+
+    // Transfer compression: the remote sends gzip, bzip2 or the stored (gzip) bytes;
+    // PostgreSQL always gets the plain segment.
+    for (opt, remote_opt) in [
+        ("-z", "--gzip"),
+        ("-j", "--bzip2"),
+        ("--keep-compression", "--keep-compression"),
+    ] {
+        let r = restore(
+            &sshd,
+            &remote,
+            port,
+            &[
+                opt,
+                "--spool-dir",
+                spool_s,
+                "127.0.0.1",
+                "pg",
+                SEGMENT,
+                dest_s,
+            ],
+        );
+        assert_eq!(r.code, 0, "{opt}: {}", r.stderr);
+        assert!(std::fs::read(&dest).unwrap() == segment, "{opt}");
+        assert_eq!(
+            remote.last_call(),
+            format!("get-wal {remote_opt} pg {SEGMENT}")
+        );
+        assert_eq!(r.stderr.contains("deprecated"), opt != "--keep-compression");
+        std::fs::remove_file(&dest).unwrap();
+    }
+    // What --keep-compression transfers is the stored file itself.
+    let out = Command::new(BARMAN)
+        .arg(format!("--config={}", remote.conf.display()))
+        .args(["get-wal", "--keep-compression", "pg", SEGMENT])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == stored);
+
+    // A history file.
+    let r = restore(&sshd, &remote, port, &["127.0.0.1", "pg", HISTORY, dest_s]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(&dest).unwrap(), history);
+    std::fs::remove_file(&dest).unwrap();
+
+    // A .partial file only with -P.
+    let r = restore(&sshd, &remote, port, &["127.0.0.1", "pg", PARTIAL, dest_s]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!dest.exists());
+    let r = restore(
+        &sshd,
+        &remote,
+        port,
+        &["-P", "127.0.0.1", "pg", PARTIAL, dest_s],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(std::fs::read(&dest).unwrap(), partial);
+    assert_eq!(
+        remote.last_call(),
+        format!("get-wal --partial pg {PARTIAL}")
+    );
+    std::fs::remove_file(&dest).unwrap();
+
+    // Not in the archive: get-wal's exit code 1, nothing at %p (not even a temporary
+    // file), also with --parallel (the peek finds nothing, the fetch says why).
+    for extra in [&[][..], &["-p", "3", "--spool-dir", spool_s][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["127.0.0.1", "pg", "000000010000000000000009", dest_s]);
+        let r = restore(&sshd, &remote, port, &args);
+        assert_eq!(r.code, 1, "{extra:?}: {}", r.stderr);
+        assert!(r.stderr.contains("not found"), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("Remote 'barman get-wal' command has failed")
+        );
+        assert!(listing(&pg_wal).is_empty(), "{:?}", listing(&pg_wal));
+    }
+    // An existing %p is left alone when the fetch fails.
+    std::fs::write(&dest, b"old").unwrap();
+    let r = restore(
+        &sshd,
+        &remote,
+        port,
+        &["127.0.0.1", "pg", "000000010000000000000009", dest_s],
+    );
+    assert_eq!(r.code, 1);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+    std::fs::remove_file(&dest).unwrap();
+
+    // A bad name (get-wal's code 3, refused before any connection), an unknown server.
+    let r = restore(&sshd, &remote, port, &["127.0.0.1", "pg", "../etc", dest_s]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let r = restore(
+        &sshd,
+        &remote,
+        port,
+        &["127.0.0.1", "nope", SEGMENT, dest_s],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!dest.exists());
+
+    // %p a directory: 3.
+    let r = restore(
+        &sshd,
+        &remote,
+        port,
+        &["127.0.0.1", "pg", SEGMENT, pg_wal.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("WAL_DEST cannot be a directory"),
+        "{}",
+        r.stderr
+    );
+
+    // Nobody listening: ssh's 255 becomes 2, after the --sleep.
+    let closed = testkit::tools::free_port();
+    let started = Instant::now();
+    let r = restore(
+        &sshd,
+        &remote,
+        closed,
+        &["-s", "1", "127.0.0.1", "pg", SEGMENT, dest_s],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Connection problem with ssh"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Sleeping for 1 seconds."), "{}", r.stderr);
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(listing(&pg_wal).is_empty());
+    let r = restore(&sshd, &remote, closed, &["--test", "127.0.0.1", "pg"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
+#[test]
+fn wal_restore_prefetches_into_the_spool() {
+    let Some(sshd) = Sshd::start() else { return };
+    let Some(bin) = testkit::require() else {
+        return;
+    };
+    let remote = Remote::new();
+    // Real consecutive 1 MiB segments.
+    let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &[]).unwrap();
+    let mut names = Vec::new();
+    for i in 0..4 {
+        pg.sql(&format!(
+            "CREATE TABLE IF NOT EXISTS t(i int); INSERT INTO t VALUES ({i})"
+        ))
+        .unwrap();
+        let name = pg
+            .sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+            .unwrap();
+        pg.sql("SELECT pg_switch_wal()").unwrap();
+        pg.wait_archived(&name).unwrap();
+        names.push(name);
+    }
+    let mut segments: Vec<String> = listing(&pg.archive())
+        .into_iter()
+        .filter(|n| n.len() == 24)
+        .collect();
+    segments.sort();
+    for n in &segments {
+        remote.put_wal("pg1m", &pg.archive().join(n));
+    }
+    sshd.give(remote.dir.path());
+    // Three consecutive ones: the first is asked for, the next two get prefetched.
+    let start = segments
+        .windows(3)
+        .position(|w| {
+            let no = |s: &str| u64::from_str_radix(&s[16..], 16).unwrap();
+            no(&w[1]) == no(&w[0]) + 1 && no(&w[2]) == no(&w[1]) + 1
+        })
+        .expect("three consecutive segments");
+    let (first, second, third) = (&segments[start], &segments[start + 1], &segments[start + 2]);
+    let original = |n: &str| std::fs::read(pg.archive().join(n)).unwrap();
+
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("RECOVERYXLOG");
+    let dest_s = dest.to_str().unwrap();
+    let spool = local.path().join("spool");
+    let spool_s = spool.to_str().unwrap();
+    let r = restore(
+        &sshd,
+        &remote,
+        sshd.port,
+        &[
+            "-p",
+            "3",
+            "--spool-dir",
+            spool_s,
+            "127.0.0.1",
+            "pg1m",
+            first,
+            dest_s,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, sshd.log());
+    assert!(std::fs::read(&dest).unwrap() == original(first));
+    let calls = std::fs::read_to_string(&remote.calls).unwrap();
+    assert!(
+        calls.contains(&format!("get-wal --peek 3 pg1m {first}")),
+        "{calls}"
+    );
+    let mut expected = vec![second.clone(), third.clone()];
+    expected.sort();
+    assert_eq!(
+        listing(&spool),
+        expected,
+        "only complete files in the spool"
+    );
+    assert!(std::fs::read(spool.join(second)).unwrap() == original(second));
+    assert!(std::fs::read(spool.join(third)).unwrap() == original(third));
+
+    // The next call is served from the spool: the remote copy is gone, no connection.
+    std::fs::remove_file(remote.archived("pg1m", second)).unwrap();
+    let before = std::fs::read_to_string(&remote.calls).unwrap();
+    let r = restore(
+        &sshd,
+        &remote,
+        sshd.port,
+        &[
+            "-p",
+            "3",
+            "--spool-dir",
+            spool_s,
+            "127.0.0.1",
+            "pg1m",
+            second,
+            dest_s,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read(&dest).unwrap() == original(second));
+    assert_eq!(std::fs::read_to_string(&remote.calls).unwrap(), before);
+    assert_eq!(listing(&spool), std::slice::from_ref(third));
+    // Asked again, it is neither in the spool nor in the archive any more.
+    let r = restore(
+        &sshd,
+        &remote,
+        sshd.port,
+        &["--spool-dir", spool_s, "127.0.0.1", "pg1m", second, dest_s],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    // The spool is used even without --parallel (as Barman).
+    let r = restore(
+        &sshd,
+        &remote,
+        sshd.port,
+        &["--spool-dir", spool_s, "127.0.0.1", "pg1m", third, dest_s],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read(&dest).unwrap() == original(third));
+    assert!(listing(&spool).is_empty());
+}
