@@ -47,12 +47,12 @@ pub fn compression_choice(
     Ok(Some((codec, level)))
 }
 
-/// `barman-wal-archive`: sends a WAL file to `barman put-wal` on the Barman host, as a
-/// tar stream with a `SHA256SUMS` (or `MD5SUMS`) member, through the system `ssh`.
+/// The Barman host the client programs talk to, and how: `ssh [-p PORT] -q -T
+/// USER@HOST REMOTE_BARMAN [--config=FILE] ...`.
 #[derive(Clone, Debug)]
-pub struct WalArchiveClient {
+pub struct BarmanHost {
     /// The Barman host.
-    pub barman_host: String,
+    pub host: String,
     /// The server name in Barman's configuration.
     pub server: String,
     /// The SSH user (Barman's default: `barman`).
@@ -65,6 +65,38 @@ pub struct WalArchiveClient {
     pub ssh: String,
     /// The remote command (default `barman`).
     pub barman_command: String,
+}
+
+impl BarmanHost {
+    /// Barman's defaults: user `barman`, plain `ssh`, remote command `barman`.
+    ///
+    /// ```
+    /// let h = barman_core::client::BarmanHost::new("backup.example.com", "pg");
+    /// assert_eq!((h.user.as_str(), h.barman_command.as_str()), ("barman", "barman"));
+    /// ```
+    pub fn new(host: &str, server: &str) -> BarmanHost {
+        BarmanHost {
+            host: host.to_owned(),
+            server: server.to_owned(),
+            user: "barman".to_owned(),
+            port: None,
+            config: None,
+            ssh: "ssh".to_owned(),
+            barman_command: "barman".to_owned(),
+        }
+    }
+
+    fn ssh_command(&self) -> Result<SshCommand> {
+        client_ssh(&self.ssh, self.port, &self.user, &self.host)
+    }
+}
+
+/// `barman-wal-archive`: sends a WAL file to `barman put-wal` on the Barman host, as a
+/// tar stream with a `SHA256SUMS` (or `MD5SUMS`) member, through the system `ssh`.
+#[derive(Clone, Debug)]
+pub struct WalArchiveClient {
+    /// The Barman host and how to reach it.
+    pub remote: BarmanHost,
     /// Use `MD5SUMS` instead of `SHA256SUMS` (for old Barman servers).
     pub md5: bool,
     /// Compress the WAL before sending it.
@@ -75,28 +107,22 @@ impl WalArchiveClient {
     /// A client with Barman's defaults (`barman` user, `ssh`, remote `barman`, SHA-256).
     pub fn new(barman_host: &str, server: &str) -> WalArchiveClient {
         WalArchiveClient {
-            barman_host: barman_host.to_owned(),
-            server: server.to_owned(),
-            user: "barman".to_owned(),
-            port: None,
-            config: None,
-            ssh: "ssh".to_owned(),
-            barman_command: "barman".to_owned(),
+            remote: BarmanHost::new(barman_host, server),
             md5: false,
             compression: None,
         }
     }
 
     fn ssh_command(&self) -> Result<SshCommand> {
-        client_ssh(&self.ssh, self.port, &self.user, &self.barman_host)
+        self.remote.ssh_command()
     }
 
     fn remote_args(&self, test: bool) -> Vec<String> {
-        let mut args = vec![self.barman_command.clone()];
-        if let Some(c) = &self.config {
+        let mut args = vec![self.remote.barman_command.clone()];
+        if let Some(c) = &self.remote.config {
             args.push(format!("--config={c}"));
         }
-        args.extend(["put-wal".to_owned(), self.server.clone()]);
+        args.extend(["put-wal".to_owned(), self.remote.server.clone()]);
         if test {
             args.push("--test".to_owned());
         }
@@ -125,7 +151,7 @@ impl WalArchiveClient {
         match status.code() {
             Some(0) => Ok(()),
             Some(255) => Err(Error::Remote {
-                what: format!("connection problem with ssh to {}", self.barman_host),
+                what: format!("connection problem with ssh to {}", self.remote.host),
                 code: 3,
             }),
             Some(c) => Err(Error::Remote {
@@ -329,20 +355,8 @@ pub const DEFAULT_SPOOL_DIR: &str = "/var/tmp/walrestore";
 /// file is served by a rename from the spool, without any SSH connection.
 #[derive(Clone, Debug)]
 pub struct WalRestoreClient {
-    /// The Barman host.
-    pub barman_host: String,
-    /// The server name in Barman's configuration.
-    pub server: String,
-    /// The SSH user (Barman's default: `barman`).
-    pub user: String,
-    /// The SSH port, if not the default.
-    pub port: Option<u16>,
-    /// `--config` passed to the remote `barman`.
-    pub config: Option<String>,
-    /// The `ssh` program and its options (default `ssh`).
-    pub ssh: String,
-    /// The remote command (default `barman`).
-    pub barman_command: String,
+    /// The Barman host and how to reach it.
+    pub remote: BarmanHost,
     /// Also fetch `.partial` files (`get-wal --partial`).
     pub partial: bool,
     /// Transfer compression asked of the remote side: [`Codec::Gzip`] or
@@ -422,13 +436,7 @@ impl WalRestoreClient {
     /// compression, no prefetch, spool in [`DEFAULT_SPOOL_DIR`]).
     pub fn new(barman_host: &str, server: &str) -> WalRestoreClient {
         WalRestoreClient {
-            barman_host: barman_host.to_owned(),
-            server: server.to_owned(),
-            user: "barman".to_owned(),
-            port: None,
-            config: None,
-            ssh: "ssh".to_owned(),
-            barman_command: "barman".to_owned(),
+            remote: BarmanHost::new(barman_host, server),
             partial: false,
             compression: None,
             keep_compression: false,
@@ -447,8 +455,8 @@ impl WalRestoreClient {
     /// The remote `get-wal` command line: `barman [--config=C] get-wal [options]
     /// SERVER WAL`, with `--peek N` when `peek` is given.
     fn remote_args(&self, wal_name: &str, test: bool, peek: Option<usize>) -> Result<Vec<String>> {
-        let mut args = vec![self.barman_command.clone()];
-        if let Some(c) = &self.config {
+        let mut args = vec![self.remote.barman_command.clone()];
+        if let Some(c) = &self.remote.config {
             args.push(format!("--config={c}"));
         }
         args.push("get-wal".to_owned());
@@ -477,12 +485,12 @@ impl WalRestoreClient {
                 args.push("--partial".to_owned());
             }
         }
-        args.extend([self.server.clone(), wal_name.to_owned()]);
+        args.extend([self.remote.server.clone(), wal_name.to_owned()]);
         Ok(args)
     }
 
     fn command(&self, wal_name: &str, test: bool, peek: Option<usize>) -> Result<Command> {
-        let ssh = client_ssh(&self.ssh, self.port, &self.user, &self.barman_host)?;
+        let ssh = self.remote.ssh_command()?;
         let argv = ssh
             .argv(&self.remote_args(wal_name, test, peek)?)
             .map_err(|e| Error::Remote {
@@ -500,7 +508,7 @@ impl WalRestoreClient {
         match status.code() {
             Some(0) => Ok(()),
             Some(255) => Err(Error::Remote {
-                what: format!("Connection problem with ssh to {}", self.barman_host),
+                what: format!("Connection problem with ssh to {}", self.remote.host),
                 code: 2,
             }),
             Some(c) => Err(Error::Remote {

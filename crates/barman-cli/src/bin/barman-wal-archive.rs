@@ -85,11 +85,11 @@ fn main() -> ExitCode {
         Err(e) => return report(e),
     };
     let mut client = WalArchiveClient::new(&a.barman_host, &a.server_name);
-    client.user = a.user;
-    client.port = a.port;
-    client.config = a.config;
-    client.ssh = a.ssh_command;
-    client.barman_command = a.barman_command;
+    client.remote.user = a.user;
+    client.remote.port = a.port;
+    client.remote.config = a.config;
+    client.remote.ssh = a.ssh_command;
+    client.remote.barman_command = a.barman_command;
     client.md5 = a.md5;
     client.compression = compression;
     let result = if a.test {

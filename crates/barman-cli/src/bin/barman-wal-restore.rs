@@ -84,11 +84,11 @@ struct Args {
 fn main() -> ExitCode {
     let a = Args::parse();
     let mut client = WalRestoreClient::new(&a.barman_host, &a.server_name);
-    client.user = a.user;
-    client.port = a.port;
-    client.config = a.config;
-    client.ssh = a.ssh_command;
-    client.barman_command = a.barman_command;
+    client.remote.user = a.user;
+    client.remote.port = a.port;
+    client.remote.config = a.config;
+    client.remote.ssh = a.ssh_command;
+    client.remote.barman_command = a.barman_command;
     client.partial = a.partial;
     client.keep_compression = a.keep_compression;
     client.parallel = a.parallel;

@@ -5,5 +5,6 @@ mod ops;
 mod ops_pg;
 mod put_wal;
 mod servers;
+mod support;
 mod wal_archive;
 mod wal_restore;

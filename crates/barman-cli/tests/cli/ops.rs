@@ -3,23 +3,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
-const BARMAN: &str = env!("CARGO_BIN_EXE_barman");
-
-fn barman(conf: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BARMAN)
-        .arg("-c")
-        .arg(conf)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::barman;
 
 fn write_conf(dir: &Path, global_extra: &str) -> std::path::PathBuf {
     write_conf_with(dir, global_extra, "")

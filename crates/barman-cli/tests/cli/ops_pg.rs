@@ -1,27 +1,12 @@
 //! `switch-wal --archive` and `diagnose` against a real PostgreSQL whose
 //! `archive_command` is `barman put-wal`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use barman_testkit::{self as pg, PgCluster};
 
-const BARMAN: &str = env!("CARGO_BIN_EXE_barman");
-
-fn barman(conf: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BARMAN)
-        .arg("-c")
-        .arg(conf)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{BARMAN, barman};
 
 /// A cluster archiving through `barman put-wal pg`; server `lost` points at the same
 /// cluster, but nothing archives into its archive.

@@ -8,7 +8,7 @@ use barman_catalog::{Identity, WalIndex};
 use barman_testkit::{self as pg, PgCluster};
 use barman_wal::{Codec, WalFileName};
 
-const BARMAN: &str = env!("CARGO_BIN_EXE_barman");
+use crate::support::{BARMAN, barman};
 
 struct Setup {
     pg: PgCluster,
@@ -58,20 +58,6 @@ fn decompressed(path: &Path) -> Vec<u8> {
         .read_to_end(&mut out)
         .unwrap();
     out
-}
-
-fn barman(conf: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BARMAN)
-        .arg("-c")
-        .arg(conf)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
