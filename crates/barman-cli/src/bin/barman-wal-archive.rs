@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use barman_cli::BarmanHostArgs;
 use barman_core::Error;
 use barman_core::client::{WalArchiveClient, compression_choice};
 use clap::Parser;
@@ -17,15 +18,6 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "barman-wal-archive", version)]
 struct Args {
-    /// The user of the SSH connection to the Barman host.
-    #[arg(short = 'U', long = "user", default_value = "barman")]
-    user: String,
-    /// The port of the SSH connection to the Barman host.
-    #[arg(long)]
-    port: Option<u16>,
-    /// The Barman configuration file on the Barman host.
-    #[arg(short = 'c', long = "config")]
-    config: Option<String>,
     /// Only test the connection and the server's readiness (WAL_PATH is ignored).
     #[arg(short = 't', long = "test")]
     test: bool,
@@ -53,16 +45,8 @@ struct Args {
     /// Compression level (low, medium, high or a number).
     #[arg(long = "compression-level", default_value = "medium")]
     compression_level: String,
-    /// (barman-rs) The ssh program and options to use.
-    #[arg(long = "ssh-command", default_value = "ssh")]
-    ssh_command: String,
-    /// (barman-rs) The barman command on the Barman host.
-    #[arg(long = "barman-command", default_value = "barman")]
-    barman_command: String,
-    /// The Barman host.
-    barman_host: String,
-    /// The server name in Barman's configuration.
-    server_name: String,
+    #[command(flatten)]
+    remote: BarmanHostArgs,
     /// The WAL file (`%p`).
     wal_path: Option<PathBuf>,
 }
@@ -84,12 +68,8 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return report(e),
     };
-    let mut client = WalArchiveClient::new(&a.barman_host, &a.server_name);
-    client.remote.user = a.user;
-    client.remote.port = a.port;
-    client.remote.config = a.config;
-    client.remote.ssh = a.ssh_command;
-    client.remote.barman_command = a.barman_command;
+    let mut client = WalArchiveClient::new(&a.remote.barman_host, &a.remote.server_name);
+    client.remote = a.remote.into_host();
     client.md5 = a.md5;
     client.compression = compression;
     let result = if a.test {

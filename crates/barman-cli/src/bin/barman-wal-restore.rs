@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use barman_cli::BarmanHostArgs;
 use barman_core::client::{DEFAULT_SPOOL_DIR, RestoreError, WalRestoreClient};
 use barman_wal::Codec;
 use clap::Parser;
@@ -19,12 +20,6 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "barman-wal-restore", version)]
 struct Args {
-    /// The user of the SSH connection to the Barman host.
-    #[arg(short = 'U', long = "user", default_value = "barman")]
-    user: String,
-    /// The port of the SSH connection to the Barman host.
-    #[arg(long)]
-    port: Option<u16>,
     /// Sleep for SECONDS after a failure of the get-wal request (0: no wait).
     #[arg(
         short = 's',
@@ -56,23 +51,12 @@ struct Args {
     /// Transfer the WAL files as stored (compressed), decompress once received.
     #[arg(long = "keep-compression", group = "transfer")]
     keep_compression: bool,
-    /// The Barman configuration file on the Barman host.
-    #[arg(short = 'c', long = "config")]
-    config: Option<String>,
     /// Only test the connection and the server's configuration on the Barman host
     /// (WAL_NAME and WAL_DEST are ignored).
     #[arg(short = 't', long = "test")]
     test: bool,
-    /// (barman-rs) The ssh program and options to use.
-    #[arg(long = "ssh-command", default_value = "ssh")]
-    ssh_command: String,
-    /// (barman-rs) The barman command on the Barman host.
-    #[arg(long = "barman-command", default_value = "barman")]
-    barman_command: String,
-    /// The Barman host.
-    barman_host: String,
-    /// The server name in Barman's configuration.
-    server_name: String,
+    #[command(flatten)]
+    remote: BarmanHostArgs,
     /// The WAL file name (`%f`).
     #[arg(required_unless_present = "test")]
     wal_name: Option<String>,
@@ -83,12 +67,8 @@ struct Args {
 
 fn main() -> ExitCode {
     let a = Args::parse();
-    let mut client = WalRestoreClient::new(&a.barman_host, &a.server_name);
-    client.remote.user = a.user;
-    client.remote.port = a.port;
-    client.remote.config = a.config;
-    client.remote.ssh = a.ssh_command;
-    client.remote.barman_command = a.barman_command;
+    let mut client = WalRestoreClient::new(&a.remote.barman_host, &a.remote.server_name);
+    client.remote = a.remote.into_host();
     client.partial = a.partial;
     client.keep_compression = a.keep_compression;
     client.parallel = a.parallel;
