@@ -80,6 +80,26 @@ pub enum Error {
         /// The server's system id.
         expected: u64,
     },
+    /// Moving bytes failed (copy, SSH, rsync, object store).
+    #[error(transparent)]
+    Transport(#[from] barman_transport::Error),
+    /// What was asked cannot be done safely; nothing was changed. The reason is one line
+    /// that names the server, backup, path or option involved.
+    #[error("{reason}")]
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// An external program (pg_basebackup, rsync, ssh, a hook) failed.
+    #[error("{program} failed ({status}): {detail}")]
+    Program {
+        /// The program.
+        program: String,
+        /// Its exit status, as text.
+        status: String,
+        /// The last line of its error output, or what else went wrong.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -89,6 +109,13 @@ impl Error {
         match self {
             Error::Remote { code, .. } => *code,
             _ => 2,
+        }
+    }
+
+    #[allow(dead_code)] // used by the backup, catalogue and recovery operations
+    pub(crate) fn refused(reason: impl Into<String>) -> Error {
+        Error::Refused {
+            reason: reason.into(),
         }
     }
 

@@ -16,5 +16,6 @@ pub mod diagnose;
 mod error;
 mod fsutil;
 pub mod postgres;
+pub mod repo;
 
 pub use error::{Error, Result};
