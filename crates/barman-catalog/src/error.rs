@@ -62,6 +62,14 @@ pub enum Error {
         /// The text.
         input: String,
     },
+    /// A `backup_manifest` that cannot be read.
+    #[error("{file}: invalid backup manifest: {reason}")]
+    InvalidManifest {
+        /// The manifest file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A backup id, name or shortcut that matches no backup.
     #[error("unknown backup {wanted:?} in server {server:?}")]
     UnknownBackup {

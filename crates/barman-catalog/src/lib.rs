@@ -50,6 +50,7 @@ mod catalog;
 mod check;
 mod error;
 mod identity;
+mod manifest;
 mod pyliteral;
 mod recovery;
 mod retention;
@@ -61,6 +62,7 @@ pub use catalog::{Catalogue, KeepTarget, RESERVED_BACKUP_IDS, check_backup_name}
 pub use check::{CheckOutcome, check_backup};
 pub use error::{Error, Result};
 pub use identity::Identity;
+pub use manifest::{BackupManifest, ManifestChecksum, ManifestFile, WalRange};
 pub use pyliteral::PyValue;
 pub use recovery::{
     RecoveryPlan, RecoveryRequest, RecoveryTarget, TargetTimeline, choose_backup, plan_recovery,

@@ -1,8 +1,9 @@
 //! The native parallel copier for same-host backups and restores.
 
+use std::collections::HashMap;
 use std::fs;
-use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -19,6 +20,48 @@ pub struct CopyStats {
     pub files_linked: u64,
     /// Bytes copied (not counting linked files).
     pub bytes_copied: u64,
+    /// Bytes of the files reused from the `link_dest` tree.
+    pub bytes_reused: u64,
+    /// Files that disappeared from the source while the copy ran (a live database
+    /// drops and truncates files), left out with [`allow_vanished`](LocalCopier::allow_vanished).
+    pub files_vanished: u64,
+}
+
+impl CopyStats {
+    fn add(&mut self, o: &CopyStats) {
+        self.files_copied += o.files_copied;
+        self.files_linked += o.files_linked;
+        self.bytes_copied += o.bytes_copied;
+        self.bytes_reused += o.bytes_reused;
+        self.files_vanished += o.files_vanished;
+    }
+}
+
+/// One regular file a [`LocalCopier`] wrote, with its CRC-32C when
+/// [`checksums`](LocalCopier::checksums) is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopiedFile {
+    /// The path relative to the tree's root.
+    pub rel: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its modification time.
+    pub mtime: SystemTime,
+    /// CRC-32C of the content (0 when checksums are off).
+    pub crc32c: u32,
+    /// Whether it was reused from the `link_dest` tree rather than copied.
+    pub reused: bool,
+}
+
+/// How unchanged files found in the [`link_dest`](LocalCopier::link_dest) tree are reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reuse {
+    /// A hard link to the previous copy (`reuse_backup = link`): no space used.
+    #[default]
+    Link,
+    /// A copy of the previous copy (`reuse_backup = copy`): the source is not read.
+    Copy,
 }
 
 /// Copies a directory tree on this host with several worker threads, as Barman's
@@ -60,7 +103,13 @@ pub struct CopyStats {
 pub struct LocalCopier {
     workers: usize,
     link_dest: Option<PathBuf>,
+    reuse: Reuse,
+    safe_horizon: Option<SystemTime>,
+    known: Arc<HashMap<PathBuf, u32>>,
     excludes: Vec<String>,
+    allow_vanished: bool,
+    fsync: bool,
+    checksums: bool,
 }
 
 impl Default for LocalCopier {
@@ -68,7 +117,13 @@ impl Default for LocalCopier {
         LocalCopier {
             workers: 1,
             link_dest: None,
+            reuse: Reuse::Link,
+            safe_horizon: None,
+            known: Arc::default(),
             excludes: Vec::new(),
+            allow_vanished: false,
+            fsync: false,
+            checksums: false,
         }
     }
 }
@@ -77,6 +132,7 @@ struct Job {
     rel: PathBuf,
     size: u64,
     mtime: SystemTime,
+    mode: u32,
 }
 
 fn copy_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -102,6 +158,52 @@ impl LocalCopier {
     /// must be on the same filesystem as the destination.
     pub fn link_dest(mut self, dir: impl Into<PathBuf>) -> Self {
         self.link_dest = Some(dir.into());
+        self
+    }
+
+    /// How unchanged files are reused from the [`link_dest`](Self::link_dest) tree
+    /// (default [`Reuse::Link`]).
+    pub fn reuse(mut self, how: Reuse) -> Self {
+        self.reuse = how;
+        self
+    }
+
+    /// Files modified at or after this instant are always copied, even when size and
+    /// modification time match the previous copy: a file can change again within the
+    /// same second (or clock tick) after the previous copy read it. Pass the start time
+    /// of the previous copy.
+    pub fn safe_horizon(mut self, t: SystemTime) -> Self {
+        self.safe_horizon = Some(t);
+        self
+    }
+
+    /// CRC-32C checksums of the files of the [`link_dest`](Self::link_dest) tree,
+    /// by relative path, so that reused files need not be read again when
+    /// [`checksums`](Self::checksums) is on.
+    pub fn known_checksums(mut self, known: HashMap<PathBuf, u32>) -> Self {
+        self.known = Arc::new(known);
+        self
+    }
+
+    /// Skips files and directories that disappear from the source during the copy
+    /// instead of failing (a running database removes files). Counted in
+    /// [`CopyStats::files_vanished`].
+    pub fn allow_vanished(mut self, yes: bool) -> Self {
+        self.allow_vanished = yes;
+        self
+    }
+
+    /// fsyncs every file written and every directory of the copy before returning,
+    /// so the copy is durable when [`copy_tree`](Self::copy_tree) succeeds.
+    pub fn fsync(mut self, yes: bool) -> Self {
+        self.fsync = yes;
+        self
+    }
+
+    /// Computes the CRC-32C of every file while copying it (returned by
+    /// [`copy_tree_files`](Self::copy_tree_files)).
+    pub fn checksums(mut self, yes: bool) -> Self {
+        self.checksums = yes;
         self
     }
 
@@ -133,6 +235,20 @@ impl LocalCopier {
     /// [`Error::Copy`] naming the first path that failed; the copy then stops (the
     /// workers finish the file they are on).
     pub async fn copy_tree(&self, src: &Path, dst: &Path) -> Result<CopyStats> {
+        Ok(self.copy_tree_files(src, dst).await?.0)
+    }
+
+    /// Like [`copy_tree`](Self::copy_tree), also returning every regular file written,
+    /// sorted by path, with its checksum when [`checksums`](Self::checksums) is on.
+    ///
+    /// # Errors
+    ///
+    /// As [`copy_tree`](Self::copy_tree).
+    pub async fn copy_tree_files(
+        &self,
+        src: &Path,
+        dst: &Path,
+    ) -> Result<(CopyStats, Vec<CopiedFile>)> {
         let this = self.clone();
         let (src, dst) = (src.to_owned(), dst.to_owned());
         tokio::task::spawn_blocking(move || this.copy_blocking(&src, &dst))
@@ -143,22 +259,42 @@ impl LocalCopier {
             })?
     }
 
-    fn copy_blocking(&self, src: &Path, dst: &Path) -> Result<CopyStats> {
+    fn vanished(&self, e: &io::Error) -> bool {
+        self.allow_vanished && e.kind() == io::ErrorKind::NotFound
+    }
+
+    fn copy_blocking(&self, src: &Path, dst: &Path) -> Result<(CopyStats, Vec<CopiedFile>)> {
         fs::create_dir_all(dst).map_err(copy_err(dst))?;
+        let mut total = CopyStats::default();
         // Walk: directories are created as they are met, files queued.
         let mut dirs = vec![PathBuf::new()];
         let mut jobs = Vec::new();
         let mut stack = vec![PathBuf::new()];
         while let Some(rel) = stack.pop() {
             let dir = src.join(&rel);
-            for e in fs::read_dir(&dir).map_err(copy_err(&dir))? {
+            let entries = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if self.vanished(&e) && !rel.as_os_str().is_empty() => {
+                    total.files_vanished += 1;
+                    continue;
+                }
+                Err(e) => return Err(copy_err(&dir)(e)),
+            };
+            for e in entries {
                 let e = e.map_err(copy_err(&dir))?;
                 let child = rel.join(e.file_name());
                 let path = e.path();
-                let m = fs::symlink_metadata(&path).map_err(copy_err(&path))?;
                 if self.excluded(&child) {
                     continue;
                 }
+                let m = match fs::symlink_metadata(&path) {
+                    Ok(m) => m,
+                    Err(e) if self.vanished(&e) => {
+                        total.files_vanished += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(copy_err(&path)(e)),
+                };
                 let target = dst.join(&child);
                 if m.is_dir() {
                     match fs::create_dir(&target) {
@@ -181,6 +317,7 @@ impl LocalCopier {
                         rel: child,
                         size: m.len(),
                         mtime: m.modified().map_err(copy_err(&path))?,
+                        mode: m.mode(),
                     });
                 }
                 // Sockets, FIFOs and devices are not part of a data directory copy.
@@ -189,21 +326,20 @@ impl LocalCopier {
         // Smallest last: workers pop from the end.
         jobs.sort_by_key(|j| j.size);
         let queue = Arc::new(Mutex::new(jobs));
-        let stats = std::thread::scope(|scope| {
+        let mut files = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.workers)
                 .map(|_| {
                     let queue = queue.clone();
                     scope.spawn(move || self.worker(src, dst, &queue))
                 })
                 .collect();
-            let mut total = CopyStats::default();
+            let mut files = Vec::new();
             let mut first_err = None;
             for h in handles {
                 match h.join() {
-                    Ok(Ok(s)) => {
-                        total.files_copied += s.files_copied;
-                        total.files_linked += s.files_linked;
-                        total.bytes_copied += s.bytes_copied;
+                    Ok(Ok((s, f))) => {
+                        total.add(&s);
+                        files.extend(f);
                     }
                     Ok(Err(e)) => {
                         first_err.get_or_insert(e);
@@ -218,56 +354,179 @@ impl LocalCopier {
             }
             match first_err {
                 Some(e) => Err(e),
-                None => Ok(total),
+                None => Ok(files),
             }
         })?;
         // Directory modes and times, deepest first.
         for rel in dirs.iter().rev() {
             let (s, d) = (src.join(rel), dst.join(rel));
-            let m = fs::metadata(&s).map_err(copy_err(&s))?;
+            let m = match fs::metadata(&s) {
+                Ok(m) => m,
+                Err(e) if self.vanished(&e) => continue,
+                Err(e) => return Err(copy_err(&s)(e)),
+            };
             fs::set_permissions(&d, fs::Permissions::from_mode(m.mode() & 0o7777))
                 .map_err(copy_err(&d))?;
             if let Ok(t) = m.modified() {
                 let _ = fs::File::open(&d).and_then(|f| f.set_modified(t));
             }
+            if self.fsync {
+                fs::File::open(&d)
+                    .and_then(|f| f.sync_all())
+                    .map_err(copy_err(&d))?;
+            }
         }
-        Ok(stats)
+        if self.fsync
+            && let Some(parent) = dst.parent()
+        {
+            fs::File::open(parent)
+                .and_then(|f| f.sync_all())
+                .map_err(copy_err(parent))?;
+        }
+        files.sort_by(|a, b| a.rel.cmp(&b.rel));
+        Ok((total, files))
     }
 
-    fn worker(&self, src: &Path, dst: &Path, queue: &Mutex<Vec<Job>>) -> Result<CopyStats> {
+    /// Whether the file of `job` can be taken from the previous copy at `r`.
+    fn reusable(&self, job: &Job, r: &Path) -> bool {
+        if self
+            .safe_horizon
+            .is_some_and(|horizon| job.mtime >= horizon)
+        {
+            return false;
+        }
+        fs::symlink_metadata(r).is_ok_and(|m| {
+            m.is_file() && m.len() == job.size && m.modified().ok() == Some(job.mtime)
+        })
+    }
+
+    fn worker(
+        &self,
+        src: &Path,
+        dst: &Path,
+        queue: &Mutex<Vec<Job>>,
+    ) -> Result<(CopyStats, Vec<CopiedFile>)> {
         let mut stats = CopyStats::default();
+        let mut files = Vec::new();
+        let mut buf = vec![0u8; if self.checksums { 1 << 20 } else { 0 }];
         loop {
             let job = {
                 let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
                 q.pop()
             };
             let Some(job) = job else {
-                return Ok(stats);
+                return Ok((stats, files));
             };
             let (s, d) = (src.join(&job.rel), dst.join(&job.rel));
+            let mut record = CopiedFile {
+                rel: job.rel.clone(),
+                size: job.size,
+                mtime: job.mtime,
+                crc32c: 0,
+                reused: false,
+            };
             if let Some(reference) = &self.link_dest {
                 let r = reference.join(&job.rel);
-                let same = fs::symlink_metadata(&r).is_ok_and(|m| {
-                    m.is_file() && m.len() == job.size && m.modified().ok() == Some(job.mtime)
-                });
-                if same {
+                if self.reusable(&job, &r) {
                     let _ = fs::remove_file(&d);
-                    fs::hard_link(&r, &d).map_err(copy_err(&d))?;
+                    match self.reuse {
+                        Reuse::Link => fs::hard_link(&r, &d).map_err(copy_err(&d))?,
+                        Reuse::Copy => {
+                            fs::copy(&r, &d).map_err(copy_err(&r))?;
+                            self.finish_file(&d, job.mtime, false)?;
+                        }
+                    }
+                    if self.checksums {
+                        record.crc32c = match self.known.get(&job.rel) {
+                            Some(crc) => *crc,
+                            None => crc_of(&r, &mut buf)?,
+                        };
+                    }
+                    record.reused = true;
                     stats.files_linked += 1;
+                    stats.bytes_reused += job.size;
+                    files.push(record);
                     continue;
                 }
             }
             let _ = fs::remove_file(&d);
-            // std::fs::copy uses copy_file_range (reflink where the filesystem can)
-            // and copies the permission bits.
-            let n = fs::copy(&s, &d).map_err(copy_err(&s))?;
-            fs::OpenOptions::new()
-                .write(true)
-                .open(&d)
-                .and_then(|f| f.set_modified(job.mtime))
-                .map_err(copy_err(&d))?;
+            let copied = if self.checksums {
+                self.copy_with_crc(&s, &d, job.mode, &mut buf)
+            } else {
+                // std::fs::copy uses copy_file_range (reflink where the filesystem can)
+                // and copies the permission bits.
+                fs::copy(&s, &d).map(|n| (n, 0))
+            };
+            let (n, crc) = match copied {
+                Ok(v) => v,
+                Err(e) if self.vanished(&e) && !s.exists() => {
+                    let _ = fs::remove_file(&d);
+                    stats.files_vanished += 1;
+                    continue;
+                }
+                Err(e) => return Err(copy_err(&s)(e)),
+            };
+            self.finish_file(&d, job.mtime, self.fsync)?;
+            record.size = n;
+            record.crc32c = crc;
             stats.files_copied += 1;
             stats.bytes_copied += n;
+            files.push(record);
         }
+    }
+
+    fn finish_file(&self, d: &Path, mtime: SystemTime, sync: bool) -> Result<()> {
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(d)
+            .map_err(copy_err(d))?;
+        f.set_modified(mtime).map_err(copy_err(d))?;
+        if sync || self.fsync {
+            f.sync_all().map_err(copy_err(d))?;
+        }
+        Ok(())
+    }
+
+    /// Streams `s` into a new file `d` (mode of the source), returning the bytes
+    /// written and their CRC-32C. The file may grow or shrink while it is read (a live
+    /// database): what was read is what is recorded.
+    fn copy_with_crc(
+        &self,
+        s: &Path,
+        d: &Path,
+        mode: u32,
+        buf: &mut [u8],
+    ) -> io::Result<(u64, u32)> {
+        let mut input = fs::File::open(s)?;
+        let mut output = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o7777)
+            .open(d)?;
+        let (mut n, mut crc) = (0u64, 0u32);
+        loop {
+            let got = match input.read(buf) {
+                Ok(0) => break,
+                Ok(k) => k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            output.write_all(&buf[..got])?;
+            crc = crc32c::crc32c_append(crc, &buf[..got]);
+            n += got as u64;
+        }
+        Ok((n, crc))
+    }
+}
+
+fn crc_of(path: &Path, buf: &mut [u8]) -> Result<u32> {
+    let mut f = fs::File::open(path).map_err(copy_err(path))?;
+    let mut crc = 0u32;
+    loop {
+        let got = f.read(buf).map_err(copy_err(path))?;
+        if got == 0 {
+            return Ok(crc);
+        }
+        crc = crc32c::crc32c_append(crc, &buf[..got]);
     }
 }

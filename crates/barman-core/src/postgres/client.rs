@@ -46,6 +46,28 @@ impl Drop for PgServer {
     }
 }
 
+/// What [`PgServer::backup_start`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupStart {
+    /// The backup's start LSN (its REDO point).
+    pub lsn: Lsn,
+    /// The server's clock when the backup started.
+    pub time: Timestamp,
+}
+
+/// What [`PgServer::backup_stop`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupStop {
+    /// The LSN the copy is consistent at.
+    pub lsn: Lsn,
+    /// The `backup_label` file to write into the copy.
+    pub label: String,
+    /// The `tablespace_map` file to write into the copy, when there are tablespaces.
+    pub tablespace_map: Option<String>,
+    /// The server's clock when the backup stopped.
+    pub time: Timestamp,
+}
+
 /// Where the server writes WAL now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CurrentWal {
@@ -723,6 +745,108 @@ impl PgServer {
             )
             .await?;
         Ok(Some(self.lsn("pg_create_restore_point()", &lsn)?))
+    }
+
+    /// Starts a non-exclusive base backup on this session (`pg_backup_start`, or
+    /// `pg_start_backup(label, fast, false)` before PostgreSQL 15): the session must stay
+    /// open until [`backup_stop`](Self::backup_stop), and PostgreSQL ends the backup
+    /// mode by itself if the session dies. Returns the start LSN and the server's clock.
+    ///
+    /// # Errors
+    ///
+    /// The query fails (no privileges, a backup already running on this session...).
+    pub async fn backup_start(&self, label: &str, fast: bool) -> Result<BackupStart> {
+        let sql = if self.version >= 150000 {
+            "SELECT pg_backup_start($1, $2)::text, now()"
+        } else {
+            "SELECT pg_start_backup($1, $2, false)::text, now()"
+        };
+        let row = self
+            .client
+            .query_one(sql, &[&label, &fast])
+            .await
+            .map_err(|e| self.query_error("pg_backup_start()", e))?;
+        let lsn: String = row
+            .try_get(0)
+            .map_err(|e| self.query_error("pg_backup_start()", e))?;
+        let time: std::time::SystemTime = row
+            .try_get(1)
+            .map_err(|e| self.query_error("pg_backup_start()", e))?;
+        Ok(BackupStart {
+            lsn: self.lsn("pg_backup_start()", &lsn)?,
+            time: Timestamp::try_from(time)
+                .map_err(|_| self.unexpected("now()", "out of range"))?,
+        })
+    }
+
+    /// Ends the non-exclusive backup started on this session (`pg_backup_stop(false)`,
+    /// or `pg_stop_backup(false, false)` before 15), without waiting for the WAL to be
+    /// archived: returns the stop LSN, the `backup_label` and `tablespace_map` texts
+    /// to store with the copy, and the server's clock.
+    ///
+    /// # Errors
+    ///
+    /// The query fails.
+    pub async fn backup_stop(&self) -> Result<BackupStop> {
+        let sql = if self.version >= 150000 {
+            "SELECT lsn::text, labelfile, spcmapfile, now() FROM pg_backup_stop(false)"
+        } else {
+            "SELECT lsn::text, labelfile, spcmapfile, now() FROM pg_stop_backup(false, false)"
+        };
+        let row = self
+            .client
+            .query_one(sql, &[])
+            .await
+            .map_err(|e| self.query_error("pg_backup_stop()", e))?;
+        let get = |i: usize| -> Result<Option<String>> {
+            Ok(row
+                .try_get(i)
+                .map_err(|e| self.query_error("pg_backup_stop()", e))?)
+        };
+        let lsn = get(0)?.unwrap_or_default();
+        let time: std::time::SystemTime = row
+            .try_get(3)
+            .map_err(|e| self.query_error("pg_backup_stop()", e))?;
+        Ok(BackupStop {
+            lsn: self.lsn("pg_backup_stop()", &lsn)?,
+            label: get(1)?.unwrap_or_default(),
+            tablespace_map: get(2)?.filter(|t| !t.is_empty()),
+            time: Timestamp::try_from(time)
+                .map_err(|_| self.unexpected("now()", "out of range"))?,
+        })
+    }
+
+    /// The user tablespaces: `(name, oid, location)`.
+    ///
+    /// # Errors
+    ///
+    /// The query fails.
+    pub async fn tablespaces(&self) -> Result<Vec<(String, u32, String)>> {
+        let rows = self
+            .client
+            .query(
+                "SELECT spcname::text, oid::int8, pg_tablespace_location(oid) \
+                 FROM pg_tablespace WHERE pg_tablespace_location(oid) <> '' ORDER BY oid",
+                &[],
+            )
+            .await
+            .map_err(|e| self.query_error("pg_tablespace", e))?;
+        rows.iter()
+            .map(|r| {
+                let name: String = r
+                    .try_get(0)
+                    .map_err(|e| self.query_error("pg_tablespace", e))?;
+                let oid: i64 = r
+                    .try_get(1)
+                    .map_err(|e| self.query_error("pg_tablespace", e))?;
+                let loc: String = r
+                    .try_get(2)
+                    .map_err(|e| self.query_error("pg_tablespace", e))?;
+                let oid = u32::try_from(oid)
+                    .map_err(|_| self.unexpected("pg_tablespace.oid", oid.to_string()))?;
+                Ok((name, oid, loc))
+            })
+            .collect()
     }
 
     /// Everything `check` and `status` need, in one pass; a failing query leaves its

@@ -18,8 +18,8 @@ mod conninfo;
 mod error;
 
 pub use client::{
-    ArchiverStats, CurrentWal, MINIMAL_VERSION, PgServer, RemoteStatus, ReplicationSlot, Settings,
-    SwitchWal,
+    ArchiverStats, BackupStart, BackupStop, CurrentWal, MINIMAL_VERSION, PgServer, RemoteStatus,
+    ReplicationSlot, Settings, SwitchWal,
 };
 pub use conninfo::{ConnInfo, DEFAULT_PORT, DEFAULT_SOCKET_DIR, pgpass_lookup};
 pub use error::{BoxedSource, PgError};
