@@ -52,7 +52,7 @@ fn hex_of(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -171,7 +171,7 @@ impl BackupManifest {
         }
         s.push_str("\n],\n");
         let digest = Sha256::digest(s.as_bytes());
-        let _ = write!(s, "\"Manifest-Checksum\": \"{}\"}}\n", hex_of(&digest));
+        let _ = writeln!(s, "\"Manifest-Checksum\": \"{}\"}}", hex_of(&digest));
         s
     }
 

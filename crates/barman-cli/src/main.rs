@@ -139,6 +139,71 @@ enum Command {
         #[arg(long = "show-config-source")]
         show_config_source: bool,
     },
+    /// Take a base backup of servers (`all` for every active one).
+    Backup {
+        /// Ask PostgreSQL for an immediate checkpoint.
+        #[arg(
+            long = "immediate-checkpoint",
+            overrides_with = "no_immediate_checkpoint"
+        )]
+        immediate_checkpoint: bool,
+        /// Let PostgreSQL spread the checkpoint.
+        #[arg(long = "no-immediate-checkpoint")]
+        no_immediate_checkpoint: bool,
+        /// Reuse unchanged files of the previous backup: off, copy or link (no value: link).
+        #[arg(long = "reuse-backup", num_args = 0..=1, default_missing_value = "link", value_parser = ["off", "copy", "link"])]
+        reuse_backup: Option<String>,
+        /// How many files to copy at once.
+        #[arg(short = 'j', long = "jobs")]
+        jobs: Option<usize>,
+        /// Bandwidth limit in KiB/s (0: none).
+        #[arg(long)]
+        bwlimit: Option<u64>,
+        /// Wait for every WAL file the backup needs to be archived.
+        #[arg(short = 'w', long)]
+        wait: bool,
+        /// With --wait, give up after this many seconds (0: never).
+        #[arg(long = "wait-timeout", default_value_t = 0)]
+        wait_timeout: u64,
+        /// A name for the backup, usable instead of its id.
+        #[arg(long)]
+        name: Option<String>,
+        /// Take a PostgreSQL 17 block-level incremental on top of this backup.
+        #[arg(long)]
+        incremental: Option<String>,
+        /// Retries of the copy (accepted for compatibility).
+        #[arg(long = "retry-times")]
+        retry_times: Option<u32>,
+        /// Seconds between retries (accepted for compatibility).
+        #[arg(long = "retry-sleep")]
+        retry_sleep: Option<u32>,
+        /// No retries (accepted for compatibility).
+        #[arg(long = "no-retry")]
+        no_retry: bool,
+        /// Write a backup_manifest (always done).
+        #[arg(long = "manifest")]
+        manifest: bool,
+        /// Accepted for compatibility: barman-rs always writes a backup_manifest.
+        #[arg(long = "no-manifest")]
+        no_manifest: bool,
+        /// Accepted for compatibility.
+        #[arg(long = "keepalive-interval")]
+        keepalive_interval: Option<u64>,
+        /// Accepted for compatibility.
+        #[arg(long = "check-timeout")]
+        check_timeout: Option<u64>,
+        /// Server names.
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Check every file of a backup against its backup_manifest.
+    #[command(alias = "verify")]
+    VerifyBackup {
+        /// The server.
+        server: String,
+        /// The backup id, name or shortcut.
+        backup_id: String,
+    },
     /// Check that the WAL archive can be used by a new cluster.
     CheckWalArchive {
         /// Fail if WAL files of this timeline or newer exist.
@@ -162,6 +227,7 @@ fn log_source(command: &Command) -> &'static str {
         Command::ArchiveWal { .. } => "barman.wal_archiver",
         Command::RebuildXlogdb { .. } => "barman.backup",
         Command::Diagnose { .. } => "barman.diagnose",
+        Command::Backup { .. } | Command::VerifyBackup { .. } => "barman.backup",
     }
 }
 
@@ -286,6 +352,40 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
             commands::wal::get_wal(ctx, server, wal_name, &args)
         }
         Command::RebuildXlogdb { servers } => commands::wal::rebuild_xlogdb(ctx, servers),
+        Command::Backup {
+            immediate_checkpoint,
+            no_immediate_checkpoint,
+            reuse_backup,
+            jobs,
+            bwlimit,
+            wait,
+            wait_timeout,
+            name,
+            incremental,
+            servers,
+            ..
+        } => {
+            let args = commands::backup::BackupArgs {
+                immediate_checkpoint: if *immediate_checkpoint {
+                    Some(true)
+                } else if *no_immediate_checkpoint {
+                    Some(false)
+                } else {
+                    None
+                },
+                reuse: reuse_backup.clone(),
+                jobs: *jobs,
+                bwlimit: *bwlimit,
+                wait: *wait,
+                wait_timeout: *wait_timeout,
+                name: name.clone(),
+                incremental: incremental.clone(),
+            };
+            commands::backup::exec(ctx, servers, &args)
+        }
+        Command::VerifyBackup { server, backup_id } => {
+            commands::backup::verify(ctx, server, backup_id)
+        }
         Command::CheckWalArchive { timeline, server } => {
             commands::wal::check_wal_archive(ctx, server, *timeline)
         }

@@ -8,6 +8,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod archive;
+pub mod backup;
 pub mod check;
 pub mod client;
 pub mod config;

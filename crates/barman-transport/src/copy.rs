@@ -54,6 +54,19 @@ pub struct CopiedFile {
     pub reused: bool,
 }
 
+impl CopiedFile {
+    /// A record for a file written by other means (a label written from memory).
+    pub fn new(rel: PathBuf, size: u64) -> CopiedFile {
+        CopiedFile {
+            rel,
+            size,
+            mtime: SystemTime::UNIX_EPOCH,
+            crc32c: 0,
+            reused: false,
+        }
+    }
+}
+
 /// How unchanged files found in the [`link_dest`](LocalCopier::link_dest) tree are reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Reuse {

@@ -816,6 +816,23 @@ impl PgServer {
         })
     }
 
+    /// The timeline of the last checkpoint (`pg_control_checkpoint()`), the one WAL is
+    /// written on after a backup start's checkpoint.
+    ///
+    /// # Errors
+    ///
+    /// The query fails.
+    pub async fn timeline(&self) -> Result<u32> {
+        let t: i32 = self
+            .one(
+                "pg_control_checkpoint()",
+                "SELECT timeline_id FROM pg_control_checkpoint()",
+                &[],
+            )
+            .await?;
+        Ok(u32::try_from(t).map_err(|_| self.unexpected("timeline_id", t.to_string()))?)
+    }
+
     /// The user tablespaces: `(name, oid, location)`.
     ///
     /// # Errors

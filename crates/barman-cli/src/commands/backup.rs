@@ -1,0 +1,212 @@
+//! `barman backup` and `barman verify-backup`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use barman_core::backup::{self, BackupOptions, ReuseBackup};
+use barman_core::check::{human_readable_duration, pretty_size};
+use serde_json::{Value, json};
+
+use crate::commands::server::{conninfo, runtime, selected};
+use crate::{Context, error, fail, warning};
+
+/// The options of `barman backup` as typed.
+#[derive(Debug, Default)]
+pub struct BackupArgs {
+    /// `--immediate-checkpoint` / `--no-immediate-checkpoint`.
+    pub immediate_checkpoint: Option<bool>,
+    /// `--reuse-backup`.
+    pub reuse: Option<String>,
+    /// `-j`.
+    pub jobs: Option<usize>,
+    /// `--bwlimit`.
+    pub bwlimit: Option<u64>,
+    /// `--wait`.
+    pub wait: bool,
+    /// `--wait-timeout` (0 = none).
+    pub wait_timeout: u64,
+    /// `--name`.
+    pub name: Option<String>,
+    /// `--incremental`.
+    pub incremental: Option<String>,
+}
+
+fn lsn_line(
+    what: &str,
+    lsn: Option<barman_wal::Lsn>,
+    wal: Option<String>,
+    off: Option<i64>,
+) -> String {
+    format!(
+        "Backup {what} at LSN: {} ({}, {:08X})",
+        lsn.map(|l| l.to_string()).unwrap_or_default(),
+        wal.unwrap_or_default(),
+        off.unwrap_or(0)
+    )
+}
+
+/// `barman backup SERVER...`: one backup per server (`all` for every active one);
+/// exit code 1 when any fails.
+pub fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
+    if args.incremental.is_some() {
+        return fail(
+            "--incremental (PostgreSQL 17 block-level incremental backups) is not supported yet; use --reuse-backup=link for file-level incrementals",
+        );
+    }
+    let servers = match selected(ctx, names) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let reuse = match args.reuse.as_deref().map(str::parse::<ReuseBackup>) {
+        Some(Err(e)) => return fail(e),
+        Some(Ok(r)) => Some(r),
+        None => None,
+    };
+    let rt = runtime();
+    let mut failed = false;
+    let mut doc = serde_json::Map::new();
+    for server in servers {
+        let name = server.name();
+        if names.len() == 1 && names[0] == "all" && (!server.active() || server.is_passive()) {
+            continue;
+        }
+        let mut options = BackupOptions::new();
+        options.immediate_checkpoint = args.immediate_checkpoint;
+        options.reuse = reuse;
+        options.jobs = args.jobs;
+        options.bwlimit = args.bwlimit;
+        options.wait = args.wait;
+        options.wait_timeout =
+            (args.wait_timeout > 0).then(|| Duration::from_secs(args.wait_timeout));
+        options.name = args.name.clone();
+        match conninfo(server) {
+            Ok(ci) => options.conninfo = Some(ci),
+            Err(e) => {
+                error(e);
+                failed = true;
+                continue;
+            }
+        }
+        ctx.info(format!(
+            "Starting backup using {} method for server {name}",
+            server.backup_method()
+        ));
+        match rt.block_on(backup::backup(ctx.config.global(), server, &options)) {
+            Ok(report) => {
+                let info = &report.info;
+                ctx.info(format!("Backup {} in {}", info.id, report.path.display()));
+                ctx.info(lsn_line(
+                    "start",
+                    info.begin_xlog,
+                    info.begin_wal.map(|w| w.to_string()),
+                    info.begin_offset,
+                ));
+                ctx.info(format!(
+                    "Copy done (time: {})",
+                    human_readable_duration(Duration::from_secs_f64(report.copy_seconds))
+                ));
+                if report.first_backup {
+                    ctx.info(format!("This is the first backup for server {name}"));
+                }
+                let size = u64::try_from(info.size.unwrap_or(0)).unwrap_or(0);
+                let dedup = u64::try_from(info.deduplicated_size.unwrap_or(0)).unwrap_or(0);
+                if dedup < size && size > 0 {
+                    ctx.info(format!(
+                        "Backup size: {}. Actual size on disk: {} (-{:.2}% deduplication ratio).",
+                        pretty_size(size),
+                        pretty_size(dedup),
+                        100.0 * (1.0 - dedup as f64 / size as f64)
+                    ));
+                } else {
+                    ctx.info(format!("Backup size: {}", pretty_size(size)));
+                }
+                ctx.info(lsn_line(
+                    "end",
+                    info.end_xlog,
+                    info.end_wal.map(|w| w.to_string()),
+                    info.end_offset,
+                ));
+                ctx.info(format!(
+                    "Backup completed (start time: {}, elapsed time: {})",
+                    info.begin_time.map(|t| t.to_string()).unwrap_or_default(),
+                    human_readable_duration(Duration::from_secs_f64(report.total_seconds))
+                ));
+                for w in &report.warnings {
+                    warning(w);
+                }
+                if info.status == barman_catalog::BackupStatus::WaitingForWals {
+                    warning(
+                        "IMPORTANT: this backup is classified as WAITING_FOR_WALS, meaning that Barman has not received yet all the required WAL files for the backup consistency.\nThis is a common behaviour in concurrent backup scenarios, and Barman automatically set the backup as DONE once all the required WAL files have been archived.\nHint: execute the backup command with '--wait'",
+                    );
+                }
+                doc.insert(
+                    name.to_owned(),
+                    json!({
+                        "backup_id": info.id.to_string(),
+                        "backup_name": info.backup_name,
+                        "status": info.status.name(),
+                        "begin_xlog": info.begin_xlog.map(|l| l.to_string()),
+                        "end_xlog": info.end_xlog.map(|l| l.to_string()),
+                        "begin_wal": info.begin_wal.map(|w| w.to_string()),
+                        "end_wal": info.end_wal.map(|w| w.to_string()),
+                        "size_bytes": size,
+                        "deduplicated_size_bytes": dedup,
+                        "files_copied": report.copy.files_copied,
+                        "files_reused": report.copy.files_linked,
+                        "bytes_copied": report.copy.bytes_copied,
+                        "copy_seconds": report.copy_seconds,
+                        "total_seconds": report.total_seconds,
+                        "warnings": report.warnings,
+                    }),
+                );
+            }
+            Err(e) => {
+                error(format!("Backup failed for server {name}: {e}"));
+                doc.insert(name.to_owned(), json!({ "error": e.to_string() }));
+                failed = true;
+            }
+        }
+    }
+    ctx.json(&Value::Object(doc));
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `barman verify-backup SERVER BACKUP_ID`: every file against the backup's manifest.
+pub fn verify(ctx: &Context, server: &str, backup_id: &str) -> ExitCode {
+    let Some(sc) = ctx.config.server(server) else {
+        return fail(format!("unknown server '{server}'"));
+    };
+    match backup::verify_backup(ctx.config.global(), sc, backup_id) {
+        Ok(report) => {
+            for p in &report.problems {
+                ctx.out(format!("\t{p}"));
+            }
+            ctx.json(&json!({
+                server: {
+                    "backup_id": backup_id,
+                    "files_checked": report.files_checked,
+                    "bytes_checked": report.bytes_checked,
+                    "problems": report.problems,
+                }
+            }));
+            if report.problems.is_empty() {
+                ctx.info(format!(
+                    "backup {backup_id} of server {server} verified: {} files, {} match the manifest",
+                    report.files_checked,
+                    pretty_size(report.bytes_checked)
+                ));
+                ExitCode::SUCCESS
+            } else {
+                fail(format!(
+                    "backup {backup_id} of server {server}: {} problems found against its backup_manifest",
+                    report.problems.len()
+                ))
+            }
+        }
+        Err(e) => fail(format!("server {server}: {e}")),
+    }
+}

@@ -1,0 +1,881 @@
+//! `barman backup`: a hot base backup of a running PostgreSQL.
+//!
+//! Methods:
+//! - `local-rsync`: PostgreSQL on this host. A non-exclusive `pg_backup_start` /
+//!   `pg_backup_stop` on one session held open for the whole copy, and our own
+//!   parallel copier (no rsync): CRC-32C of every file computed while it is copied,
+//!   unchanged files hard-linked or copied from the previous backup with
+//!   `reuse_backup`.
+//! - `postgres`: `pg_basebackup` in plain format over the replication protocol.
+//!
+//! Every backup gets a `backup_manifest` in PostgreSQL's format (pg_verifybackup reads
+//! it) and goes STARTED → WAITING_FOR_WALS → DONE once every WAL file from its first to
+//! its last is archived; a failure at any step writes FAILED with the reason. A backup
+//! process that dies is reported FAILED by [`BackupRepo::load`](crate::repo::BackupRepo::load)
+//! once nothing holds the server's backup lock.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::str::FromStr;
+use std::time::{Duration, Instant, SystemTime};
+
+use barman_catalog::{
+    BackupId, BackupInfo, BackupManifest, BackupStatus, CheckOutcome, ManifestChecksum,
+    ManifestFile, PyDateTime, PyValue, Tablespace, WalIndex, WalRange, check_backup,
+    check_backup_name,
+};
+use barman_transport::{CopiedFile, CopyStats, LocalCopier, Reuse};
+use barman_wal::{BackupLabel, Lsn, SegmentName, TimelineId, WalSegSize};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::archive::WalArchive;
+use crate::config::{GlobalConfig, ServerConfig};
+use crate::fsutil;
+use crate::postgres::{ConnInfo, PgServer};
+use crate::repo::BackupRepo;
+use crate::{Error, Result};
+
+/// `reuse_backup` / `--reuse-backup`: how files unchanged since the previous backup are
+/// stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ReuseBackup {
+    /// Copy everything.
+    #[default]
+    Off,
+    /// Copy unchanged files from the previous backup instead of from PostgreSQL.
+    Copy,
+    /// Hard-link unchanged files to the previous backup (no space used).
+    Link,
+}
+
+impl FromStr for ReuseBackup {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "off" => Ok(ReuseBackup::Off),
+            "copy" => Ok(ReuseBackup::Copy),
+            "link" => Ok(ReuseBackup::Link),
+            other => Err(Error::refused(format!(
+                "invalid reuse_backup {other:?}: expected off, copy or link"
+            ))),
+        }
+    }
+}
+
+/// The options of one backup; `None` takes the server's configuration.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct BackupOptions {
+    /// `--immediate-checkpoint` / `--no-immediate-checkpoint` (`immediate_checkpoint`).
+    pub immediate_checkpoint: Option<bool>,
+    /// `--reuse-backup` (`reuse_backup`).
+    pub reuse: Option<ReuseBackup>,
+    /// `-j/--jobs` (`parallel_jobs`).
+    pub jobs: Option<usize>,
+    /// `--bwlimit` in KiB/s (`bandwidth_limit`; 0 = none). Used by `postgres`.
+    pub bwlimit: Option<u64>,
+    /// `--wait`: wait until every WAL file the backup needs is archived.
+    pub wait: bool,
+    /// `--wait-timeout` (`None`: no limit).
+    pub wait_timeout: Option<Duration>,
+    /// `--name`.
+    pub name: Option<String>,
+    /// The conninfo with passwords and `PG*` variables already applied (the library
+    /// reads no environment); `None` parses the server's `conninfo` as it is.
+    pub conninfo: Option<ConnInfo>,
+    /// The streaming conninfo for the `postgres` method, completed likewise.
+    pub streaming_conninfo: Option<String>,
+}
+
+impl BackupOptions {
+    /// Options that take everything from the configuration.
+    pub fn new() -> BackupOptions {
+        BackupOptions::default()
+    }
+}
+
+/// What a finished backup did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BackupReport {
+    /// The backup's metadata as written (status DONE or WAITING_FOR_WALS).
+    pub info: BackupInfo,
+    /// Where the backup is.
+    pub path: PathBuf,
+    /// What the copy did.
+    pub copy: CopyStats,
+    /// Seconds spent copying.
+    pub copy_seconds: f64,
+    /// Seconds from start to end.
+    pub total_seconds: f64,
+    /// Whether this is the server's first backup.
+    pub first_backup: bool,
+    /// Things the admin should know (vanished files...).
+    pub warnings: Vec<String>,
+}
+
+/// What PostgreSQL must not find in a restored data directory, or what is rebuilt at
+/// start: the list of pg_basebackup (`basebackup.c`) and Barman (`EXCLUDE_LIST`,
+/// `PGDATA_EXCLUDE_LIST`).
+pub const EXCLUDES: &[&str] = &[
+    "pg_wal/*",
+    "pg_xlog/*",
+    "pg_log/*",
+    "log/*",
+    "pg_stat_tmp/*",
+    "pg_replslot/*",
+    "pg_dynshmem/*",
+    "pg_notify/*",
+    "pg_serial/*",
+    "pg_snapshots/*",
+    "pg_subtrans/*",
+    "pg_tblspc/*",
+    "postmaster.pid",
+    "postmaster.opts",
+    "backup_label",
+    "backup_label.old",
+    "tablespace_map",
+    "backup_manifest",
+    "recovery.conf",
+    "recovery.signal",
+    "standby.signal",
+    "current_logfiles",
+    "pgsql_tmp",
+    "base/pgsql_tmp",
+];
+
+fn local_offset(ts: Timestamp) -> i32 {
+    TimeZone::system().to_offset(ts).seconds()
+}
+
+fn py_time(ts: Timestamp) -> PyDateTime {
+    PyDateTime::from_timestamp(ts, local_offset(ts))
+}
+
+fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}
+
+/// A new backup id from the clock, one that no backup of the server uses yet.
+fn new_backup_id(repo: &BackupRepo) -> BackupId {
+    loop {
+        let now = TimeZone::system().to_datetime(Timestamp::now());
+        let id = BackupId::from_datetime(now);
+        if !repo.info_path(id).exists() && !repo.backup_path(id).exists() {
+            return id;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Takes a backup of `server` with `options`.
+///
+/// # Errors
+///
+/// - [`Error::Refused`] before anything is written: the server is inactive or passive,
+///   another backup of it is running, the method is not supported, `--name` is
+///   invalid or taken, the cluster is not the one `identity.json` records.
+/// - A connection or copy error: when it happens after the backup started, the backup
+///   is written FAILED with `error = failure <phase> (<reason>)`.
+pub async fn backup(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    options: &BackupOptions,
+) -> Result<BackupReport> {
+    let name = server.name();
+    if !server.active() {
+        return Err(Error::refused(format!(
+            "server {name}: inactive servers cannot be backed up"
+        )));
+    }
+    if server.is_passive() {
+        return Err(Error::refused(format!(
+            "server {name}: passive nodes cannot take backups (they copy them from the primary)"
+        )));
+    }
+    let method = server.backup_method().to_owned();
+    if !matches!(method.as_str(), "local-rsync" | "postgres") {
+        return Err(Error::refused(format!(
+            "server {name}: backup_method {method} is not supported yet (use local-rsync or postgres)"
+        )));
+    }
+    let repo = BackupRepo::for_server(global, server);
+    let _lock = repo.try_lock_backup()?.ok_or_else(|| {
+        Error::refused(format!(
+            "Another backup process is already running on server {name}"
+        ))
+    })?;
+    for dir in [repo.base_dir(), repo.meta_dir()] {
+        fsutil::create_private_dir(dir)?;
+    }
+    let archive = WalArchive::for_server(global, server);
+    for dir in [
+        archive.wals_dir(),
+        archive.incoming_dir(),
+        archive.streaming_dir(),
+        archive.errors_dir(),
+    ] {
+        fsutil::create_private_dir(dir)?;
+    }
+    let catalogue = repo.load()?;
+    if let Some(n) = &options.name {
+        check_backup_name(n)?;
+        if catalogue
+            .iter()
+            .any(|b| b.backup_name.as_deref() == Some(n))
+        {
+            return Err(Error::refused(format!(
+                "server {name}: a backup named {n:?} already exists"
+            )));
+        }
+    }
+    let conninfo = match &options.conninfo {
+        Some(ci) => ci.clone(),
+        None => ConnInfo::parse(server.get_str("conninfo").unwrap_or(""))?,
+    };
+    let pg = PgServer::connect(&conninfo, "barman_backup").await?;
+    if pg.is_in_recovery().await? {
+        return Err(Error::refused(format!(
+            "server {name}: PostgreSQL is a standby; backups from a standby are not supported yet"
+        )));
+    }
+    let systemid = pg.system_identifier().await?;
+    check_identity(&repo, systemid, pg.server_version_num())?;
+    let seg_size = WalSegSize::new(pg.wal_segment_size().await?).map_err(|e| Error::Wal {
+        path: PathBuf::from("wal_segment_size"),
+        source: e,
+    })?;
+    let previous = catalogue
+        .iter()
+        .rev()
+        .find(|b| b.status.is_copy_done())
+        .cloned();
+    let first_backup = !catalogue.iter().any(|b| b.status.is_copy_done());
+
+    let id = new_backup_id(&repo);
+    let mut info = BackupInfo::new(id);
+    info.server_name = Some(name.to_owned());
+    info.backup_name = options.name.clone();
+    info.systemid = Some(systemid.to_string());
+    info.version = Some(i64::from(pg.server_version_num()));
+    info.xlog_segment_size = seg_size;
+    info.pgdata = pg.setting("data_directory").await?;
+    info.config_file = pg.setting("config_file").await?;
+    info.hba_file = pg.setting("hba_file").await?;
+    info.ident_file = pg.setting("ident_file").await?;
+    info.data_checksums = pg.setting("data_checksums").await?;
+    if pg.server_version_num() >= 170000 {
+        info.summarize_wal = pg.setting("summarize_wal").await?;
+    }
+    info.cluster_size = i64::try_from(pg.current_size().await?).ok();
+    let spcs = pg.tablespaces().await?;
+    info.tablespaces = (!spcs.is_empty()).then(|| {
+        spcs.iter()
+            .map(|(n, oid, loc)| Tablespace {
+                name: n.clone(),
+                oid: *oid,
+                location: loc.clone(),
+            })
+            .collect()
+    });
+    let fast = options
+        .immediate_checkpoint
+        .or_else(|| server.get_bool("immediate_checkpoint"))
+        .unwrap_or(false);
+    let jobs = options
+        .jobs
+        .or_else(|| {
+            server
+                .get_int("parallel_jobs")
+                .and_then(|j| usize::try_from(j).ok())
+        })
+        .unwrap_or(1)
+        .max(1);
+    let reuse = match options.reuse {
+        Some(r) => r,
+        None => server
+            .get_str("reuse_backup")
+            .map(ReuseBackup::from_str)
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    let started = Instant::now();
+    let mut job = Job {
+        repo: &repo,
+        server,
+        info,
+        seg_size,
+        phase: "starting backup",
+        copy: CopyStats::default(),
+        copy_seconds: 0.0,
+        warnings: Vec::new(),
+    };
+    let outcome = match method.as_str() {
+        "local-rsync" => {
+            job.local_rsync(&pg, fast, jobs, reuse, previous.as_ref())
+                .await
+        }
+        _ => job.postgres(options, fast).await,
+    };
+    if let Err(e) = outcome {
+        let phase = job.phase;
+        job.info.status = BackupStatus::Failed;
+        job.info.error = Some(format!("failure {phase} ({})", first_line(&e)));
+        if job.info.begin_time.is_some() {
+            // Best effort: the error of the backup matters more than this one.
+            let _ = repo.write_info(&job.info);
+        }
+        return Err(e);
+    }
+    // The restore point lets recovery stop exactly at the end of this backup.
+    let _ = pg
+        .create_restore_point(&format!("barman_{}", job.info.id))
+        .await;
+    drop(pg);
+    job.info.status = BackupStatus::WaitingForWals;
+    repo.write_info(&job.info)?;
+    let mut info = job.info;
+    // Archive what is already there, then decide DONE.
+    let deadline = options.wait_timeout.map(|t| Instant::now() + t);
+    loop {
+        let _ = archive.archive_wal();
+        let index = read_index(&archive)?;
+        match check_backup(&info, &index) {
+            CheckOutcome::Done | CheckOutcome::Failed { .. } => {
+                let outcome = check_backup(&info, &index);
+                if let Some(s) = outcome.status() {
+                    info.status = s;
+                    info.error = outcome.error();
+                    repo.write_info(&info)?;
+                }
+                break;
+            }
+            _ if !options.wait => break,
+            _ if deadline.is_some_and(|d| Instant::now() >= d) => break,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    Ok(BackupReport {
+        path: repo.backup_path(info.id),
+        info,
+        copy: job.copy,
+        copy_seconds: job.copy_seconds,
+        total_seconds: started.elapsed().as_secs_f64(),
+        first_backup,
+        warnings: job.warnings,
+    })
+}
+
+/// The WAL index of a server's archive (empty when there is no xlog.db yet).
+fn read_index(archive: &WalArchive) -> Result<WalIndex> {
+    let path = archive.xlogdb_path();
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(WalIndex::parse(&path.to_string_lossy(), &text)?),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(WalIndex::new()),
+        Err(e) => Err(Error::io("reading", path, e)),
+    }
+}
+
+/// Records the cluster in `identity.json`, or refuses a different one.
+fn check_identity(repo: &BackupRepo, systemid: u64, version: u32) -> Result<()> {
+    let path = repo.identity_path();
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let identity = barman_catalog::Identity::parse(&path.to_string_lossy(), &text)?;
+            let recorded = identity.system_id()?;
+            if recorded != systemid {
+                return Err(Error::refused(format!(
+                    "server {}: PostgreSQL has system id {systemid}, but {} records {recorded}: this is another cluster",
+                    repo.server(),
+                    path.display()
+                )));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let identity = barman_catalog::Identity {
+                systemid: systemid.to_string(),
+                version: (version / 10000).to_string(),
+            };
+            fsutil::write_replace(&path, identity.to_json().as_bytes())
+        }
+        Err(e) => Err(Error::io("reading", &path, e)),
+    }
+}
+
+struct Job<'a> {
+    repo: &'a BackupRepo,
+    server: &'a ServerConfig,
+    info: BackupInfo,
+    seg_size: WalSegSize,
+    phase: &'static str,
+    copy: CopyStats,
+    copy_seconds: f64,
+    warnings: Vec<String>,
+}
+
+impl Job<'_> {
+    fn set_begin(&mut self, lsn: Lsn, tli: TimelineId, time: Timestamp) {
+        let seg = SegmentName::containing(tli, lsn, self.seg_size);
+        self.info.begin_xlog = Some(lsn);
+        self.info.begin_wal = Some(seg);
+        self.info.begin_offset = i64::try_from(self.seg_size.offset_of(lsn)).ok();
+        self.info.begin_time = Some(py_time(time));
+        self.info.timeline = Some(tli);
+    }
+
+    fn set_end(&mut self, lsn: Lsn, tli: TimelineId, time: Timestamp) {
+        self.info.end_xlog = Some(lsn);
+        self.info.end_wal = Some(SegmentName::containing(tli, lsn, self.seg_size));
+        self.info.end_offset = i64::try_from(self.seg_size.offset_of(lsn)).ok();
+        self.info.end_time = Some(py_time(time));
+    }
+
+    async fn local_rsync(
+        &mut self,
+        pg: &PgServer,
+        fast: bool,
+        jobs: usize,
+        reuse: ReuseBackup,
+        previous: Option<&BackupInfo>,
+    ) -> Result<()> {
+        let id = self.info.id;
+        let pgdata = PathBuf::from(self.info.pgdata.clone().unwrap_or_default());
+        if !pgdata.join("PG_VERSION").is_file() {
+            return Err(Error::refused(format!(
+                "server {}: the data directory {} is not readable on this host (local-rsync needs PostgreSQL on the Barman host)",
+                self.repo.server(),
+                pgdata.display()
+            )));
+        }
+        let label = format!("Barman backup {} {id}", self.repo.server());
+        let start = pg.backup_start(&label, fast).await?;
+        let tli = current_timeline(pg).await?;
+        self.set_begin(start.lsn, tli, start.time);
+        self.info.mode = Some("rsync-concurrent".to_owned());
+        self.info.status = BackupStatus::Started;
+        self.repo.write_info(&self.info)?;
+
+        self.phase = "copying files";
+        let copy_started = Instant::now();
+        let data_dir = self.repo.data_dir(id);
+        let base = |prev: &BackupInfo| self.repo.data_dir(prev.id);
+        let mut copier = LocalCopier::new()
+            .workers(jobs)
+            .allow_vanished(true)
+            .fsync(true)
+            .checksums(true);
+        for e in EXCLUDES {
+            copier = copier.exclude(*e);
+        }
+        let reference = previous.filter(|_| reuse != ReuseBackup::Off);
+        if let Some(prev) = reference {
+            copier = copier
+                .link_dest(base(prev))
+                .reuse(if reuse == ReuseBackup::Link {
+                    Reuse::Link
+                } else {
+                    Reuse::Copy
+                })
+                .known_checksums(known_checksums(&base(prev)));
+            if let Some(t) = prev
+                .begin_time
+                .and_then(|t| t.to_timestamp(&TimeZone::system()).ok())
+            {
+                copier = copier.safe_horizon(
+                    SystemTime::UNIX_EPOCH
+                        + Duration::from_secs(u64::try_from(t.as_second()).unwrap_or(0)),
+                );
+            }
+        }
+        let (stats, mut files) = copier.copy_tree_files(&pgdata, &data_dir).await?;
+        let mut total = stats;
+        for spc in self.info.tablespaces.clone().unwrap_or_default() {
+            let dest = self.repo.tablespace_dir(id, spc.oid);
+            let mut c = copier.clone();
+            if let Some(prev) = reference {
+                c = c.link_dest(self.repo.tablespace_dir(prev.id, spc.oid));
+            }
+            let (s, f) = c.copy_tree_files(Path::new(&spc.location), &dest).await?;
+            add_stats(&mut total, &s);
+            files.extend(f.into_iter().map(|mut f| {
+                f.rel = Path::new("pg_tblspc")
+                    .join(spc.oid.to_string())
+                    .join(&f.rel);
+                f
+            }));
+        }
+        // Configuration files outside PGDATA (Debian's /etc/postgresql) are stored
+        // at the root of the copy, where a restored cluster finds them.
+        for file in [
+            &self.info.config_file,
+            &self.info.hba_file,
+            &self.info.ident_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let path = Path::new(file);
+            if !path.starts_with(&pgdata)
+                && let Some(base) = path.file_name()
+            {
+                let dest = data_dir.join(base);
+                let bytes = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+                fsutil::write_replace(&dest, &bytes)?;
+                files.push(record_for(&dest, Path::new(base), &bytes)?);
+            }
+        }
+        self.copy_seconds = copy_started.elapsed().as_secs_f64();
+        self.copy = total;
+        if total.files_vanished > 0 {
+            self.warnings.push(format!(
+                "{} files vanished from the data directory during the copy (dropped or truncated by PostgreSQL; WAL replay recreates what is needed)",
+                total.files_vanished
+            ));
+        }
+
+        self.phase = "stopping backup";
+        let stop = pg.backup_stop().await?;
+        let label = BackupLabel::parse(&stop.label).map_err(|e| Error::Wal {
+            path: data_dir.join("backup_label"),
+            source: e,
+        })?;
+        let tli = label.start_timeline().unwrap_or(tli);
+        self.set_begin(label.start_lsn(), tli, start.time);
+        self.set_end(stop.lsn, tli, stop.time);
+        self.info.backup_label = Some(PyValue::Str(stop.label.clone()));
+        let mut extra = vec![("backup_label", stop.label.clone())];
+        if let Some(map) = &stop.tablespace_map {
+            extra.push(("tablespace_map", map.clone()));
+        }
+        for (file, text) in extra {
+            let dest = data_dir.join(file);
+            fsutil::write_replace(&dest, text.as_bytes())?;
+            files.push(record_for(&dest, Path::new(file), text.as_bytes())?);
+        }
+        self.phase = "writing the backup manifest";
+        let manifest = manifest_of(&files, tli, label.start_lsn(), stop.lsn);
+        fsutil::write_replace(
+            &data_dir.join("backup_manifest"),
+            manifest.to_text().as_bytes(),
+        )?;
+        let size: u64 = files.iter().map(|f| f.size).sum();
+        let dedup: u64 = files.iter().filter(|f| !f.reused).map(|f| f.size).sum();
+        self.info.size = i64::try_from(size).ok();
+        self.info.deduplicated_size = i64::try_from(dedup).ok();
+        self.info.copy_stats = PyValue::parse(&format!(
+            "{{'copy_time': {:.6}, 'number_of_workers': {jobs}, 'total_time': {:.6}}}",
+            self.copy_seconds, self.copy_seconds
+        ))
+        .ok();
+        Ok(())
+    }
+
+    async fn postgres(&mut self, options: &BackupOptions, fast: bool) -> Result<()> {
+        let id = self.info.id;
+        let data_dir = self.repo.data_dir(id);
+        fsutil::create_private_dir(&self.repo.backup_path(id))?;
+        let begin = Timestamp::now();
+        self.info.mode = Some("postgres".to_owned());
+        self.info.begin_time = Some(py_time(begin));
+        self.info.status = BackupStatus::Started;
+        self.repo.write_info(&self.info)?;
+        self.phase = "copying files";
+        let program = find_program("pg_basebackup", self.server.get_str("path_prefix"))?;
+        let streaming = match &options.streaming_conninfo {
+            Some(s) => s.clone(),
+            None => self
+                .server
+                .get_str("streaming_conninfo")
+                .or_else(|| self.server.get_str("conninfo"))
+                .unwrap_or("")
+                .to_owned(),
+        };
+        let mut cmd = Command::new(&program);
+        cmd.arg(format!("--dbname={streaming}"))
+            .arg("--no-password")
+            .arg(format!("--pgdata={}", data_dir.display()))
+            .arg("--format=plain")
+            .arg("--wal-method=none")
+            .arg(format!(
+                "--checkpoint={}",
+                if fast { "fast" } else { "spread" }
+            ))
+            .arg(format!("--label=Barman backup {} {id}", self.repo.server()));
+        for spc in self.info.tablespaces.clone().unwrap_or_default() {
+            let dest = self.repo.tablespace_dir(id, spc.oid);
+            cmd.arg(format!(
+                "--tablespace-mapping={}={}",
+                spc.location.replace('=', "\\="),
+                dest.display().to_string().replace('=', "\\=")
+            ));
+        }
+        let bwlimit = options.bwlimit.or_else(|| {
+            self.server
+                .get_int("bandwidth_limit")
+                .and_then(|b| u64::try_from(b).ok())
+        });
+        if let Some(kbps) = bwlimit.filter(|b| *b > 0) {
+            cmd.arg(format!("--max-rate={}", kbps.clamp(32, 1_048_576)));
+        }
+        let copy_started = Instant::now();
+        let out = cmd.output().map_err(|e| Error::Program {
+            program: program.display().to_string(),
+            status: "not started".into(),
+            detail: e.to_string(),
+        })?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::Program {
+                program: "pg_basebackup".into(),
+                status: out.status.to_string(),
+                detail: stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .to_owned(),
+            });
+        }
+        self.copy_seconds = copy_started.elapsed().as_secs_f64();
+        let end_time = Timestamp::now();
+        self.phase = "reading the backup label";
+        let label_path = data_dir.join("backup_label");
+        let label_text =
+            fs::read_to_string(&label_path).map_err(|e| Error::io("reading", &label_path, e))?;
+        let label = BackupLabel::parse(&label_text).map_err(|e| Error::Wal {
+            path: label_path.clone(),
+            source: e,
+        })?;
+        let manifest_path = data_dir.join("backup_manifest");
+        let manifest_text = fs::read_to_string(&manifest_path)
+            .map_err(|e| Error::io("reading", &manifest_path, e))?;
+        let manifest = BackupManifest::parse(&manifest_path.to_string_lossy(), &manifest_text)?;
+        let range = manifest
+            .wal_ranges
+            .last()
+            .ok_or_else(|| Error::refused(format!("{}: no WAL range", manifest_path.display())))?;
+        let tli = label.start_timeline().unwrap_or(range.timeline);
+        self.set_begin(label.start_lsn(), tli, begin);
+        self.set_end(range.end, range.timeline, end_time);
+        self.info.backup_label = Some(PyValue::Str(label_text));
+        let size: u64 = manifest.files.iter().map(|f| f.size).sum();
+        self.copy.files_copied = manifest.files.len() as u64;
+        self.copy.bytes_copied = size;
+        self.info.size = i64::try_from(size).ok();
+        self.info.deduplicated_size = self.info.size;
+        Ok(())
+    }
+}
+
+fn add_stats(total: &mut CopyStats, s: &CopyStats) {
+    total.files_copied += s.files_copied;
+    total.files_linked += s.files_linked;
+    total.bytes_copied += s.bytes_copied;
+    total.bytes_reused += s.bytes_reused;
+    total.files_vanished += s.files_vanished;
+}
+
+async fn current_timeline(pg: &PgServer) -> Result<TimelineId> {
+    Ok(TimelineId::new(pg.timeline().await?))
+}
+
+/// The manifest entry of a file written from memory.
+fn record_for(path: &Path, rel: &Path, bytes: &[u8]) -> Result<CopiedFile> {
+    let m = fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut f = CopiedFile::new(rel.to_owned(), bytes.len() as u64);
+    f.mtime = m.modified().map_err(|e| Error::io("reading", path, e))?;
+    f.crc32c = crc32c::crc32c(bytes);
+    Ok(f)
+}
+
+fn manifest_of(files: &[CopiedFile], tli: TimelineId, start: Lsn, end: Lsn) -> BackupManifest {
+    BackupManifest {
+        system_identifier: None,
+        files: files
+            .iter()
+            .map(|f| ManifestFile {
+                path: f.rel.to_string_lossy().into_owned(),
+                size: f.size,
+                last_modified: Timestamp::try_from(f.mtime).unwrap_or(Timestamp::UNIX_EPOCH),
+                checksum: ManifestChecksum::Crc32c(f.crc32c),
+            })
+            .collect(),
+        wal_ranges: vec![WalRange {
+            timeline: tli,
+            start,
+            end,
+        }],
+    }
+}
+
+/// The CRC-32C checksums a previous backup's manifest records, by path.
+fn known_checksums(data_dir: &Path) -> HashMap<PathBuf, u32> {
+    let path = data_dir.join("backup_manifest");
+    let Ok(text) = fs::read_to_string(&path) else {
+        return HashMap::new();
+    };
+    let Ok(m) = BackupManifest::parse(&path.to_string_lossy(), &text) else {
+        return HashMap::new();
+    };
+    m.files
+        .into_iter()
+        .filter_map(|f| match f.checksum {
+            ManifestChecksum::Crc32c(c) => Some((PathBuf::from(f.path), c)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A program from `path_prefix` (colon-separated directories, searched first) or
+/// `PATH`.
+fn find_program(name: &str, path_prefix: Option<&str>) -> Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> = path_prefix
+        .into_iter()
+        .flat_map(|p| p.split(':'))
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    #[allow(clippy::disallowed_methods)] // PATH lookup is what running a program means
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Program {
+            program: name.to_owned(),
+            status: "not found".into(),
+            detail: "not in path_prefix nor PATH".into(),
+        })
+}
+
+/// What [`verify_backup`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Files checked.
+    pub files_checked: usize,
+    /// Bytes read.
+    pub bytes_checked: u64,
+    /// One line per problem (missing, wrong size, checksum mismatch, extra file).
+    pub problems: Vec<String>,
+}
+
+/// `verify-backup`: checks every file of a backup against its `backup_manifest`
+/// (size and checksum; files of tablespaces are looked up in `base/<id>/<oid>/`),
+/// reports files the manifest does not list, and checks that the WAL range the manifest
+/// names is in the archive. Reads files in 1 MiB chunks.
+///
+/// # Errors
+///
+/// An unknown backup, a missing or invalid manifest, I/O errors other than a missing
+/// file.
+pub fn verify_backup(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    backup: &str,
+) -> Result<VerifyReport> {
+    let repo = BackupRepo::for_server(global, server);
+    let catalogue = repo.load()?;
+    let info = catalogue.resolve(backup)?.clone();
+    let data = repo.data_dir(info.id);
+    let mpath = data.join("backup_manifest");
+    let text = fs::read_to_string(&mpath).map_err(|e| Error::io("reading", &mpath, e))?;
+    let manifest = BackupManifest::parse(&mpath.to_string_lossy(), &text)?;
+    let mut report = VerifyReport::default();
+    let locate = |rel: &str| -> PathBuf {
+        let mut parts = rel.splitn(3, '/');
+        if let (Some("pg_tblspc"), Some(oid), Some(rest)) =
+            (parts.next(), parts.next(), parts.next())
+            && let Ok(oid) = oid.parse::<u32>()
+        {
+            return repo.tablespace_dir(info.id, oid).join(rest);
+        }
+        data.join(rel)
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut listed = std::collections::HashSet::new();
+    for f in &manifest.files {
+        listed.insert(f.path.clone());
+        let path = locate(&f.path);
+        let mut file = match fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                report.problems.push(format!("{}: missing", f.path));
+                continue;
+            }
+            Err(e) => return Err(Error::io("opening", &path, e)),
+        };
+        let (mut n, mut crc) = (0u64, 0u32);
+        let mut sha: Option<Box<dyn sha2::digest::DynDigest>> = match &f.checksum {
+            ManifestChecksum::Sha(alg, _) => Some(match alg.as_str() {
+                "SHA224" => Box::new(<sha2::Sha224 as sha2::Digest>::new()),
+                "SHA384" => Box::new(<sha2::Sha384 as sha2::Digest>::new()),
+                "SHA512" => Box::new(<sha2::Sha512 as sha2::Digest>::new()),
+                _ => Box::new(<sha2::Sha256 as sha2::Digest>::new()),
+            }),
+            _ => None,
+        };
+        loop {
+            let got = file
+                .read(&mut buf)
+                .map_err(|e| Error::io("reading", &path, e))?;
+            if got == 0 {
+                break;
+            }
+            n += got as u64;
+            crc = crc32c::crc32c_append(crc, &buf[..got]);
+            if let Some(d) = sha.as_mut() {
+                d.update(&buf[..got]);
+            }
+        }
+        report.files_checked += 1;
+        report.bytes_checked += n;
+        if n != f.size {
+            report.problems.push(format!(
+                "{}: size {n}, the manifest says {}",
+                f.path, f.size
+            ));
+            continue;
+        }
+        let ok = match &f.checksum {
+            ManifestChecksum::None => true,
+            ManifestChecksum::Crc32c(c) => *c == crc,
+            ManifestChecksum::Sha(_, want) => {
+                sha.map(|d| d.finalize().to_vec()).as_deref() == Some(want.as_slice())
+            }
+        };
+        if !ok {
+            report.problems.push(format!(
+                "{}: checksum mismatch ({})",
+                f.path,
+                f.checksum.algorithm()
+            ));
+        }
+    }
+    // Files present but not listed (pg_basebackup's own exclusions aside).
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = data.join(&rel);
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let child = rel.join(e.file_name());
+            let s = child.to_string_lossy().into_owned();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(child);
+            } else if ft.is_file() && s != "backup_manifest" && !listed.contains(&s) {
+                report.problems.push(format!(
+                    "{s}: present in the backup but not in its manifest"
+                ));
+            }
+        }
+    }
+    report.problems.sort();
+    Ok(report)
+}
