@@ -325,6 +325,9 @@ pub async fn backup(
         let phase = job.phase;
         job.info.status = BackupStatus::Failed;
         job.info.error = Some(format!("failure {phase} ({})", first_line(&e)));
+        // A failed copy is useless: its space goes back (a full disk is a common
+        // cause). The metadata stays, FAILED with the reason.
+        let _ = fs::remove_dir_all(repo.backup_path(job.info.id));
         if job.info.begin_time.is_some() {
             // Best effort: the error of the backup matters more than this one.
             let _ = repo.write_info(&job.info);
@@ -462,6 +465,7 @@ impl Job<'_> {
 
         self.phase = "copying files";
         let copy_started = Instant::now();
+        fsutil::create_private_dir(&self.repo.backup_path(id))?;
         let data_dir = self.repo.data_dir(id);
         let base = |prev: &BackupInfo| self.repo.data_dir(prev.id);
         let mut copier = LocalCopier::new()

@@ -1,0 +1,336 @@
+//! `barman backup` and `verify-backup` against a real PostgreSQL 15 archiving through
+//! `barman put-wal`, including the faults: a killed backup, a second backup at once, a
+//! full disk.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use barman_catalog::{BackupInfo, BackupStatus};
+use barman_testkit::{self as testkit, PgCluster};
+
+use crate::support::{BARMAN, barman_as_server, barman_as_server_cmd};
+
+struct Setup {
+    pg: PgCluster,
+    home: PathBuf,
+    conf: PathBuf,
+}
+
+/// A cluster archiving through `barman put-wal pg`; servers `pg` (local-rsync) and
+/// `pgb` (postgres method) back it up. `extra` goes into the section of `pg`.
+fn setup(extra: &str) -> Option<Setup> {
+    let bin = testkit::require()?;
+    let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &[]).unwrap();
+    let home = pg.dir().join("barman");
+    std::fs::create_dir_all(&home).unwrap();
+    let conf = pg.dir().join("barman.conf");
+    let conninfo = format!(
+        "host={} port=5432 user=postgres dbname=postgres",
+        pg.dir().display()
+    );
+    std::fs::write(
+        &conf,
+        format!(
+            "[barman]\nbarman_home = {home}\nlog_file = {home}/barman.log\n\n\
+             [pg]\nconninfo = {conninfo}\narchiver = on\nbackup_method = local-rsync\nimmediate_checkpoint = true\n{extra}\n\n\
+             [pgb]\nconninfo = {conninfo}\nstreaming_conninfo = {conninfo}\narchiver = on\nbackup_method = postgres\nimmediate_checkpoint = true\n",
+            home = home.display(),
+        ),
+    )
+    .unwrap();
+    pg.give_to_server_user(pg.dir()).unwrap();
+    pg.sql(&format!(
+        "ALTER SYSTEM SET archive_command TO '{BARMAN} -q -c {} put-wal pg %p && {BARMAN} -q -c {} put-wal pgb %p'",
+        conf.display(),
+        conf.display()
+    ))
+    .unwrap();
+    pg.sql("SELECT pg_reload_conf()").unwrap();
+    pg.sql("CREATE TABLE t AS SELECT g, md5(g::text) AS c FROM generate_series(1, 20000) g")
+        .unwrap();
+    Some(Setup { pg, home, conf })
+}
+
+fn backup_id(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Backup ").and_then(|r| r.split(' ').next()))
+        .filter(|id| id.len() == 15)
+        .unwrap_or_else(|| panic!("no backup id in {out}"))
+        .to_owned()
+}
+
+fn info(home: &Path, server: &str, id: &str) -> BackupInfo {
+    let path = home
+        .join(server)
+        .join("meta")
+        .join(format!("{id}-backup.info"));
+    BackupInfo::parse(
+        &path.display().to_string(),
+        &std::fs::read_to_string(&path).unwrap(),
+    )
+    .unwrap()
+}
+
+fn pg_verifybackup(data: &Path) -> (bool, String) {
+    let bin = testkit::bin_dir().unwrap().join("pg_verifybackup");
+    let out = std::process::Command::new(bin)
+        .arg("-n")
+        .arg(data)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn local_rsync_backup_is_done_verified_and_reuses_unchanged_files() {
+    let Some(s) = setup("") else { return };
+    let (code, out, err) = barman_as_server(
+        &s.conf,
+        &["backup", "pg", "--wait", "--wait-timeout", "60", "-j", "2"],
+    );
+    assert_eq!(code, 0, "{out}{err}\n{}", s.pg.server_log());
+    let id = backup_id(&out);
+    let first = info(&s.home, "pg", &id);
+    assert_eq!(first.status, BackupStatus::Done, "{first:?}");
+    assert_eq!(first.mode.as_deref(), Some("rsync-concurrent"));
+    assert!(first.begin_wal <= first.end_wal);
+    assert!(first.begin_xlog < first.end_xlog);
+    let data = s.home.join("pg/base").join(&id).join("data");
+    let label = std::fs::read_to_string(data.join("backup_label")).unwrap();
+    assert!(
+        label.contains(&format!("LABEL: Barman backup pg {id}")),
+        "{label}"
+    );
+    assert!(!data.join("postmaster.pid").exists());
+    assert!(data.join("pg_wal").is_dir());
+    assert_eq!(std::fs::read_dir(data.join("pg_wal")).unwrap().count(), 0);
+    // Every file the copy holds is in the manifest, and PostgreSQL's own tool agrees.
+    let (code, out, err) = barman_as_server(&s.conf, &["verify-backup", "pg", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (ok, msg) = pg_verifybackup(&data);
+    assert!(ok, "{msg}");
+    // The repository is private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.home.join("pg/base").join(&id))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+
+    // A second backup after a small change reuses the unchanged files by hard links.
+    s.pg.sql("UPDATE t SET c = 'changed' WHERE g < 10").unwrap();
+    let (code, out, err) = barman_as_server(
+        &s.conf,
+        &[
+            "backup",
+            "pg",
+            "--wait",
+            "--wait-timeout",
+            "60",
+            "--reuse-backup=link",
+            "--name",
+            "second",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let id2 = backup_id(&out);
+    assert_ne!(id, id2);
+    let second = info(&s.home, "pg", &id2);
+    assert_eq!(second.status, BackupStatus::Done);
+    assert_eq!(second.backup_name.as_deref(), Some("second"));
+    let (size, dedup) = (second.size.unwrap(), second.deduplicated_size.unwrap());
+    assert!(dedup * 2 < size, "size {size}, deduplicated {dedup}");
+    let data2 = s.home.join("pg/base").join(&id2).join("data");
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(
+        ino(&data.join("PG_VERSION")),
+        ino(&data2.join("PG_VERSION"))
+    );
+    let (ok, msg) = pg_verifybackup(&data2);
+    assert!(ok, "{msg}");
+    // A damaged file is named by verify-backup.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data2.join("backup_label"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"x").unwrap();
+    let (code, out, err) = barman_as_server(&s.conf, &["verify-backup", "pg", "second"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("backup_label: size"), "{out}");
+}
+
+#[test]
+fn postgres_method_backup_with_pg_basebackup_is_done() {
+    let Some(s) = setup("") else { return };
+    let (code, out, err) = barman_as_server(
+        &s.conf,
+        &["backup", "pgb", "--wait", "--wait-timeout", "60"],
+    );
+    assert_eq!(code, 0, "{out}{err}\n{}", s.pg.server_log());
+    let id = backup_id(&out);
+    let b = info(&s.home, "pgb", &id);
+    assert_eq!(b.status, BackupStatus::Done, "{b:?}");
+    assert_eq!(b.mode.as_deref(), Some("postgres"));
+    assert!(b.begin_xlog < b.end_xlog);
+    let (code, out, err) = barman_as_server(&s.conf, &["verify-backup", "pgb", "latest"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_second_backup_while_one_runs_is_refused() {
+    let Some(s) = setup("") else { return };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(s.home.join(".pg-backup.lock"))
+        .unwrap();
+    s.pg.give_to_server_user(&s.home).unwrap();
+    lock.lock().unwrap();
+    let (code, out, err) = barman_as_server(&s.conf, &["backup", "pg"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("Another backup process is already running on server pg"),
+        "{err}"
+    );
+    let meta = s.home.join("pg/meta");
+    assert!(!meta.exists() || std::fs::read_dir(&meta).unwrap().count() == 0);
+}
+
+#[test]
+fn a_killed_backup_is_failed_and_the_next_one_succeeds() {
+    let Some(s) = setup("") else { return };
+    // Enough data that the copy takes a while.
+    s.pg.sql("CREATE TABLE big AS SELECT g, repeat(md5(g::text), 16) AS c FROM generate_series(1, 250000) g")
+        .unwrap();
+    let mut child = barman_as_server_cmd(&s.conf, &["backup", "pg", "-j", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let meta = s.home.join("pg/meta");
+    let started = Instant::now();
+    let id = loop {
+        let found = std::fs::read_dir(&meta).ok().and_then(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .find_map(|n| n.strip_suffix("-backup.info").map(str::to_owned))
+        });
+        if let Some(id) = found
+            && info(&s.home, "pg", &id).status == BackupStatus::Started
+        {
+            break id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the backup never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // runuser forwards the signal; kill the whole group to be sure.
+    let pid = child.id();
+    std::process::Command::new("pkill")
+        .args(["-KILL", "-P", &pid.to_string()])
+        .status()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // PostgreSQL ends the backup mode with the session.
+    let waited = Instant::now();
+    loop {
+        let n = s
+            .pg
+            .sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'barman_backup'")
+            .unwrap();
+        if n.trim() == "0" {
+            break;
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "the backup session stayed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Never DONE: reported FAILED once nothing holds the backup lock.
+    assert_eq!(info(&s.home, "pg", &id).status, BackupStatus::Started);
+    let config = barman_cli::load_config(Some(&s.conf)).unwrap();
+    let repo =
+        barman_core::repo::BackupRepo::for_server(config.global(), config.server("pg").unwrap());
+    let catalogue = repo.load().unwrap();
+    let killed = catalogue.get(id.parse().unwrap()).unwrap();
+    assert_eq!(killed.status, BackupStatus::Failed);
+    // A new backup works and every WAL it needs arrives.
+    let (code, out, err) =
+        barman_as_server(&s.conf, &["backup", "pg", "--wait", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id2 = backup_id(&out);
+    assert_eq!(info(&s.home, "pg", &id2).status, BackupStatus::Done);
+}
+
+#[test]
+fn a_full_disk_fails_the_backup_and_frees_its_space() {
+    if !testkit::tools::is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let small = std::env::temp_dir().join(format!("barman-rs-smallfs.{}", std::process::id()));
+    let Some(s) = setup(&format!("basebackups_directory = {}", small.display())) else {
+        return;
+    };
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs"])
+        .arg(&small)
+        .status()
+        .is_ok_and(|st| st.success());
+    if !mounted {
+        assert!(
+            std::env::var_os("BARMAN_REQUIRE_TOOLS").is_none(),
+            "cannot mount a tmpfs"
+        );
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _guard = Unmount(small.clone());
+    s.pg.give_to_server_user(&small).unwrap();
+    let (code, out, err) = barman_as_server(&s.conf, &["backup", "pg"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // FAILED with the reason, and the partial copy removed.
+    let id = std::fs::read_dir(s.home.join("pg/meta"))
+        .unwrap()
+        .flatten()
+        .find_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_suffix("-backup.info")
+                .map(str::to_owned)
+        })
+        .unwrap();
+    let b = info(&s.home, "pg", &id);
+    assert_eq!(b.status, BackupStatus::Failed);
+    assert!(
+        b.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("failure copying files"),
+        "{b:?}"
+    );
+    assert_eq!(std::fs::read_dir(&small).unwrap().count(), 0);
+}
