@@ -1,0 +1,586 @@
+//! The disaster drill: back up a throwaway PostgreSQL, break it the way people do, and
+//! recover it to the moment before each mistake, by time, xid, restore point and LSN.
+//!
+//! ```text
+//! cargo build --release -p barman-cli --bins
+//! cargo run --release -p barman-examples --example disaster-drill
+//! ```
+//!
+//! Needs PostgreSQL's server programs (`initdb`, `pg_ctl`, `psql`; found through
+//! `PG_BIN`, `pg_config --bindir` or `/usr/lib/postgresql/<major>/bin`) and the `barman`
+//! binary (`BARMAN_BIN`, else next to this program's directory). As root, every
+//! PostgreSQL and barman command runs as the `postgres` OS user, as the server refuses
+//! to run as root. Everything lives in a temporary directory removed at the end (kept
+//! with `--keep`). Exits non-zero when any recovered copy differs from what was
+//! committed before the mistake.
+//!
+//! The story (the talk this project started from): rows go in, a base backup is taken
+//! while WAL is archived through `barman put-wal`, more work is committed, a restore
+//! point is made, then at "18:43" someone runs `UPDATE t SET c = 'black'` without a
+//! WHERE, and a little later `DROP DATABASE scott`.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+
+/// Runs commands as the OS user that owns the throwaway cluster.
+struct Runner {
+    as_postgres: bool,
+    pg_bin: PathBuf,
+    barman: PathBuf,
+}
+
+impl Runner {
+    fn command(&self, program: &Path) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn pg(&self, tool: &str) -> Command {
+        self.command(&self.pg_bin.join(tool))
+    }
+
+    fn run(&self, mut cmd: Command, what: &str) -> Res<Output> {
+        let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{what} failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(out)
+    }
+
+    fn barman(&self, conf: &Path, args: &[&str]) -> Res<String> {
+        let mut cmd = self.command(&self.barman);
+        cmd.arg("-c").arg(conf).args(args);
+        let out = self.run(cmd, &format!("barman {}", args.join(" ")))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// A PostgreSQL server of the drill: the original or a recovered copy.
+struct Server<'a> {
+    runner: &'a Runner,
+    data: PathBuf,
+    socket_dir: PathBuf,
+    port: u16,
+    log: PathBuf,
+    running: bool,
+}
+
+impl Server<'_> {
+    fn start(&mut self) -> Res<()> {
+        let mut cmd = self.runner.pg("pg_ctl");
+        cmd.arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&self.log)
+            .arg("-o")
+            .arg(format!(
+                "-p {} -k {} -c listen_addresses=''",
+                self.port,
+                self.socket_dir.display()
+            ))
+            .args(["-w", "-t", "120", "start"]);
+        self.running = true;
+        self.runner
+            .run(
+                cmd,
+                &format!("starting the server in {}", self.data.display()),
+            )
+            .map_err(|e| {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                format!("{e}\nserver log:\n{log}")
+            })?;
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if self.running {
+            let mut cmd = self.runner.pg("pg_ctl");
+            cmd.arg("-D")
+                .arg(&self.data)
+                .args(["-m", "fast", "-w", "stop"]);
+            let _ = cmd.output();
+            self.running = false;
+        }
+    }
+
+    fn sql_in(&self, db: &str, sql: &str) -> Res<String> {
+        let mut cmd = self.runner.pg("psql");
+        cmd.arg("-h")
+            .arg(&self.socket_dir)
+            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", db])
+            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+        let out = self.runner.run(cmd, &format!("psql {sql:.60}"))?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    fn sql(&self, sql: &str) -> Res<String> {
+        self.sql_in("postgres", sql)
+    }
+}
+
+impl Drop for Server<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the data looked like at one moment: enough to compare contents, not just counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct State {
+    /// Committed "good" transactions (rows of `audit`).
+    transactions: u64,
+    /// Rows of `t`.
+    rows: u64,
+    /// md5 of `t`'s rows in key order.
+    t_md5: String,
+    /// Whether database `scott` exists, and the md5 of its `emp` table.
+    scott: Option<String>,
+}
+
+fn state(s: &Server<'_>) -> Res<State> {
+    let t = s.sql(
+        "SELECT count(*) || ' ' || coalesce(md5(string_agg(id || ':' || c, ',' ORDER BY id)), '-') FROM t",
+    )?;
+    let (rows, t_md5) = t.split_once(' ').ok_or("bad state query")?;
+    let transactions: u64 = s.sql("SELECT count(*) FROM audit")?.parse()?;
+    let scott = if s.sql("SELECT count(*) FROM pg_database WHERE datname = 'scott'")? == "1" {
+        Some(s.sql_in(
+            "scott",
+            "SELECT md5(string_agg(empno || ':' || ename || ':' || sal, ',' ORDER BY empno)) FROM emp",
+        )?)
+    } else {
+        None
+    };
+    Ok(State {
+        transactions,
+        rows: rows.parse()?,
+        t_md5: t_md5.to_owned(),
+        scott,
+    })
+}
+
+/// One committed unit of good work: rows into `t` and a line in `audit`. Returns the
+/// transaction id.
+fn good_work(s: &Server<'_>, batch: u32, rows: u32) -> Res<String> {
+    let from = batch * 100_000;
+    s.sql(&format!(
+        "BEGIN; INSERT INTO t SELECT g, 'white-' || g FROM generate_series({from}, {}) g; \
+         INSERT INTO audit VALUES ({batch}, txid_current()); \
+         SELECT txid_current(); COMMIT;",
+        from + rows - 1
+    ))
+}
+
+struct Outcome {
+    target: String,
+    expected: State,
+    found: Option<State>,
+    rto: Duration,
+    error: Option<String>,
+}
+
+fn find_pg_bin() -> Res<PathBuf> {
+    if let Some(p) = std::env::var_os("PG_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if p.join("initdb").is_file() {
+            return Ok(p);
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path().join("bin"))
+                .filter(|p| p.join("initdb").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+        .pop()
+        .ok_or_else(|| "no PostgreSQL server programs found (set PG_BIN)".into())
+}
+
+fn find_barman() -> Res<PathBuf> {
+    if let Some(p) = std::env::var_os("BARMAN_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().ok_or("no directory")?;
+    for candidate in [dir.join("barman"), dir.join("../barman")] {
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err("the barman binary was not found next to this program: build it (cargo build --release -p barman-cli --bins) or set BARMAN_BIN".into())
+}
+
+/// Options of [`run`].
+#[derive(Debug)]
+pub struct DrillOptions {
+    /// The `barman` binary.
+    pub barman: PathBuf,
+    /// PostgreSQL's server programs.
+    pub pg_bin: PathBuf,
+    /// Keep the temporary directory.
+    pub keep: bool,
+    /// Print progress.
+    pub verbose: bool,
+}
+
+/// Runs the whole drill; `Ok(report)` when every recovered copy matched, the report
+/// text in the error otherwise.
+pub fn run(opts: &DrillOptions) -> Result<String, String> {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let runner = Runner {
+        as_postgres: is_root,
+        pg_bin: opts.pg_bin.clone(),
+        barman: opts.barman.clone(),
+    };
+    let base = std::env::temp_dir().join(format!(
+        "barman-rs-drill.{}.{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    ));
+    let result = drill(&runner, &base, opts);
+    if opts.keep {
+        eprintln!("kept {}", base.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&base);
+    }
+    match result {
+        Ok(outcomes) => {
+            let report = render(&outcomes);
+            if outcomes
+                .iter()
+                .all(|o| o.error.is_none() && o.found.as_ref() == Some(&o.expected))
+            {
+                Ok(report)
+            } else {
+                Err(report)
+            }
+        }
+        Err(e) => Err(format!("the drill could not run: {e}")),
+    }
+}
+
+fn render(outcomes: &[Outcome]) -> String {
+    let mut s = String::from(
+        "target                                   rows exp/found   txns exp/found  lost  scott      RTO     result\n",
+    );
+    for o in outcomes {
+        let (rows, txns, lost, scott) = match &o.found {
+            Some(f) => (
+                format!("{}/{}", o.expected.rows, f.rows),
+                format!("{}/{}", o.expected.transactions, f.transactions),
+                o.expected
+                    .transactions
+                    .saturating_sub(f.transactions)
+                    .to_string(),
+                match (&o.expected.scott, &f.scott) {
+                    (Some(_), Some(_)) => "present",
+                    (None, None) => "absent",
+                    (Some(_), None) => "MISSING",
+                    (None, Some(_)) => "EXTRA",
+                },
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-"),
+        };
+        let result = match (&o.error, &o.found) {
+            (Some(e), _) => format!("ERROR {e}"),
+            (None, Some(f)) if *f == o.expected => "OK (contents match)".to_owned(),
+            _ => "DIFFERENT".to_owned(),
+        };
+        s.push_str(&format!(
+            "{:<40} {:>15} {:>15} {:>5}  {:<8} {:>6.2}s  {}\n",
+            o.target,
+            rows,
+            txns,
+            lost,
+            scott,
+            o.rto.as_secs_f64(),
+            result
+        ));
+    }
+    s
+}
+
+fn drill(runner: &Runner, base: &Path, opts: &DrillOptions) -> Res<Vec<Outcome>> {
+    let say = |m: &str| {
+        if opts.verbose {
+            eprintln!("drill: {m}");
+        }
+    };
+    std::fs::create_dir_all(base)?;
+    if runner.as_postgres {
+        runner.run(
+            {
+                let mut c = Command::new("chown");
+                c.arg("postgres:").arg(base);
+                c
+            },
+            "chown",
+        )?;
+    }
+    let data = base.join("data");
+    let home = base.join("barman");
+    let conf = base.join("barman.conf");
+    let mut initdb = runner.pg("initdb");
+    initdb.arg("-D").arg(&data).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--no-sync",
+        "--wal-segsize=1",
+    ]);
+    runner.run(initdb, "initdb")?;
+    let port = free_port()?;
+    let conninfo = format!(
+        "host={} port={port} user=postgres dbname=postgres",
+        base.display()
+    );
+    let conf_text = format!(
+        "[barman]\nbarman_home = {home}\nlog_file = {base}/barman.log\nlog_level = INFO\n\n\
+         [drill]\ndescription = \"The disaster drill\"\nconninfo = {conninfo}\n\
+         backup_method = local-rsync\narchiver = on\ncompression = gzip\n\
+         immediate_checkpoint = true\nparallel_jobs = 2\n",
+        home = home.display(),
+        base = base.display()
+    );
+    write_as(runner, &conf, &conf_text)?;
+    let auto = data.join("postgresql.auto.conf");
+    let mut auto_text = std::fs::read_to_string(&auto)?;
+    auto_text.push_str(&format!(
+        "archive_mode = on\narchive_command = '{} -q -c {} put-wal drill %p'\nwal_level = replica\n\
+         fsync = off\nlog_min_messages = warning\n",
+        runner.barman.display(),
+        conf.display()
+    ));
+    write_as(runner, &auto, &auto_text)?;
+    let mut primary = Server {
+        runner,
+        data: data.clone(),
+        socket_dir: base.to_owned(),
+        port,
+        log: base.join("primary.log"),
+        running: false,
+    };
+    primary.start()?;
+    say(&format!(
+        "cluster started on port {port}, WAL archived by barman put-wal"
+    ));
+
+    primary.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, c text); CREATE TABLE audit (batch int, xid bigint)",
+    )?;
+    primary.sql("CREATE DATABASE scott")?;
+    primary.sql_in(
+        "scott",
+        "CREATE TABLE emp (empno int PRIMARY KEY, ename text, sal numeric); \
+         INSERT INTO emp SELECT g, 'emp' || g, 1000 + g FROM generate_series(1, 2000) g",
+    )?;
+    good_work(&primary, 1, 20_000)?;
+    say("data loaded; taking a base backup");
+    let out = runner.barman(
+        &conf,
+        &["backup", "drill", "--wait", "--wait-timeout", "120"],
+    )?;
+    let backup_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Backup ").and_then(|r| r.split(' ').next()))
+        .filter(|id| id.len() == 15)
+        .ok_or_else(|| format!("no backup id in: {out}"))?
+        .to_owned();
+    say(&format!("backup {backup_id} is DONE"));
+
+    // The working day goes on after the backup.
+    good_work(&primary, 2, 5_000)?;
+    primary.sql_in("scott", "UPDATE emp SET sal = sal * 1.1 WHERE empno <= 100")?;
+    good_work(&primary, 3, 5_000)?;
+    primary.sql("SELECT pg_create_restore_point('before_the_mistakes')")?;
+    let after_restore_point = state(&primary)?;
+    let last_good_xid = good_work(&primary, 4, 5_000)?;
+    let before_update = state(&primary)?;
+    let lsn_before_update = primary.sql("SELECT pg_current_wal_insert_lsn()")?;
+    let time_before_update = primary.sql("SELECT clock_timestamp()")?;
+    say("18:43: UPDATE t SET c = 'black' -- without a WHERE");
+    primary.sql("UPDATE t SET c = 'black'")?;
+    std::thread::sleep(Duration::from_millis(50));
+    let before_drop = state(&primary)?;
+    let time_before_drop = primary.sql("SELECT clock_timestamp()")?;
+    say("18:47: DROP DATABASE scott");
+    primary.sql("DROP DATABASE scott")?;
+    // Make every WAL file of the story reach the archive.
+    runner.barman(
+        &conf,
+        &[
+            "switch-wal",
+            "--force",
+            "--archive",
+            "--archive-timeout",
+            "60",
+            "drill",
+        ],
+    )?;
+    primary.stop();
+
+    let targets: Vec<(String, Vec<String>, State)> = vec![
+        (
+            format!("--target-time '{time_before_update}'"),
+            vec!["--target-time".into(), time_before_update.clone()],
+            before_update.clone(),
+        ),
+        (
+            format!("--target-xid {last_good_xid}"),
+            vec!["--target-xid".into(), last_good_xid.clone()],
+            before_update.clone(),
+        ),
+        (
+            "--target-name before_the_mistakes".into(),
+            vec!["--target-name".into(), "before_the_mistakes".into()],
+            after_restore_point,
+        ),
+        (
+            format!("--target-lsn {lsn_before_update}"),
+            vec!["--target-lsn".into(), lsn_before_update.clone()],
+            before_update.clone(),
+        ),
+        (
+            format!("--target-time '{time_before_drop}' (DROP)"),
+            vec!["--target-time".into(), time_before_drop.clone()],
+            before_drop,
+        ),
+    ];
+    let mut outcomes = Vec::new();
+    for (i, (label, args, expected)) in targets.into_iter().enumerate() {
+        let dest = base.join(format!("recovered-{i}"));
+        let mut cmd_args: Vec<String> = vec![
+            "recover".into(),
+            "drill".into(),
+            backup_id.clone(),
+            dest.display().to_string(),
+            "--target-action".into(),
+            "promote".into(),
+        ];
+        cmd_args.extend(args);
+        let refs: Vec<&str> = cmd_args.iter().map(String::as_str).collect();
+        say(&format!("recovering with {label}"));
+        let started = Instant::now();
+        let mut outcome = Outcome {
+            target: label,
+            expected,
+            found: None,
+            rto: Duration::ZERO,
+            error: None,
+        };
+        let result = (|| -> Res<State> {
+            runner.barman(&conf, &refs)?;
+            let mut copy = Server {
+                runner,
+                data: dest.clone(),
+                socket_dir: base.to_owned(),
+                port: free_port()?,
+                log: base.join(format!("recovered-{i}.log")),
+                running: false,
+            };
+            copy.start()?;
+            // Accepting queries as a primary: recovery reached its target and promoted.
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while copy.sql("SELECT pg_is_in_recovery()")? != "f" {
+                if Instant::now() > deadline {
+                    return Err("recovery did not finish within 120 s".into());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            outcome.rto = started.elapsed();
+            let found = state(&copy)?;
+            copy.stop();
+            Ok(found)
+        })();
+        match result {
+            Ok(found) => outcome.found = Some(found),
+            Err(e) => outcome.error = Some(e.to_string().lines().next().unwrap_or("").to_owned()),
+        }
+        let _ = std::fs::remove_dir_all(&dest);
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Writes a file the server user can read and change.
+fn write_as(runner: &Runner, path: &Path, text: &str) -> Res<()> {
+    std::fs::write(path, text)?;
+    if runner.as_postgres {
+        runner.run(
+            {
+                let mut c = Command::new("chown");
+                c.arg("postgres:").arg(path);
+                c
+            },
+            "chown",
+        )?;
+    }
+    Ok(())
+}
+
+fn free_port() -> Res<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+#[allow(dead_code)] // the integration test includes this file and calls `run` instead
+fn main() {
+    let keep = std::env::args().any(|a| a == "--keep");
+    let opts = match (find_barman(), find_pg_bin()) {
+        (Ok(barman), Ok(pg_bin)) => DrillOptions {
+            barman,
+            pg_bin,
+            keep,
+            verbose: true,
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    match run(&opts) {
+        Ok(report) => {
+            println!("{report}");
+            println!("every recovered copy holds exactly what was committed before its target");
+        }
+        Err(report) => {
+            println!("{report}");
+            eprintln!("the drill FAILED");
+            std::process::exit(1);
+        }
+    }
+}
