@@ -8,6 +8,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod archive;
+pub mod backups;
 pub mod check;
 pub mod client;
 pub mod config;
