@@ -1,6 +1,7 @@
 //! One module per group of subcommands; each exposes `exec` functions taking the
 //! [`Context`](crate::Context) and the command's arguments.
 
+pub mod backups;
 pub mod diagnose;
 pub mod server;
 pub mod servers;
