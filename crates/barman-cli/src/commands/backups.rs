@@ -5,7 +5,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use barman_catalog::{BackupInfo, BackupStatus, BackupType, KeepTarget, RetentionStatus};
+use barman_catalog::{
+    BackupInfo, BackupStatus, BackupType, KeepTarget, PyDateTime, RetentionStatus,
+};
 use barman_core::backups::{
     BackupDetails, BackupSummary, FilesTarget, KeepAction, ServerBackups, WalStats,
 };
@@ -33,14 +35,26 @@ fn backups_of(ctx: &Context, sc: &ServerConfig) -> ServerBackups {
 }
 
 /// Python's `datetime.ctime()`: `Wed Nov 25 10:54:44 2026`.
-fn ctime(t: &barman_catalog::PyDateTime) -> String {
+fn ctime(t: &PyDateTime) -> String {
     t.civil().strftime("%a %b %e %H:%M:%S %Y").to_string()
 }
 
-fn epoch(t: &barman_catalog::PyDateTime, local: &TimeZone) -> String {
+fn epoch(t: &PyDateTime, local: &TimeZone) -> String {
     t.to_timestamp(local)
         .map(|ts| ts.as_second().to_string())
         .unwrap_or_default()
+}
+
+/// A time as Barman shows it: naive values (written without an offset) are read in the
+/// local time zone and shown with its offset.
+fn localized(t: &PyDateTime, local: &TimeZone) -> PyDateTime {
+    if t.offset_seconds().is_some() {
+        return *t;
+    }
+    match t.to_timestamp(local) {
+        Ok(ts) => PyDateTime::from_timestamp(ts, local.to_offset(ts).seconds()),
+        Err(_) => *t,
+    }
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -152,7 +166,7 @@ pub fn list(ctx: &Context, names: &[String], minimal: bool) -> ExitCode {
 }
 
 /// The rows of `show-backup` on the console, as Barman renders them.
-fn show_lines(server: &str, d: &BackupDetails) -> Vec<String> {
+fn show_lines(server: &str, d: &BackupDetails, local: &TimeZone) -> Vec<String> {
     let row = |k: &str, v: String| format!("  {k:<23}: {v}");
     let header = |k: &str| format!("  {k}:");
     let nested = |k: &str, v: String| format!("    {k:<21}: {v}");
@@ -251,8 +265,14 @@ fn show_lines(server: &str, d: &BackupDetails) -> Vec<String> {
             percent(wal.compression_ratio()),
         ));
     }
-    out.push(nested("Begin time", opt(info.begin_time)));
-    out.push(nested("End time", opt(info.end_time)));
+    out.push(nested(
+        "Begin time",
+        opt(info.begin_time.map(|t| localized(&t, local))),
+    ));
+    out.push(nested(
+        "End time",
+        opt(info.end_time.map(|t| localized(&t, local))),
+    ));
     if let Some((copy, analysis, workers)) = copy_stats(info) {
         let mut s = human_readable_duration(Duration::from_secs_f64(copy));
         if analysis >= 1.0 {
@@ -399,10 +419,10 @@ fn show_json(d: &BackupDetails, local: &TimeZone) -> Value {
     o.insert("pgdata_directory".into(), json!(info.pgdata));
     let wal = d.wal.clone().unwrap_or_default();
     let dedup = info.deduplicated_size.map_or(0, to_u64);
-    let time = |t: &Option<barman_catalog::PyDateTime>| {
+    let time = |t: &Option<PyDateTime>| {
         (
             json!(t.as_ref().map(|t| epoch(t, local))),
-            json!(t.as_ref().map(ToString::to_string)),
+            json!(t.as_ref().map(|t| localized(t, local).to_string())),
         )
     };
     let (begin_ts, begin) = time(&info.begin_time);
@@ -536,7 +556,7 @@ pub fn show(ctx: &Context, server: &str, backup_id: &str) -> ExitCode {
     let local = TimeZone::system();
     match backups_of(ctx, sc).show(backup_id, Timestamp::now(), &local) {
         Ok(d) => {
-            for line in show_lines(sc.name(), &d) {
+            for line in show_lines(sc.name(), &d, &local) {
                 ctx.out(line);
             }
             ctx.json(&json!({ sc.name(): show_json(&d, &local) }));

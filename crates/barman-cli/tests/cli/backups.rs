@@ -443,3 +443,127 @@ fn list_backups_as_barman_lists_them() {
         assert_eq!(json(ours(args)), json(theirs(args)), "{args:?}");
     }
 }
+
+/// Rewrites keys of a backup's `backup.info` as text (Python literals and naive times).
+fn patch(r: &Repo, id: &str, edits: &[(&str, &str)]) {
+    let p = r.srv().join("meta").join(format!("{id}-backup.info"));
+    let mut text = fs::read_to_string(&p).unwrap();
+    for (key, value) in edits {
+        let start = text.find(&format!("\n{key}=")).unwrap() + 1;
+        let end = start + text[start..].find('\n').unwrap();
+        text.replace_range(start..end, &format!("{key}={value}"));
+    }
+    BackupInfo::parse(&p.to_string_lossy(), &text).unwrap();
+    fs::write(p, text).unwrap();
+}
+
+/// rsync backups with tablespaces and copy statistics, naive times, an incremental
+/// chain, compressed WAL: Barman's show-backup and list-backups, and ours, agree.
+#[test]
+fn show_backup_as_barman_on_rsync_and_incremental_backups() {
+    let Some(script) = barman_script() else {
+        return;
+    };
+    let r = Repo::new();
+    r.backup("20261101T010000", BackupStatus::Done, 2, 3);
+    patch(
+        &r,
+        "20261101T010000",
+        &[
+            ("mode", "rsync-concurrent"),
+            ("tablespaces", "[('tbs1', 16385, '/srv/tbs1')]"),
+            (
+                "copy_stats",
+                "{'copy_time': 125.5, 'analysis_time': 2.25, 'number_of_workers': 4}",
+            ),
+            ("size", "10485760"),
+            ("deduplicated_size", "4194304"),
+            ("begin_time", "2026-11-01 01:00:00"),
+            ("end_time", "2026-11-01 01:30:05.250000"),
+        ],
+    );
+    r.backup("20261105T010000", BackupStatus::Done, 5, 5);
+    patch(
+        &r,
+        "20261105T010000",
+        &[
+            ("children_backup_ids", "20261106T010000"),
+            ("summarize_wal", "on"),
+            ("data_checksums", "on"),
+            ("compression", "gzip"),
+        ],
+    );
+    r.backup("20261106T010000", BackupStatus::Done, 6, 6);
+    patch(
+        &r,
+        "20261106T010000",
+        &[
+            ("parent_backup_id", "20261105T010000"),
+            ("cluster_size", "20971520"),
+            ("deduplicated_size", "2097152"),
+        ],
+    );
+    r.wals(1, 4, 16 * 1024 * 1024);
+    {
+        // Compressed WAL: smaller files, listed with their compression.
+        use std::io::Write;
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(r.srv().join("wals/pg-xlog.db"))
+            .unwrap();
+        for n in 5..=8 {
+            let name = WalFileName::Segment(seg(n));
+            let dir = r.srv().join("wals").join(name.hash_dir());
+            fs::write(dir.join(name.to_string()), vec![0u8; 700_000]).unwrap();
+            writeln!(
+                f,
+                "{name}\t700000\t{}.0\tgzip\tNone",
+                1_795_000_000 + n * 45
+            )
+            .unwrap();
+        }
+    }
+    let conf = r.conf("retention_policy = RECOVERY WINDOW OF 2 WEEKS");
+    let run = |program: &Path, args: &[&str]| {
+        let out = Command::new(program)
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} {args:?}: {}",
+            program.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let ours = Path::new(crate::support::BARMAN);
+    for args in [
+        &["list-backups", "pg"][..],
+        &["show-backup", "pg", "20261101T010000"],
+        &["show-backup", "pg", "20261105T010000"],
+        &["show-backup", "pg", "20261106T010000"],
+        &[
+            "list-files",
+            "--target",
+            "standalone",
+            "pg",
+            "20261101T010000",
+        ],
+        &["list-files", "--target", "wal", "pg", "20261105T010000"],
+    ] {
+        assert_eq!(run(ours, args), run(&script, args), "{args:?}");
+    }
+    let json = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap();
+    for args in [
+        &["-f", "json", "list-backups", "pg"][..],
+        &["-f", "json", "show-backup", "pg", "20261101T010000"],
+        &["-f", "json", "show-backup", "pg", "20261105T010000"],
+        &["-f", "json", "show-backup", "pg", "20261106T010000"],
+    ] {
+        assert_eq!(json(run(ours, args)), json(run(&script, args)), "{args:?}");
+    }
+}
