@@ -567,3 +567,84 @@ fn show_backup_as_barman_on_rsync_and_incremental_backups() {
         assert_eq!(json(run(ours, args)), json(run(&script, args)), "{args:?}");
     }
 }
+
+/// Every file under `dir` (relative path, content), sorted.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        for e in rd {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if p.is_dir() {
+                out.push((format!("{rel}/"), Vec::new()));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `barman delete` by Barman and by us on identical repositories leaves identical
+/// repositories (data, backup.info files, WAL files, hash directories, xlog.db).
+#[test]
+fn delete_as_barman_deletes() {
+    let Some(script) = barman_script() else {
+        return;
+    };
+    type Setup = fn(&Repo);
+    let cases: [(&str, Setup, &str); 4] = [
+        ("oldest", |_| {}, "oldest"),
+        ("middle", |_| {}, "20261115T010000"),
+        (
+            "after a standalone keep",
+            |r| fs::write(r.srv().join("meta/20261110T010000-keep"), "standalone").unwrap(),
+            "20261115T010000",
+        ),
+        (
+            "an incremental tree",
+            |r| {
+                patch(
+                    r,
+                    "20261115T010000",
+                    &[("children_backup_ids", "20261120T010000")],
+                );
+                patch(
+                    r,
+                    "20261120T010000",
+                    &[("parent_backup_id", "20261115T010000")],
+                );
+            },
+            "20261115T010000",
+        ),
+    ];
+    for (what, setup, target) in cases {
+        let mut trees = Vec::new();
+        for program in [script.clone(), PathBuf::from(crate::support::BARMAN)] {
+            let r = catalogue();
+            setup(&r);
+            let conf = r.conf("");
+            let out = Command::new(&program)
+                .arg("-c")
+                .arg(&conf)
+                .args(["delete", "pg", target])
+                .env("TZ", "UTC")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{what}: {}: {}",
+                program.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            trees.push(tree(&r.srv()));
+        }
+        let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&trees[1]), names(&trees[0]), "{what}");
+        assert_eq!(trees[1], trees[0], "{what}");
+    }
+}
