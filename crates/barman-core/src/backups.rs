@@ -243,16 +243,30 @@ pub struct RetentionRun {
 /// # Examples
 ///
 /// ```
-/// use barman_core::backups::ServerBackups;
+/// use barman_catalog::{BackupInfo, BackupStatus, KeepTarget};
+/// use barman_core::backups::{KeepAction, ServerBackups};
 /// use barman_core::config::{Config, MemorySource};
+/// use jiff::tz::TimeZone;
 ///
 /// let home = tempfile::tempdir()?;
-/// let text = format!("[barman]\nbarman_home = {}\n[pg]\nconninfo = host=pg\nretention_policy = REDUNDANCY 2\n", home.path().display());
+/// let text = format!("[barman]\nbarman_home = {}\n[pg]\nconninfo = host=pg\nbackup_method = postgres\nretention_policy = REDUNDANCY 2\n", home.path().display());
 /// let config = Config::load("/etc/barman.conf", &text, &MemorySource::default())?;
 /// let backups = ServerBackups::for_server(config.global(), config.server("pg").unwrap());
+/// for id in ["20261120T010000", "20261124T010000"] {
+///     let mut b = BackupInfo::new(id.parse()?);
+///     b.status = BackupStatus::Done;
+///     b.begin_wal = Some("000000010000000000000002".parse()?);
+///     b.end_wal = b.begin_wal;
+///     backups.repo().write_info(&b)?;
+/// }
 /// let now = jiff::Timestamp::now();
-/// assert!(backups.list(now, &jiff::tz::TimeZone::UTC)?.is_empty());
-/// assert!(backups.show("latest", now, &jiff::tz::TimeZone::UTC).is_err());
+/// let list = backups.list(now, &TimeZone::UTC)?;
+/// assert_eq!(list[0].info.id.to_string(), "20261124T010000"); // newest first
+/// backups.keep("latest", KeepAction::Keep(KeepTarget::Full))?;
+/// assert!(backups.delete("latest").is_err()); // kept
+/// let deleted = backups.delete("oldest")?;
+/// assert_eq!(deleted[0].id.to_string(), "20261120T010000");
+/// assert_eq!(backups.load()?.len(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -509,6 +523,8 @@ impl ServerBackups {
         for id in order {
             let lock = self.lock_backup(id)?;
             let wals = self.delete_locked(&mut cat, id, false)?;
+            // Nobody waits on a deleted backup's lock: its file goes, as with Barman.
+            let _ = fs::remove_file(self.repo.backup_id_lock_path(id));
             drop(lock);
             deleted.push(Deleted { id, wals });
         }
@@ -540,9 +556,14 @@ impl ServerBackups {
         id: BackupId,
         from_retention: bool,
     ) -> Result<Vec<WalFileName>> {
-        let info = match cat.get(id) {
-            Some(b) => b.clone(),
-            None => self.repo.read_info(id)?,
+        // Read again under the lock: another process may have deleted it meanwhile.
+        let info = match self.repo.read_info(id) {
+            Ok(info) => info,
+            Err(Error::Catalog(barman_catalog::Error::UnknownBackup { .. })) => {
+                cat.remove(id);
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e),
         };
         fsutil::create_private_dir(self.repo.meta_dir())?;
         fsutil::write_replace(&self.marker_path(id), b"delete")?;
@@ -792,6 +813,7 @@ impl ServerBackups {
                 run.orphans.push(b.id);
             }
         }
+        self.remove_stray_markers(&cat)?;
         for id in report.obsolete() {
             if run.orphans.contains(&id) {
                 continue;
@@ -825,9 +847,38 @@ impl ServerBackups {
                 continue;
             };
             let wals = self.delete_locked(&mut cat, id, true)?;
+            let _ = fs::remove_file(self.repo.backup_id_lock_path(id));
             run.deleted.push(Deleted { id, wals });
         }
         Ok(run)
+    }
+}
+
+impl ServerBackups {
+    /// Removes `delete_this` markers left by a delete cut short after removing
+    /// `backup.info` (the marker goes last).
+    fn remove_stray_markers(&self, cat: &Catalogue) -> Result<()> {
+        let meta = self.repo.meta_dir();
+        let entries = match fs::read_dir(meta) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("listing", meta, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io("listing", meta, e))?;
+            let name = entry.file_name();
+            let Some(id) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(&format!("-{DELETE_MARKER}")))
+                .and_then(|id| id.parse::<BackupId>().ok())
+            else {
+                continue;
+            };
+            if cat.get(id).is_none() {
+                remove_file_durably(&entry.path())?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -253,6 +253,12 @@ impl BackupRepo {
         self.lock_dir.join(format!(".{}-{what}.lock", self.server))
     }
 
+    /// The lock file of one backup (`.<server>-<id>.lock`), removed once the backup is
+    /// deleted, as Barman does.
+    pub(crate) fn backup_id_lock_path(&self, id: BackupId) -> PathBuf {
+        self.lock_path(id.as_str())
+    }
+
     /// Takes the server's backup lock (`.<server>-backup.lock`) without waiting:
     /// `Ok(None)` when a backup of this server is running.
     ///

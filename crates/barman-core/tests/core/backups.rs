@@ -455,6 +455,9 @@ fn delete_refusals_leave_everything_intact() {
     assert_eq!(r.snapshot(), before);
     drop(busy);
     assert!(r.backups().delete("oldest").is_ok());
+    // The deleted backup's lock file goes with it.
+    assert!(!r.home().join(".pg-20261110T010000.lock").exists());
+    assert!(r.home().join(".pg-backup.lock").exists());
 }
 
 #[test]
@@ -664,6 +667,20 @@ fn retention_finishes_interrupted_deletes_and_reports_orphans() {
     );
     assert!(!r.info_path("20261115T010000").exists());
     assert!(r.info_path("20261110T010000").exists());
+    // A marker left after backup.info was removed goes at the next run.
+    fs::write(
+        r.server_dir().join("meta/20261101T010000-delete_this"),
+        "delete",
+    )
+    .unwrap();
+    r.backups()
+        .enforce_retention(now(), &TimeZone::UTC)
+        .unwrap();
+    assert!(
+        !r.server_dir()
+            .join("meta/20261101T010000-delete_this")
+            .exists()
+    );
 }
 
 #[test]
