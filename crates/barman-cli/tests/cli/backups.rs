@@ -648,3 +648,70 @@ fn delete_as_barman_deletes() {
         assert_eq!(trees[1], trees[0], "{what}");
     }
 }
+
+/// The retention part of `cron`, by Barman and by us on identical repositories: the same
+/// backups, backup.info files, WAL files and xlog.db remain.
+#[test]
+fn cron_retention_as_barman_enforces_it() {
+    let Some(script) = barman_script() else {
+        return;
+    };
+    type Setup = fn(&Repo);
+    let cases: [(&str, &str, Setup); 3] = [
+        ("redundancy", "retention_policy = REDUNDANCY 1", |_| {}),
+        ("standalone keep", "retention_policy = REDUNDANCY 1", |r| {
+            fs::write(r.srv().join("meta/20261110T010000-keep"), "standalone").unwrap()
+        }),
+        (
+            "window and minimum redundancy",
+            "retention_policy = RECOVERY WINDOW OF 1 DAYS\nminimum_redundancy = 2",
+            |_| {},
+        ),
+    ];
+    let kept = |dir: &Path| {
+        tree(dir)
+            .into_iter()
+            .filter(|(n, _)| ["base/", "meta/", "wals/"].iter().any(|p| n.starts_with(p)))
+            .collect::<Vec<_>>()
+    };
+    for (what, policy, setup) in cases {
+        let mut trees = Vec::new();
+        for program in [script.clone(), PathBuf::from(crate::support::BARMAN)] {
+            let r = Repo::new();
+            r.backup("20261110T010000", BackupStatus::Done, 2, 3);
+            r.backup("20261115T010000", BackupStatus::Done, 5, 6);
+            r.backup("20261120T010000", BackupStatus::Done, 8, 9);
+            let mut failed = r.backup("20261121T010000", BackupStatus::Failed, 10, 10);
+            failed.end_time = None;
+            r.write(&failed);
+            r.wals(1, 11, 100);
+            setup(&r);
+            let conf = r.conf(policy);
+            let before = kept(&r.srv());
+            let out = Command::new(&program)
+                .arg("-c")
+                .arg(&conf)
+                .arg("cron")
+                .env("TZ", "UTC")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{what}: {}: {}",
+                program.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let after = kept(&r.srv());
+            assert_ne!(
+                before,
+                after,
+                "{what}: {} deleted nothing",
+                program.display()
+            );
+            trees.push(after);
+        }
+        let names = |t: &[(String, Vec<u8>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&trees[1]), names(&trees[0]), "{what}");
+        assert_eq!(trees[1], trees[0], "{what}");
+    }
+}
