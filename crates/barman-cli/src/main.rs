@@ -125,7 +125,8 @@ enum Command {
         /// The WAL file name.
         wal_name: String,
     },
-    /// Periodic maintenance, to run every minute (so far: WAL archiving).
+    /// Periodic maintenance, to run every minute: WAL archiving, backup checks,
+    /// retention.
     Cron,
     /// Rebuild the WAL catalogue (xlog.db) from the archive.
     RebuildXlogdb {
@@ -138,6 +139,69 @@ enum Command {
         /// Show the file that sets each configuration option.
         #[arg(long = "show-config-source")]
         show_config_source: bool,
+    },
+    /// List the backups of servers (`all` for every one), newest first.
+    #[command(alias = "list-backup")]
+    ListBackups {
+        /// Print only the backup ids.
+        #[arg(long)]
+        minimal: bool,
+        /// Server names (`all` for every one).
+        #[arg(required = true)]
+        servers: Vec<String>,
+    },
+    /// Show the details of a backup.
+    #[command(alias = "show-backups")]
+    ShowBackup {
+        /// The server.
+        server: String,
+        /// The backup id, name or shortcut (latest, oldest, last-failed, latest-full).
+        backup_id: String,
+    },
+    /// List the files of a backup.
+    ListFiles {
+        /// What to list.
+        #[arg(long, value_enum, default_value = "standalone")]
+        target: FilesTargetArg,
+        /// Also list empty directories.
+        #[arg(long = "list-empty-directories")]
+        list_empty_directories: bool,
+        /// The server.
+        server: String,
+        /// The backup id, name or shortcut.
+        backup_id: String,
+    },
+    /// Delete a backup (and its incremental descendants).
+    Delete {
+        /// The server.
+        server: String,
+        /// The backup id, name or shortcut.
+        backup_id: String,
+    },
+    /// Keep a backup forever (or release it, or show its keep status).
+    #[command(group(clap::ArgGroup::new("keep_action").required(true).multiple(true).args(["status", "release", "target"])))]
+    Keep {
+        /// Show the keep status (full, standalone or nokeep).
+        #[arg(short = 's', long)]
+        status: bool,
+        /// Remove the keep annotation.
+        #[arg(short = 'r', long)]
+        release: bool,
+        /// What to keep: the backup and all later WAL (full), or only the WAL it needs
+        /// (standalone).
+        #[arg(long, value_enum)]
+        target: Option<KeepTargetArg>,
+        /// The server.
+        server: String,
+        /// The backup id, name or shortcut.
+        backup_id: String,
+    },
+    /// Decide whether a WAITING_FOR_WALS backup is DONE or FAILED.
+    CheckBackup {
+        /// The server.
+        server: String,
+        /// The backup id, name or shortcut.
+        backup_id: String,
     },
     /// Take a base backup of servers (`all` for every active one).
     Backup {
@@ -214,6 +278,28 @@ enum Command {
     },
 }
 
+/// `list-files --target`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum FilesTargetArg {
+    /// The backup's files and the WAL it needs.
+    Standalone,
+    /// The backup's files.
+    Data,
+    /// The WAL files from the backup until the next one.
+    Wal,
+    /// Data and WAL.
+    Full,
+}
+
+/// `keep --target`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KeepTargetArg {
+    /// The backup and every later WAL file.
+    Full,
+    /// The backup and the WAL it needs.
+    Standalone,
+}
+
 /// The logger Barman's messages of this command come from.
 fn log_source(command: &Command) -> &'static str {
     match command {
@@ -228,6 +314,12 @@ fn log_source(command: &Command) -> &'static str {
         Command::RebuildXlogdb { .. } => "barman.backup",
         Command::Diagnose { .. } => "barman.diagnose",
         Command::Backup { .. } | Command::VerifyBackup { .. } => "barman.backup",
+        Command::ListBackups { .. }
+        | Command::ShowBackup { .. }
+        | Command::ListFiles { .. }
+        | Command::Delete { .. }
+        | Command::CheckBackup { .. } => "barman.server",
+        Command::Keep { .. } => "barman.backup",
     }
 }
 
@@ -388,6 +480,44 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         }
         Command::CheckWalArchive { timeline, server } => {
             commands::wal::check_wal_archive(ctx, server, *timeline)
+        }
+        Command::ListBackups { minimal, servers } => {
+            commands::backups::list(ctx, servers, *minimal)
+        }
+        Command::ShowBackup { server, backup_id } => {
+            commands::backups::show(ctx, server, backup_id)
+        }
+        Command::ListFiles {
+            target,
+            list_empty_directories,
+            server,
+            backup_id,
+        } => {
+            use barman_core::backups::FilesTarget;
+            let target = match target {
+                FilesTargetArg::Standalone => FilesTarget::Standalone,
+                FilesTargetArg::Data => FilesTarget::Data,
+                FilesTargetArg::Wal => FilesTarget::Wal,
+                FilesTargetArg::Full => FilesTarget::Full,
+            };
+            commands::backups::list_files(ctx, server, backup_id, target, *list_empty_directories)
+        }
+        Command::Delete { server, backup_id } => commands::backups::delete(ctx, server, backup_id),
+        Command::Keep {
+            status,
+            release,
+            target,
+            server,
+            backup_id,
+        } => {
+            let target = target.map(|t| match t {
+                KeepTargetArg::Full => barman_catalog::KeepTarget::Full,
+                KeepTargetArg::Standalone => barman_catalog::KeepTarget::Standalone,
+            });
+            commands::backups::keep(ctx, server, backup_id, *status, *release, target)
+        }
+        Command::CheckBackup { server, backup_id } => {
+            commands::backups::check_backup(ctx, server, backup_id)
         }
     }
 }

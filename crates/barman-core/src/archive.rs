@@ -172,7 +172,7 @@ impl WalArchive {
         &self.errors_dir
     }
 
-    fn xlogdb_lock(&self) -> Result<Lock> {
+    pub(crate) fn xlogdb_lock(&self) -> Result<Lock> {
         Lock::acquire(&self.lock_dir.join(format!(".{}-xlogdb.lock", self.server)))
     }
 

@@ -1,7 +1,15 @@
-//! `barman cron`, the part that exists so far: archiving. Run every minute, it archives
-//! what waits in `incoming/` and `streaming/` for every active server.
+//! `barman cron`: run every minute, it archives what waits in `incoming/` and
+//! `streaming/` for every active server, then maintains its catalogue: backups whose
+//! backup process died are marked FAILED, WAITING_FOR_WALS backups are checked again,
+//! and the retention policy is enforced.
 
+use barman_catalog::BackupId;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::Error;
 use crate::archive::{ArchiveError, ArchiveReport, WalArchive};
+use crate::backups::{CheckReport, RetentionRun, ServerBackups};
 use crate::config::Config;
 use crate::fsutil::Lock;
 
@@ -13,16 +21,28 @@ pub enum CronOutcome {
     Skipped(&'static str),
     /// Another cron holds this server's lock.
     Busy,
-    /// archive-wal ran.
-    Archived(ArchiveReport),
-    /// archive-wal failed.
-    Failed(ArchiveError),
+    /// The server's maintenance ran; each step reports on its own.
+    Ran(Box<ServerCron>),
 }
 
-/// Runs the archiving part of `cron` for every server, in name order, each under its
-/// `.<server>-cron.lock` (a busy lock skips the server, as Barman does). Servers are
-/// handled one after another for now.
-pub fn run(config: &Config) -> Vec<(String, CronOutcome)> {
+/// The steps of cron for one server. A failing step does not stop the next ones.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ServerCron {
+    /// archive-wal (an [`ArchiveError::Busy`] when another archive-wal runs).
+    pub archive: Result<ArchiveReport, ArchiveError>,
+    /// STARTED backups whose process is gone, now written FAILED.
+    pub failed_stale: Result<Vec<BackupId>, Error>,
+    /// WAITING_FOR_WALS backups checked again.
+    pub checked: Result<Vec<CheckReport>, Error>,
+    /// The retention policy.
+    pub retention: Result<RetentionRun, Error>,
+}
+
+/// Runs `cron` for every server, in name order, each under its `.<server>-cron.lock` (a
+/// busy lock skips the server, as Barman does). `now` and `local` (the local time zone)
+/// are for retention by recovery window. Servers are handled one after another.
+pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, CronOutcome)> {
     let mut names: Vec<&str> = config.server_names().collect();
     names.sort_unstable();
     let mut out = Vec::new();
@@ -39,14 +59,22 @@ pub fn run(config: &Config) -> Vec<(String, CronOutcome)> {
                 .join(format!(".{name}-cron.lock"));
             match Lock::try_acquire(&lock_path) {
                 Ok(Some(_lock)) => {
-                    match WalArchive::for_server(config.global(), server).archive_wal() {
-                        Ok(r) => CronOutcome::Archived(r),
-                        Err(ArchiveError::Busy { .. }) => CronOutcome::Busy,
-                        Err(e) => CronOutcome::Failed(e),
-                    }
+                    let archive = WalArchive::for_server(config.global(), server).archive_wal();
+                    let backups = ServerBackups::for_server(config.global(), server);
+                    CronOutcome::Ran(Box::new(ServerCron {
+                        archive,
+                        failed_stale: backups.fail_stale(),
+                        checked: backups.recheck_waiting(),
+                        retention: backups.enforce_retention(now, local),
+                    }))
                 }
                 Ok(None) => CronOutcome::Busy,
-                Err(e) => CronOutcome::Failed(ArchiveError::Core(e)),
+                Err(e) => CronOutcome::Ran(Box::new(ServerCron {
+                    archive: Err(ArchiveError::Core(e)),
+                    failed_stale: Ok(Vec::new()),
+                    checked: Ok(Vec::new()),
+                    retention: Ok(RetentionRun::default()),
+                })),
             }
         };
         out.push((name.to_owned(), outcome));

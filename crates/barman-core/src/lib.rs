@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod backup;
+pub mod backups;
 pub mod check;
 pub mod client;
 pub mod config;

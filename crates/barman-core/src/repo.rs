@@ -112,7 +112,8 @@ impl BackupRepo {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownBackup`] when neither file exists; parse and I/O errors.
+    /// [`Error::Catalog`] with [`barman_catalog::Error::UnknownBackup`] when neither file
+    /// exists; parse and I/O errors.
     pub fn read_info(&self, id: BackupId) -> Result<BackupInfo> {
         for path in [self.info_path(id), self.backup_path(id).join("backup.info")] {
             match fs::read_to_string(&path) {
@@ -251,6 +252,12 @@ impl BackupRepo {
 
     fn lock_path(&self, what: &str) -> PathBuf {
         self.lock_dir.join(format!(".{}-{what}.lock", self.server))
+    }
+
+    /// The lock file of one backup (`.<server>-<id>.lock`), removed once the backup is
+    /// deleted, as Barman does.
+    pub(crate) fn backup_id_lock_path(&self, id: BackupId) -> PathBuf {
+        self.lock_path(id.as_str())
     }
 
     /// Takes the server's backup lock (`.<server>-backup.lock`) without waiting:

@@ -2,6 +2,7 @@
 //! [`Context`](crate::Context) and the command's arguments.
 
 pub mod backup;
+pub mod backups;
 pub mod diagnose;
 pub mod server;
 pub mod servers;

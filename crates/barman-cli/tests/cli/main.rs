@@ -2,6 +2,7 @@
 //! `barman put-wal`, then bad input handed to it.
 
 mod backup;
+mod backups;
 mod ops;
 mod ops_pg;
 mod put_wal;

@@ -1,5 +1,6 @@
 //! Integration tests of barman-core.
 mod archive;
+mod backups;
 mod check;
 mod config;
 mod ini;
