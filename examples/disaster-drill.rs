@@ -236,20 +236,20 @@ fn find_barman() -> Res<PathBuf> {
 
 /// Options of [`run`].
 #[derive(Debug)]
-pub struct DrillOptions {
+pub(crate) struct DrillOptions {
     /// The `barman` binary.
-    pub barman: PathBuf,
+    pub(crate) barman: PathBuf,
     /// PostgreSQL's server programs.
-    pub pg_bin: PathBuf,
+    pub(crate) pg_bin: PathBuf,
     /// Keep the temporary directory.
-    pub keep: bool,
+    pub(crate) keep: bool,
     /// Print progress.
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 /// Runs the whole drill; `Ok(report)` when every recovered copy matched, the report
 /// text in the error otherwise.
-pub fn run(opts: &DrillOptions) -> Result<String, String> {
+pub(crate) fn run(opts: &DrillOptions) -> Result<String, String> {
     let is_root = Command::new("id")
         .arg("-u")
         .output()

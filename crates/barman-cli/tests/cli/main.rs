@@ -3,6 +3,7 @@
 
 mod backup;
 mod backups;
+mod drill;
 mod ops;
 mod ops_pg;
 mod put_wal;
