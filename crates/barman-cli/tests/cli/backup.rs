@@ -334,3 +334,94 @@ fn a_full_disk_fails_the_backup_and_frees_its_space() {
     );
     assert_eq!(std::fs::read_dir(&small).unwrap().count(), 0);
 }
+
+/// Barman 3.19 from PyPI and barman-rs share one `barman_home`: Barman lists and shows
+/// the backup barman-rs took, barman-rs lists and shows the one Barman took, with the
+/// same ids, statuses and sizes.
+#[test]
+fn barman_and_barman_rs_read_each_others_backups() {
+    let python = std::env::var("BARMAN_ORACLE_PYTHON").ok();
+    let Some(script) = python
+        .as_deref()
+        .map(|p| Path::new(p).with_file_name("barman"))
+        .filter(|p| p.is_file())
+    else {
+        assert!(
+            std::env::var("BARMAN_REQUIRE_ORACLE").as_deref() != Ok("1"),
+            "BARMAN_REQUIRE_ORACLE=1 but no barman next to BARMAN_ORACLE_PYTHON"
+        );
+        eprintln!("skipped: set BARMAN_ORACLE_PYTHON to the python of a venv with barman");
+        return;
+    };
+    let user = String::from_utf8_lossy(
+        &std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    let Some(s) = setup("") else { return };
+    let text = std::fs::read_to_string(&s.conf).unwrap();
+    std::fs::write(
+        &s.conf,
+        text.replace("[barman]\n", &format!("[barman]\nbarman_user = {user}\n")),
+    )
+    .unwrap();
+    let (code, out, err) =
+        barman_as_server(&s.conf, &["backup", "pg", "--wait", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let ours_id = backup_id(&out);
+    let theirs = |args: &[&str]| {
+        let out = std::process::Command::new(&script)
+            .arg("-c")
+            .arg(&s.conf)
+            .args(args)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let ours = |args: &[&str]| {
+        let out = std::process::Command::new(BARMAN)
+            .arg("-c")
+            .arg(&s.conf)
+            .args(args)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Barman takes a backup of the same cluster with its own postgres method.
+    let (ok, out, err) = theirs(&["backup", "pgb", "--wait", "--wait-timeout", "60"]);
+    assert!(ok, "Barman's backup: {out}{err}");
+    for args in [
+        &["list-backups", "pg"][..],
+        &["list-backups", "pgb"],
+        &["show-backup", "pg", &ours_id],
+        &["show-backup", "pgb", "latest"],
+    ] {
+        let (ok, theirs_out, err) = theirs(args);
+        assert!(ok, "barman {args:?}: {err}");
+        assert_eq!(ours(args), theirs_out, "{args:?}");
+    }
+    let listed = ours(&["list-backups", "pg"]);
+    assert!(
+        listed.contains(&ours_id) && !listed.contains("WAITING") && !listed.contains("FAILED"),
+        "{listed}"
+    );
+    let json = |t: String| serde_json::from_str::<serde_json::Value>(&t).unwrap();
+    let (ok, t, err) = theirs(&["-f", "json", "list-backups", "pgb"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(ours(&["-f", "json", "list-backups", "pgb"])), json(t));
+}
