@@ -27,7 +27,7 @@ use barman_catalog::{
     ManifestFile, PyDateTime, PyValue, Tablespace, WalIndex, WalRange, check_backup,
     check_backup_name,
 };
-use barman_transport::{CopiedFile, CopyStats, LocalCopier, Reuse};
+use barman_transport::{CopiedFile, CopyStats, LocalCopier, Reuse, Rsync, RsyncPath, SshCommand};
 use barman_wal::{BackupLabel, Lsn, SegmentName, TimelineId, WalSegSize};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -198,11 +198,22 @@ pub async fn backup(
         )));
     }
     let method = server.backup_method().to_owned();
-    if !matches!(method.as_str(), "local-rsync" | "postgres") {
+    if !matches!(method.as_str(), "local-rsync" | "rsync" | "postgres") {
         return Err(Error::refused(format!(
-            "server {name}: backup_method {method} is not supported yet (use local-rsync or postgres)"
+            "server {name}: backup_method {method} is not supported yet (use rsync, local-rsync or postgres)"
         )));
     }
+    let ssh = if method == "rsync" {
+        let command = server.get_str("ssh_command").unwrap_or("");
+        if command.trim().is_empty() {
+            return Err(Error::refused(format!(
+                "server {name}: backup_method rsync needs ssh_command"
+            )));
+        }
+        Some(SshCommand::new(command)?)
+    } else {
+        None
+    };
     let repo = BackupRepo::for_server(global, server);
     let _lock = repo.try_lock_backup()?.ok_or_else(|| {
         Error::refused(format!(
@@ -314,12 +325,23 @@ pub async fn backup(
         copy_seconds: 0.0,
         warnings: Vec::new(),
     };
+    let bwlimit = options.bwlimit.or_else(|| {
+        server
+            .get_int("bandwidth_limit")
+            .and_then(|b| u64::try_from(b).ok())
+    });
     let outcome = match method.as_str() {
-        "local-rsync" => {
-            job.local_rsync(&pg, fast, jobs, reuse, previous.as_ref())
-                .await
+        "postgres" => job.postgres(options, fast).await,
+        _ => {
+            let copy = Copy {
+                jobs,
+                reuse,
+                previous: previous.as_ref(),
+                ssh: ssh.as_ref(),
+                bwlimit: bwlimit.filter(|b| *b > 0),
+            };
+            job.concurrent(&pg, fast, &copy).await
         }
-        _ => job.postgres(options, fast).await,
     };
     if let Err(e) = outcome {
         let phase = job.phase;
@@ -438,22 +460,28 @@ impl Job<'_> {
         self.info.end_time = Some(py_time(time));
     }
 
-    async fn local_rsync(
-        &mut self,
-        pg: &PgServer,
-        fast: bool,
-        jobs: usize,
-        reuse: ReuseBackup,
-        previous: Option<&BackupInfo>,
-    ) -> Result<()> {
+    async fn concurrent(&mut self, pg: &PgServer, fast: bool, how: &Copy<'_>) -> Result<()> {
         let id = self.info.id;
-        let pgdata = PathBuf::from(self.info.pgdata.clone().unwrap_or_default());
-        if !pgdata.join("PG_VERSION").is_file() {
-            return Err(Error::refused(format!(
-                "server {}: the data directory {} is not readable on this host (local-rsync needs PostgreSQL on the Barman host)",
-                self.repo.server(),
-                pgdata.display()
-            )));
+        let pgdata = self.info.pgdata.clone().unwrap_or_default();
+        let readable = match how.ssh {
+            Some(ssh) => ssh
+                .output(&["test", "-f", &format!("{pgdata}/PG_VERSION")], None)
+                .await?
+                .success(),
+            None => Path::new(&pgdata).join("PG_VERSION").is_file(),
+        };
+        if !readable {
+            return Err(Error::refused(match how.ssh {
+                Some(ssh) => format!(
+                    "server {}: the data directory {pgdata} is not readable through ssh_command ({})",
+                    self.repo.server(),
+                    ssh.destination()
+                ),
+                None => format!(
+                    "server {}: the data directory {pgdata} is not readable on this host (local-rsync needs PostgreSQL on the Barman host)",
+                    self.repo.server()
+                ),
+            }));
         }
         let label = format!("Barman backup {} {id}", self.repo.server());
         let start = pg.backup_start(&label, fast).await?;
@@ -467,49 +495,88 @@ impl Job<'_> {
         let copy_started = Instant::now();
         fsutil::create_private_dir(&self.repo.backup_path(id))?;
         let data_dir = self.repo.data_dir(id);
-        let base = |prev: &BackupInfo| self.repo.data_dir(prev.id);
-        let mut copier = LocalCopier::new()
-            .workers(jobs)
-            .allow_vanished(true)
-            .fsync(true)
-            .checksums(true);
-        for e in EXCLUDES {
-            copier = copier.exclude(*e);
-        }
-        let reference = previous.filter(|_| reuse != ReuseBackup::Off);
-        if let Some(prev) = reference {
-            copier = copier
-                .link_dest(base(prev))
-                .reuse(if reuse == ReuseBackup::Link {
-                    Reuse::Link
-                } else {
-                    Reuse::Copy
-                })
-                .known_checksums(known_checksums(&base(prev)));
-            if let Some(t) = prev
-                .begin_time
-                .and_then(|t| t.to_timestamp(&TimeZone::system()).ok())
-            {
-                copier = copier.safe_horizon(
-                    SystemTime::UNIX_EPOCH
-                        + Duration::from_secs(u64::try_from(t.as_second()).unwrap_or(0)),
-                );
-            }
-        }
-        let (stats, mut files) = copier.copy_tree_files(&pgdata, &data_dir).await?;
-        let mut total = stats;
+        let reference = how.previous.filter(|_| how.reuse != ReuseBackup::Off);
+        let mut trees = vec![(
+            pgdata.clone(),
+            data_dir.clone(),
+            PathBuf::new(),
+            reference.map(|p| self.repo.data_dir(p.id)),
+        )];
         for spc in self.info.tablespaces.clone().unwrap_or_default() {
-            let dest = self.repo.tablespace_dir(id, spc.oid);
-            let mut c = copier.clone();
-            if let Some(prev) = reference {
-                c = c.link_dest(self.repo.tablespace_dir(prev.id, spc.oid));
-            }
-            let (s, f) = c.copy_tree_files(Path::new(&spc.location), &dest).await?;
-            add_stats(&mut total, &s);
-            files.extend(f.into_iter().map(|mut f| {
-                f.rel = Path::new("pg_tblspc")
-                    .join(spc.oid.to_string())
-                    .join(&f.rel);
+            trees.push((
+                spc.location.clone(),
+                self.repo.tablespace_dir(id, spc.oid),
+                Path::new("pg_tblspc").join(spc.oid.to_string()),
+                reference.map(|p| self.repo.tablespace_dir(p.id, spc.oid)),
+            ));
+        }
+        let mut total = CopyStats::default();
+        let mut files = Vec::new();
+        let known = reference
+            .map(|p| known_checksums(&self.repo.data_dir(p.id)))
+            .unwrap_or_default();
+        let horizon = reference
+            .and_then(|p| p.begin_time)
+            .and_then(|t| t.to_timestamp(&TimeZone::system()).ok())
+            .map(|t| {
+                SystemTime::UNIX_EPOCH
+                    + Duration::from_secs(u64::try_from(t.as_second()).unwrap_or(0))
+            });
+        for (i, (src, dest, prefix, link)) in trees.into_iter().enumerate() {
+            let (stats, copied) = match how.ssh {
+                None => {
+                    let mut copier = LocalCopier::new()
+                        .workers(how.jobs)
+                        .allow_vanished(true)
+                        .fsync(true)
+                        .checksums(true);
+                    if i == 0 {
+                        for e in EXCLUDES {
+                            copier = copier.exclude(*e);
+                        }
+                    }
+                    if let Some(link) = link {
+                        copier = copier
+                            .link_dest(link)
+                            .reuse(if how.reuse == ReuseBackup::Link {
+                                Reuse::Link
+                            } else {
+                                Reuse::Copy
+                            })
+                            .known_checksums(known.clone());
+                        if let Some(h) = horizon {
+                            copier = copier.safe_horizon(h);
+                        }
+                    }
+                    copier.copy_tree_files(Path::new(&src), &dest).await?
+                }
+                Some(ssh) => {
+                    let mut rsync = Rsync::new().workers(how.jobs);
+                    if i == 0 {
+                        for e in EXCLUDES {
+                            rsync = rsync.exclude(format!("/{e}"));
+                        }
+                    }
+                    if let Some(kib) = how.bwlimit {
+                        rsync = rsync.bwlimit_kib(kib);
+                    }
+                    if let Some(link) = &link
+                        && how.reuse == ReuseBackup::Link
+                    {
+                        rsync = rsync.link_dest(link);
+                    }
+                    rsync
+                        .copy_tree(
+                            &RsyncPath::Remote(ssh.clone(), src.clone()),
+                            &RsyncPath::Local(dest.clone()),
+                        )
+                        .await?;
+                    checksum_tree(&dest, link.as_deref(), &known, &prefix)?
+                }
+            };
+            add_stats(&mut total, &stats);
+            files.extend(copied.into_iter().map(|mut f| {
+                f.rel = prefix.join(&f.rel);
                 f
             }));
         }
@@ -528,7 +595,10 @@ impl Job<'_> {
                 && let Some(base) = path.file_name()
             {
                 let dest = data_dir.join(base);
-                let bytes = fs::read(path).map_err(|e| Error::io("reading", path, e))?;
+                let bytes = match how.ssh {
+                    Some(ssh) => ssh.run(&["cat", file.as_str()]).await?.to_vec(),
+                    None => fs::read(path).map_err(|e| Error::io("reading", path, e))?,
+                };
                 fsutil::write_replace(&dest, &bytes)?;
                 files.push(record_for(&dest, Path::new(base), &bytes)?);
             }
@@ -572,8 +642,8 @@ impl Job<'_> {
         self.info.size = i64::try_from(size).ok();
         self.info.deduplicated_size = i64::try_from(dedup).ok();
         self.info.copy_stats = PyValue::parse(&format!(
-            "{{'copy_time': {:.6}, 'number_of_workers': {jobs}, 'total_time': {:.6}}}",
-            self.copy_seconds, self.copy_seconds
+            "{{'copy_time': {:.6}, 'number_of_workers': {}, 'total_time': {:.6}}}",
+            self.copy_seconds, how.jobs, self.copy_seconds
         ))
         .ok();
         Ok(())
@@ -674,6 +744,85 @@ impl Job<'_> {
         self.info.deduplicated_size = self.info.size;
         Ok(())
     }
+}
+
+/// How the files of a concurrent (`rsync`/`local-rsync`) backup are copied.
+struct Copy<'a> {
+    jobs: usize,
+    reuse: ReuseBackup,
+    previous: Option<&'a BackupInfo>,
+    ssh: Option<&'a SshCommand>,
+    bwlimit: Option<u64>,
+}
+
+/// The manifest records of a tree rsync wrote: sizes, times and CRC-32C read back from
+/// the copy (a file hard-linked to `link` reuses the checksum `known` has for it).
+fn checksum_tree(
+    root: &Path,
+    link: Option<&Path>,
+    known: &HashMap<PathBuf, u32>,
+    prefix: &Path,
+) -> Result<(CopyStats, Vec<CopiedFile>)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut stats = CopyStats::default();
+    let mut files = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        fsutil::sync_dir(&dir)?;
+        for e in fs::read_dir(&dir).map_err(|e| Error::io("listing", &dir, e))? {
+            let e = e.map_err(|e| Error::io("listing", &dir, e))?;
+            let child = rel.join(e.file_name());
+            let path = e.path();
+            let m = fs::symlink_metadata(&path).map_err(|e| Error::io("reading", &path, e))?;
+            if m.is_dir() {
+                stack.push(child);
+                continue;
+            }
+            if !m.is_file() {
+                continue;
+            }
+            let reused = link
+                .and_then(|l| fs::metadata(l.join(&child)).ok())
+                .is_some_and(|lm| lm.ino() == m.ino() && lm.dev() == m.dev());
+            let crc = match known.get(&prefix.join(&child)) {
+                Some(c) if reused => *c,
+                _ => {
+                    let mut f =
+                        fs::File::open(&path).map_err(|e| Error::io("reading", &path, e))?;
+                    let mut crc = 0u32;
+                    loop {
+                        let n = f
+                            .read(&mut buf)
+                            .map_err(|e| Error::io("reading", &path, e))?;
+                        if n == 0 {
+                            break;
+                        }
+                        crc = crc32c::crc32c_append(crc, &buf[..n]);
+                    }
+                    // rsync does not fsync what it writes: the backup is durable once
+                    // every file and directory is.
+                    f.sync_all().map_err(|e| Error::io("syncing", &path, e))?;
+                    crc
+                }
+            };
+            let mut record = CopiedFile::new(child, m.len());
+            record.mtime = m.modified().map_err(|e| Error::io("reading", &path, e))?;
+            record.crc32c = crc;
+            record.reused = reused;
+            if reused {
+                stats.files_linked += 1;
+                stats.bytes_reused += m.len();
+            } else {
+                stats.files_copied += 1;
+                stats.bytes_copied += m.len();
+            }
+            files.push(record);
+        }
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok((stats, files))
 }
 
 fn add_stats(total: &mut CopyStats, s: &CopyStats) {

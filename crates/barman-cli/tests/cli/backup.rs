@@ -425,3 +425,77 @@ fn barman_and_barman_rs_read_each_others_backups() {
     assert!(ok, "{err}");
     assert_eq!(json(ours(&["-f", "json", "list-backups", "pgb"])), json(t));
 }
+
+/// `backup_method = rsync`: the copy goes through `rsync` over `ssh_command` (sshd on
+/// 127.0.0.1), with `-j 2` and then hard links to the previous backup.
+#[test]
+fn rsync_backup_over_ssh_is_done_verified_and_linked() {
+    let Some(s) = setup("") else { return };
+    let Some(sshd) = testkit::Sshd::start() else {
+        return;
+    };
+    let conninfo = format!(
+        "host={} port=5432 user=postgres dbname=postgres",
+        s.pg.dir().display()
+    );
+    let mut text = std::fs::read_to_string(&s.conf).unwrap();
+    text.push_str(&format!(
+        "\n[pgr]\nconninfo = {conninfo}\nbackup_method = rsync\nssh_command = {}\narchiver = on\nimmediate_checkpoint = true\n",
+        sshd.ssh_command()
+    ));
+    std::fs::write(&s.conf, text).unwrap();
+    s.pg.sql(&format!(
+        "ALTER SYSTEM SET archive_command TO '{BARMAN} -q -c {c} put-wal pg %p && {BARMAN} -q -c {c} put-wal pgr %p'",
+        c = s.conf.display()
+    ))
+    .unwrap();
+    s.pg.sql("SELECT pg_reload_conf()").unwrap();
+    // The archive's directories belong to the user archive_command runs as.
+    let (code, out, err) =
+        barman_as_server(&s.conf, &["switch-wal", "--force", "--archive", "pgr"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = crate::support::barman(
+        &s.conf,
+        &["backup", "pgr", "-j", "2", "--wait", "--wait-timeout", "60"],
+    );
+    assert_eq!(code, 0, "{out}{err}\n{}", sshd.log());
+    let id = backup_id(&out);
+    let b = info(&s.home, "pgr", &id);
+    assert_eq!(b.status, BackupStatus::Done, "{b:?}");
+    assert_eq!(b.mode.as_deref(), Some("rsync-concurrent"));
+    let data = s.home.join("pgr/base").join(&id).join("data");
+    assert!(!data.join("postmaster.pid").exists());
+    let (ok, msg) = pg_verifybackup(&data);
+    assert!(ok, "{msg}");
+    let (code, out, err) = crate::support::barman(&s.conf, &["verify-backup", "pgr", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, out, err) = crate::support::barman(
+        &s.conf,
+        &[
+            "backup",
+            "pgr",
+            "--reuse-backup",
+            "link",
+            "--wait",
+            "--wait-timeout",
+            "60",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let id2 = backup_id(&out);
+    let data2 = s.home.join("pgr/base").join(&id2).join("data");
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(
+        ino(&data.join("PG_VERSION")),
+        ino(&data2.join("PG_VERSION"))
+    );
+    let second = info(&s.home, "pgr", &id2);
+    assert!(
+        second.deduplicated_size.unwrap() < second.size.unwrap(),
+        "{second:?}"
+    );
+    let (ok, msg) = pg_verifybackup(&data2);
+    assert!(ok, "{msg}");
+}
