@@ -112,7 +112,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // used by the backup, catalogue and recovery operations
     pub(crate) fn refused(reason: impl Into<String>) -> Error {
         Error::Refused {
             reason: reason.into(),
