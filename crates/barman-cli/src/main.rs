@@ -139,6 +139,9 @@ enum Command {
         #[arg(long = "show-config-source")]
         show_config_source: bool,
     },
+    /// Restore a backup into a directory, locally or on a remote host.
+    #[command(alias = "restore")]
+    Recover(commands::recover::RecoverArgs),
     /// Check that the WAL archive can be used by a new cluster.
     CheckWalArchive {
         /// Fail if WAL files of this timeline or newer exist.
@@ -159,6 +162,7 @@ fn log_source(command: &Command) -> &'static str {
         | Command::PutWal { .. }
         | Command::GetWal { .. }
         | Command::CheckWalArchive { .. } => "barman.server",
+        Command::Recover(_) => "barman.recovery_executor",
         Command::ArchiveWal { .. } => "barman.wal_archiver",
         Command::RebuildXlogdb { .. } => "barman.backup",
         Command::Diagnose { .. } => "barman.diagnose",
@@ -286,6 +290,7 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
             commands::wal::get_wal(ctx, server, wal_name, &args)
         }
         Command::RebuildXlogdb { servers } => commands::wal::rebuild_xlogdb(ctx, servers),
+        Command::Recover(args) => commands::recover::exec(ctx, args),
         Command::CheckWalArchive { timeline, server } => {
             commands::wal::check_wal_archive(ctx, server, *timeline)
         }

@@ -2,6 +2,7 @@
 //! [`Context`](crate::Context) and the command's arguments.
 
 pub mod diagnose;
+pub mod recover;
 pub mod server;
 pub mod servers;
 pub mod wal;
