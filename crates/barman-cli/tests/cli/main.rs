@@ -4,6 +4,7 @@
 mod ops;
 mod ops_pg;
 mod put_wal;
+mod recover;
 mod servers;
 mod support;
 mod wal_archive;
