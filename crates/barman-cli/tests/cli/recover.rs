@@ -315,11 +315,14 @@ impl<'a> Copy<'a> {
         panic!("replay did not end within 60 s\n{}", self.log());
     }
 
-    /// Waits until the server has stopped by itself.
+    /// Waits until the server has stopped by itself (its log says so, its pid file is
+    /// gone).
     fn wait_stopped(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if !self.data.join("postmaster.pid").exists() {
+            if self.log().contains("database system is shut down")
+                && !self.data.join("postmaster.pid").exists()
+            {
                 self.running = false;
                 return;
             }
