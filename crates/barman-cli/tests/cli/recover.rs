@@ -158,7 +158,9 @@ fn take_backup(site: &Site) -> String {
     let mut cmd = site.tool("pg_basebackup");
     cmd.arg("-h")
         .arg(pg.dir())
-        .args(["-p", "5432", "-U", "postgres", "-Fp", "-X", "none", "-c", "fast", "-D"])
+        .args([
+            "-p", "5432", "-U", "postgres", "-Fp", "-X", "none", "-c", "fast", "-D",
+        ])
         .arg(base.join("data"));
     for t in &tablespaces {
         cmd.arg(format!(
@@ -258,7 +260,11 @@ impl<'a> Copy<'a> {
             .arg(copy.log_path())
             .arg("-o")
             .arg(format!("-p {COPY_PORT} -k {}", copy.sock.display()))
-            .args(if wait { &["-w", "start"][..] } else { &["-W", "start"][..] })
+            .args(if wait {
+                &["-w", "start"][..]
+            } else {
+                &["-W", "start"][..]
+            })
             .output()
             .unwrap();
         if !out.status.success() {
@@ -407,7 +413,10 @@ fn each_target_type_recovers_exactly_what_was_committed_before_it() {
     assert!(auto.contains("\narchive_command = false\n"), "{auto}");
     assert!(site.dest("by-time/postgresql.auto.conf.origin").is_file());
     assert!(site.dest("by-time/recovery.signal").is_file());
-    assert!(site.dest(&format!("by-time/backup_manifest.{id}")).is_file());
+    assert!(
+        site.dest(&format!("by-time/backup_manifest.{id}"))
+            .is_file()
+    );
     assert!(!site.dest("by-time/backup_manifest").exists());
     let info = std::fs::read_to_string(site.dest("by-time/.barman-recover.info")).unwrap();
     assert!(info.contains("status=DONE"), "{info}");
@@ -422,7 +431,10 @@ fn each_target_type_recovers_exactly_what_was_committed_before_it() {
     );
     assert_eq!(d, s1);
     let auto = std::fs::read_to_string(site.dest("by-xid-excl/postgresql.auto.conf")).unwrap();
-    assert!(auto.contains("recovery_target_inclusive = 'False'"), "{auto}");
+    assert!(
+        auto.contains("recovery_target_inclusive = 'False'"),
+        "{auto}"
+    );
 
     // LSN, with promotion at the target: the copy is writable.
     let dest = site.dest("by-lsn");
@@ -447,7 +459,11 @@ fn each_target_type_recovers_exactly_what_was_committed_before_it() {
     }
 
     // Name, with the latest backup as "latest".
-    let (d, _) = recover_and_read(&site, "by-name", &["--target-name", "before_600", "pg", "latest"]);
+    let (d, _) = recover_and_read(
+        &site,
+        "by-name",
+        &["--target-name", "before_600", "pg", "latest"],
+    );
     assert_eq!(d, s4);
 
     // Immediate: the state at the end of the backup.
@@ -524,7 +540,9 @@ fn timelines_recover_along_the_history_to_the_right_branch() {
     site.insert(1, 100);
     let id = take_backup(&site);
     site.insert(101, 200);
-    site.pg.sql("SELECT pg_create_restore_point('fork')").unwrap();
+    site.pg
+        .sql("SELECT pg_create_restore_point('fork')")
+        .unwrap();
     let at_fork = site.digest();
     site.insert(201, 300);
     let tl1_end = site.digest();
@@ -567,7 +585,14 @@ fn timelines_recover_along_the_history_to_the_right_branch() {
     let (d, how) = recover_and_read(
         &site,
         "latest",
-        &["--target-name", "on_tl2", "--target-tli", "latest", "pg", &id],
+        &[
+            "--target-name",
+            "on_tl2",
+            "--target-tli",
+            "latest",
+            "pg",
+            &id,
+        ],
     );
     assert_eq!((d.as_str(), how), (on_tl2.as_str(), "paused"));
     let auto = std::fs::read_to_string(site.dest("latest/postgresql.auto.conf")).unwrap();
@@ -602,7 +627,10 @@ fn tablespaces_are_restored_to_their_original_or_new_location() {
     std::fs::create_dir(&ts).unwrap();
     site.pg.give_to_server_user(&ts).unwrap();
     site.pg
-        .sql(&format!("CREATE TABLESPACE ts1 LOCATION '{}'", ts.display()))
+        .sql(&format!(
+            "CREATE TABLESPACE ts1 LOCATION '{}'",
+            ts.display()
+        ))
         .unwrap();
     site.pg
         .sql("CREATE TABLE u (id int, v text) TABLESPACE ts1")
@@ -673,7 +701,8 @@ fn refusals_leave_the_destination_untouched() {
     site.insert(1, 10);
     let id = take_backup(&site);
     site.switch_and_wait();
-    let info = std::fs::read_to_string(site.home.join(format!("pg/meta/{id}-backup.info"))).unwrap();
+    let info =
+        std::fs::read_to_string(site.home.join(format!("pg/meta/{id}-backup.info"))).unwrap();
 
     // A FAILED backup next to it.
     let failed = "20000101T000000";
@@ -687,8 +716,14 @@ fn refusals_leave_the_destination_untouched() {
     let d = dest.display().to_string();
     let before_end = "2000-01-01 00:00:00+00:00".to_owned();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--target-time", &before_end, "pg", &id, &d], "before the end of backup"),
-        (vec!["--target-lsn", "0/10", "pg", &id, &d], "before the end of backup"),
+        (
+            vec!["--target-time", &before_end, "pg", &id, &d],
+            "before the end of backup",
+        ),
+        (
+            vec!["--target-lsn", "0/10", "pg", &id, &d],
+            "before the end of backup",
+        ),
         (
             vec!["--target-xid", "5", "--target-name", "x", "pg", &id, &d],
             "multiple targets",
@@ -696,9 +731,15 @@ fn refusals_leave_the_destination_untouched() {
         (vec!["pg", "20991231T000000", &d], "unknown backup"),
         (vec!["pg", failed, &d], "is FAILED"),
         (vec!["pg", &id, "/tmp/a:b"], "contains ':'"),
-        (vec!["--tablespace", "x:/tmp/x", "pg", &id, &d], "tablespace \"x\""),
+        (
+            vec!["--tablespace", "x:/tmp/x", "pg", &id, &d],
+            "tablespace \"x\"",
+        ),
         (vec!["--target-tli", "7", "pg", &id, &d], "timeline 7"),
-        (vec!["--target-action", "promote", "pg", &id, &d], "point-in-time"),
+        (
+            vec!["--target-action", "promote", "pg", &id, &d],
+            "point-in-time",
+        ),
     ];
     for (args, expected) in &cases {
         let (code, out, err) = site.recover(args);
@@ -734,10 +775,7 @@ fn remote_recovery_over_ssh() {
     let Some(site) = Site::start() else {
         return;
     };
-    if !barman_testkit::tools::require(
-        "rsync",
-        barman_testkit::tools::which("rsync").is_some(),
-    ) {
+    if !barman_testkit::tools::require("rsync", barman_testkit::tools::which("rsync").is_some()) {
         return;
     }
     let Some(sshd) = Sshd::start() else {
@@ -746,7 +784,9 @@ fn remote_recovery_over_ssh() {
     site.insert(1, 100);
     let id = take_backup(&site);
     site.insert(101, 200);
-    site.pg.sql("SELECT pg_create_restore_point('remote')").unwrap();
+    site.pg
+        .sql("SELECT pg_create_restore_point('remote')")
+        .unwrap();
     let expected = site.digest();
     site.insert(201, 300);
     site.switch_and_wait();
@@ -788,4 +828,56 @@ fn remote_recovery_over_ssh() {
     ]);
     assert_eq!(code, 1);
     assert!(err.contains("is not empty"), "{err}");
+}
+
+/// Barman's issue #79: WAL streamed but not yet in a complete segment (an archived
+/// `.partial`, as `receive-wal` leaves it) is replayed too, so those commits are not
+/// lost.
+#[test]
+fn a_trailing_partial_segment_is_replayed() {
+    let Some(site) = Site::start() else {
+        return;
+    };
+    site.insert(1, 100);
+    let id = take_backup(&site);
+    site.switch_and_wait();
+    // Committed, in the current segment, which is not complete yet.
+    site.insert(101, 200);
+    let expected = site.digest();
+    let current = site
+        .pg
+        .sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+        .unwrap();
+    let partial = site.pg.dir().join(format!("{current}.partial"));
+    std::fs::copy(site.pg.data().join("pg_wal").join(&current), &partial).unwrap();
+    ok(barman(
+        &site.conf,
+        &["put-wal", "pg", &partial.display().to_string()],
+    ));
+
+    let (d, how) = recover_and_read(&site, "with-partial", &["--target-tli", "1", "pg", &id]);
+    assert_eq!((d.as_str(), how), (expected.as_str(), "promoted"));
+    let (code, out, err) = barman(
+        &site.conf,
+        &[
+            "-f",
+            "json",
+            "recover",
+            "--target-tli",
+            "1",
+            "pg",
+            &id,
+            &site.dest("json").display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let files = v["wal_files"].as_array().unwrap();
+    assert_eq!(
+        files.last().unwrap(),
+        &format!("{current}.partial"),
+        "{out}"
+    );
+    // Delivered under its segment name, as PostgreSQL asks for it.
+    assert!(site.dest("json/barman_wal").join(&current).is_file());
 }
