@@ -141,7 +141,7 @@ enum Command {
     },
     /// Restore a backup into a directory, locally or on a remote host.
     #[command(alias = "restore")]
-    Recover(commands::recover::RecoverArgs),
+    Recover(Box<commands::recover::RecoverArgs>),
     /// Check that the WAL archive can be used by a new cluster.
     CheckWalArchive {
         /// Fail if WAL files of this timeline or newer exist.
