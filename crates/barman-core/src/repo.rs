@@ -112,7 +112,7 @@ impl BackupRepo {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownBackup`] when neither file exists; parse and I/O errors.
+    /// [`barman_catalog::Error::UnknownBackup`] (as [`Error::Catalog`]) when neither file exists; parse and I/O errors.
     pub fn read_info(&self, id: BackupId) -> Result<BackupInfo> {
         for path in [self.info_path(id), self.backup_path(id).join("backup.info")] {
             match fs::read_to_string(&path) {
