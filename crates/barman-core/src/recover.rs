@@ -25,9 +25,10 @@
 //!    codec is read from the magic bytes) into `barman_wal/` (or the staging WAL
 //!    directory) for a point-in-time recovery, else into `pg_wal/` with an
 //!    `archive_status/<name>.done` file each so PostgreSQL does not archive them again.
-//!    A trailing `.partial` segment (streamed but incomplete) is delivered under its
-//!    segment name, so the newest streamed WAL is replayed too (Barman leaves it out,
-//!    its issue #79).
+//!    A trailing `.partial` segment (streamed but incomplete: archived, or the one
+//!    `streaming/` holds) is delivered under its segment name, so the newest streamed
+//!    WAL is replayed too (Barman leaves it out, its issue #79). What waits in
+//!    `incoming/` and `streaming/` is archived first, as Barman does.
 //! 4. **Configuration.** `pg_tblspc/<oid>` links to the original or relocated
 //!    locations; `backup_manifest` renamed `backup_manifest.<id>`; `.barman-recover.info`;
 //!    `recovery.signal` (or `standby.signal`) and the recovery settings appended to
@@ -73,8 +74,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use barman_catalog::{
-    BackupId, BackupInfo, Catalogue, RecoveryPlan, RecoveryRequest, WalIndex, choose_backup,
-    plan_recovery,
+    BackupId, BackupInfo, Catalogue, RecoveryPlan, RecoveryRequest, WalIndex, XlogDbEntry,
+    choose_backup, plan_recovery,
 };
 use barman_transport::{LocalCopier, Rsync, RsyncPath, SshCommand};
 use barman_wal::{Codec, Lsn, TimelineHistory, TimelineId, WalFileName};
@@ -471,8 +472,13 @@ async fn prepare(
         .unwrap_or(1)
         .max(1);
 
+    // As Barman does, archive what waits in incoming/ and streaming/ first. Best
+    // effort: another archive-wal may be running, and a file it cannot archive is
+    // cron's to report.
+    let _ = archive.archive_wal();
     let catalogue = repo.load()?;
-    let wals = load_wal_index(archive)?;
+    let mut wals = load_wal_index(archive)?;
+    add_streaming_partials(archive, &mut wals)?;
     let histories = load_histories(archive, &wals)?;
     let request = RecoveryRequest {
         target: options.target.clone(),
@@ -679,6 +685,35 @@ fn load_wal_index(archive: &WalArchive) -> Result<WalIndex> {
     }
 }
 
+/// Adds the `.partial` segments of `streaming/` (the one `receive-wal` is writing) to
+/// the index, so the plan can end with the newest streamed WAL: delivery finds them
+/// there ([`WalArchive::wal_locations`] with `partial`).
+fn add_streaming_partials(archive: &WalArchive, wals: &mut WalIndex) -> Result<()> {
+    let dir = archive.streaming_dir();
+    let entries = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("listing", dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+        let Ok(name) = entry.file_name().to_string_lossy().parse::<WalFileName>() else {
+            continue;
+        };
+        if matches!(name, WalFileName::Partial(_)) && !wals.contains(&name) {
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            wals.push(XlogDbEntry {
+                name,
+                size,
+                time: 0.0,
+                compression: None,
+                encryption: None,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn load_histories(
     archive: &WalArchive,
     wals: &WalIndex,
@@ -768,6 +803,9 @@ async fn execute(
     });
     if let Some(ssh) = &p.ssh {
         let mut dirs: Vec<String> = vec![parent_of(&dest)];
+        if !p.get_wal {
+            dirs.push(parent_of(&p.wal_dest));
+        }
         dirs.extend(p.tablespaces.iter().map(|t| parent_of(&t.location)));
         let mut argv = vec!["mkdir".to_owned(), "-p".into(), "--".into()];
         argv.extend(dirs);

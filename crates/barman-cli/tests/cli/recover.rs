@@ -880,4 +880,112 @@ fn a_trailing_partial_segment_is_replayed() {
     );
     // Delivered under its segment name, as PostgreSQL asks for it.
     assert!(site.dest("json/barman_wal").join(&current).is_file());
+
+    // More commits, only in the segment receive-wal is streaming into streaming/.
+    site.insert(201, 300);
+    let newer = site.digest();
+    assert_eq!(
+        site.pg
+            .sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+            .unwrap(),
+        current
+    );
+    let streaming = site.home.join("pg/streaming");
+    std::fs::create_dir_all(&streaming).unwrap();
+    std::fs::copy(
+        site.pg.data().join("pg_wal").join(&current),
+        streaming.join(format!("{current}.partial")),
+    )
+    .unwrap();
+    let (d, how) = recover_and_read(&site, "streamed", &["--target-tli", "1", "pg", &id]);
+    assert_eq!((d.as_str(), how), (newer.as_str(), "promoted"));
+}
+
+#[test]
+fn standby_mode_custom_recovery_file_and_staging_wal_directory() {
+    let Some(site) = Site::start() else {
+        return;
+    };
+    site.insert(1, 100);
+    let id = take_backup(&site);
+    site.pg
+        .sql("SELECT pg_create_restore_point('here')")
+        .unwrap();
+    let expected = site.digest();
+    site.switch_and_wait();
+
+    // A staging WAL directory outside the destination, and another recovery file.
+    let dest = site.dest("staged");
+    let staging = site.dest("staging-wal");
+    ok(site.recover(&[
+        "--target-name",
+        "here",
+        "--target-action",
+        "promote",
+        "--staging-wal-directory",
+        &staging.display().to_string(),
+        "--recovery-conf-filename",
+        "recovery.barman.conf",
+        "pg",
+        &id,
+        &dest.display().to_string(),
+    ]));
+    let custom = std::fs::read_to_string(dest.join("recovery.barman.conf")).unwrap();
+    assert!(
+        custom.contains(&format!(
+            "restore_command = 'cp {}/%f %p'",
+            staging.display()
+        )),
+        "{custom}"
+    );
+    assert!(
+        custom.contains(&format!(
+            "recovery_end_command = 'rm -fr {}'",
+            staging.display()
+        )),
+        "{custom}"
+    );
+    assert!(!dest.join("barman_wal").exists());
+    assert!(std::fs::read_dir(&staging).unwrap().count() > 1);
+    // postgresql.auto.conf still has archive_command disabled, and no recovery lines.
+    let auto = std::fs::read_to_string(dest.join("postgresql.auto.conf")).unwrap();
+    assert!(auto.contains("\narchive_command = false\n"), "{auto}");
+    assert!(!auto.contains("restore_command"), "{auto}");
+    // PostgreSQL reads the custom file once included.
+    let mut conf = std::fs::read_to_string(dest.join("postgresql.conf")).unwrap();
+    conf.push_str("include 'recovery.barman.conf'\n");
+    std::fs::write(dest.join("postgresql.conf"), conf).unwrap();
+    {
+        let copy = Copy::start(&site, &dest, true);
+        assert_eq!(copy.wait_replayed(), "promoted");
+        assert_eq!(copy.sql(DIGEST), expected);
+        assert!(
+            !staging.exists(),
+            "recovery_end_command removes the staging directory"
+        );
+    }
+
+    // Standby mode: the WAL goes to pg_wal, standby.signal, no restore_command.
+    let dest = site.dest("standby");
+    ok(site.recover(&[
+        "--standby-mode",
+        "--target-tli",
+        "1",
+        "pg",
+        &id,
+        &dest.display().to_string(),
+    ]));
+    assert!(dest.join("standby.signal").is_file());
+    assert!(!dest.join("recovery.signal").exists());
+    assert!(!dest.join("barman_wal").exists());
+    let auto = std::fs::read_to_string(dest.join("postgresql.auto.conf")).unwrap();
+    assert!(!auto.contains("restore_command"), "{auto}");
+    assert!(auto.contains("recovery_target_timeline = 1"), "{auto}");
+    let copy = Copy::start(&site, &dest, true);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while copy.sql(DIGEST) != expected {
+        assert!(Instant::now() < deadline, "{}", copy.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(copy.sql("SELECT pg_is_in_recovery()"), "t");
 }
