@@ -4,3 +4,4 @@ mod check;
 mod config;
 mod ini;
 mod postgres;
+mod recover;
