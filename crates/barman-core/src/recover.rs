@@ -273,6 +273,16 @@ pub struct RecoverOptions {
 impl RecoverOptions {
     /// Options that restore `backup_id` into `destination` locally, replaying all the
     /// WAL, with the configuration's defaults for the rest.
+    ///
+    /// ```
+    /// use barman_core::recover::{RecoverOptions, TargetAction, TargetTimeline};
+    ///
+    /// let mut o = RecoverOptions::new("auto", "/var/lib/postgresql/15/restored");
+    /// o.target_tli = Some(TargetTimeline::Latest);
+    /// o.target_action = Some(TargetAction::Promote);
+    /// o.tablespaces.push(("tbs1".into(), "/srv/tbs1".into()));
+    /// assert_eq!(o.get_wal, None); // follows `recovery_options`
+    /// ```
     pub fn new(backup_id: impl Into<String>, destination: impl Into<PathBuf>) -> RecoverOptions {
         RecoverOptions {
             backup_id: backup_id.into(),
@@ -1280,6 +1290,12 @@ fn copy_mode(from: &Path, to: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[allow(dead_code)]
+    fn recover_future_is_send(g: &GlobalConfig, s: &ServerConfig, o: &RecoverOptions) {
+        fn send<T: Send>(_: &T) {}
+        send(&recover(g, s, o));
+    }
 
     #[test]
     fn mangle_comments_out_archive_command_and_old_targets() {

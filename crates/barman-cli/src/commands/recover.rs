@@ -281,5 +281,6 @@ fn print_report(ctx: &Context, r: &RecoverReport) {
         "changes": r.changes.iter().map(|c| json!({"file": c.file, "line": c.line, "key": c.key, "value": c.value})).collect::<Vec<_>>(),
         "warnings": r.warnings.iter().map(|c| json!({"file": c.file, "line": c.line, "key": c.key, "value": c.value})).collect::<Vec<_>>(),
         "missing_files": r.missing_files,
+        "bytes_copied": r.bytes_copied,
     }));
 }
