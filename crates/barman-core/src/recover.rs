@@ -352,6 +352,8 @@ pub struct RecoverReport {
     pub target_timeline: TimelineId,
     /// A description of the target, as Barman prints it (`time: '...'`).
     pub target_description: Option<String>,
+    /// The target time had no offset and was read in the Barman host's time zone.
+    pub target_time_assumed_local: bool,
     /// Whether `restore_command` fetches the WAL from Barman (get-wal mode).
     pub get_wal: bool,
     /// The WAL files delivered (empty in get-wal mode), and where.
@@ -757,14 +759,18 @@ fn local_dir_is_empty(dir: &Path) -> Result<bool> {
 
 async fn remote_dir_is_empty(ssh: &SshCommand, dir: &Path) -> Result<bool> {
     let path = dir.to_string_lossy().into_owned();
-    let out = ssh.output(&["ls", "-A", "--", path.as_str()], None).await?;
+    // 0: missing or empty; 4: not empty; 3: not a directory.
+    let script =
+        r#"[ -e "$1" ] || exit 0; [ -d "$1" ] || exit 3; [ -z "$(ls -A -- "$1")" ] || exit 4"#;
+    let out = ssh
+        .output(&["sh", "-c", script, "sh", path.as_str()], None)
+        .await?;
     match out.code {
-        Some(0) => Ok(out.stdout.is_empty()),
-        // ls: 2 when the directory does not exist.
-        Some(1 | 2) => Ok(true),
+        Some(0) => Ok(true),
+        Some(3 | 4) => Ok(false),
         code => Err(Error::Remote {
             what: format!(
-                "checking {path} on {}: ssh failed: {}",
+                "checking {path} on {}: {}",
                 ssh.destination(),
                 out.stderr.trim()
             ),
@@ -1020,6 +1026,10 @@ async fn execute(
         pitr: p.pitr,
         target_timeline: p.plan.target_timeline,
         target_description: p.target_line,
+        target_time_assumed_local: matches!(
+            &options.target,
+            Some(RecoveryTarget::Time(t)) if t.offset_seconds().is_none()
+        ),
         get_wal: p.get_wal,
         wal_destination: (!p.get_wal).then(|| p.wal_dest.clone()),
         wal_files: delivered,

@@ -194,6 +194,11 @@ fn print_report(ctx: &Context, r: &RecoverReport) {
         "Destination directory: {}",
         r.destination.display()
     ));
+    if r.target_time_assumed_local {
+        crate::warning(
+            "No time zone has been specified through '--target-time' command-line option. Barman assumed the same time zone from the Barman host.",
+        );
+    }
     if let Some(t) = &r.target_description {
         ctx.info(format!("Doing PITR. Recovery target {t}"));
     }

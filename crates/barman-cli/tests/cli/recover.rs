@@ -749,6 +749,17 @@ fn refusals_leave_the_destination_untouched() {
         assert!(!dest.exists(), "{args:?} wrote {}", dest.display());
     }
     assert!(!Path::new("/tmp/a:b").exists());
+    // The same through Barman's other name for the command.
+    let (code, _, err) = barman(
+        &site.conf,
+        &["restore", "--target-lsn", "0/10", "pg", &id, &d],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("before the end of backup"), "{err}");
+    // A naive target time is read in this host's zone, with a warning.
+    let (code, _, err) = site.recover(&["--target-time", "2000-01-01 00:00:00", "pg", &id, &d]);
+    assert_eq!(code, 1);
+    assert!(err.contains("before the end of backup"), "{err}");
 
     // A non-empty destination: refused and left as it was; delta restore goes ahead.
     std::fs::create_dir(&dest).unwrap();
@@ -817,6 +828,28 @@ fn remote_recovery_over_ssh() {
     let copy = Copy::start(&site, &dest, true);
     assert_eq!(copy.wait_replayed(), "promoted");
     assert_eq!(copy.sql(DIGEST), expected);
+
+    // get-wal mode remotely: barman-wal-restore fetches from this host.
+    let dest2 = remote_dir.join("get-wal");
+    ok(site.recover(&[
+        "--remote-ssh-command",
+        &sshd.ssh_command(),
+        "--get-wal",
+        "--target-immediate",
+        "pg",
+        &id,
+        &dest2.display().to_string(),
+    ]));
+    let auto = std::fs::read_to_string(dest2.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        auto.contains("# The 'barman-wal-restore' command is provided in the 'barman-cli' package\nrestore_command = 'barman-wal-restore -P -U barman "),
+        "{auto}"
+    );
+    assert!(
+        auto.contains(" pg %f %p'\nrecovery_target = 'immediate'\n"),
+        "{auto}"
+    );
+    assert!(!dest2.join("barman_wal").exists());
 
     // A non-empty remote destination is refused.
     let (code, _, err) = site.recover(&[
