@@ -419,7 +419,9 @@ const CONFIG_FILES: [&str; 2] = ["postgresql.conf", "postgresql.auto.conf"];
 /// Before anything is written, with the destination untouched: [`Error::Refused`] for
 /// a destination containing `:` or not absolute, a non-empty destination or tablespace
 /// location without delta restore, an unknown tablespace name, a backup that is not
-/// DONE or WAITING_FOR_WALS, a target action without a target; [`Error::Catalog`] for
+/// DONE or WAITING_FOR_WALS, a target action without a target (or one the backup's
+/// PostgreSQL lacks); [`Error::Remote`] when the remote destination cannot be checked;
+/// [`Error::Catalog`] for
 /// an unknown backup or an unreachable target (before the backup's end, a timeline
 /// that does not descend from the backup's, WAL missing from the archive). Later:
 /// [`Error::Io`], [`Error::Transport`] (copy, ssh, rsync) and [`Error::Wal`] (a stored
@@ -508,6 +510,14 @@ async fn prepare(
         return Err(Error::refused(
             "a target action needs a point-in-time recovery (a target or --target-tli)",
         ));
+    }
+    if let Some(a) = options.target_action
+        && a != TargetAction::Pause
+        && backup.version.is_some_and(|v| v < 90500)
+    {
+        return Err(Error::refused(format!(
+            "illegal target action '{a}' for this version of PostgreSQL (9.5 or later needed)"
+        )));
     }
     if backup.version.is_some_and(|v| v < 100000)
         && matches!(options.target, Some(RecoveryTarget::Lsn(_)))
@@ -1116,12 +1126,8 @@ fn recovery_lines(
         ));
     }
     if let Some(a) = options.target_action {
+        // Other actions were refused before anything was written.
         if p.backup.version.is_some_and(|v| v < 90500) {
-            if a != TargetAction::Pause {
-                return Err(Error::refused(format!(
-                    "illegal target action '{a}' for this version of PostgreSQL"
-                )));
-            }
             lines.push("pause_at_recovery_target = 'on'".to_owned());
         } else {
             lines.push(format!("recovery_target_action = '{a}'"));
