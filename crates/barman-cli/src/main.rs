@@ -268,6 +268,9 @@ enum Command {
         /// The backup id, name or shortcut.
         backup_id: String,
     },
+    /// Restore a backup into a directory, locally or on a remote host.
+    #[command(alias = "restore")]
+    Recover(Box<commands::recover::RecoverArgs>),
     /// Check that the WAL archive can be used by a new cluster.
     CheckWalArchive {
         /// Fail if WAL files of this timeline or newer exist.
@@ -313,6 +316,7 @@ fn log_source(command: &Command) -> &'static str {
         Command::ArchiveWal { .. } => "barman.wal_archiver",
         Command::RebuildXlogdb { .. } => "barman.backup",
         Command::Diagnose { .. } => "barman.diagnose",
+        Command::Recover(_) => "barman.recovery_executor",
         Command::Backup { .. } | Command::VerifyBackup { .. } => "barman.backup",
         Command::ListBackups { .. }
         | Command::ShowBackup { .. }
@@ -478,6 +482,7 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::VerifyBackup { server, backup_id } => {
             commands::backup::verify(ctx, server, backup_id)
         }
+        Command::Recover(args) => commands::recover::exec(ctx, args),
         Command::CheckWalArchive { timeline, server } => {
             commands::wal::check_wal_archive(ctx, server, *timeline)
         }

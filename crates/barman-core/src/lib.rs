@@ -2,8 +2,9 @@
 //!
 //! Despite its name, `barman-core` is the application layer that sits *above* the
 //! vocabulary crates (`barman-wal`, `barman-catalog`) and the byte mover
-//! (`barman-transport`). It holds configuration ([`config`]) and will hold the
-//! operations (check, backup, archive, receive-wal, cron, retention, recover, verify).
+//! (`barman-transport`). It holds configuration ([`config`]), the WAL archive
+//! ([`archive`]), recovery ([`recover`]), and will hold the other operations (backup,
+//! receive-wal, retention, verify).
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -18,6 +19,7 @@ pub mod diagnose;
 mod error;
 mod fsutil;
 pub mod postgres;
+pub mod recover;
 pub mod repo;
 
 pub use error::{Error, Result};

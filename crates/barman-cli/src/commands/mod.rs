@@ -4,6 +4,7 @@
 pub mod backup;
 pub mod backups;
 pub mod diagnose;
+pub mod recover;
 pub mod server;
 pub mod servers;
 pub mod wal;

@@ -7,6 +7,7 @@ mod drill;
 mod ops;
 mod ops_pg;
 mod put_wal;
+mod recover;
 mod servers;
 mod support;
 mod wal_archive;

@@ -5,3 +5,4 @@ mod check;
 mod config;
 mod ini;
 mod postgres;
+mod recover;

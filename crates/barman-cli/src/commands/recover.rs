@@ -1,0 +1,291 @@
+//! `barman recover` (`restore`): restore a backup into a directory, locally or on a
+//! remote host, ready to replay to a target.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use barman_core::recover::{
+    RecoverOptions, RecoverReport, TargetAction, Targets, parse_target_tli, recover,
+};
+use serde_json::json;
+
+use crate::commands::server::runtime;
+use crate::{Context, fail};
+
+/// The arguments of `barman recover`.
+#[derive(Debug, clap::Args)]
+pub struct RecoverArgs {
+    /// Recover to this time (`YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]`; without an offset,
+    /// the time zone of this host).
+    #[arg(long = "target-time")]
+    pub target_time: Option<String>,
+    /// Recover to this transaction id.
+    #[arg(long = "target-xid")]
+    pub target_xid: Option<String>,
+    /// Recover to this LSN.
+    #[arg(long = "target-lsn")]
+    pub target_lsn: Option<String>,
+    /// Recover to this restore point (`pg_create_restore_point`).
+    #[arg(long = "target-name")]
+    pub target_name: Option<String>,
+    /// End recovery as soon as the backup is consistent.
+    #[arg(long = "target-immediate")]
+    pub target_immediate: bool,
+    /// The timeline to follow: a number, `current` or `latest`.
+    #[arg(long = "target-tli")]
+    pub target_tli: Option<String>,
+    /// Stop just before the target (time, xid or LSN).
+    #[arg(long)]
+    pub exclusive: bool,
+    /// What to do when the target is reached.
+    #[arg(long = "target-action", value_parser = ["pause", "shutdown", "promote"])]
+    pub target_action: Option<String>,
+    /// Restore a tablespace elsewhere: NAME:LOCATION (repeatable).
+    #[arg(long = "tablespace", value_name = "NAME:LOCATION")]
+    pub tablespace: Vec<String>,
+    /// Restore onto the host this ssh command reaches (e.g. "ssh postgres@pg").
+    #[arg(long = "remote-ssh-command")]
+    pub remote_ssh_command: Option<String>,
+    /// Files copied at once.
+    #[arg(short = 'j', long = "jobs")]
+    pub jobs: Option<usize>,
+    /// Bandwidth limit of remote copies, in KiB/s.
+    #[arg(long = "bwlimit")]
+    pub bwlimit: Option<u64>,
+    /// Let restore_command fetch the WAL from Barman instead of copying it.
+    #[arg(long = "get-wal", overrides_with = "no_get_wal")]
+    pub get_wal: bool,
+    /// Copy the WAL (overrides `recovery_options = get-wal`).
+    #[arg(long = "no-get-wal")]
+    pub no_get_wal: bool,
+    /// Start the restored server as a standby (standby.signal).
+    #[arg(long = "standby-mode")]
+    pub standby_mode: bool,
+    /// The file the recovery settings go to (default postgresql.auto.conf).
+    #[arg(long = "recovery-conf-filename")]
+    pub recovery_conf_filename: Option<String>,
+    /// Restore over an existing directory, copying only what differs.
+    #[arg(long = "delta-restore", overrides_with = "no_delta_restore")]
+    pub delta_restore: bool,
+    /// Refuse a non-empty destination (overrides `recovery_options = delta-restore`).
+    #[arg(long = "no-delta-restore")]
+    pub no_delta_restore: bool,
+    /// Where a point-in-time recovery gets its WAL files (default DEST/barman_wal).
+    #[arg(long = "staging-wal-directory")]
+    pub staging_wal_directory: Option<PathBuf>,
+    /// The server.
+    pub server: String,
+    /// The backup: an id, latest, oldest, last-failed, latest-full, a name, or auto.
+    pub backup_id: String,
+    /// The destination directory.
+    pub destination_directory: PathBuf,
+}
+
+fn flag(yes: bool, no: bool) -> Option<bool> {
+    match (yes, no) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+fn options(ctx: &Context, a: &RecoverArgs) -> Result<RecoverOptions, String> {
+    let dest = if a.remote_ssh_command.is_some() {
+        a.destination_directory.clone()
+    } else {
+        std::path::absolute(&a.destination_directory).map_err(|e| {
+            format!(
+                "destination directory {}: {e}",
+                a.destination_directory.display()
+            )
+        })?
+    };
+    let mut o = RecoverOptions::new(&a.backup_id, dest);
+    o.target = Targets {
+        time: a.target_time.clone(),
+        xid: a.target_xid.clone(),
+        lsn: a.target_lsn.clone(),
+        name: a.target_name.clone(),
+        immediate: a.target_immediate,
+    }
+    .into_target()
+    .map_err(|e| e.to_string())?;
+    o.target_tli = a
+        .target_tli
+        .as_deref()
+        .map(parse_target_tli)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    o.exclusive = a.exclusive;
+    o.target_action = a
+        .target_action
+        .as_deref()
+        .map(str::parse::<TargetAction>)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    for t in &a.tablespace {
+        let Some((name, location)) = t.split_once(':') else {
+            return Err(format!(
+                "invalid --tablespace {t:?}: expected NAME:LOCATION"
+            ));
+        };
+        o.tablespaces
+            .push((name.to_owned(), PathBuf::from(location)));
+    }
+    o.remote_ssh_command = a.remote_ssh_command.clone();
+    o.jobs = a.jobs;
+    o.bwlimit_kib = a.bwlimit;
+    o.get_wal = flag(a.get_wal, a.no_get_wal);
+    o.standby_mode = a.standby_mode;
+    o.recovery_conf_filename = a.recovery_conf_filename.clone();
+    o.delta_restore = flag(a.delta_restore, a.no_delta_restore);
+    o.staging_wal_directory = a.staging_wal_directory.clone();
+    // get-wal mode runs this very barman with this configuration file.
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "barman".to_owned());
+    o.barman_command = format!("{exe} -c {}", ctx.config.global().config_file);
+    o.barman_host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    o.local_tz = jiff::tz::TimeZone::system();
+    Ok(o)
+}
+
+/// `barman recover SERVER BACKUP_ID DESTINATION_DIRECTORY`.
+pub fn exec(ctx: &Context, a: &RecoverArgs) -> ExitCode {
+    let Some(server) = ctx.config.server(&a.server) else {
+        return fail(format!("unknown server '{}'", a.server));
+    };
+    let opts = match options(ctx, a) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    let started = Instant::now();
+    let start_time = jiff::ZonedDateTime::now();
+    let report = match runtime().block_on(recover(ctx.config.global(), server, &opts)) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    print_report(ctx, &report);
+    ctx.out(format!(
+        "Restore operation completed (start time: {}, elapsed time: {:.1?})",
+        start_time.strftime("%Y-%m-%d %H:%M:%S%.6f%:z"),
+        started.elapsed()
+    ));
+    ctx.out("Your PostgreSQL server has been successfully prepared for recovery!");
+    ExitCode::SUCCESS
+}
+
+fn print_report(ctx: &Context, r: &RecoverReport) {
+    let kind = if r.remote_host.is_some() {
+        "remote"
+    } else {
+        "local"
+    };
+    ctx.info(format!(
+        "Starting {kind} restore for server {} using backup {}",
+        r.server, r.backup_id
+    ));
+    ctx.info(format!(
+        "Destination directory: {}",
+        r.destination.display()
+    ));
+    if r.target_time_assumed_local {
+        crate::warning(
+            "No time zone has been specified through '--target-time' command-line option. Barman assumed the same time zone from the Barman host.",
+        );
+    }
+    if let Some(t) = &r.target_description {
+        ctx.info(format!("Doing PITR. Recovery target {t}"));
+    }
+    for t in &r.tablespaces {
+        ctx.info(format!(
+            "\t{}, {}, {}{}",
+            t.oid,
+            t.name,
+            t.location.display(),
+            if t.relocated { " (relocated)" } else { "" }
+        ));
+    }
+    if r.get_wal {
+        ctx.info("restore_command fetches the WAL files from Barman (get-wal)");
+    } else if let Some(dir) = &r.wal_destination {
+        ctx.info(format!(
+            "Copied {} required WAL files into {} (timeline {})",
+            r.wal_files.len(),
+            dir.display(),
+            r.target_timeline
+        ));
+    }
+    if let Some(f) = &r.recovery_configuration_file
+        && (r.pitr || r.get_wal || r.signal_file.is_some())
+    {
+        ctx.info(format!("Recovery settings written to {f}"));
+    }
+    if !r.changes.is_empty() {
+        ctx.out("");
+        ctx.out("IMPORTANT");
+        ctx.out("These settings have been modified to prevent data losses");
+        ctx.out("");
+        for c in &r.changes {
+            match &c.value {
+                Some(v) => ctx.out(format!("{} line {}: {} = {v}", c.file, c.line, c.key)),
+                None => ctx.out(format!(
+                    "{} line {}: {} (commented out)",
+                    c.file, c.line, c.key
+                )),
+            }
+        }
+    }
+    if !r.warnings.is_empty() {
+        ctx.out("");
+        ctx.out("WARNING");
+        ctx.out("You are required to review the following options as potentially dangerous");
+        ctx.out("");
+        for w in &r.warnings {
+            ctx.out(format!(
+                "{} line {}: {} = {}",
+                w.file,
+                w.line,
+                w.key,
+                w.value.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if !r.missing_files.is_empty() {
+        ctx.out("");
+        ctx.out("WARNING");
+        ctx.out("The following configuration files have not been saved during backup, hence they have not been restored.");
+        ctx.out("You need to manually restore them in order to start the recovered PostgreSQL instance:");
+        ctx.out("");
+        for f in &r.missing_files {
+            ctx.out(format!("    {f}"));
+        }
+    }
+    ctx.out("");
+    ctx.json(&json!({
+        "server": r.server,
+        "backup_id": r.backup_id.to_string(),
+        "destination": r.destination.display().to_string(),
+        "remote_host": r.remote_host,
+        "pitr": r.pitr,
+        "target": r.target_description,
+        "target_timeline": u32::from(r.target_timeline),
+        "get_wal": r.get_wal,
+        "wal_destination": r.wal_destination.as_ref().map(|d| d.display().to_string()),
+        "wal_files": r.wal_files.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        "recovery_configuration_file": r.recovery_configuration_file,
+        "signal_file": r.signal_file,
+        "tablespaces": r.tablespaces.iter().map(|t| json!({
+            "name": t.name, "oid": t.oid, "location": t.location.display().to_string(), "relocated": t.relocated,
+        })).collect::<Vec<_>>(),
+        "changes": r.changes.iter().map(|c| json!({"file": c.file, "line": c.line, "key": c.key, "value": c.value})).collect::<Vec<_>>(),
+        "warnings": r.warnings.iter().map(|c| json!({"file": c.file, "line": c.line, "key": c.key, "value": c.value})).collect::<Vec<_>>(),
+        "missing_files": r.missing_files,
+        "bytes_copied": r.bytes_copied,
+    }));
+}
