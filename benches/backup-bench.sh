@@ -46,7 +46,7 @@ run() {
     local rc=0
     "$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
     if ((rc != 0)); then
-        { echo "FAILED (exit $rc): $*"; tail -5 "$tmp/out" "$tmp/err"; } >&2
+        { echo "FAILED (exit $rc): $*"; tail -n 5 "$tmp/out" "$tmp/err"; } >&2
         return 1
     fi
 }
@@ -80,7 +80,6 @@ streaming_conninfo = $conninfo
 backup_method = postgres
 archiver = on
 immediate_checkpoint = true
-wals_directory = $tmp/rs/rs/wals
 CONF
 run "$PGBIN/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w start
 echo "loading pgbench scale $SCALE..." >&2

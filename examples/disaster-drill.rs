@@ -17,7 +17,10 @@
 //! The story (the talk this project started from): rows go in, a base backup is taken
 //! while WAL is archived through `barman put-wal`, more work is committed, a restore
 //! point is made, then at "18:43" someone runs `UPDATE t SET c = 'black'` without a
-//! WHERE, and a little later `DROP DATABASE scott`.
+//! WHERE, and a little later `DROP DATABASE scott`. The UPDATE is undone by recovering
+//! to the time, the xid, the restore point and the LSN before it; the DROP by the LSN
+//! before it, exclusive (a time target cannot: PostgreSQL 15.4+ marks the database invalid in WAL
+//! before the DROP commits, and replaying to the commit keeps that mark).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -292,7 +295,7 @@ pub(crate) fn run(opts: &DrillOptions) -> Result<String, String> {
 
 fn render(outcomes: &[Outcome]) -> String {
     let mut s = String::from(
-        "target                                   rows exp/found   txns exp/found  lost  scott      RTO     result\n",
+        "target                                           rows exp/found   txns exp/found  lost  scott      RTO     result\n",
     );
     for o in outcomes {
         let (rows, txns, lost, scott) = match &o.found {
@@ -318,7 +321,7 @@ fn render(outcomes: &[Outcome]) -> String {
             _ => "DIFFERENT".to_owned(),
         };
         s.push_str(&format!(
-            "{:<40} {:>15} {:>15} {:>5}  {:<8} {:>6.2}s  {}\n",
+            "{:<48} {:>15} {:>15} {:>5}  {:<8} {:>6.2}s  {}\n",
             o.target,
             rows,
             txns,
@@ -436,7 +439,11 @@ fn drill(runner: &Runner, base: &Path, opts: &DrillOptions) -> Res<Vec<Outcome>>
     primary.sql("UPDATE t SET c = 'black'")?;
     std::thread::sleep(Duration::from_millis(50));
     let before_drop = state(&primary)?;
-    let time_before_drop = primary.sql("SELECT clock_timestamp()")?;
+    // DROP DATABASE marks the database invalid (a non-transactional update, PostgreSQL
+    // 15.4 and later) before its commit: a time or xid target replays that mark and
+    // recovers an unusable `scott`. The LSN where the DROP's first record goes, with
+    // --exclusive, stops ahead of it.
+    let lsn_before_drop = primary.sql("SELECT pg_current_wal_insert_lsn()")?;
     say("18:47: DROP DATABASE scott");
     primary.sql("DROP DATABASE scott")?;
     // Make every WAL file of the story reach the archive.
@@ -470,13 +477,21 @@ fn drill(runner: &Runner, base: &Path, opts: &DrillOptions) -> Res<Vec<Outcome>>
             after_restore_point,
         ),
         (
-            format!("--target-lsn {lsn_before_update}"),
-            vec!["--target-lsn".into(), lsn_before_update.clone()],
+            format!("--target-lsn {lsn_before_update} --exclusive"),
+            vec![
+                "--target-lsn".into(),
+                lsn_before_update.clone(),
+                "--exclusive".into(),
+            ],
             before_update.clone(),
         ),
         (
-            format!("--target-time '{time_before_drop}' (DROP)"),
-            vec!["--target-time".into(), time_before_drop.clone()],
+            format!("--target-lsn {lsn_before_drop} --exclusive (DROP)"),
+            vec![
+                "--target-lsn".into(),
+                lsn_before_drop.clone(),
+                "--exclusive".into(),
+            ],
             before_drop,
         ),
     ];
