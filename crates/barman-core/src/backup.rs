@@ -35,6 +35,7 @@ use jiff::tz::TimeZone;
 use crate::archive::WalArchive;
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil;
+use crate::hooks::Hooks;
 use crate::postgres::{ConnInfo, PgServer};
 use crate::repo::BackupRepo;
 use crate::{Error, Result};
@@ -114,7 +115,9 @@ pub struct BackupReport {
     pub total_seconds: f64,
     /// Whether this is the server's first backup.
     pub first_backup: bool,
-    /// Things the admin should know (vanished files...).
+    /// Data pages whose checksum did not match (named in `warnings`).
+    pub bad_pages: usize,
+    /// Things the admin should know (vanished files, bad pages, failed hooks...).
     pub warnings: Vec<String>,
 }
 
@@ -314,6 +317,11 @@ pub async fn backup(
             .transpose()?
             .unwrap_or_default(),
     };
+    let previous_id = previous.as_ref().map(|b| b.id.to_string());
+    let mut hooks = Hooks::new(global, server, "backup_script");
+    hooks.with_backup(&repo, &info, previous_id.clone(), None);
+    hooks.run("pre");
+    hooks.run_retry("pre")?;
     let started = Instant::now();
     let mut job = Job {
         repo: &repo,
@@ -323,6 +331,7 @@ pub async fn backup(
         phase: "starting backup",
         copy: CopyStats::default(),
         copy_seconds: 0.0,
+        bad_pages: 0,
         warnings: Vec::new(),
     };
     let bwlimit = options.bwlimit.or_else(|| {
@@ -354,6 +363,9 @@ pub async fn backup(
             // Best effort: the error of the backup matters more than this one.
             let _ = repo.write_info(&job.info);
         }
+        hooks.with_backup(&repo, &job.info, previous_id, None);
+        let _ = hooks.run_retry("post");
+        hooks.run("post");
         return Err(e);
     }
     // The restore point lets recovery stop exactly at the end of this backup.
@@ -384,6 +396,14 @@ pub async fn backup(
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
+    hooks.with_backup(&repo, &info, previous_id, None);
+    let post = hooks.run_retry("post");
+    hooks.run("post");
+    let mut warnings = job.warnings;
+    warnings.append(&mut hooks.warnings);
+    if let Err(e) = post {
+        warnings.push(e.to_string());
+    }
     Ok(BackupReport {
         path: repo.backup_path(info.id),
         info,
@@ -391,7 +411,8 @@ pub async fn backup(
         copy_seconds: job.copy_seconds,
         total_seconds: started.elapsed().as_secs_f64(),
         first_backup,
-        warnings: job.warnings,
+        bad_pages: job.bad_pages,
+        warnings,
     })
 }
 
@@ -440,6 +461,7 @@ struct Job<'a> {
     phase: &'static str,
     copy: CopyStats,
     copy_seconds: f64,
+    bad_pages: usize,
     warnings: Vec<String>,
 }
 
@@ -520,7 +542,7 @@ impl Job<'_> {
             .and_then(|t| t.to_timestamp(&TimeZone::system()).ok())
             .map(|t| {
                 SystemTime::UNIX_EPOCH
-                    + Duration::from_secs(u64::try_from(t.as_second()).unwrap_or(0))
+                    + Duration::from_nanos(u64::try_from(t.as_nanosecond()).unwrap_or(0))
             });
         for (i, (src, dest, prefix, link)) in trees.into_iter().enumerate() {
             let (stats, copied) = match how.ssh {
@@ -605,6 +627,20 @@ impl Job<'_> {
         }
         self.copy_seconds = copy_started.elapsed().as_secs_f64();
         self.copy = total;
+        if self.info.data_checksums.as_deref() == Some("on") {
+            self.phase = "verifying page checksums";
+            let bad = self.verify_pages(&files, start.lsn);
+            self.bad_pages = bad.len();
+            if !bad.is_empty() {
+                let shown: Vec<&str> = bad.iter().take(20).map(String::as_str).collect();
+                self.warnings.push(format!(
+                    "{} data pages with a bad checksum (PostgreSQL's copy is damaged; the backup keeps what it read): {}{}",
+                    bad.len(),
+                    shown.join(", "),
+                    if bad.len() > shown.len() { ", ..." } else { "" }
+                ));
+            }
+        }
         if total.files_vanished > 0 {
             self.warnings.push(format!(
                 "{} files vanished from the data directory during the copy (dropped or truncated by PostgreSQL; WAL replay recreates what is needed)",
@@ -831,6 +867,48 @@ fn add_stats(total: &mut CopyStats, s: &CopyStats) {
     total.bytes_copied += s.bytes_copied;
     total.bytes_reused += s.bytes_reused;
     total.files_vanished += s.files_vanished;
+}
+
+impl Job<'_> {
+    /// Page checksum verification of the relation files this backup copied (reused
+    /// files were verified by the backup they come from): one line per bad page.
+    fn verify_pages(&self, files: &[CopiedFile], start: Lsn) -> Vec<String> {
+        let id = self.info.id;
+        let mut bad = Vec::new();
+        for f in files.iter().filter(|f| !f.reused) {
+            let rel = f.rel.to_string_lossy();
+            let path = if let Some(rest) = rel.strip_prefix("pg_tblspc/") {
+                let Some((oid, inner)) = rest.split_once('/') else {
+                    continue;
+                };
+                let Ok(oid) = oid.parse::<u32>() else {
+                    continue;
+                };
+                self.repo.tablespace_dir(id, oid).join(inner)
+            } else if rel.starts_with("base/") || rel.starts_with("global/") {
+                self.repo.data_dir(id).join(&f.rel)
+            } else {
+                continue;
+            };
+            let Some(segment) = f
+                .rel
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(crate::datapage::relation_segment)
+            else {
+                continue;
+            };
+            if let Ok(pages) = crate::datapage::verify_file(&path, segment, start) {
+                bad.extend(pages.into_iter().map(|p| {
+                    format!(
+                        "{rel} block {} (stored {:#06x}, computed {:#06x})",
+                        p.block, p.stored, p.computed
+                    )
+                }));
+            }
+        }
+        bad
+    }
 }
 
 async fn current_timeline(pg: &PgServer) -> Result<TimelineId> {

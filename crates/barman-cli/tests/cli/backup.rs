@@ -19,8 +19,13 @@ struct Setup {
 /// A cluster archiving through `barman put-wal pg`; servers `pg` (local-rsync) and
 /// `pgb` (postgres method) back it up. `extra` goes into the section of `pg`.
 fn setup(extra: &str) -> Option<Setup> {
+    setup_with(&["--wal-segsize=1"], extra)
+}
+
+/// [`setup`] with these initdb arguments.
+fn setup_with(initdb: &[&str], extra: &str) -> Option<Setup> {
     let bin = testkit::require()?;
-    let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &[]).unwrap();
+    let pg = PgCluster::start(&bin, initdb, &[]).unwrap();
     let home = pg.dir().join("barman");
     std::fs::create_dir_all(&home).unwrap();
     let conf = pg.dir().join("barman.conf");
@@ -91,6 +96,9 @@ fn pg_verifybackup(data: &Path) -> (bool, String) {
 #[test]
 fn local_rsync_backup_is_done_verified_and_reuses_unchanged_files() {
     let Some(s) = setup("") else { return };
+    // Files written before the first backup started are the ones the second can reuse.
+    s.pg.sql("CHECKPOINT").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
     let (code, out, err) = barman_as_server(
         &s.conf,
         &["backup", "pg", "--wait", "--wait-timeout", "60", "-j", "2"],
@@ -498,4 +506,90 @@ fn rsync_backup_over_ssh_is_done_verified_and_linked() {
     );
     let (ok, msg) = pg_verifybackup(&data2);
     assert!(ok, "{msg}");
+}
+
+/// With `initdb --data-checksums`, every copied page is verified: a clean cluster gives
+/// no warning, a damaged page is named with its file and block, and the backup is
+/// still taken (it holds what PostgreSQL has).
+#[test]
+fn damaged_data_pages_are_reported_with_file_and_block() {
+    let Some(s) = setup_with(&["--wal-segsize=1", "--data-checksums"], "") else {
+        return;
+    };
+    let (code, out, err) =
+        barman_as_server(&s.conf, &["backup", "pg", "--wait", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !err.contains("checksum"),
+        "a clean cluster has no bad page: {err}"
+    );
+    // Damage block 5 of t on disk; its clean copy in shared buffers is never written back.
+    s.pg.sql("CHECKPOINT").unwrap();
+    let rel = s.pg.sql("SELECT pg_relation_filepath('t')").unwrap();
+    let file = s.pg.data().join(&rel);
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.len() > 6 * 8192);
+    for b in &mut bytes[5 * 8192 + 4000..5 * 8192 + 4010] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let (code, out, err) =
+        barman_as_server(&s.conf, &["backup", "pg", "--wait", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("1 data pages with a bad checksum"), "{err}");
+    assert!(err.contains(&format!("{rel} block 5 (stored")), "{err}");
+}
+
+/// pre/post backup scripts and retry scripts run with Barman's variables; a pre retry
+/// script exiting 63 stops the backup before anything is written.
+#[test]
+fn backup_hooks_run_with_barmans_environment() {
+    let Some(s) = setup("") else { return };
+    let log = s.pg.dir().join("hooks.log");
+    let script = |phase: &str| {
+        format!(
+            "echo {phase} $BARMAN_PHASE $BARMAN_HOOK $BARMAN_SERVER $BARMAN_STATUS $BARMAN_BACKUP_ID $BARMAN_RETRY >> {}",
+            log.display()
+        )
+    };
+    let mut text = std::fs::read_to_string(&s.conf).unwrap();
+    text = text.replace(
+        "backup_method = local-rsync\n",
+        &format!(
+            "backup_method = local-rsync\npre_backup_script = {}\npost_backup_script = {}\npost_backup_retry_script = {}\n",
+            script("pre"),
+            script("post"),
+            script("post-retry")
+        ),
+    );
+    std::fs::write(&s.conf, &text).unwrap();
+    s.pg.give_to_server_user(s.pg.dir()).unwrap();
+    let (code, out, err) =
+        barman_as_server(&s.conf, &["backup", "pg", "--wait", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = backup_id(&out);
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        lines,
+        format!(
+            "pre pre backup_script pg EMPTY {id} 0\npost-retry post backup_script pg DONE {id} 1\npost post backup_script pg DONE {id} 0\n"
+        )
+    );
+    // A pre retry script asking to stop: refused, nothing written.
+    std::fs::write(
+        &s.conf,
+        text.replace("[pg]\n", "[pg]\npre_backup_retry_script = exit 63\n"),
+    )
+    .unwrap();
+    let before = std::fs::read_dir(s.home.join("pg/meta")).unwrap().count();
+    let (code, out, err) = barman_as_server(&s.conf, &["backup", "pg"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("pre_backup_retry_script was aborted (got exit status 63"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(s.home.join("pg/meta")).unwrap().count(),
+        before
+    );
 }
