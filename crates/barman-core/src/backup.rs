@@ -20,6 +20,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use barman_catalog::{
@@ -27,7 +28,9 @@ use barman_catalog::{
     ManifestFile, PyDateTime, PyValue, Tablespace, WalIndex, WalRange, check_backup,
     check_backup_name,
 };
-use barman_transport::{CopiedFile, CopyStats, LocalCopier, Reuse, Rsync, RsyncPath, SshCommand};
+use barman_transport::{
+    CopiedFile, CopyProgress, CopyStats, LocalCopier, Reuse, Rsync, RsyncPath, SshCommand,
+};
 use barman_wal::{BackupLabel, Lsn, SegmentName, TimelineId, WalSegSize};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -90,6 +93,9 @@ pub struct BackupOptions {
     pub conninfo: Option<ConnInfo>,
     /// The streaming conninfo for the `postgres` method, completed likewise.
     pub streaming_conninfo: Option<String>,
+    /// Counters the copy updates (local-rsync), for a progress display; the expected
+    /// total is set from the cluster's size when the copy starts.
+    pub progress: Option<Arc<CopyProgress>>,
 }
 
 impl BackupOptions {
@@ -342,7 +348,14 @@ pub async fn backup(
     let outcome = match method.as_str() {
         "postgres" => job.postgres(options, fast).await,
         _ => {
+            if let (Some(p), Some(size)) = (&options.progress, job.info.cluster_size) {
+                p.total_bytes.store(
+                    u64::try_from(size).unwrap_or(0),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             let copy = Copy {
+                progress: options.progress.clone(),
                 jobs,
                 reuse,
                 previous: previous.as_ref(),
@@ -552,6 +565,9 @@ impl Job<'_> {
                         .allow_vanished(true)
                         .fsync(true)
                         .checksums(true);
+                    if let Some(p) = &how.progress {
+                        copier = copier.progress(p.clone());
+                    }
                     if i == 0 {
                         for e in EXCLUDES {
                             copier = copier.exclude(*e);
@@ -784,6 +800,7 @@ impl Job<'_> {
 
 /// How the files of a concurrent (`rsync`/`local-rsync`) backup are copied.
 struct Copy<'a> {
+    progress: Option<Arc<CopyProgress>>,
     jobs: usize,
     reuse: ReuseBackup,
     previous: Option<&'a BackupInfo>,

@@ -37,6 +37,26 @@ impl CopyStats {
     }
 }
 
+/// Counters a [`LocalCopier`] updates as it goes, for a progress display polled by
+/// another thread.
+#[derive(Debug, Default)]
+pub struct CopyProgress {
+    /// Bytes expected in all (set by the caller, when known).
+    pub total_bytes: std::sync::atomic::AtomicU64,
+    /// Bytes written or reused so far.
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Files written or reused so far.
+    pub files: std::sync::atomic::AtomicU64,
+}
+
+impl CopyProgress {
+    fn add(&self, bytes: u64, files: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.bytes.fetch_add(bytes, Relaxed);
+        self.files.fetch_add(files, Relaxed);
+    }
+}
+
 /// One regular file a [`LocalCopier`] wrote, with its CRC-32C when
 /// [`checksums`](LocalCopier::checksums) is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +143,7 @@ pub struct LocalCopier {
     allow_vanished: bool,
     fsync: bool,
     checksums: bool,
+    progress: Option<Arc<CopyProgress>>,
 }
 
 impl Default for LocalCopier {
@@ -137,6 +158,7 @@ impl Default for LocalCopier {
             allow_vanished: false,
             fsync: false,
             checksums: false,
+            progress: None,
         }
     }
 }
@@ -217,6 +239,12 @@ impl LocalCopier {
     /// [`copy_tree_files`](Self::copy_tree_files)).
     pub fn checksums(mut self, yes: bool) -> Self {
         self.checksums = yes;
+        self
+    }
+
+    /// Counters to update as files are copied (for a progress display).
+    pub fn progress(mut self, progress: Arc<CopyProgress>) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -456,6 +484,9 @@ impl LocalCopier {
                         };
                     }
                     record.reused = true;
+                    if let Some(p) = &self.progress {
+                        p.add(job.size, 1);
+                    }
                     stats.files_linked += 1;
                     stats.bytes_reused += job.size;
                     files.push(record);
@@ -480,6 +511,9 @@ impl LocalCopier {
                 Err(e) => return Err(copy_err(&s)(e)),
             };
             self.finish_file(&d, job.mtime, self.fsync)?;
+            if let Some(p) = &self.progress {
+                p.add(n, 1);
+            }
             record.size = n;
             record.crc32c = crc;
             stats.files_copied += 1;

@@ -83,7 +83,7 @@ mod storage;
 
 #[cfg(feature = "object-store")]
 pub use cloud::{CloudOptions, ObjectStoreStorage};
-pub use copy::{CopiedFile, CopyStats, LocalCopier, Reuse};
+pub use copy::{CopiedFile, CopyProgress, CopyStats, LocalCopier, Reuse};
 pub use error::{BoxError, Error, Result};
 #[cfg(feature = "testing")]
 pub use faulty::{FaultyStorage, Operation};

@@ -1,7 +1,11 @@
 //! `barman backup` and `barman verify-backup`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use barman_transport::CopyProgress;
 
 use barman_core::backup::{self, BackupOptions, ReuseBackup};
 use barman_core::check::{human_readable_duration, pretty_size};
@@ -43,6 +47,57 @@ fn lsn_line(
         wal.unwrap_or_default(),
         off.unwrap_or(0)
     )
+}
+
+/// A progress bar on standard error while a copy runs: files, bytes, rate and ETA.
+/// Only on a terminal, in console format, without `-q`.
+struct ProgressDisplay {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressDisplay {
+    fn start(ctx: &Context, options: &mut BackupOptions) -> Option<ProgressDisplay> {
+        use std::io::IsTerminal;
+        if ctx.quiet || ctx.format != crate::Format::Console || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let counters = Arc::new(CopyProgress::default());
+        options.progress = Some(counters.clone());
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {bytes}/{total_bytes} ({binary_bytes_per_sec}, ETA {eta}) {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            while !flag.load(Ordering::Relaxed) {
+                let total = counters.total_bytes.load(Ordering::Relaxed);
+                let done = counters.bytes.load(Ordering::Relaxed);
+                bar.set_length(total.max(done));
+                bar.set_position(done);
+                bar.set_message(format!("{} files", counters.files.load(Ordering::Relaxed)));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        Some(ProgressDisplay {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ProgressDisplay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// `barman backup SERVER...`: one backup per server (`all` for every active one);
@@ -91,7 +146,10 @@ pub fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
             "Starting backup using {} method for server {name}",
             server.backup_method()
         ));
-        match rt.block_on(backup::backup(ctx.config.global(), server, &options)) {
+        let bar = ProgressDisplay::start(ctx, &mut options);
+        let result = rt.block_on(backup::backup(ctx.config.global(), server, &options));
+        drop(bar);
+        match result {
             Ok(report) => {
                 let info = &report.info;
                 ctx.info(format!("Backup {} in {}", info.id, report.path.display()));
