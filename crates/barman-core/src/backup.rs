@@ -121,6 +121,8 @@ pub struct BackupReport {
     pub total_seconds: f64,
     /// Whether this is the server's first backup.
     pub first_backup: bool,
+    /// WAL files older than the first backup, removed after it.
+    pub removed_wals: Vec<barman_wal::WalFileName>,
     /// Data pages whose checksum did not match (named in `warnings`).
     pub bad_pages: usize,
     /// Things the admin should know (vanished files, bad pages, failed hooks...).
@@ -388,7 +390,7 @@ pub async fn backup(
     drop(pg);
     job.info.status = BackupStatus::WaitingForWals;
     repo.write_info(&job.info)?;
-    let mut info = job.info;
+    let mut info = job.info.clone();
     // Archive what is already there, then decide DONE.
     let deadline = options.wait_timeout.map(|t| Instant::now() + t);
     loop {
@@ -409,6 +411,20 @@ pub async fn backup(
             _ => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }
+    // The first backup makes every older WAL file useless (not in WORM mode, where
+    // nothing is ever removed).
+    let mut removed_wals = Vec::new();
+    if first_backup
+        && !server.get_bool("worm_mode").unwrap_or(false)
+        && let Some(begin) = info.begin_wal
+    {
+        match crate::backups::ServerBackups::for_server(global, server).remove_wals_before(begin) {
+            Ok(names) => removed_wals = names,
+            Err(e) => job.warnings.push(format!(
+                "removing the WAL files older than the first backup failed: {e}"
+            )),
+        }
+    }
     hooks.with_backup(&repo, &info, previous_id, None);
     let post = hooks.run_retry("post");
     hooks.run("post");
@@ -425,6 +441,7 @@ pub async fn backup(
         total_seconds: started.elapsed().as_secs_f64(),
         first_backup,
         bad_pages: job.bad_pages,
+        removed_wals,
         warnings,
     })
 }

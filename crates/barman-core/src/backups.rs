@@ -601,6 +601,21 @@ impl ServerBackups {
         Ok(wals)
     }
 
+    /// After a server's first backup, the WAL files older than its `begin_wal` (by
+    /// name, history files kept) serve nothing: removes them, as Barman does. Returns
+    /// the names removed.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors on xlog.db or the files.
+    pub fn remove_wals_before(&self, begin_wal: SegmentName) -> Result<Vec<WalFileName>> {
+        self.remove_wals(&WalCleanup {
+            remove_until: Some(begin_wal),
+            protected_timelines: Default::default(),
+            protected_ranges: Vec::new(),
+        })
+    }
+
     /// Applies a WAL cleanup: under the xlog.db lock, xlog.db is rewritten without the
     /// removed entries (durably), then their files are removed, and the hash directories
     /// left empty.

@@ -165,6 +165,12 @@ pub fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
                 ));
                 if report.first_backup {
                     ctx.info(format!("This is the first backup for server {name}"));
+                    if !report.removed_wals.is_empty() {
+                        ctx.info("WAL segments preceding the current backup have been found:");
+                        for w in &report.removed_wals {
+                            ctx.info(format!("\t{w} from server {name} has been removed"));
+                        }
+                    }
                 }
                 let size = u64::try_from(info.size.unwrap_or(0)).unwrap_or(0);
                 let dedup = u64::try_from(info.deduplicated_size.unwrap_or(0)).unwrap_or(0);

@@ -96,6 +96,19 @@ fn pg_verifybackup(data: &Path) -> (bool, String) {
 #[test]
 fn local_rsync_backup_is_done_verified_and_reuses_unchanged_files() {
     let Some(s) = setup("") else { return };
+    // A WAL file archived before the first backup: useless once it is taken.
+    let (code, out, err) = barman_as_server(&s.conf, &["switch-wal", "--force", "--archive", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let old_wal = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("The WAL file ")
+                .and_then(|r| r.strip_suffix(" has been closed on server 'pg'"))
+        })
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    let old_path = s.home.join("pg/wals").join(&old_wal[..16]).join(&old_wal);
+    assert!(old_path.exists());
     // Files written before the first backup started are the ones the second can reuse.
     s.pg.sql("CHECKPOINT").unwrap();
     std::thread::sleep(Duration::from_millis(1100));
@@ -105,6 +118,11 @@ fn local_rsync_backup_is_done_verified_and_reuses_unchanged_files() {
     );
     assert_eq!(code, 0, "{out}{err}\n{}", s.pg.server_log());
     let id = backup_id(&out);
+    assert!(
+        out.contains(&format!("\t{old_wal} from server pg has been removed")),
+        "{out}"
+    );
+    assert!(!old_path.exists());
     let first = info(&s.home, "pg", &id);
     assert_eq!(first.status, BackupStatus::Done, "{first:?}");
     assert_eq!(first.mode.as_deref(), Some("rsync-concurrent"));
