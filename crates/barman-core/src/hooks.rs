@@ -174,7 +174,7 @@ impl<'a> Hooks<'a> {
                 }
                 _ => {
                     failures += 1;
-                    let pause = if failures % 6 == 0 {
+                    let pause = if failures.is_multiple_of(6) {
                         self.retry_pause.1
                     } else {
                         self.retry_pause.0
