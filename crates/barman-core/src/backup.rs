@@ -29,7 +29,8 @@ use barman_catalog::{
     check_backup_name,
 };
 use barman_transport::{
-    CopiedFile, CopyProgress, CopyStats, LocalCopier, Reuse, Rsync, RsyncPath, SshCommand,
+    CopiedFile, CopyProgress, CopyStats, LocalCopier, RateLimiter, Reuse, Rsync, RsyncPath,
+    SshCommand,
 };
 use barman_wal::{BackupLabel, Lsn, SegmentName, TimelineId, WalSegSize};
 use jiff::Timestamp;
@@ -584,6 +585,9 @@ impl Job<'_> {
                         .checksums(true);
                     if let Some(p) = &how.progress {
                         copier = copier.progress(p.clone());
+                    }
+                    if let Some(limit) = how.bwlimit.and_then(RateLimiter::from_kib_per_second) {
+                        copier = copier.rate_limit(limit);
                     }
                     if i == 0 {
                         for e in EXCLUDES {

@@ -144,6 +144,7 @@ pub struct LocalCopier {
     fsync: bool,
     checksums: bool,
     progress: Option<Arc<CopyProgress>>,
+    limit: Option<crate::RateLimiter>,
 }
 
 impl Default for LocalCopier {
@@ -159,6 +160,7 @@ impl Default for LocalCopier {
             fsync: false,
             checksums: false,
             progress: None,
+            limit: None,
         }
     }
 }
@@ -239,6 +241,12 @@ impl LocalCopier {
     /// [`copy_tree_files`](Self::copy_tree_files)).
     pub fn checksums(mut self, yes: bool) -> Self {
         self.checksums = yes;
+        self
+    }
+
+    /// At most this many bytes per second for all workers together (`bandwidth_limit`).
+    pub fn rate_limit(mut self, limit: crate::RateLimiter) -> Self {
+        self.limit = Some(limit);
         self
     }
 
@@ -449,7 +457,8 @@ impl LocalCopier {
     ) -> Result<(CopyStats, Vec<CopiedFile>)> {
         let mut stats = CopyStats::default();
         let mut files = Vec::new();
-        let mut buf = vec![0u8; if self.checksums { 1 << 20 } else { 0 }];
+        let chunked = self.checksums || self.limit.is_some();
+        let mut buf = vec![0u8; if chunked { 1 << 20 } else { 0 }];
         loop {
             let job = {
                 let mut q = queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -494,7 +503,7 @@ impl LocalCopier {
                 }
             }
             let _ = fs::remove_file(&d);
-            let copied = if self.checksums {
+            let copied = if chunked {
                 self.copy_with_crc(&s, &d, job.mode, &mut buf)
             } else {
                 // std::fs::copy uses copy_file_range (reflink where the filesystem can)
@@ -558,8 +567,13 @@ impl LocalCopier {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
+            if let Some(limit) = &self.limit {
+                limit.acquire_blocking(got);
+            }
             output.write_all(&buf[..got])?;
-            crc = crc32c::crc32c_append(crc, &buf[..got]);
+            if self.checksums {
+                crc = crc32c::crc32c_append(crc, &buf[..got]);
+            }
             n += got as u64;
         }
         Ok((n, crc))

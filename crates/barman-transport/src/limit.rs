@@ -117,6 +117,23 @@ impl RateLimiter {
         }
     }
 
+    /// Like [`acquire`](Self::acquire), for threads outside an async runtime: sleeps the
+    /// thread.
+    ///
+    /// ```
+    /// let limit = barman_transport::RateLimiter::new(10 << 20);
+    /// let start = std::time::Instant::now();
+    /// limit.acquire_blocking(1 << 20);
+    /// limit.acquire_blocking(1 << 20);
+    /// assert!(start.elapsed().as_secs_f64() >= 0.1);
+    /// ```
+    pub fn acquire_blocking(&self, bytes: usize) {
+        let wait = self.take(bytes);
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+
     /// Waits until `bytes` more may pass.
     ///
     /// ```

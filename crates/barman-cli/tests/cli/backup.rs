@@ -611,3 +611,78 @@ fn backup_hooks_run_with_barmans_environment() {
         before
     );
 }
+
+/// A tablespace is copied to `base/<id>/<oid>/`, recorded in backup.info and in the
+/// manifest under `pg_tblspc/<oid>/`, and verify-backup finds it there; a bandwidth
+/// limit slows the copy down to about what it allows.
+#[test]
+fn tablespaces_are_backed_up_under_their_oid() {
+    let Some(s) = setup("") else { return };
+    let spc = s.pg.dir().join("spc");
+    std::fs::create_dir(&spc).unwrap();
+    s.pg.give_to_server_user(&spc).unwrap();
+    s.pg.sql(&format!(
+        "CREATE TABLESPACE ts LOCATION '{}'",
+        spc.display()
+    ))
+    .unwrap();
+    s.pg.sql("CREATE TABLE in_ts TABLESPACE ts AS SELECT g, repeat('y', 200) AS c FROM generate_series(1, 20000) g")
+        .unwrap();
+    let oid =
+        s.pg.sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts'")
+            .unwrap();
+    let started = Instant::now();
+    let (code, out, err) = barman_as_server(
+        &s.conf,
+        &[
+            "backup",
+            "pg",
+            "--wait",
+            "--wait-timeout",
+            "60",
+            "--bwlimit",
+            "8192",
+        ],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(code, 0, "{out}{err}");
+    let id = backup_id(&out);
+    let b = info(&s.home, "pg", &id);
+    let spcs = b.tablespaces.clone().unwrap();
+    assert_eq!(spcs.len(), 1);
+    assert_eq!(
+        (spcs[0].name.as_str(), spcs[0].oid.to_string()),
+        ("ts", oid.clone())
+    );
+    assert_eq!(spcs[0].location, spc.display().to_string());
+    let copy = s.home.join("pg/base").join(&id).join(&oid);
+    let version_dir = std::fs::read_dir(&copy)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    assert!(
+        version_dir.to_string_lossy().starts_with("PG_15_"),
+        "{version_dir:?}"
+    );
+    let manifest = std::fs::read_to_string(
+        s.home
+            .join("pg/base")
+            .join(&id)
+            .join("data/backup_manifest"),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains(&format!("\"Path\": \"pg_tblspc/{oid}/PG_15_")),
+        "no tablespace file in the manifest"
+    );
+    let (code, out, err) = barman_as_server(&s.conf, &["verify-backup", "pg", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    // 8 MiB/s over a cluster of more than 24 MiB.
+    let size = b.size.unwrap() as f64;
+    assert!(
+        elapsed.as_secs_f64() >= size / (8.0 * 1024.0 * 1024.0) * 0.8,
+        "{size} bytes in {elapsed:?} despite --bwlimit 8192"
+    );
+}
