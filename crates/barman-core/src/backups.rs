@@ -39,6 +39,38 @@ use crate::fsutil::{self, TempFile};
 use crate::repo::{BackupRepo, RepoLock};
 use crate::{Error, Result};
 
+/// The catalogue as `check` and `status` see it ([`ServerBackups::summary`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CatalogueSummary {
+    /// FAILED backups.
+    pub failed: usize,
+    /// DONE backups.
+    pub done: usize,
+    /// DONE non-incremental backups.
+    pub done_full: usize,
+    /// A backup is WAITING_FOR_WALS.
+    pub waiting_for_wals: bool,
+    /// The oldest restorable (DONE or WAITING_FOR_WALS) backup.
+    pub first: Option<BackupId>,
+    /// The newest restorable backup.
+    pub last: Option<LastBackup>,
+}
+
+/// The newest restorable backup, for the age, size and WAL checks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastBackup {
+    /// Its id.
+    pub id: BackupId,
+    /// When it ended.
+    pub end_time: Option<Timestamp>,
+    /// Its size (`size` of backup.info).
+    pub size: u64,
+    /// The WAL archived after its `end_wal`, in bytes as stored.
+    pub wal_until_next_size: u64,
+    /// The archiving time (seconds since the epoch) of the last WAL file it counts.
+    pub last_wal_time: Option<f64>,
+}
+
 /// The WAL statistics of one backup, from xlog.db (Barman's `get_wal_info`).
 ///
 /// The files counted are the complete segments from the backup's `begin_wal` on, on its
@@ -340,6 +372,39 @@ impl ServerBackups {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(WalIndex::new()),
             Err(e) => Err(Error::io("reading", path, e)),
         }
+    }
+
+    /// What `check` and `status` need of the catalogue: counts by status and, for the
+    /// last restorable backup, its end, size and the WAL archived after it.
+    ///
+    /// # Errors
+    ///
+    /// A `backup.info` or a line of xlog.db that cannot be read (the error names it).
+    pub fn summary(&self, local: &TimeZone) -> Result<CatalogueSummary> {
+        let cat = self.load()?;
+        let mut out = CatalogueSummary {
+            failed: cat.with_status(&[BackupStatus::Failed]).count(),
+            done: cat.with_status(&[BackupStatus::Done]).count(),
+            done_full: cat
+                .with_status(&[BackupStatus::Done])
+                .filter(|b| !b.is_incremental())
+                .count(),
+            waiting_for_wals: cat.with_status(&[BackupStatus::WaitingForWals]).count() > 0,
+            first: cat.available().next().map(|b| b.id),
+            last: None,
+        };
+        if let Some(b) = cat.available().next_back() {
+            let index = self.wal_index()?;
+            let stats = wal_stats(&cat, &index, b);
+            out.last = Some(LastBackup {
+                id: b.id,
+                end_time: b.end_time.as_ref().and_then(|t| t.to_timestamp(local).ok()),
+                size: b.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                wal_until_next_size: stats.until_next_size,
+                last_wal_time: stats.last.map(|(_, t)| t),
+            });
+        }
+        Ok(out)
     }
 
     /// The retention report of `catalogue`, `None` without a retention policy.

@@ -29,7 +29,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{ServerConfig, Value};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::backups::{CatalogueSummary, ServerBackups};
+use crate::config::{GlobalConfig, ServerConfig, Value};
 use crate::postgres::{MINIMAL_VERSION, PgServer, RemoteStatus};
 
 /// One line of `barman check`.
@@ -97,6 +101,16 @@ pub struct RepoState {
     pub first_backup: Option<String>,
     /// The newest available backup id.
     pub last_backup: Option<String>,
+    /// How long ago the newest available backup ended.
+    pub last_backup_age: Option<Duration>,
+    /// The size of the newest available backup (0 without one).
+    pub last_backup_size: u64,
+    /// How long ago the last WAL file counted for the newest backup was archived.
+    pub last_wal_age: Option<Duration>,
+    /// The WAL archived after the newest backup's `end_wal`, in bytes as stored.
+    pub wal_size: u64,
+    /// Why the backup catalogue could not be read.
+    pub backups_error: Option<String>,
 }
 
 fn count_files(dir: Option<&str>) -> usize {
@@ -121,9 +135,45 @@ fn identity_systemid(text: &str) -> Option<u64> {
 
 impl RepoState {
     /// Reads the repository of `config` with std::fs, after creating every missing
-    /// `*_directory` of the server and `<backup_directory>/meta` (URLs are skipped).
-    /// Backups are not read yet: their counts stay 0.
-    pub fn inspect(config: &ServerConfig) -> RepoState {
+    /// `*_directory` of the server and `<backup_directory>/meta` (URLs are skipped), and
+    /// its backup catalogue as of `now` (naive backup times read in `local`).
+    pub fn inspect(
+        global: &GlobalConfig,
+        config: &ServerConfig,
+        now: Timestamp,
+        local: &TimeZone,
+    ) -> RepoState {
+        let mut state = RepoState::inspect_files(config);
+        match ServerBackups::for_server(global, config).summary(local) {
+            Ok(sum) => state.add_backups(&sum, now),
+            Err(e) => state.backups_error = Some(e.to_string()),
+        }
+        state
+    }
+
+    /// Fills the backup fields from a catalogue summary read at `now`.
+    pub fn add_backups(&mut self, sum: &CatalogueSummary, now: Timestamp) {
+        let age =
+            |t: Timestamp| Duration::try_from(now.duration_since(t)).unwrap_or(Duration::ZERO);
+        self.failed_backups = sum.failed;
+        self.done_backups = sum.done;
+        self.done_full_backups = sum.done_full;
+        self.waiting_for_wals_backup = sum.waiting_for_wals;
+        self.first_backup = sum.first.map(|id| id.to_string());
+        if let Some(last) = &sum.last {
+            self.last_backup = Some(last.id.to_string());
+            self.last_backup_age = last.end_time.map(age);
+            self.last_backup_size = last.size;
+            self.wal_size = last.wal_until_next_size;
+            self.last_wal_age = last
+                .last_wal_time
+                .and_then(|t| Timestamp::from_microsecond((t * 1e6) as i64).ok())
+                .map(age);
+        }
+    }
+
+    /// The files and directories of the repository, without the backups.
+    fn inspect_files(config: &ServerConfig) -> RepoState {
         let mut dirs: Vec<&str> = config
             .iter()
             .filter(|(spec, _)| spec.name.ends_with("_directory"))
@@ -391,14 +441,20 @@ pub fn evaluate(
     // An invalid retention policy is a configuration error here, so this holds.
     push("retention policy settings", true, None);
     match interval(config, "last_backup_maximum_age") {
-        Some(max) => push(
-            "backup maximum age",
-            false,
-            Some(format!(
-                "interval provided: {}, latest backup age: No available backups",
-                human_readable_duration(max)
-            )),
-        ),
+        Some(max) => {
+            let (ok, age) = match (&repo.last_backup, repo.last_backup_age) {
+                (Some(_), Some(age)) => (age <= max, human_readable_duration(age)),
+                _ => (false, "No available backups".to_owned()),
+            };
+            push(
+                "backup maximum age",
+                ok,
+                Some(format!(
+                    "interval provided: {}, latest backup age: {age}",
+                    human_readable_duration(max)
+                )),
+            );
+        }
         None => push(
             "backup maximum age",
             true,
@@ -409,24 +465,47 @@ pub fn evaluate(
         Some(Value::Size(s)) => Some(*s),
         _ => None,
     };
+    let size = repo.last_backup_size;
     out.push(CheckResult {
         name: "backup minimum size".into(),
-        ok: min_size.is_none(),
+        ok: min_size.is_none_or(|min| repo.last_backup.is_some() && size >= min),
         hint: Some(match min_size {
-            Some(min) => format!("last backup size 0 B < {} minimum", pretty_size(min)),
-            None => pretty_size(0),
+            Some(min) => {
+                let sign = if repo.last_backup.is_some() && size >= min {
+                    ">"
+                } else {
+                    "<"
+                };
+                format!(
+                    "last backup size {} {sign} {} minimum",
+                    pretty_size(size),
+                    pretty_size(min)
+                )
+            }
+            None => pretty_size(size),
         }),
-        perfdata: Some(0),
+        perfdata: Some(size),
     });
     let mut push = |name: &str, ok: bool, hint: Option<String>| {
         out.push(CheckResult::new(name, ok, hint));
     };
     match interval(config, "last_wal_maximum_age") {
-        Some(_) => push(
-            "wal maximum age",
-            false,
-            Some("No WAL files archived for last backup".into()),
-        ),
+        Some(max) => match (&repo.last_backup, repo.last_wal_age) {
+            (Some(_), Some(age)) => push(
+                "wal maximum age",
+                age <= max,
+                Some(format!(
+                    "interval provided: {}, latest wal age: {}",
+                    human_readable_duration(max),
+                    human_readable_duration(age)
+                )),
+            ),
+            _ => push(
+                "wal maximum age",
+                false,
+                Some("No WAL files archived for last backup".into()),
+            ),
+        },
         None => push(
             "wal maximum age",
             true,
@@ -436,12 +515,15 @@ pub fn evaluate(
     out.push(CheckResult {
         name: "wal size".into(),
         ok: true,
-        hint: Some(pretty_size(0)),
-        perfdata: Some(0),
+        hint: Some(pretty_size(repo.wal_size)),
+        perfdata: Some(repo.wal_size),
     });
     let mut push = |name: &str, ok: bool, hint: Option<String>| {
         out.push(CheckResult::new(name, ok, hint));
     };
+    if let Some(e) = &repo.backups_error {
+        push("backup catalogue", false, Some(e.clone()));
+    }
     // The codec was validated when the configuration was loaded.
     push("compression settings", true, None);
     push(
@@ -559,8 +641,12 @@ pub fn summarise_error_files(files: &[String]) -> Option<String> {
 /// asks the connected server (if any) for its status within `check_timeout` (0 = no
 /// limit), and evaluates. When the time runs out the PostgreSQL checks see no server
 /// and a failed `check timeout` closes the list.
-pub async fn check(config: &ServerConfig, server: Option<&PgServer>) -> Vec<CheckResult> {
-    let repo = RepoState::inspect(config);
+pub async fn check(
+    global: &GlobalConfig,
+    config: &ServerConfig,
+    server: Option<&PgServer>,
+) -> Vec<CheckResult> {
+    let repo = RepoState::inspect(global, config, Timestamp::now(), &TimeZone::system());
     let timeout = config
         .get_int("check_timeout")
         .and_then(|t| u64::try_from(t).ok())

@@ -82,7 +82,7 @@ pub fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
     for s in servers {
         let results = rt.block_on(async {
             let server = connect(s).await.ok();
-            check::check(s, server.as_ref()).await
+            check::check(ctx.config.global(), s, server.as_ref()).await
         });
         for r in &results {
             if r.ok {
@@ -146,7 +146,12 @@ pub fn status(ctx: &Context, names: &[String]) -> ExitCode {
     let rt = runtime();
     let mut doc = Map::new();
     for s in servers {
-        let repo = RepoState::inspect(s);
+        let repo = RepoState::inspect(
+            ctx.config.global(),
+            s,
+            jiff::Timestamp::now(),
+            &jiff::tz::TimeZone::system(),
+        );
         let remote = rt.block_on(async {
             match connect(s).await {
                 Ok(server) => Some(server.remote_status(s.get_str("slot_name")).await),

@@ -686,3 +686,106 @@ fn tablespaces_are_backed_up_under_their_oid() {
         "{size} bytes in {elapsed:?} despite --bwlimit 8192"
     );
 }
+
+/// The line of `check` or `status` output whose label is `label`.
+fn line<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with(&format!("{label}:")))
+        .unwrap_or_else(|| panic!("no {label} in {out}"))
+}
+
+/// `check` and `status` read the catalogue: the backup age, size and WAL checks turn
+/// from "no backups" to figures of the last backup, and the counts follow.
+#[test]
+fn check_and_status_see_the_backups() {
+    let Some(s) = setup(
+        "last_backup_maximum_age = 1 day\nlast_backup_minimum_size = 1Ti\nlast_wal_maximum_age = 1 hour\nminimum_redundancy = 1",
+    ) else {
+        return;
+    };
+    let (code, out, err) = barman_as_server(&s.conf, &["check", "pg"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        line(&out, "backup maximum age"),
+        "backup maximum age: FAILED (interval provided: 1 day, latest backup age: No available backups)"
+    );
+    assert_eq!(
+        line(&out, "minimum redundancy requirements"),
+        "minimum redundancy requirements: FAILED (have 0 non-incremental backups, expected at least 1)"
+    );
+    assert_eq!(
+        line(&out, "wal maximum age"),
+        "wal maximum age: FAILED (No WAL files archived for last backup)"
+    );
+
+    let (code, out, err) =
+        barman_as_server(&s.conf, &["backup", "pg", "--wait", "--wait-timeout", "60"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = backup_id(&out);
+    let size = info(&s.home, "pg", &id).size.unwrap();
+    // WAL archived after the backup counts towards `wal size`.
+    s.pg.sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
+        .unwrap();
+    s.pg.sql("SELECT pg_switch_wal()").unwrap();
+    let xlogdb = s.home.join("pg/wals/pg-xlog.db");
+    let before = std::fs::read_to_string(&xlogdb).unwrap().lines().count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(&xlogdb).unwrap().lines().count() == before {
+        assert!(
+            Instant::now() < deadline,
+            "the switched WAL was not archived"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let (code, out, err) = barman_as_server(&s.conf, &["check", "pg"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let age = line(&out, "backup maximum age");
+    assert!(
+        age.starts_with("backup maximum age: OK (interval provided: 1 day, latest backup age: ")
+            && !age.contains("No available"),
+        "{age}"
+    );
+    let min = line(&out, "backup minimum size");
+    assert!(
+        min.starts_with("backup minimum size: FAILED (last backup size "),
+        "{min}"
+    );
+    assert!(min.ends_with(" < 1.0 TiB minimum)"), "{min}");
+    assert!(
+        line(&out, "wal maximum age")
+            .starts_with("wal maximum age: OK (interval provided: 1 hour, latest wal age: ")
+    );
+    let wal = line(&out, "wal size");
+    assert!(
+        wal != "wal size: OK (0 B)" && wal.starts_with("wal size: OK ("),
+        "{wal}"
+    );
+    assert_eq!(
+        line(&out, "minimum redundancy requirements"),
+        "minimum redundancy requirements: OK (have 1 non-incremental backups, expected at least 1)"
+    );
+    // The figures in Nagios' perfdata are the backup's size.
+    let (_, nagios, _) = barman_as_server(&s.conf, &["check", "--nagios", "pg"]);
+    assert!(nagios.contains(&format!("pg={size}B")), "{nagios}");
+
+    let (code, out, err) = barman_as_server(&s.conf, &["status", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        line(&out, "No. of available backups"),
+        "No. of available backups: 1"
+    );
+    assert_eq!(
+        line(&out, "First available backup"),
+        format!("First available backup: {id}")
+    );
+    assert_eq!(
+        line(&out, "Last available backup"),
+        format!("Last available backup: {id}")
+    );
+    assert_eq!(
+        line(&out, "Minimum redundancy requirements"),
+        "Minimum redundancy requirements: satisfied (1/1)"
+    );
+}

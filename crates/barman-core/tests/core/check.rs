@@ -15,7 +15,10 @@ fn rt() -> tokio::runtime::Runtime {
 fn server_config(
     home: &std::path::Path,
     socket: &std::path::Path,
-) -> barman_core::config::ServerConfig {
+) -> (
+    barman_core::config::GlobalConfig,
+    barman_core::config::ServerConfig,
+) {
     let text = format!(
         "[barman]\nbarman_home = {}\n\n[pg]\ndescription = \"Test\"\nconninfo = host={} port=5432 user=postgres dbname=postgres\nbackup_method = postgres\nstreaming_conninfo = host={} user=postgres\narchiver = on\nretention_policy = REDUNDANCY 2\nminimum_redundancy = 0\n",
         home.display(),
@@ -23,7 +26,22 @@ fn server_config(
         socket.display()
     );
     let config = Config::load("/etc/barman.conf", &text, &MemorySource::default()).unwrap();
-    config.server("pg").unwrap().clone()
+    (
+        config.global().clone(),
+        config.server("pg").unwrap().clone(),
+    )
+}
+
+fn inspect(
+    global: &barman_core::config::GlobalConfig,
+    cfg: &barman_core::config::ServerConfig,
+) -> check::RepoState {
+    check::RepoState::inspect(
+        global,
+        cfg,
+        jiff::Timestamp::now(),
+        &jiff::tz::TimeZone::system(),
+    )
 }
 
 fn names(results: &[check::CheckResult]) -> Vec<(String, bool)> {
@@ -39,13 +57,13 @@ fn check_and_status_on_good_and_bad_servers() {
 
     // Well configured.
     let pg = barman_testkit::PgCluster::start(&bin, &[], &[]).expect("start PostgreSQL");
-    let cfg = server_config(home.path(), pg.dir());
+    let (global, cfg) = server_config(home.path(), pg.dir());
     let ci = ConnInfo::parse(cfg.get_str("conninfo").unwrap()).unwrap();
     let (results, status) = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        let results = check::check(&cfg, Some(&s)).await;
+        let results = check::check(&global, &cfg, Some(&s)).await;
         let remote = s.remote_status(None).await;
-        let status = check::status(&cfg, Some(&remote), &check::RepoState::inspect(&cfg));
+        let status = check::status(&cfg, Some(&remote), &inspect(&global, &cfg));
         (results, status)
     });
     // No WAL archived yet: only `WAL archive` fails.
@@ -92,7 +110,7 @@ fn check_and_status_on_good_and_bad_servers() {
     .unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&cfg, Some(&s)).await
+        check::check(&global, &cfg, Some(&s)).await
     });
     assert!(results.iter().all(|r| r.ok), "{results:#?}");
     let (text, code) = check::nagios(&[NagiosServer {
@@ -149,7 +167,7 @@ fn check_and_status_on_good_and_bad_servers() {
     .unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&cfg, Some(&s)).await
+        check::check(&global, &cfg, Some(&s)).await
     });
     assert!(names(&results).contains(&("systemid coherence".into(), false)));
     drop(pg);
@@ -166,11 +184,11 @@ fn check_and_status_on_good_and_bad_servers() {
     )
     .expect("start PostgreSQL");
     let home = tempfile::tempdir().unwrap();
-    let cfg = server_config(home.path(), bad.dir());
+    let (global, cfg) = server_config(home.path(), bad.dir());
     let ci = ConnInfo::parse(cfg.get_str("conninfo").unwrap()).unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&cfg, Some(&s)).await
+        check::check(&global, &cfg, Some(&s)).await
     });
     let failed: Vec<_> = results
         .iter()
@@ -215,9 +233,9 @@ fn check_and_status_on_good_and_bad_servers() {
     drop(bad);
 
     // No server at all: `PostgreSQL` fails, status says so.
-    let results = rt().block_on(check::check(&cfg, None));
+    let results = rt().block_on(check::check(&global, &cfg, None));
     assert!(names(&results).contains(&("PostgreSQL".into(), false)));
-    let status = check::status(&cfg, None, &check::RepoState::inspect(&cfg));
+    let status = check::status(&cfg, None, &inspect(&global, &cfg));
     assert!(
         status
             .iter()
