@@ -42,6 +42,7 @@ pub struct PgCluster {
     bin: PathBuf,
     as_postgres: bool,
     running: bool,
+    port: u16,
 }
 
 impl PgCluster {
@@ -54,6 +55,7 @@ impl PgCluster {
             bin: bin.to_owned(),
             as_postgres,
             running: false,
+            port: 5432,
         };
         std::fs::create_dir(c.archive())?;
         if as_postgres {
@@ -165,7 +167,9 @@ impl PgCluster {
         let out = self.run("psql", |cmd| {
             cmd.arg("-h")
                 .arg(self.dir.path())
-                .args(["-p", "5432", "-U", "postgres", "-d", "postgres"]);
+                .arg("-p")
+                .arg(self.port.to_string())
+                .args(["-U", "postgres", "-d", "postgres"]);
             cmd.args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql]);
         })?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -176,6 +180,30 @@ impl PgCluster {
     pub fn waldump(&self, args: &[&str]) -> io::Result<String> {
         let out = self.command("pg_waldump").args(args).output()?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Makes the server listen on 127.0.0.1 too, on a free port (returned; the unix
+    /// socket moves to that port number), with these extra settings, and restarts it.
+    pub fn listen_on_tcp(&mut self, settings: &[&str]) -> io::Result<u16> {
+        let port = crate::tools::free_port();
+        let mut conf = format!("listen_addresses = '127.0.0.1'\nport = {port}\n");
+        for l in settings {
+            conf.push_str(l);
+            conf.push('\n');
+        }
+        let path = self.data().join("postgresql.auto.conf");
+        let mut text = std::fs::read_to_string(&path)?;
+        text.push_str(&conf);
+        std::fs::write(&path, text)?;
+        self.run("pg_ctl", |cmd| {
+            cmd.arg("-D")
+                .arg(self.data())
+                .arg("-l")
+                .arg(self.dir.path().join("server.log"))
+                .args(["-m", "fast", "-w", "restart"]);
+        })?;
+        self.port = port;
+        Ok(port)
     }
 
     /// Waits until `segment` has been archived.

@@ -2,6 +2,7 @@
 
 use barman_wal::{Lsn, SegmentName, WalSegSize};
 use jiff::Timestamp;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::FromSqlOwned;
 use tokio_postgres::{Client, NoTls, Row};
 
@@ -216,15 +217,26 @@ impl PgServer {
         }
         let cfg = ci.to_tokio_config()?;
         let target = conninfo.target();
-        let (client, connection) = cfg.connect(NoTls).await.map_err(|e| PgError::Connect {
+        let connect_error = |e: tokio_postgres::Error| PgError::Connect {
             target: target.clone(),
             message: one_line(&e),
             source: Box::new(e),
-        })?;
-        let task = tokio::spawn(async move {
-            // The error, if any, surfaces on the next query.
-            let _ = connection.await;
-        });
+        };
+        let tls = match cfg.get_ssl_mode() {
+            SslMode::Disable => None,
+            _ => super::tls::connector(&ci)?,
+        };
+        // The connection's error, if any, surfaces on the next query.
+        let (client, task) = match tls {
+            None => {
+                let (client, connection) = cfg.connect(NoTls).await.map_err(connect_error)?;
+                (client, tokio::spawn(async move { drop(connection.await) }))
+            }
+            Some(tls) => {
+                let (client, connection) = cfg.connect(tls).await.map_err(connect_error)?;
+                (client, tokio::spawn(async move { drop(connection.await) }))
+            }
+        };
         let mut server = PgServer {
             client,
             target,

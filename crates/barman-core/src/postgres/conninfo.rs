@@ -304,12 +304,11 @@ impl ConnInfo {
     /// user. The user must be known (written, or from `PGUSER` through
     /// [`ConnInfo::with_env`]).
     ///
-    /// TLS is not built in yet: on unix sockets libpq never uses TLS, so every `sslmode`
-    /// works there; over TCP `disable`, `allow` and `prefer` connect without TLS (libpq's
-    /// `prefer` falls back the same way when the server has no TLS) and `require`,
-    /// `verify-ca`, `verify-full` are an error. Options that only matter for TLS or GSS
-    /// (`sslcert`, `sslkey`, `sslrootcert`, `sslcrl`, `krbsrvname`, …) and `passfile`
-    /// are accepted and not used.
+    /// On unix sockets libpq never uses TLS, so every `sslmode` means no TLS there; over
+    /// TCP `prefer`, `require`, `verify-ca` and `verify-full` ask the server for TLS (the
+    /// certificate rules are in the `tls` module: `sslrootcert`, `sslcert`, `sslkey`).
+    /// Options that only matter for GSS (`krbsrvname`, …), `sslcrl` and `passfile` are
+    /// accepted and not used.
     ///
     /// Kept crate-private so no tokio-postgres type shows in the public API.
     pub(crate) fn to_tokio_config(&self) -> Result<tokio_postgres::Config, PgError> {
@@ -460,17 +459,7 @@ impl ConnInfo {
         let mode = match sslmode {
             "disable" | "allow" => SslMode::Disable,
             "prefer" => SslMode::Prefer,
-            "require" | "verify-ca" | "verify-full" => {
-                if all_unix {
-                    SslMode::Disable
-                } else {
-                    return Err(unsupported(
-                        "sslmode",
-                        sslmode,
-                        "TLS is not supported yet (barman-rs is built without TLS); use a unix socket, an SSH tunnel or sslmode=prefer",
-                    ));
-                }
-            }
+            "require" | "verify-ca" | "verify-full" => SslMode::Require,
             other => {
                 return Err(invalid(
                     "sslmode",
@@ -479,6 +468,8 @@ impl ConnInfo {
                 ));
             }
         };
+        // libpq never uses TLS on unix sockets.
+        let mode = if all_unix { SslMode::Disable } else { mode };
         cfg.ssl_mode(mode);
         if let Some(v) = self.get("sslnegotiation") {
             cfg.ssl_negotiation(match v {
@@ -1070,12 +1061,17 @@ mod tests {
                 .unwrap_err()
                 .to_string()
         };
-        let e = err("host=pg user=u sslmode=verify-full");
-        assert!(
-            e.contains("sslmode=\"verify-full\"") && e.contains("TLS"),
-            "{e}"
-        );
-        assert!(err("host=pg user=u sslmode=require").contains("TLS"));
+        let mode = |s: &str| {
+            ConnInfo::parse(s)
+                .unwrap()
+                .to_tokio_config()
+                .unwrap()
+                .get_ssl_mode()
+        };
+        assert_eq!(mode("host=pg user=u sslmode=verify-full"), SslMode::Require);
+        assert_eq!(mode("host=pg user=u sslmode=require"), SslMode::Require);
+        assert_eq!(mode("host=pg user=u"), SslMode::Prefer);
+        assert_eq!(mode("host=pg user=u sslmode=allow"), SslMode::Disable);
         assert!(err("host=pg user=u sslmode=bogus").contains("sslmode"));
         assert!(err("host=pg").contains("user"));
         assert!(err("host=pg user=u port=99999").contains("port=\"99999\""));

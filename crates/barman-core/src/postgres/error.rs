@@ -88,8 +88,19 @@ pub enum PgError {
 
 /// One line of a driver error: its `Display` with the lines joined (a server error
 /// carries `DETAIL` and `HINT` lines).
-pub(crate) fn one_line(e: &dyn std::fmt::Display) -> String {
-    let text = e.to_string();
+pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    // tokio-postgres says only "db error" or "error performing TLS handshake": the
+    // server's message and the TLS reason are in the sources.
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())

@@ -10,12 +10,13 @@
 //! password file's content ([`ConnInfo::with_pgpass`]), then builds the driver's
 //! configuration. No driver type appears in the public API.
 //!
-//! TLS is not built in yet: see [`ConnInfo`]'s conversion notes (unix sockets and
-//! `sslmode` up to `prefer` work; `require` and `verify-*` over TCP are an error).
+//! TLS over TCP follows libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` (on
+//! rustls); unix sockets never use TLS, as with libpq.
 
 mod client;
 mod conninfo;
 mod error;
+mod tls;
 
 pub use client::{
     ArchiverStats, BackupStart, BackupStop, CurrentWal, MINIMAL_VERSION, PgServer, RemoteStatus,

@@ -6,3 +6,4 @@ mod config;
 mod ini;
 mod postgres;
 mod recover;
+mod tls;
