@@ -20,7 +20,7 @@ use crate::{Error, Result};
 /// use barman_core::config::{Config, MemorySource};
 /// use barman_core::repo::BackupRepo;
 ///
-/// let config = Config::load("/etc/barman.conf", "[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\n", &MemorySource::default())?;
+/// let config = Config::load("/etc/barman.conf", "[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\nbackup_method = postgres\n", &MemorySource::default())?;
 /// let repo = BackupRepo::for_server(config.global(), config.server("pg").unwrap());
 /// let id = "20261125T184314".parse()?;
 /// assert_eq!(repo.data_dir(id), std::path::Path::new("/srv/barman/pg/base/20261125T184314/data"));
