@@ -370,6 +370,12 @@ pub struct WalRestoreClient {
     pub parallel: usize,
     /// Where prefetched files wait for their turn (default [`DEFAULT_SPOOL_DIR`]).
     pub spool_dir: std::path::PathBuf,
+    /// With `parallel > 0`: [`restore`](WalRestoreClient::restore) fetches only the
+    /// requested file and leaves the prefetch to [`prefetch_after`](
+    /// WalRestoreClient::prefetch_after), which the caller runs in the background, so
+    /// PostgreSQL replays while the next files arrive (barman-rs; Barman prefetches
+    /// within the call).
+    pub background: bool,
 }
 
 /// How [`WalRestoreClient::restore`] got the file.
@@ -442,7 +448,31 @@ impl WalRestoreClient {
             keep_compression: false,
             parallel: 0,
             spool_dir: DEFAULT_SPOOL_DIR.into(),
+            background: false,
         }
+    }
+
+    /// With `parallel > 0` and OpenSSH's `ssh`, every call shares one SSH connection
+    /// (a control master in the spool directory that lives 60 s after its last use),
+    /// so a fetch costs a channel, not a handshake. `None` when the socket path would
+    /// be too long for a unix socket or another ssh program is used.
+    fn shared_connection_options(&self) -> Option<String> {
+        let program = self.remote.ssh.split_whitespace().next()?;
+        if self.parallel == 0 || Path::new(program).file_name()? != "ssh" {
+            return None;
+        }
+        // `%C` is 40 hex digits, ssh binds a name with 17 more characters first, and
+        // sun_path holds 107 and a NUL.
+        let dir = self.spool_dir.to_str()?;
+        if dir.len() + "/.ssh-".len() + 40 + 17 > 107 {
+            return None;
+        }
+        let path = shlex::try_quote(&format!("{dir}/.ssh-%C"))
+            .ok()?
+            .into_owned();
+        Some(format!(
+            " -o ControlMaster=auto -o ControlPath={path} -o ControlPersist=60"
+        ))
     }
 
     /// Whether `get-wal` sends compressed data, to decompress here: with a transfer
@@ -490,7 +520,13 @@ impl WalRestoreClient {
     }
 
     fn command(&self, wal_name: &str, test: bool, peek: Option<usize>) -> Result<Command> {
-        let ssh = self.remote.ssh_command()?;
+        let ssh = match self.shared_connection_options() {
+            Some(opts) if self.spool_dir.is_dir() => {
+                let r = &self.remote;
+                client_ssh(&format!("{}{opts}", r.ssh), r.port, &r.user, &r.host)?
+            }
+            _ => self.remote.ssh_command()?,
+        };
         let argv = ssh
             .argv(&self.remote_args(wal_name, test, peek)?)
             .map_err(|e| Error::Remote {
@@ -580,8 +616,9 @@ impl WalRestoreClient {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
+        let prefix = format!(".{wal_name}.");
         let mut tmp = tempfile::Builder::new()
-            .prefix(".barman-wal-restore.")
+            .prefix(&prefix)
             .tempfile_in(dir)
             .map_err(|e| RestoreError::local(dest_error(dest, e)))?;
         let mut child = Self::spawn(
@@ -707,6 +744,28 @@ impl WalRestoreClient {
         {
             return Ok(Restored::FromSpool);
         }
+        if self.parallel > 0 && self.background {
+            // A prefetch already on its way is waited for rather than fetched twice.
+            if self.wait_in_flight(wal_name)
+                && self
+                    .take_from_spool(wal_name, dest)
+                    .map_err(RestoreError::local)?
+            {
+                return Ok(Restored::FromSpool);
+            }
+            if let Err(e) = std::fs::create_dir_all(&self.spool_dir) {
+                return Err(RestoreError::local(Error::Remote {
+                    what: format!(
+                        "Cannot create '{}' directory: {e}",
+                        self.spool_dir.display()
+                    ),
+                    code: 2,
+                }));
+            }
+            return self.fetch(wal_name, dest).map(|()| Restored::Fetched {
+                prefetched: Vec::new(),
+            });
+        }
         let mut additional = Vec::new();
         if self.parallel > 0 {
             std::fs::create_dir_all(&self.spool_dir).map_err(|e| {
@@ -747,11 +806,113 @@ impl WalRestoreClient {
         main.map(|()| Restored::Fetched { prefetched })
     }
 
+    /// Whether a fetch of `wal_name` into the spool is in flight (its temporary file
+    /// is there); if so, waits up to 60 s for it to end. `true` when one was seen.
+    fn wait_in_flight(&self, wal_name: &str) -> bool {
+        let claim = self.spool_dir.join(format!(".{wal_name}.claim"));
+        let in_flight = || claim.exists() && !is_stale(&claim);
+        if !in_flight() {
+            return false;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while in_flight() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+
+    /// The background half of [`restore`](WalRestoreClient::restore) with
+    /// [`background`](WalRestoreClient::background): keeps the `parallel` files that
+    /// follow `wal_name` in the spool. Each missing file is claimed first (a
+    /// `.<name>.claim` file made with `O_EXCL`), so prefetches started by successive
+    /// calls run side by side without fetching the same file twice; the claimed files
+    /// are fetched in parallel, each through a temporary file renamed into place. A
+    /// claim older than a minute is taken as left by a crash. Returns the names
+    /// fetched.
+    ///
+    /// # Errors
+    ///
+    /// The spool cannot be used, or `get-wal --peek` fails; a file that cannot be
+    /// fetched is skipped (PostgreSQL's request for it will say why).
+    pub fn prefetch_after(&self, wal_name: &str) -> Result<Vec<String>> {
+        if self.parallel == 0 {
+            return Ok(Vec::new());
+        }
+        std::fs::create_dir_all(&self.spool_dir)
+            .map_err(|e| Error::io("creating", &self.spool_dir, e))?;
+        let list = self.peek(wal_name, self.parallel + 1)?;
+        if list.first().map(String::as_str) != Some(wal_name) {
+            return Ok(Vec::new());
+        }
+        let claimed: Vec<(String, std::path::PathBuf)> = list
+            .into_iter()
+            .skip(1)
+            .filter(|n| !self.spool_dir.join(n).exists())
+            .filter_map(|n| {
+                let claim = self.claim(&n)?;
+                Some((n, claim))
+            })
+            .collect();
+        let fetched = std::thread::scope(|s| {
+            let workers: Vec<_> = claimed
+                .iter()
+                .map(|(name, claim)| {
+                    s.spawn(move || {
+                        let ok = self.prefetch(name);
+                        let _ = std::fs::remove_file(claim);
+                        (name, ok)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .filter_map(|w| match w.join() {
+                    Ok((name, true)) => Some(name.clone()),
+                    _ => None,
+                })
+                .collect()
+        });
+        Ok(fetched)
+    }
+
+    /// Claims the prefetch of `wal_name`: the claim file's path, `None` when another
+    /// prefetch holds a fresh claim or the file arrived meanwhile.
+    fn claim(&self, wal_name: &str) -> Option<std::path::PathBuf> {
+        let path = self.spool_dir.join(format!(".{wal_name}.claim"));
+        for _ in 0..2 {
+            match File::options().write(true).create_new(true).open(&path) {
+                Ok(_) => {
+                    return (!self.spool_dir.join(wal_name).exists())
+                        .then_some(path.clone())
+                        .or_else(|| {
+                            let _ = std::fs::remove_file(&path);
+                            None
+                        });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && is_stale(&path) => {
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
     /// Fetches `wal_name` into the spool directory; `false` when it failed (the
     /// temporary file is removed; the remote side has said why on standard error).
     fn prefetch(&self, wal_name: &str) -> bool {
         self.fetch(wal_name, &self.spool_dir.join(wal_name)).is_ok()
     }
+}
+
+/// A claim file last modified more than a minute ago (or unreadable).
+fn is_stale(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_or(true, |t| {
+            t.elapsed()
+                .is_ok_and(|age| age > std::time::Duration::from_secs(60))
+        })
 }
 
 /// Copies the output of `get-wal` into `out`; with `decode`, decompressed whatever its

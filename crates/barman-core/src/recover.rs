@@ -245,7 +245,7 @@ pub struct RecoverOptions {
     pub remote_ssh_command: Option<String>,
     /// `-j/--jobs`; `None` uses `parallel_jobs`.
     pub jobs: Option<usize>,
-    /// `--bwlimit` in KiB/s for remote copies; `None` uses `bandwidth_limit`.
+    /// `--bwlimit` in KiB/s; `None` uses `bandwidth_limit`.
     pub bwlimit_kib: Option<u64>,
     /// `--get-wal`/`--no-get-wal`; `None` follows `recovery_options`.
     pub get_wal: Option<bool>,
@@ -839,7 +839,13 @@ async fn execute(
     }
     for (src, dst, excludes) in copies {
         if p.ssh.is_none() && !p.delta {
-            let mut copier = LocalCopier::new().workers(p.jobs);
+            // Durable before PostgreSQL is started on it, as pgBackRest's restore.
+            let mut copier = LocalCopier::new().workers(p.jobs).fsync(true);
+            if let Some(limit) =
+                bwlimit.and_then(barman_transport::RateLimiter::from_kib_per_second)
+            {
+                copier = copier.rate_limit(limit);
+            }
             for e in &excludes {
                 copier = copier.exclude(e.clone());
             }

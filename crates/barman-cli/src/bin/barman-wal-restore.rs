@@ -39,6 +39,13 @@ struct Args {
     /// The spool directory for prefetched WAL files.
     #[arg(long = "spool-dir", value_name = "SPOOL_DIR", default_value = DEFAULT_SPOOL_DIR)]
     spool_dir: PathBuf,
+    /// (barman-rs) With --parallel: prefetch within the call, as Barman does, instead
+    /// of in a background process while PostgreSQL replays.
+    #[arg(long = "sync-prefetch")]
+    sync_prefetch: bool,
+    /// (internal) Run the background prefetch that follows WAL_NAME.
+    #[arg(long = "prefetch-after", hide = true, value_name = "WAL_NAME")]
+    prefetch_after: Option<String>,
     /// Also retrieve partial WAL files (.partial).
     #[arg(short = 'P', long = "partial")]
     partial: bool,
@@ -58,10 +65,10 @@ struct Args {
     #[command(flatten)]
     remote: BarmanHostArgs,
     /// The WAL file name (`%f`).
-    #[arg(required_unless_present = "test")]
+    #[arg(required_unless_present_any = ["test", "prefetch_after"])]
     wal_name: Option<String>,
     /// Where to write it (`%p`).
-    #[arg(required_unless_present = "test")]
+    #[arg(required_unless_present_any = ["test", "prefetch_after"])]
     wal_dest: Option<PathBuf>,
 }
 
@@ -73,6 +80,15 @@ fn main() -> ExitCode {
     client.keep_compression = a.keep_compression;
     client.parallel = a.parallel;
     client.spool_dir = a.spool_dir;
+    client.background = !a.sync_prefetch;
+    if let Some(after) = &a.prefetch_after {
+        // Detached from PostgreSQL: nobody reads the result; a later request for a
+        // file that could not be prefetched says why.
+        return match client.prefetch_after(after) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     if a.test {
         return match client.test() {
             Ok(()) => ExitCode::SUCCESS,
@@ -92,7 +108,12 @@ fn main() -> ExitCode {
         return exit("WAL_NAME and WAL_DEST are required (or --test)", 2, 0);
     };
     match client.restore(&wal_name, &wal_dest) {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => {
+            if client.parallel > 0 && client.background {
+                spawn_prefetch(&wal_name, &wal_dest);
+            }
+            ExitCode::SUCCESS
+        }
         Err(RestoreError {
             error,
             fetch_failed,
@@ -102,6 +123,31 @@ fn main() -> ExitCode {
             if fetch_failed { a.sleep } else { 0 },
         ),
     }
+}
+
+/// Starts this program again, detached (own process group, no standard streams), to
+/// prefetch the files after `wal_name` while PostgreSQL replays this one.
+fn spawn_prefetch(wal_name: &str, wal_dest: &std::path::Path) {
+    use std::os::unix::process::CommandExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    // The same arguments without WAL_NAME and WAL_DEST (the last of each), and the
+    // internal option first, where no `--` can make it positional.
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    for value in [wal_dest.as_os_str(), std::ffi::OsStr::new(wal_name)] {
+        if let Some(i) = args.iter().rposition(|a| a == value) {
+            args.remove(i);
+        }
+    }
+    let _ = std::process::Command::new(exe)
+        .arg(format!("--prefetch-after={wal_name}"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn();
 }
 
 /// Barman's `exit_with_error`: the message, an optional sleep, the exit code.

@@ -142,11 +142,13 @@ fn restore(sshd: &Sshd, remote: &Remote, port: u16, args: &[&str]) -> Run {
     }
 }
 
-/// The names in `dir` (temporary files included).
+/// The names in `dir` (temporary files included; not the shared SSH connection's
+/// socket and the prefetch lock).
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with(".ssh-") && n != ".prefetch.lock")
         .collect();
     names.sort();
     names
@@ -349,12 +351,19 @@ fn wal_restore_over_ssh() {
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
-#[test]
-fn wal_restore_prefetches_into_the_spool() {
-    let Some(sshd) = Sshd::start() else { return };
-    let Some(bin) = testkit::require() else {
-        return;
-    };
+/// sshd, a fake remote Barman holding real consecutive 1 MiB segments of a throwaway
+/// cluster, and three consecutive segment names.
+struct Prefetch {
+    sshd: Sshd,
+    remote: Remote,
+    pg: PgCluster,
+    names: [String; 3],
+}
+
+fn prefetch_setup() -> Option<Prefetch> {
+    let sshd = Sshd::start()?;
+    let bin = testkit::require()?;
+
     let remote = Remote::new();
     // Real consecutive 1 MiB segments.
     let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &[]).unwrap();
@@ -388,7 +397,31 @@ fn wal_restore_prefetches_into_the_spool() {
             no(&w[1]) == no(&w[0]) + 1 && no(&w[2]) == no(&w[1]) + 1
         })
         .expect("three consecutive segments");
-    let (first, second, third) = (&segments[start], &segments[start + 1], &segments[start + 2]);
+    let names = [
+        segments[start].clone(),
+        segments[start + 1].clone(),
+        segments[start + 2].clone(),
+    ];
+    Some(Prefetch {
+        sshd,
+        remote,
+        pg,
+        names,
+    })
+}
+
+#[test]
+fn wal_restore_prefetches_into_the_spool() {
+    let Some(Prefetch {
+        sshd,
+        remote,
+        pg,
+        names: [first, second, third],
+    }) = prefetch_setup()
+    else {
+        return;
+    };
+    let (first, second, third) = (&first, &second, &third);
     let original = |n: &str| std::fs::read(pg.archive().join(n)).unwrap();
 
     let local = tempfile::tempdir().unwrap();
@@ -403,6 +436,7 @@ fn wal_restore_prefetches_into_the_spool() {
         &[
             "-p",
             "3",
+            "--sync-prefetch",
             "--spool-dir",
             spool_s,
             "127.0.0.1",
@@ -438,6 +472,7 @@ fn wal_restore_prefetches_into_the_spool() {
         &[
             "-p",
             "3",
+            "--sync-prefetch",
             "--spool-dir",
             spool_s,
             "127.0.0.1",
@@ -468,4 +503,72 @@ fn wal_restore_prefetches_into_the_spool() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(std::fs::read(&dest).unwrap() == original(third));
     assert!(listing(&spool).is_empty());
+}
+
+/// By default `-p` prefetches in a background process: the call returns once its own
+/// file is in place, the next ones arrive in the spool soon after, complete, and are
+/// then served from there.
+#[test]
+fn wal_restore_prefetches_in_the_background() {
+    let Some(Prefetch {
+        sshd,
+        remote,
+        pg,
+        names: [first, second, third],
+    }) = prefetch_setup()
+    else {
+        return;
+    };
+    let original = |n: &str| std::fs::read(pg.archive().join(n)).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("RECOVERYXLOG");
+    let dest_s = dest.to_str().unwrap();
+    let spool = local.path().join("spool");
+    let spool_s = spool.to_str().unwrap();
+    let args = |wal: &str| {
+        vec![
+            "-p".to_owned(),
+            "2".into(),
+            "--spool-dir".into(),
+            spool_s.into(),
+            "127.0.0.1".into(),
+            "pg1m".into(),
+            wal.into(),
+            dest_s.into(),
+        ]
+    };
+    let run = |wal: &str| {
+        let a = args(wal);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        restore(&sshd, &remote, sshd.port, &a)
+    };
+    let r = run(&first);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, sshd.log());
+    assert!(std::fs::read(&dest).unwrap() == original(&first));
+    let mut expected = vec![second.clone(), third.clone()];
+    expected.sort();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while listing(&spool) != expected {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "spool: {:?}",
+            listing(&spool)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let calls = std::fs::read_to_string(&remote.calls).unwrap();
+    assert!(
+        calls.contains(&format!("get-wal --peek 3 pg1m {first}")),
+        "{calls}"
+    );
+    for wal in [&second, &third] {
+        assert!(std::fs::read(spool.join(wal)).unwrap() == original(wal));
+        let r = run(wal);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(std::fs::read(&dest).unwrap() == original(wal));
+    }
+    // A missing file is still reported as missing (exit 1), prefetch or not.
+    std::fs::remove_file(remote.archived("pg1m", &first)).unwrap();
+    let r = run(&first);
+    assert_eq!(r.code, 1, "{}", r.stderr);
 }
