@@ -42,6 +42,7 @@ use crate::fsutil;
 use crate::hooks::Hooks;
 use crate::postgres::{ConnInfo, PgServer};
 use crate::repo::BackupRepo;
+use crate::tarball;
 use crate::{Error, Result};
 
 /// `reuse_backup` / `--reuse-backup`: how files unchanged since the previous backup are
@@ -742,18 +743,63 @@ impl Job<'_> {
                 .unwrap_or("")
                 .to_owned(),
         };
+        // backup_compression: pg_basebackup's --compress, into tar files (Barman's
+        // default format) or, compressed by the server, unpacked here (plain).
+        let compression = self
+            .server
+            .get_str("backup_compression")
+            .filter(|c| *c != "none")
+            .map(str::to_owned);
+        let location = self
+            .server
+            .get_str("backup_compression_location")
+            .unwrap_or("client");
+        let tar_format = compression.is_some()
+            && self.server.get_str("backup_compression_format") != Some("plain");
+        if compression.is_some() && !tar_format && location != "server" {
+            return Err(Error::refused(format!(
+                "server {}: backup_compression_format = plain needs backup_compression_location = server",
+                self.repo.server()
+            )));
+        }
         let mut cmd = Command::new(&program);
         cmd.arg(format!("--dbname={streaming}"))
             .arg("--no-password")
             .arg(format!("--pgdata={}", data_dir.display()))
-            .arg("--format=plain")
+            .arg(if tar_format {
+                "--format=tar"
+            } else {
+                "--format=plain"
+            })
             .arg("--wal-method=none")
             .arg(format!(
                 "--checkpoint={}",
                 if fast { "fast" } else { "spread" }
             ))
             .arg(format!("--label=Barman backup {} {id}", self.repo.server()));
+        if let Some(method) = &compression {
+            let level = self
+                .server
+                .get_int("backup_compression_level")
+                .map(|l| format!(":level={l}"))
+                .unwrap_or_default();
+            let workers = match (
+                method.as_str(),
+                self.server.get_int("backup_compression_workers"),
+            ) {
+                ("zstd", Some(w)) if w > 0 => {
+                    format!("{}workers={w}", if level.is_empty() { ":" } else { "," })
+                }
+                _ => String::new(),
+            };
+            cmd.arg(format!("--compress={location}-{method}{level}{workers}"));
+            self.info.compression = Some(method.clone());
+        }
         for spc in self.info.tablespaces.clone().unwrap_or_default() {
+            if tar_format {
+                // Tablespaces arrive as <oid>.tar[...] next to base.tar.
+                break;
+            }
             let dest = self.repo.tablespace_dir(id, spc.oid);
             cmd.arg(format!(
                 "--tablespace-mapping={}={}",
@@ -791,9 +837,25 @@ impl Job<'_> {
         self.copy_seconds = copy_started.elapsed().as_secs_f64();
         let end_time = Timestamp::now();
         self.phase = "reading the backup label";
-        let label_path = data_dir.join("backup_label");
-        let label_text =
-            fs::read_to_string(&label_path).map_err(|e| Error::io("reading", &label_path, e))?;
+        let (label_path, label_text) = if tar_format {
+            let base = tarball::backup_tars(&data_dir)?
+                .into_iter()
+                .find(|t| t.oid.is_none())
+                .ok_or_else(|| {
+                    Error::refused(format!(
+                        "pg_basebackup wrote no base.tar in {}",
+                        data_dir.display()
+                    ))
+                })?;
+            let bytes = tarball::read_member(&base.path, "backup_label")?.ok_or_else(|| {
+                Error::refused(format!("{}: no backup_label inside", base.path.display()))
+            })?;
+            (base.path, String::from_utf8_lossy(&bytes).into_owned())
+        } else {
+            let path = data_dir.join("backup_label");
+            let text = fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+            (path, text)
+        };
         let label = BackupLabel::parse(&label_text).map_err(|e| Error::Wal {
             path: label_path.clone(),
             source: e,
@@ -810,7 +872,15 @@ impl Job<'_> {
         self.set_begin(label.start_lsn(), tli, begin);
         self.set_end(range.end, range.timeline, end_time);
         self.info.backup_label = Some(PyValue::Str(label_text));
-        let size: u64 = manifest.files.iter().map(|f| f.size).sum();
+        let mut size: u64 = manifest.files.iter().map(|f| f.size).sum();
+        if tar_format {
+            // What the backup takes on disk: the compressed tars and the manifest.
+            size = 0;
+            for e in fs::read_dir(&data_dir).map_err(|e| Error::io("listing", &data_dir, e))? {
+                let e = e.map_err(|e| Error::io("listing", &data_dir, e))?;
+                size += e.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
         self.copy.files_copied = manifest.files.len() as u64;
         self.copy.bytes_copied = size;
         self.info.size = i64::try_from(size).ok();
@@ -1035,6 +1105,59 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
 }
 
+/// Reads `reader` to its end and compares it with manifest entry `f`: the bytes read
+/// and the problem found, if any.
+fn check_stream(
+    reader: &mut dyn Read,
+    f: &ManifestFile,
+    buf: &mut [u8],
+    path: &Path,
+) -> Result<(u64, Option<String>)> {
+    let (mut n, mut crc) = (0u64, 0u32);
+    let mut sha: Option<Box<dyn sha2::digest::DynDigest>> = match &f.checksum {
+        ManifestChecksum::Sha(alg, _) => Some(match alg.as_str() {
+            "SHA224" => Box::new(<sha2::Sha224 as sha2::Digest>::new()),
+            "SHA384" => Box::new(<sha2::Sha384 as sha2::Digest>::new()),
+            "SHA512" => Box::new(<sha2::Sha512 as sha2::Digest>::new()),
+            _ => Box::new(<sha2::Sha256 as sha2::Digest>::new()),
+        }),
+        _ => None,
+    };
+    loop {
+        let got = reader
+            .read(buf)
+            .map_err(|e| Error::io("reading", path, e))?;
+        if got == 0 {
+            break;
+        }
+        n += got as u64;
+        crc = crc32c::crc32c_append(crc, &buf[..got]);
+        if let Some(d) = sha.as_mut() {
+            d.update(&buf[..got]);
+        }
+    }
+    if n != f.size {
+        return Ok((
+            n,
+            Some(format!(
+                "{}: size {n}, the manifest says {}",
+                f.path, f.size
+            )),
+        ));
+    }
+    let ok = match &f.checksum {
+        ManifestChecksum::None => true,
+        ManifestChecksum::Crc32c(c) => *c == crc,
+        ManifestChecksum::Sha(_, want) => {
+            sha.map(|d| d.finalize().to_vec()).as_deref() == Some(want.as_slice())
+        }
+    };
+    Ok((
+        n,
+        (!ok).then(|| format!("{}: checksum mismatch ({})", f.path, f.checksum.algorithm())),
+    ))
+}
+
 /// `verify-backup`: checks every file of a backup against its `backup_manifest`
 /// (size and checksum; files of tablespaces are looked up in `base/<id>/<oid>/`),
 /// reports files the manifest does not list, and checks that the WAL range the manifest
@@ -1069,6 +1192,42 @@ pub fn verify_backup(
     };
     let mut buf = vec![0u8; 1 << 20];
     let mut listed = std::collections::HashSet::new();
+    let tars = tarball::backup_tars(&data)?;
+    if tars.iter().any(|t| t.oid.is_none()) {
+        // A tar-format backup: every member is checked as it streams out of its tar.
+        let by_path: HashMap<&str, &ManifestFile> = manifest
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for t in &tars {
+            let prefix = t.oid.map(|o| format!("pg_tblspc/{o}/")).unwrap_or_default();
+            tarball::for_each_file(&t.path, |rel, reader| {
+                let full = format!("{prefix}{rel}");
+                match by_path.get(full.as_str()) {
+                    Some(f) => {
+                        seen.insert(f.path.clone());
+                        let (n, problem) = check_stream(reader, f, &mut buf, &t.path)?;
+                        report.files_checked += 1;
+                        report.bytes_checked += n;
+                        report.problems.extend(problem);
+                    }
+                    None => report.problems.push(format!(
+                        "{full}: present in the backup but not in its manifest"
+                    )),
+                }
+                Ok(())
+            })?;
+        }
+        for f in &manifest.files {
+            if !seen.contains(&f.path) {
+                report.problems.push(format!("{}: missing", f.path));
+            }
+        }
+        report.problems.sort();
+        return Ok(report);
+    }
     for f in &manifest.files {
         listed.insert(f.path.clone());
         let path = locate(&f.path);
@@ -1080,52 +1239,10 @@ pub fn verify_backup(
             }
             Err(e) => return Err(Error::io("opening", &path, e)),
         };
-        let (mut n, mut crc) = (0u64, 0u32);
-        let mut sha: Option<Box<dyn sha2::digest::DynDigest>> = match &f.checksum {
-            ManifestChecksum::Sha(alg, _) => Some(match alg.as_str() {
-                "SHA224" => Box::new(<sha2::Sha224 as sha2::Digest>::new()),
-                "SHA384" => Box::new(<sha2::Sha384 as sha2::Digest>::new()),
-                "SHA512" => Box::new(<sha2::Sha512 as sha2::Digest>::new()),
-                _ => Box::new(<sha2::Sha256 as sha2::Digest>::new()),
-            }),
-            _ => None,
-        };
-        loop {
-            let got = file
-                .read(&mut buf)
-                .map_err(|e| Error::io("reading", &path, e))?;
-            if got == 0 {
-                break;
-            }
-            n += got as u64;
-            crc = crc32c::crc32c_append(crc, &buf[..got]);
-            if let Some(d) = sha.as_mut() {
-                d.update(&buf[..got]);
-            }
-        }
+        let (n, problem) = check_stream(&mut file, f, &mut buf, &path)?;
         report.files_checked += 1;
         report.bytes_checked += n;
-        if n != f.size {
-            report.problems.push(format!(
-                "{}: size {n}, the manifest says {}",
-                f.path, f.size
-            ));
-            continue;
-        }
-        let ok = match &f.checksum {
-            ManifestChecksum::None => true,
-            ManifestChecksum::Crc32c(c) => *c == crc,
-            ManifestChecksum::Sha(_, want) => {
-                sha.map(|d| d.finalize().to_vec()).as_deref() == Some(want.as_slice())
-            }
-        };
-        if !ok {
-            report.problems.push(format!(
-                "{}: checksum mismatch ({})",
-                f.path,
-                f.checksum.algorithm()
-            ));
-        }
+        report.problems.extend(problem);
     }
     // Files present but not listed (pg_basebackup's own exclusions aside).
     let mut stack = vec![PathBuf::new()];

@@ -23,5 +23,6 @@ pub mod hooks;
 pub mod postgres;
 pub mod recover;
 pub mod repo;
+mod tarball;
 
 pub use error::{Error, Result};

@@ -86,6 +86,7 @@ pub use barman_catalog::{PyDateTime, RecoveryTarget, TargetTimeline};
 use crate::archive::{ArchiveError, GetWalOptions, WalArchive};
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::repo::BackupRepo;
+use crate::tarball;
 use crate::{Error, Result};
 
 /// What happens when the recovery target is reached (`--target-action`,
@@ -537,7 +538,7 @@ async fn prepare(
     let data = repo.data_dir(id);
     if !data.is_dir() {
         return Err(Error::refused(format!(
-            "backup {id} of server {name} has no plain data directory {} (compressed backups are not restorable yet)",
+            "backup {id} of server {name} has no data directory {}",
             data.display()
         )));
     }
@@ -576,7 +577,9 @@ async fn prepare(
             )));
         }
         let src = repo.tablespace_dir(id, t.oid);
-        if !src.is_dir() {
+        let in_tar = tarball::backup_tars(&data)
+            .is_ok_and(|tars| tars.iter().any(|tar| tar.oid == Some(t.oid)));
+        if !src.is_dir() && !in_tar {
             return Err(Error::refused(format!(
                 "backup {id} of server {name} lacks the copy of tablespace {} ({})",
                 t.name,
@@ -827,6 +830,63 @@ async fn execute(
             .and_then(|b| u64::try_from(b).ok())
             .filter(|b| *b > 0)
     });
+    // A tar-format (compressed) backup is unpacked: straight into place for a local
+    // restore into an empty directory, else into a local staging directory that the
+    // copy below then sends.
+    let tars = tarball::backup_tars(&data)?;
+    let mut _unpacked = None;
+    if tars.iter().any(|t| t.oid.is_none()) {
+        let direct = p.ssh.is_none() && !p.delta;
+        let root = if direct {
+            None
+        } else {
+            Some(
+                tempfile::Builder::new()
+                    .prefix("barman-recover-unpack.")
+                    .tempdir()
+                    .map_err(|e| {
+                        Error::io("creating a staging directory in", std::env::temp_dir(), e)
+                    })?,
+            )
+        };
+        let mut staged = Vec::new();
+        for (src, final_dst, excl) in copies.drain(..) {
+            let oid = if src == data {
+                None
+            } else {
+                p.tablespaces
+                    .iter()
+                    .find(|t| repo.tablespace_dir(id, t.oid) == src)
+                    .map(|t| t.oid)
+            };
+            let Some(tar) = tars.iter().find(|t| t.oid == oid) else {
+                return Err(Error::refused(format!(
+                    "backup {id}: no tar file for tablespace {} in {}",
+                    oid.map_or_else(String::new, |o| o.to_string()),
+                    data.display()
+                )));
+            };
+            let target = match &root {
+                None => final_dst.clone(),
+                Some(r) => r
+                    .path()
+                    .join(oid.map_or_else(|| "data".to_owned(), |o| o.to_string())),
+            };
+            let skip = |rel: &str| {
+                excl.iter().any(|e| match e.strip_suffix("/*") {
+                    Some(dir) => rel.strip_prefix(dir).is_some_and(|r| r.starts_with('/')),
+                    None => rel == e,
+                })
+            };
+            let done = tarball::unpack(&tar.path, &target, &skip, direct)?;
+            bytes_copied += done.bytes;
+            if root.is_some() {
+                staged.push((target, final_dst, excl));
+            }
+        }
+        copies = staged;
+        _unpacked = root;
+    }
     if let Some(ssh) = &p.ssh {
         let mut dirs: Vec<String> = vec![parent_of(&dest)];
         if !p.get_wal {
