@@ -6,7 +6,10 @@
 //!   parallel copier (no rsync): CRC-32C of every file computed while it is copied,
 //!   unchanged files hard-linked or copied from the previous backup with
 //!   `reuse_backup`.
-//! - `postgres`: `pg_basebackup` in plain format over the replication protocol.
+//! - `postgres`: `pg_basebackup` over the replication protocol, in plain format, or
+//!   with `backup_compression` (gzip, lz4, zstd) in tar format: `base.tar.*` and one
+//!   `<oid>.tar.*` per tablespace in the data directory, which `verify-backup` and
+//!   `recover` read as streams.
 //!
 //! Every backup gets a `backup_manifest` in PostgreSQL's format (pg_verifybackup reads
 //! it) and goes STARTED → WAITING_FOR_WALS → DONE once every WAL file from its first to
