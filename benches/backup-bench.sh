@@ -9,9 +9,13 @@
 #   - `pg_basebackup -Fp -X none -c fast`
 #   - pgBackRest `backup --type=full` with process-max 1 and 2, compress-type=none
 #   - Barman from PyPI (`BARMAN_PY`, a venv's `barman`), backup_method = postgres
+# Compressed: barman-rs postgres method with backup_compression lz4 and zstd (2 workers)
+# against pgBackRest compress-type lz4 and zst at process-max 1 and 2 (MiB stored too).
 # Then restores (barman-rs recover -j 1/-j 2, pgBackRest restore process-max 1/2, Barman
 # recover) and the replay of about WAL_MB MiB (default 1024) of WAL from a local copy
-# against barman-wal-restore -p 4 over a real sshd on 127.0.0.1.
+# against barman-wal-restore -p 4 over a real sshd on 127.0.0.1. WAL_COMPRESSION=lz4 (or
+# another codec) archives compressed and lets barman-wal-restore fetch the stored bytes
+# (--keep-compression) and decompress them on the PostgreSQL side.
 # Incremental after `pgbench -T 20`: barman-rs local-rsync `--reuse-backup=link` on top of
 # its -j 2 full backup, against pgBackRest `--type=incr`; the table gives time and the
 # bytes actually written (deduplicated size / pgBackRest's repo growth).
@@ -70,6 +74,7 @@ CONF
         cd /
         runuser -u postgres -- env BENCH_REEXEC=1 BARMAN_PY="$BARMAN_PY" SCALE="$SCALE" \
             SSH_PORT="${SSH_PORT:-}" SSH_USER="${SSH_USER:-}" SSH_KEY="${SSH_KEY:-}" WAL_MB="${WAL_MB:-1024}" \
+            WAL_COMPRESSION="${WAL_COMPRESSION:-}" \
             bash "$here/$(basename -- "${BASH_SOURCE[0]}")" "$@"
         exit
     fi
@@ -115,6 +120,7 @@ streaming_conninfo = $conninfo
 backup_method = local-rsync
 archiver = on
 immediate_checkpoint = true
+${WAL_COMPRESSION:+compression = $WAL_COMPRESSION}
 [rspg]
 conninfo = $conninfo
 streaming_conninfo = $conninfo
@@ -177,6 +183,38 @@ CONF
     done
 else
     echo "pgbackrest not installed: skipped" >&2
+fi
+
+# Compressed full backups: barman-rs postgres method (pg_basebackup tar format,
+# client-side compression) against pgBackRest at the same codec.
+for c in lz4 zstd; do
+    extra=""
+    [[ $c == zstd ]] && extra="backup_compression_workers = 2"
+    cat >>"$tmp/rs.conf" <<CONF
+[rs$c]
+conninfo = $conninfo
+streaming_conninfo = $conninfo
+backup_method = postgres
+archiver = on
+immediate_checkpoint = true
+backup_compression = $c
+$extra
+CONF
+    timed "barman-rs postgres $c" "$barman" -q -c "$tmp/rs.conf" backup "rs$c"
+    wrote["barman-rs postgres $c"]=$(( $(du -sb "$tmp/rs/rs$c/base" | cut -f1) / 1024 / 1024 ))
+    rm -rf "$tmp/rs/rs$c/base"
+done
+if command -v pgbackrest >/dev/null; then
+    for c in lz4 zst; do
+        for p in 1 2; do
+            sed -e "s/^compress-type=none/compress-type=$c/" -e "s|^repo1-path=.*|repo1-path=$tmp/pgbr-$c$p|" \
+                "$tmp/pgbackrest$p.conf" >"$tmp/pgbackrest-$c$p.conf"
+            run pgbackrest --config="$tmp/pgbackrest-$c$p.conf" --stanza=bench --no-online stanza-create || true
+            timed "pgBackRest full $c process-max $p" pgbackrest --config="$tmp/pgbackrest-$c$p.conf" --stanza=bench --type=full backup
+            wrote["pgBackRest full $c process-max $p"]=$(( $(du -sb "$tmp/pgbr-$c$p/backup" | cut -f1) / 1024 / 1024 ))
+            rm -rf "$tmp/pgbr-$c$p"
+        done
+    done
 fi
 
 if [[ -x $BARMAN_PY ]]; then
@@ -273,7 +311,7 @@ CONF
     replay_one "replay ${wal_mib} MiB WAL, local copy" "$restore_dir"
     run "$barman" -q -c "$tmp/rs.conf" recover rs latest "$restore_dir" -j 2 --get-wal
     ssh="ssh -p $SSH_PORT -i $SSH_KEY -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=error"
-    echo "restore_command = '$root/target/release/barman-wal-restore -p 4 --spool-dir $tmp/spool --ssh-command \"$ssh\" -U $SSH_USER -c $tmp/rs.conf --barman-command $barman 127.0.0.1 rs %f %p'" >>"$restore_dir/postgresql.auto.conf"
+    echo "restore_command = '$root/target/release/barman-wal-restore -p 4 ${WAL_COMPRESSION:+--keep-compression} --spool-dir $tmp/spool --ssh-command \"$ssh\" -U $SSH_USER -c $tmp/rs.conf --barman-command $barman 127.0.0.1 rs %f %p'" >>"$restore_dir/postgresql.auto.conf"
     replay_one "replay ${wal_mib} MiB WAL, barman-wal-restore -p 4" "$restore_dir"
     replay=("replay ${wal_mib} MiB WAL, local copy" "replay ${wal_mib} MiB WAL, barman-wal-restore -p 4")
 else
@@ -284,6 +322,8 @@ echo
 printf '%-42s %10s %12s\n' "backup ($((size / 1024 / 1024)) MiB cluster)" "seconds" "MiB written"
 for k in "barman-rs local-rsync -j 1" "barman-rs local-rsync -j 2" "barman-rs postgres (pg_basebackup)" \
     "pg_basebackup -Fp" "pgBackRest full process-max 1" "pgBackRest full process-max 2" "Barman 3.19 postgres" \
+    "barman-rs postgres lz4" "pgBackRest full lz4 process-max 1" "pgBackRest full lz4 process-max 2" \
+    "barman-rs postgres zstd" "pgBackRest full zst process-max 1" "pgBackRest full zst process-max 2" \
     "barman-rs incremental (reuse link) -j 2" "pgBackRest incr process-max 2"; do
     [[ -n ${took[$k]:-} ]] && printf '%-42s %10s %12s\n' "$k" "${took[$k]}" "${wrote[$k]:-}"
 done
