@@ -792,6 +792,14 @@ async fn remote_dir_is_empty(ssh: &SshCommand, dir: &Path) -> Result<bool> {
     }
 }
 
+/// A private temporary directory on this host, removed when dropped.
+fn staging_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| Error::io("creating a staging directory in", std::env::temp_dir(), e))
+}
+
 async fn execute(
     global: &GlobalConfig,
     server: &ServerConfig,
@@ -840,14 +848,7 @@ async fn execute(
         let root = if direct {
             None
         } else {
-            Some(
-                tempfile::Builder::new()
-                    .prefix("barman-recover-unpack.")
-                    .tempdir()
-                    .map_err(|e| {
-                        Error::io("creating a staging directory in", std::env::temp_dir(), e)
-                    })?,
-            )
+            Some(staging_dir("barman-recover-unpack.")?)
         };
         let mut staged = Vec::new();
         for (src, final_dst, excl) in copies.drain(..) {
@@ -937,14 +938,7 @@ async fn execute(
 
     // 2. The small files: written in place locally, staged then sent when remote.
     let staging = match &p.ssh {
-        Some(_) => Some(
-            tempfile::Builder::new()
-                .prefix("barman-recover.")
-                .tempdir()
-                .map_err(|e| {
-                    Error::io("creating a staging directory in", std::env::temp_dir(), e)
-                })?,
-        ),
+        Some(_) => Some(staging_dir("barman-recover.")?),
         None => None,
     };
     let overlay = match &staging {

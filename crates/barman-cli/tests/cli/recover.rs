@@ -108,6 +108,20 @@ impl Site {
         }
     }
 
+    /// Creates tablespace `name` in a new directory of the site; returns the directory.
+    fn tablespace(&self, name: &str) -> PathBuf {
+        let dir = self.pg.dir().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        self.pg.give_to_server_user(&dir).unwrap();
+        self.pg
+            .sql(&format!(
+                "CREATE TABLESPACE {name} LOCATION '{}'",
+                dir.display()
+            ))
+            .unwrap();
+        dir
+    }
+
     /// `barman recover` with these arguments.
     fn recover(&self, args: &[&str]) -> (i32, String, String) {
         let mut all = vec!["recover"];
@@ -623,15 +637,7 @@ fn tablespaces_are_restored_to_their_original_or_new_location() {
     let Some(site) = Site::start() else {
         return;
     };
-    let ts = site.pg.dir().join("ts1");
-    std::fs::create_dir(&ts).unwrap();
-    site.pg.give_to_server_user(&ts).unwrap();
-    site.pg
-        .sql(&format!(
-            "CREATE TABLESPACE ts1 LOCATION '{}'",
-            ts.display()
-        ))
-        .unwrap();
+    site.tablespace("ts1");
     site.pg
         .sql("CREATE TABLE u (id int, v text) TABLESPACE ts1")
         .unwrap();
@@ -1032,15 +1038,7 @@ fn compressed_tar_backups_are_verified_and_recovered() {
     let Some(site) = Site::start() else {
         return;
     };
-    let ts = site.pg.dir().join("ts1");
-    std::fs::create_dir(&ts).unwrap();
-    site.pg.give_to_server_user(&ts).unwrap();
-    site.pg
-        .sql(&format!(
-            "CREATE TABLESPACE ts1 LOCATION '{}'",
-            ts.display()
-        ))
-        .unwrap();
+    site.tablespace("ts1");
     site.pg
         .sql("CREATE TABLE u TABLESPACE ts1 AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 2000) g")
         .unwrap();
@@ -1106,6 +1104,29 @@ fn compressed_tar_backups_are_verified_and_recovered() {
         assert_eq!((copy.sql(DIGEST), copy.sql(u_digest)), expected, "{codec}");
         drop(copy);
 
+        if codec == "zstd"
+            && barman_testkit::tools::which("rsync").is_some()
+            && let Some(sshd) = Sshd::start()
+        {
+            // Onto a remote "host": unpacked into local staging, then sent with rsync.
+            let remote_dir = site.dest("remote-host");
+            std::fs::create_dir(&remote_dir).unwrap();
+            sshd.give(&remote_dir);
+            let dest = remote_dir.join("data");
+            let ts_dest = remote_dir.join("ts1");
+            ok(site.recover(&[
+                "--remote-ssh-command",
+                &sshd.ssh_command(),
+                "--tablespace",
+                &format!("ts1:{}", ts_dest.display()),
+                "pg",
+                &id,
+                &dest.display().to_string(),
+            ]));
+            let copy = Copy::start(&site, &dest, true);
+            copy.wait_replayed();
+            assert_eq!((copy.sql(DIGEST), copy.sql(u_digest)), expected, "remote");
+        }
         if codec == "gzip" {
             // A damaged byte in the middle of a tar: verify-backup fails and says where.
             let mut bytes = std::fs::read(&base).unwrap();
