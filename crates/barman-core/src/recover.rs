@@ -85,6 +85,7 @@ pub use barman_catalog::{PyDateTime, RecoveryTarget, TargetTimeline};
 
 use crate::archive::{ArchiveError, GetWalOptions, WalArchive};
 use crate::config::{GlobalConfig, ServerConfig};
+use crate::hooks::Hooks;
 use crate::repo::BackupRepo;
 use crate::tarball;
 use crate::{Error, Result};
@@ -375,6 +376,8 @@ pub struct RecoverReport {
     pub missing_files: Vec<String>,
     /// Bytes copied by a local copy of the data (0 when rsync copied).
     pub bytes_copied: u64,
+    /// Recovery hook scripts that failed (their output's last line).
+    pub hook_warnings: Vec<String>,
 }
 
 /// Options a restored configuration must not keep: `archive_command` is forced off,
@@ -435,7 +438,57 @@ pub async fn recover(
     let repo = BackupRepo::for_server(global, server);
     let archive = WalArchive::for_server(global, server);
     let prepared = prepare(&repo, &archive, server, options).await?;
-    execute(global, server, &repo, &archive, options, prepared).await
+    // Barman's recovery hooks: pre, pre retry, the restore, post retry, post.
+    let catalogue = repo.load()?;
+    let id = prepared.backup.id;
+    let mut hooks = Hooks::new(global, server, "recovery_script");
+    hooks.with_backup(
+        &repo,
+        &prepared.backup,
+        catalogue.previous(id).map(|b| b.id.to_string()),
+        catalogue.next(id).map(|b| b.id.to_string()),
+    );
+    hooks.set(
+        "BARMAN_DESTINATION_DIRECTORY",
+        options.destination.display().to_string(),
+    );
+    let relocated: serde_json::Map<String, serde_json::Value> = options
+        .tablespaces
+        .iter()
+        .map(|(n, l)| (n.clone(), l.display().to_string().into()))
+        .collect();
+    hooks.set(
+        "BARMAN_TABLESPACES",
+        if relocated.is_empty() {
+            String::new()
+        } else {
+            serde_json::Value::Object(relocated).to_string()
+        },
+    );
+    hooks.set(
+        "BARMAN_REMOTE_COMMAND",
+        options.remote_ssh_command.clone().unwrap_or_default(),
+    );
+    hooks.set(
+        "BARMAN_RECOVER_OPTIONS",
+        serde_json::json!({
+            "target_tli": u32::from(prepared.plan.target_timeline).to_string(),
+            "target": prepared.target_line,
+            "exclusive": options.exclusive,
+            "standby_mode": options.standby_mode,
+            "get_wal": prepared.get_wal,
+        })
+        .to_string(),
+    );
+    hooks.run("pre");
+    hooks.run_retry("pre")?;
+    let result = execute(global, server, &repo, &archive, options, prepared).await;
+    let post = hooks.run_retry("post");
+    hooks.run("post");
+    let mut report = result?;
+    post?;
+    report.hook_warnings = hooks.warnings;
+    Ok(report)
 }
 
 /// Everything decided before the first write.
@@ -1110,6 +1163,7 @@ async fn execute(
         warnings,
         missing_files,
         bytes_copied,
+        hook_warnings: Vec::new(),
     })
 }
 

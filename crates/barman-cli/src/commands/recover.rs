@@ -171,6 +171,9 @@ pub fn exec(ctx: &Context, a: &RecoverArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     print_report(ctx, &report);
+    for w in &report.hook_warnings {
+        crate::warning(w);
+    }
     ctx.out(format!(
         "Restore operation completed (start time: {}, elapsed time: {:.1?})",
         start_time.strftime("%Y-%m-%d %H:%M:%S%.6f%:z"),

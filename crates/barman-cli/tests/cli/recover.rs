@@ -1142,3 +1142,53 @@ fn compressed_tar_backups_are_verified_and_recovered() {
         }
     }
 }
+
+/// Pre/post recovery scripts run around the restore with Barman's variables; a pre
+/// retry script exiting 63 stops the recovery before anything is written.
+#[test]
+fn recovery_hooks_run_with_barmans_environment() {
+    let Some(site) = Site::start() else {
+        return;
+    };
+    site.insert(1, 100);
+    let id = take_backup(&site);
+    site.switch_and_wait();
+    let env_dir = site.dest("hooks");
+    std::fs::create_dir(&env_dir).unwrap();
+    let conf = std::fs::read_to_string(&site.conf).unwrap();
+    let e = env_dir.display();
+    std::fs::write(
+        &site.conf,
+        format!(
+            "{conf}pre_recovery_script = env | grep ^BARMAN_ | sort > {e}/pre\npost_recovery_script = test -f $BARMAN_DESTINATION_DIRECTORY/PG_VERSION && env | grep ^BARMAN_ | sort > {e}/post\n"
+        ),
+    )
+    .unwrap();
+    let dest = site.dest("hooked");
+    ok(site.recover(&["pg", &id, &dest.display().to_string()]));
+    let pre = std::fs::read_to_string(env_dir.join("pre")).unwrap();
+    for want in [
+        format!("BARMAN_BACKUP_ID={id}"),
+        format!("BARMAN_DESTINATION_DIRECTORY={}", dest.display()),
+        "BARMAN_PHASE=pre".to_owned(),
+        "BARMAN_HOOK=recovery_script".to_owned(),
+        "BARMAN_SERVER=pg".to_owned(),
+        "BARMAN_STATUS=DONE".to_owned(),
+        "BARMAN_REMOTE_COMMAND=".to_owned(),
+    ] {
+        assert!(pre.lines().any(|l| l == want), "{want} not in\n{pre}");
+    }
+    let post = std::fs::read_to_string(env_dir.join("post")).unwrap();
+    assert!(post.lines().any(|l| l == "BARMAN_PHASE=post"), "{post}");
+
+    // A retry script that aborts: refused, nothing written.
+    std::fs::write(
+        &site.conf,
+        format!("{conf}pre_recovery_retry_script = exit 63\n"),
+    )
+    .unwrap();
+    let dest = site.dest("stopped");
+    let (code, out, err) = site.recover(&["pg", &id, &dest.display().to_string()]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(!dest.exists());
+}
