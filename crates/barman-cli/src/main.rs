@@ -120,10 +120,26 @@ enum Command {
         /// Only check that the server can serve WAL files.
         #[arg(short = 't', long = "test")]
         test: bool,
+        /// (barman-rs) Send the named WAL segments the archive holds as one tar stream
+        /// (decompressed, or as stored with --keep-compression), the stream compressed
+        /// with CODEC (lz4, zstd, ...; default none); missing ones are left out
+        /// (barman-wal-restore's prefetch).
+        #[arg(
+            long = "tar",
+            value_name = "CODEC",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "none",
+            conflicts_with_all = ["output_directory", "peek", "test", "gzip", "bzip2", "partial"]
+        )]
+        tar: Option<String>,
         /// The server.
         server: String,
         /// The WAL file name.
         wal_name: String,
+        /// With --tar: more WAL file names.
+        #[arg(requires = "tar", value_name = "WAL_NAME")]
+        more_names: Vec<String>,
     },
     /// Periodic maintenance, to run every minute: WAL archiving, backup checks,
     /// retention.
@@ -427,9 +443,17 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
             keep_compression,
             peek,
             test,
+            tar,
             server,
             wal_name,
+            more_names,
         } => {
+            if let Some(codec) = tar {
+                let names: Vec<&str> = std::iter::once(wal_name.as_str())
+                    .chain(more_names.iter().map(String::as_str))
+                    .collect();
+                return commands::wal::get_wals_tar(ctx, server, &names, codec, *keep_compression);
+            }
             let compression = if *gzip {
                 Some(barman_wal::Codec::Gzip)
             } else if *bzip2 {

@@ -38,7 +38,7 @@ mod tarstream;
 
 pub use classic::{ArchiveReport, ArchivedFile, Archiver, ErrorKind, FailedFile, MovedToErrors};
 pub use error::ArchiveError;
-pub use get::{FoundWal, GetWalOptions};
+pub use get::{FoundWal, GetWalOptions, TarWalOptions};
 pub use maintenance::{RebuildReport, SkipReason, SkippedFile};
 
 /// The WAL archive of one server: where files go and how they are stored.

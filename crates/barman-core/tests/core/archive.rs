@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use barman_core::Error;
 use barman_core::archive::{
-    ArchiveError, Archiver, ErrorKind, GetWalOptions, PutOutcome, WalArchive,
+    ArchiveError, Archiver, ErrorKind, GetWalOptions, PutOutcome, TarWalOptions, WalArchive,
 };
 use barman_core::config::{Config, MemorySource};
 use barman_testkit::{self as pg, PgCluster};
@@ -895,6 +895,161 @@ fn get_wal_finds_decompresses_and_peeks() {
             "000000010000000600000001"
         ]
     );
+}
+
+/// `get-wal --tar`: the segments asked for that exist, in the order asked, decompressed
+/// (or as stored with keep_compression); missing ones left out; a bad name, or one that
+/// is not a segment, refused before anything is written.
+#[test]
+fn get_wals_tar_sends_what_exists() {
+    let Some(w) = wal() else { return };
+    let env = Env::new("archiver = on\ncompression = gzip");
+    let src = env.home.path().join("src");
+    fs::create_dir(&src).unwrap();
+    for (name, bytes) in &w.segments[..2] {
+        write_file(&src.join(name), bytes, None);
+        env.archive.put_wal(&src.join(name)).unwrap();
+    }
+    // Not archived yet, plain, in incoming/.
+    let (n3, b3) = &w.segments[2];
+    write_file(&env.dir("incoming").join(n3), b3, None);
+    let (n1, b1) = &w.segments[0];
+    let (n2, b2) = &w.segments[1];
+    let missing = &w.segments[4].0;
+    let asked = [n3.as_str(), missing.as_str(), n1.as_str(), n2.as_str()];
+    let members = |tar_bytes: &[u8]| -> Vec<(String, Vec<u8>, u32)> {
+        tar::Archive::new(tar_bytes)
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let mut e = e.unwrap();
+                let name = e.path().unwrap().to_string_lossy().into_owned();
+                let mode = e.header().mode().unwrap();
+                let mut data = Vec::new();
+                e.read_to_end(&mut data).unwrap();
+                (name, data, mode)
+            })
+            .collect()
+    };
+
+    // Decompressed, as get-wal does.
+    let mut out = Vec::new();
+    let sent = env
+        .archive
+        .get_wals_tar(&asked, &TarWalOptions::default(), &mut out)
+        .unwrap();
+    let sent: Vec<String> = sent.iter().map(ToString::to_string).collect();
+    assert_eq!(sent, [n3.clone(), n1.clone(), n2.clone()]);
+    let got = members(&out);
+    let names: Vec<&str> = got.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(names, [n3.as_str(), n1, n2]);
+    assert!(got[0].1 == *b3 && got[1].1 == *b1 && got[2].1 == *b2);
+    assert!(got.iter().all(|m| m.2 == 0o600));
+
+    // As stored with keep_compression.
+    let keep = TarWalOptions {
+        keep_compression: true,
+        ..TarWalOptions::default()
+    };
+    let mut stored = Vec::new();
+    env.archive
+        .get_wals_tar(&asked, &keep, &mut stored)
+        .unwrap();
+    let got = members(&stored);
+    assert!(got[0].1 == *b3, "a plain file as is");
+    assert!(got[1].1 == fs::read(env.stored(n1)).unwrap());
+    assert_eq!(Codec::detect(&got[1].1), Codec::Gzip);
+
+    // The same through an lz4 stream: smaller, and the same bytes once decoded.
+    let lz4 = TarWalOptions {
+        stream: Codec::Lz4,
+        ..TarWalOptions::default()
+    };
+    let mut packed = Vec::new();
+    env.archive.get_wals_tar(&asked, &lz4, &mut packed).unwrap();
+    assert_eq!(Codec::detect(&packed), Codec::Lz4);
+    assert!(
+        packed.len() < out.len(),
+        "{} >= {}",
+        packed.len(),
+        out.len()
+    );
+    let mut unpacked = Vec::new();
+    Codec::decoder_detect(&packed[..])
+        .unwrap()
+        .read_to_end(&mut unpacked)
+        .unwrap();
+    assert!(unpacked == out);
+
+    // Nothing at all: an empty (but valid) stream.
+    let mut out = Vec::new();
+    assert!(
+        env.archive
+            .get_wals_tar(&[missing], &TarWalOptions::default(), &mut out)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(members(&out).is_empty());
+
+    // A bad name, or a history file, anywhere: refused, nothing written.
+    for bad in ["../../etc/passwd", "00000002.history"] {
+        let mut out = Vec::new();
+        let err = env
+            .archive
+            .get_wals_tar(&[n1.as_str(), bad], &lz4, &mut out)
+            .unwrap_err();
+        assert!(matches!(err, ArchiveError::InvalidName { .. }), "{err:?}");
+        assert!(out.is_empty());
+    }
+}
+
+/// A stored file whose content does not match its segment size never makes a member
+/// that looks complete: the stream stops inside it.
+#[test]
+fn get_wals_tar_stops_inside_a_damaged_member() {
+    let Some(w) = wal() else { return };
+    let env = Env::new("archiver = on\ncompression = gzip");
+    let src = env.home.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let (n1, b1) = &w.segments[0];
+    let (n2, b2) = &w.segments[1];
+    for (name, bytes) in [(n1, b1), (n2, b2)] {
+        write_file(&src.join(name), bytes, None);
+        env.archive.put_wal(&src.join(name)).unwrap();
+    }
+    // The second one, recompressed without its last page.
+    let short = &b2[..b2.len() - 8192];
+    let mut gz = Codec::Gzip
+        .encoder(Vec::new(), barman_wal::CompressionLevel::Low)
+        .unwrap();
+    gz.write_all(short).unwrap();
+    fs::write(env.stored(n2), gz.finish().unwrap()).unwrap();
+    let mut out = Vec::new();
+    let err = env
+        .archive
+        .get_wals_tar(
+            &[n1.as_str(), n2.as_str()],
+            &TarWalOptions::default(),
+            &mut out,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains(n2.as_str()), "{err}");
+    // The first member is whole; the stream ends inside the second (which the
+    // receiver's length check then rejects), with nothing after it.
+    let mut archive = tar::Archive::new(&out[..]);
+    let mut entries = archive.entries().unwrap();
+    let mut first = entries.next().unwrap().unwrap();
+    let mut data = Vec::new();
+    first.read_to_end(&mut data).unwrap();
+    assert!(data == *b1);
+    drop(first);
+    let mut second = entries.next().unwrap().unwrap();
+    let promised = second.header().size().unwrap();
+    assert_eq!(promised, b2.len() as u64);
+    let mut data = Vec::new();
+    let _ = second.read_to_end(&mut data);
+    assert!((data.len() as u64) < promised, "{} bytes", data.len());
+    assert!(b2.starts_with(&data));
 }
 
 #[test]
