@@ -12,10 +12,7 @@
 # Compressed: barman-rs postgres method with backup_compression lz4 and zstd (2 workers)
 # against pgBackRest compress-type lz4 and zst at process-max 1 and 2 (MiB stored too).
 # Then restores (barman-rs recover -j 1/-j 2, pgBackRest restore process-max 1/2, Barman
-# recover) and the replay of about WAL_MB MiB (default 1024) of WAL from a local copy
-# against barman-wal-restore -p 4 over a real sshd on 127.0.0.1. WAL_COMPRESSION=lz4 (or
-# another codec) archives compressed and lets barman-wal-restore fetch the stored bytes
-# (--keep-compression) and decompress them on the PostgreSQL side.
+# recover). The replay of WAL through barman-wal-restore is benches/replay-bench.sh.
 # Incremental after `pgbench -T 20`: barman-rs local-rsync `--reuse-backup=link` on top of
 # its -j 2 full backup, against pgBackRest `--type=incr`; the table gives time and the
 # bytes actually written (deduplicated size / pgBackRest's repo growth).
@@ -36,50 +33,13 @@ if [[ -z ${BENCH_REEXEC:-} ]]; then
     if [[ ! -x $barman ]] || [[ -n $(find "$root/crates" "$root/Cargo.toml" "$root/Cargo.lock" -newer "$barman" -type f -print -quit) ]]; then
         cargo build --quiet --release --manifest-path "$root/Cargo.toml" -p barman-cli
     fi
-    # A real sshd on 127.0.0.1 for barman-wal-restore (get-wal over SSH), run by
-    # whoever runs the script; it lets in the user the benchmark runs as.
-    if [[ -x /usr/sbin/sshd ]] && command -v ssh-keygen >/dev/null; then
-        sshdir=$(mktemp -d /tmp/barman-bench-sshd.XXXXXX)
-        chmod 755 "$sshdir"
-        ssh-keygen -q -t ed25519 -N "" -f "$sshdir/host_key"
-        ssh-keygen -q -t ed25519 -N "" -f "$sshdir/client_key"
-        cp "$sshdir/client_key.pub" "$sshdir/authorized_keys"
-        chmod 644 "$sshdir/authorized_keys"
-        user=$(id -un)
-        pam=no
-        if ((EUID == 0)); then
-            user=postgres pam=yes
-            chown postgres: "$sshdir/client_key"
-            mkdir -p /run/sshd
-        fi
-        SSH_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        cat >"$sshdir/sshd_config" <<CONF
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $sshdir/host_key
-PidFile $sshdir/sshd.pid
-AuthorizedKeysFile $sshdir/authorized_keys
-UsePAM $pam
-StrictModes no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin no
-AllowUsers $user
-CONF
-        /usr/sbin/sshd -f "$sshdir/sshd_config" -E "$sshdir/sshd.log"
-        export SSH_PORT SSH_USER=$user SSH_KEY=$sshdir/client_key
-        trap 'kill "$(cat "$sshdir/sshd.pid" 2>/dev/null)" 2>/dev/null; rm -rf "$sshdir"' EXIT
-    fi
     if ((EUID == 0)); then
         cd /
         runuser -u postgres -- env BENCH_REEXEC=1 BARMAN_PY="$BARMAN_PY" SCALE="$SCALE" \
-            SSH_PORT="${SSH_PORT:-}" SSH_USER="${SSH_USER:-}" SSH_KEY="${SSH_KEY:-}" WAL_MB="${WAL_MB:-1024}" \
-            WAL_COMPRESSION="${WAL_COMPRESSION:-}" \
             bash "$here/$(basename -- "${BASH_SOURCE[0]}")" "$@"
         exit
     fi
 fi
-WAL_MB=${WAL_MB:-1024}
 
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/barman-backup-bench.XXXXXX")
 chmod 700 "$tmp"
@@ -120,7 +80,6 @@ streaming_conninfo = $conninfo
 backup_method = local-rsync
 archiver = on
 immediate_checkpoint = true
-${WAL_COMPRESSION:+compression = $WAL_COMPRESSION}
 [rspg]
 conninfo = $conninfo
 streaming_conninfo = $conninfo
@@ -272,52 +231,6 @@ if [[ -x $BARMAN_PY ]] && [[ ${took["Barman 3.19 postgres"]:-failed} != failed ]
     rm -rf "$restore_dir"
 fi
 
-# WAL replay: about WAL_MB MiB of WAL written after a backup, replayed once from a local
-# copy (barman_wal/, cp) and once through barman-wal-restore -p 4 over SSH.
-replay=()
-if [[ -n ${SSH_PORT:-} ]]; then
-    run "$barman" -q -c "$tmp/rs.conf" backup rs -j 2 --reuse-backup=link
-    xlogdb=$tmp/rs/rs/wals/rs-xlog.db
-    start_lines=$(wc -l <"$xlogdb")
-    echo "writing ${WAL_MB} MiB of WAL..." >&2
-    while (( ($(wc -l <"$xlogdb") - start_lines) * 16 < WAL_MB )); do
-        run "$PGBIN/pgbench" -h "$tmp" -U postgres -c 2 -T 10 postgres
-    done
-    run "$PGBIN/psql" -h "$tmp" -U postgres -qAtc "SELECT pg_switch_wal()" postgres
-    want=$(( $(wc -l <"$xlogdb") + 1 ))
-    for _ in $(seq 600); do (( $(wc -l <"$xlogdb") >= want )) && break; sleep 0.1; done
-    wal_mib=$(( ($(wc -l <"$xlogdb") - start_lines) * 16 ))
-    # replay LABEL DIR: starts the recovered copy and waits for the end of recovery.
-    replay_one() {
-        local label=$1 dir=$2 t0 t1
-        cat >>"$dir/postgresql.auto.conf" <<CONF
-port = 5433
-unix_socket_directories = '$tmp'
-archive_mode = off
-hot_standby = off
-CONF
-        t0=$EPOCHREALTIME
-        run "$PGBIN/pg_ctl" -D "$dir" -l "$tmp/replay.log" -t 3600 -w start
-        until [[ $("$PGBIN/psql" -h "$tmp" -p 5433 -U postgres -qAtc "SELECT pg_is_in_recovery()" postgres 2>/dev/null) == f ]]; do
-            sleep 0.05
-        done
-        t1=$EPOCHREALTIME
-        took[$label]=$(secs "$t0" "$t1")
-        echo "$label: ${took[$label]} s" >&2
-        run "$PGBIN/pg_ctl" -D "$dir" -m immediate -w stop
-        rm -rf "$dir"
-    }
-    run "$barman" -q -c "$tmp/rs.conf" recover rs latest "$restore_dir" -j 2
-    replay_one "replay ${wal_mib} MiB WAL, local copy" "$restore_dir"
-    run "$barman" -q -c "$tmp/rs.conf" recover rs latest "$restore_dir" -j 2 --get-wal
-    ssh="ssh -p $SSH_PORT -i $SSH_KEY -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=error"
-    echo "restore_command = '$root/target/release/barman-wal-restore -p 4 ${WAL_COMPRESSION:+--keep-compression} --spool-dir $tmp/spool --ssh-command \"$ssh\" -U $SSH_USER -c $tmp/rs.conf --barman-command $barman 127.0.0.1 rs %f %p'" >>"$restore_dir/postgresql.auto.conf"
-    replay_one "replay ${wal_mib} MiB WAL, barman-wal-restore -p 4" "$restore_dir"
-    replay=("replay ${wal_mib} MiB WAL, local copy" "replay ${wal_mib} MiB WAL, barman-wal-restore -p 4")
-else
-    echo "no sshd: the get-wal replay comparison is skipped" >&2
-fi
-
 echo
 printf '%-42s %10s %12s\n' "backup ($((size / 1024 / 1024)) MiB cluster)" "seconds" "MiB written"
 for k in "barman-rs local-rsync -j 1" "barman-rs local-rsync -j 2" "barman-rs postgres (pg_basebackup)" \
@@ -330,9 +243,6 @@ done
 echo
 printf '%-50s %10s\n' "restore" "seconds"
 for k in "barman-rs recover -j 1" "barman-rs recover -j 2" "pgBackRest restore process-max 1" \
-    "pgBackRest restore process-max 2" "Barman 3.19 recover" "${replay[@]}"; do
+    "pgBackRest restore process-max 2" "Barman 3.19 recover"; do
     [[ -n ${took[$k]:-} ]] && printf '%-50s %10s\n' "$k" "${took[$k]}"
 done
-if ((${#replay[@]} == 2)) && [[ ${took[${replay[0]}]} != failed && ${took[${replay[1]}]} != failed ]]; then
-    awk -v a="${took[${replay[0]}]}" -v b="${took[${replay[1]}]}" 'BEGIN { printf "get-wal replay / local replay: %.2f\n", b / a }'
-fi

@@ -58,7 +58,7 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nUsePAM {pam}\nStrictModes no\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-             PermitRootLogin no\nAllowUsers {user}\nSubsystem sftp internal-sftp\nLogLevel VERBOSE\n",
+             PermitRootLogin no\nAllowUsers {user}\nSubsystem sftp internal-sftp\nLogLevel DEBUG1\n",
             d = d.display(),
             pam = if is_root() { "yes" } else { "no" },
         );

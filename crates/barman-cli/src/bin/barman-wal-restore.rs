@@ -12,8 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use barman_cli::BarmanHostArgs;
-use barman_core::client::{DEFAULT_SPOOL_DIR, RestoreError, WalRestoreClient};
-use barman_wal::Codec;
+use barman_core::client::{DEFAULT_SPOOL_DIR, RestoreError, WalRestoreClient, segment_size_of};
+use barman_wal::{Codec, WalFileName, WalSegSize};
 use clap::Parser;
 
 /// Fetch a WAL file from Barman's get-wal over SSH (a `restore_command`).
@@ -43,9 +43,37 @@ struct Args {
     /// of in a background process while PostgreSQL replays.
     #[arg(long = "sync-prefetch")]
     sync_prefetch: bool,
+    /// (barman-rs) How a barman-rs Barman host compresses the stream of prefetched
+    /// files (none, lz4, zstd, ...; default none): lz4 pays on links slower than the
+    /// replay, not on fast ones.
+    #[arg(long = "prefetch-compression", value_name = "CODEC")]
+    prefetch_compression: Option<String>,
     /// (internal) Run the background prefetch that follows WAL_NAME.
-    #[arg(long = "prefetch-after", hide = true, value_name = "WAL_NAME")]
+    #[arg(
+        long = "prefetch-after",
+        hide = true,
+        value_name = "WAL_NAME",
+        group = "background"
+    )]
     prefetch_after: Option<String>,
+    /// (internal) Run the background prefetch of WAL_NAME (claimed by the caller) and
+    /// the files that follow it.
+    #[arg(
+        long = "prefetch-claimed",
+        hide = true,
+        value_name = "WAL_NAME",
+        group = "background"
+    )]
+    prefetch_claimed: Option<String>,
+    /// (internal) With a background prefetch: the WAL segment size, read from the
+    /// spooled file, to name the following segments without asking the Barman host.
+    #[arg(
+        long = "segment-size",
+        hide = true,
+        value_name = "BYTES",
+        requires = "background"
+    )]
+    segment_size: Option<u64>,
     /// Also retrieve partial WAL files (.partial).
     #[arg(short = 'P', long = "partial")]
     partial: bool,
@@ -65,10 +93,10 @@ struct Args {
     #[command(flatten)]
     remote: BarmanHostArgs,
     /// The WAL file name (`%f`).
-    #[arg(required_unless_present_any = ["test", "prefetch_after"])]
+    #[arg(required_unless_present_any = ["test", "background"])]
     wal_name: Option<String>,
     /// Where to write it (`%p`).
-    #[arg(required_unless_present_any = ["test", "prefetch_after"])]
+    #[arg(required_unless_present_any = ["test", "background"])]
     wal_dest: Option<PathBuf>,
 }
 
@@ -81,12 +109,34 @@ fn main() -> ExitCode {
     client.parallel = a.parallel;
     client.spool_dir = a.spool_dir;
     client.background = !a.sync_prefetch;
-    if let Some(after) = &a.prefetch_after {
-        // Detached from PostgreSQL: nobody reads the result; a later request for a
-        // file that could not be prefetched says why.
-        return match client.prefetch_after(after) {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::FAILURE,
+    if let Some(name) = &a.prefetch_compression {
+        match name.parse::<Codec>() {
+            Ok(c) if c.is_available() => client.prefetch_compression = c,
+            _ => {
+                return exit(
+                    &format!("--prefetch-compression {name}: unknown or unavailable codec"),
+                    2,
+                    0,
+                );
+            }
+        }
+    }
+    if a.gzip || a.bzip2 {
+        client.compression = Some(if a.gzip { Codec::Gzip } else { Codec::Bzip2 });
+    }
+    // Detached from PostgreSQL: nobody reads the result; a later request for a file
+    // that could not be prefetched says why.
+    let size = a.segment_size.and_then(|b| WalSegSize::new(b).ok());
+    let background = match (&a.prefetch_after, &a.prefetch_claimed) {
+        (Some(after), _) => Some(client.prefetch_after(after, size)),
+        (_, Some(first)) => Some(client.prefetch_claimed(first, size)),
+        _ => None,
+    };
+    if let Some(done) = background {
+        return if done.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
         };
     }
     if a.test {
@@ -102,18 +152,30 @@ fn main() -> ExitCode {
              For WAL compression, please make sure to enable it directly on the Barman \
              server via the `compression` configuration option"
         );
-        client.compression = Some(if a.gzip { Codec::Gzip } else { Codec::Bzip2 });
     }
     let (Some(wal_name), Some(wal_dest)) = (a.wal_name, a.wal_dest) else {
         return exit("WAL_NAME and WAL_DEST are required (or --test)", 2, 0);
     };
-    match client.restore(&wal_name, &wal_dest) {
-        Ok(_) => {
-            if client.parallel > 0 && client.background {
-                spawn_prefetch(&wal_name, &wal_dest);
+    let is_segment = matches!(wal_name.parse(), Ok(WalFileName::Segment(_)));
+    if client.parallel > 0 && client.background && is_segment {
+        // Started first, so the next files come while this one is moved or fetched.
+        let spooled = client.spool_dir.join(&wal_name);
+        if spooled.is_file() {
+            // A hit: the spooled file tells the segment size.
+            let size = segment_size_of(&spooled);
+            spawn_prefetch("--prefetch-after", &wal_name, &wal_dest, size);
+        } else if !client.claimed(&wal_name)
+            && let Some(claim) = client.claim(&wal_name)
+        {
+            // A miss: this file and the next ones come in one batch, this one first,
+            // into the spool; restore() waits for the claim handed over here.
+            if !spawn_prefetch("--prefetch-claimed", &wal_name, &wal_dest, None) {
+                let _ = std::fs::remove_file(claim);
             }
-            ExitCode::SUCCESS
         }
+    }
+    match client.restore(&wal_name, &wal_dest) {
+        Ok(_) => ExitCode::SUCCESS,
         Err(RestoreError {
             error,
             fetch_failed,
@@ -125,29 +187,39 @@ fn main() -> ExitCode {
     }
 }
 
-/// Starts this program again, detached (own process group, no standard streams), to
-/// prefetch the files after `wal_name` while PostgreSQL replays this one.
-fn spawn_prefetch(wal_name: &str, wal_dest: &std::path::Path) {
+/// Starts this program again, detached (own process group, no standard streams), with
+/// `mode` (`--prefetch-after` or `--prefetch-claimed`) for `wal_name`, to prefetch while
+/// PostgreSQL replays. `false` when it could not be started.
+fn spawn_prefetch(
+    mode: &str,
+    wal_name: &str,
+    wal_dest: &std::path::Path,
+    size: Option<WalSegSize>,
+) -> bool {
     use std::os::unix::process::CommandExt;
     let Ok(exe) = std::env::current_exe() else {
-        return;
+        return false;
     };
     // The same arguments without WAL_NAME and WAL_DEST (the last of each), and the
-    // internal option first, where no `--` can make it positional.
+    // internal options first, where no `--` can make them positional.
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     for value in [wal_dest.as_os_str(), std::ffi::OsStr::new(wal_name)] {
         if let Some(i) = args.iter().rposition(|a| a == value) {
             args.remove(i);
         }
     }
-    let _ = std::process::Command::new(exe)
-        .arg(format!("--prefetch-after={wal_name}"))
-        .args(args)
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(format!("{mode}={wal_name}"));
+    if let Some(size) = size {
+        cmd.arg(format!("--segment-size={}", size.bytes()));
+    }
+    cmd.args(args)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0)
-        .spawn();
+        .spawn()
+        .is_ok()
 }
 
 /// Barman's `exit_with_error`: the message, an optional sleep, the exit code.

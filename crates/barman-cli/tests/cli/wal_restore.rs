@@ -542,33 +542,204 @@ fn wal_restore_prefetches_in_the_background() {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         restore(&sshd, &remote, sshd.port, &a)
     };
+    // A miss: the file asked for and the next one come in one batch, that file first.
     let r = run(&first);
     assert_eq!(r.code, 0, "{}\n{}", r.stderr, sshd.log());
     assert!(std::fs::read(&dest).unwrap() == original(&first));
-    let mut expected = vec![second.clone(), third.clone()];
-    expected.sort();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while listing(&spool) != expected {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "spool: {:?}",
-            listing(&spool)
-        );
+    wait_for_spool(&spool, std::slice::from_ref(&second));
+    let calls = std::fs::read_to_string(&remote.calls).unwrap();
+    assert!(
+        calls.contains(&format!("get-wal --tar=none pg1m {first} {second}")),
+        "{calls}"
+    );
+    assert!(!calls.contains(&format!("get-wal pg1m {first}")), "{calls}");
+    assert!(!calls.contains("--peek"), "{calls}");
+    assert!(!spool.join(".no-get-wal-tar").exists());
+    assert!(std::fs::read(spool.join(&second)).unwrap() == original(&second));
+
+    // A hit: served from the spool, and the following ones, named from the spooled
+    // segment's header (no --peek), come over one channel.
+    let r = run(&second);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read(&dest).unwrap() == original(&second));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !spool.join(&third).exists() {
+        assert!(Instant::now() < deadline, "spool: {:?}", listing(&spool));
         std::thread::sleep(Duration::from_millis(20));
     }
     let calls = std::fs::read_to_string(&remote.calls).unwrap();
     assert!(
-        calls.contains(&format!("get-wal --peek 3 pg1m {first}")),
+        calls.contains(&format!("get-wal --tar=none pg1m {third}")),
         "{calls}"
     );
-    for wal in [&second, &third] {
-        assert!(std::fs::read(spool.join(wal)).unwrap() == original(wal));
-        let r = run(wal);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        assert!(std::fs::read(&dest).unwrap() == original(wal));
-    }
+    assert!(!calls.contains("--peek"), "{calls}");
+    let r = run(&third);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read(&dest).unwrap() == original(&third));
+
+    // A damaged spooled file is not handed over: fetched again instead.
+    std::fs::write(spool.join(&second), &original(&second)[..4096]).unwrap();
+    let r = run(&second);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read(&dest).unwrap() == original(&second));
+
+    // The shared connection prefers AES-GCM where the CPU has AES instructions and
+    // the ssh configuration keeps OpenSSH's default list (as here)...
+    let negotiated = |cipher: &str| {
+        sshd.log()
+            .matches(&format!("client->server cipher: {cipher} "))
+            .count()
+    };
+    let expected = if cpu_has_aes() {
+        "aes128-gcm@openssh.com"
+    } else {
+        "chacha20-poly1305@openssh.com"
+    };
+    assert!(negotiated(expected) > 0, "{}", sshd.log());
+    // ... and leaves an explicit choice alone.
+    assert_eq!(negotiated("aes256-ctr"), 0);
+    let other_spool = local.path().join("spool2");
+    let out = Command::new(WAL_RESTORE)
+        .arg("--ssh-command")
+        .arg(format!("{} -c aes256-ctr", sshd.ssh_base()))
+        .args(["--port", &sshd.port.to_string(), "-U", &sshd.user])
+        .arg("--barman-command")
+        .arg(&remote.wrapper)
+        .arg(format!("--config={}", remote.conf.display()))
+        .args(["-p", "2", "--spool-dir"])
+        .arg(&other_spool)
+        .args(["127.0.0.1", "pg1m", &third])
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(negotiated("aes256-ctr") > 0, "{}", sshd.log());
+
     // A missing file is still reported as missing (exit 1), prefetch or not.
     std::fs::remove_file(remote.archived("pg1m", &first)).unwrap();
     let r = run(&first);
     assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+}
+
+/// Whether this CPU encrypts AES-GCM in hardware (what barman-wal-restore checks).
+fn cpu_has_aes() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+/// The complete files in the spool (no temporary files, claims, sockets, markers).
+fn spooled(spool: &Path) -> Vec<String> {
+    listing(spool)
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .collect()
+}
+
+/// Waits (30 s at most) until the spool holds exactly `expected`.
+fn wait_for_spool(spool: &Path, expected: &[String]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while spooled(spool) != expected {
+        assert!(Instant::now() < deadline, "spool: {:?}", listing(spool));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A Barman host without barman-rs's `get-wal --tar` (Barman's own refuses the option,
+/// as argparse does): the background prefetch notes it in the spool and fetches the
+/// files one `get-wal` each; later prefetches go straight to that.
+#[test]
+fn wal_restore_prefetch_falls_back_without_get_wal_tar() {
+    let Some(Prefetch {
+        sshd,
+        remote,
+        pg,
+        names: [first, second, _],
+    }) = prefetch_setup()
+    else {
+        return;
+    };
+    // Barman 3's answer to an option it does not know.
+    std::fs::write(
+        &remote.wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {calls}\ncase \" $* \" in *' --tar'*) \
+             echo 'usage: barman get-wal [-h] ...' >&2; \
+             echo \"barman get-wal: error: unrecognized arguments: --tar=none\" >&2; exit 2;; esac\n\
+             exec {BARMAN} \"$@\"\n",
+            calls = remote.calls.display()
+        ),
+    )
+    .unwrap();
+    let original = |n: &str| std::fs::read(pg.archive().join(n)).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let dest = local.path().join("RECOVERYXLOG");
+    let spool = local.path().join("spool");
+    let run = |wal: &str| {
+        restore(
+            &sshd,
+            &remote,
+            sshd.port,
+            &[
+                "-p",
+                "2",
+                "--spool-dir",
+                spool.to_str().unwrap(),
+                "127.0.0.1",
+                "pg1m",
+                wal,
+                dest.to_str().unwrap(),
+            ],
+        )
+    };
+    let r = run(&first);
+    assert_eq!(r.code, 0, "{}\n{}", r.stderr, sshd.log());
+    assert!(std::fs::read(&dest).unwrap() == original(&first));
+    wait_for_spool(&spool, std::slice::from_ref(&second));
+    assert!(
+        spool.join(".no-get-wal-tar").exists(),
+        "{:?}",
+        listing(&spool)
+    );
+    let calls = std::fs::read_to_string(&remote.calls).unwrap();
+    assert!(
+        calls.contains(&format!("get-wal --tar=none pg1m {first} {second}")),
+        "{calls}"
+    );
+    for wal in [&first, &second] {
+        assert!(calls.contains(&format!("get-wal pg1m {wal}")), "{calls}");
+    }
+    assert!(std::fs::read(spool.join(&second)).unwrap() == original(&second));
+    // Served from the spool; the next prefetch does not try --tar again.
+    std::fs::write(&remote.calls, "").unwrap();
+    let r = run(&second);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read(&dest).unwrap() == original(&second));
+    // The prefetch after it asks for the following segments, one by one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let calls = loop {
+        let calls = std::fs::read_to_string(&remote.calls).unwrap();
+        if calls.contains("get-wal pg1m") || Instant::now() > deadline {
+            break calls;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(calls.contains("get-wal pg1m"), "{calls}");
+    assert!(!calls.contains("--tar"), "{calls}");
 }
