@@ -1180,18 +1180,20 @@ fn is_older_than(path: &Path, age: std::time::Duration) -> bool {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn segment_size_of(path: &Path) -> Option<WalSegSize> {
-    let mut head = [0u8; 64];
-    let mut file = File::open(path).ok()?;
-    let mut n = 0;
-    while n < head.len() {
-        match file.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    let header = barman_wal::PageHeader::parse(&head[..n])?;
+    first_page(path).and_then(|(header, _)| size_in(&header))
+}
+
+/// The page header at the start of the file at `path`, and the file's length.
+fn first_page(path: &Path) -> Option<(barman_wal::PageHeader, u64)> {
+    let file = File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut head = Vec::with_capacity(64);
+    file.take(64).read_to_end(&mut head).ok()?;
+    Some((barman_wal::PageHeader::parse(&head)?, len))
+}
+
+/// The segment size a long header of a known PostgreSQL version gives.
+fn size_in(header: &barman_wal::PageHeader) -> Option<WalSegSize> {
     header.version()?;
     WalSegSize::new(u64::from(header.segment_size()?)).ok()
 }
@@ -1203,32 +1205,11 @@ fn segment_sound(path: &Path, name: &str) -> bool {
     let Ok(WalFileName::Segment(seg)) = name.parse::<WalFileName>() else {
         return true;
     };
-    let mut head = [0u8; 64];
-    let read = File::open(path).and_then(|mut f| {
-        let mut n = 0;
-        while n < head.len() {
-            match f.read(&mut head[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok((n, f.metadata()?.len()))
-    });
-    let Ok((n, len)) = read else {
-        return false;
-    };
-    let Some(header) = barman_wal::PageHeader::parse(&head[..n]) else {
-        return false;
-    };
-    let size = header
-        .segment_size()
-        .and_then(|b| WalSegSize::new(u64::from(b)).ok());
-    header.version().is_some()
-        && size.is_some_and(|size| {
+    first_page(path).is_some_and(|(header, len)| {
+        size_in(&header).is_some_and(|size| {
             size.bytes() == len && seg.start_lsn(size).ok() == Some(header.page_address())
         })
+    })
 }
 
 /// Whether a spooled file can be handed to PostgreSQL. Spooled files are not flushed to
