@@ -126,21 +126,24 @@ pub(crate) struct Unpacked {
 
 /// Unpacks the tar at `path` into the directory `dest` (created if missing): regular
 /// files (mode and modification time kept, fsynced when `fsync`), directories and
-/// symbolic links; members for which `skip` says yes are left out. A member whose path
-/// is absolute or has `..`, or would be written through a symbolic link of the archive,
-/// is an error and stops the unpacking.
+/// symbolic links; members for which `skip` says yes are left out.
+///
+/// The tar comes from the database server, which must not be able to write anywhere
+/// else on this host: a member whose path is absolute or has `..`, whose path passes
+/// through a symbolic link (one of the archive's or one already in `dest`), or that
+/// would replace a link or an existing file, is an error and stops the unpacking.
+/// Nothing is ever written, created or chmod-ed through a link.
 pub(crate) fn unpack(
     path: &Path,
     dest: &Path,
     skip: &dyn Fn(&str) -> bool,
     fsync: bool,
 ) -> Result<Unpacked> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut archive = open(path)?;
     let bad = |e: io::Error| Error::io("reading", path, e);
     let mut done = Unpacked::default();
     let mut dirs = vec![dest.to_owned()];
-    let mut links: Vec<PathBuf> = Vec::new();
     // The root has no entry in the tar: private, as PostgreSQL wants its data directory.
     std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
         .create(dest)
@@ -160,38 +163,83 @@ pub(crate) fn unpack(
         if skip(&rel_s) {
             continue;
         }
-        if links.iter().any(|l| rel.starts_with(l) && rel != *l) {
-            return Err(Error::refused(format!(
-                "{}: member {rel_s:?} would be written through a symbolic link of the archive",
+        let refuse = |why: &str| {
+            Error::refused(format!(
+                "{}: member {rel_s:?} {why}: the unpacking stopped",
                 path.display()
-            )));
+            ))
+        };
+        // Every directory on the way is created here or is a real directory: never a
+        // link, whoever made it.
+        let mut parent = dest.to_owned();
+        if let Some(up) = rel.parent() {
+            for c in up.components() {
+                parent.push(c);
+                match fs::symlink_metadata(&parent) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(refuse("would be written through a symbolic link"));
+                    }
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => return Err(refuse("has a file where a directory should be")),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        std::os::unix::fs::DirBuilderExt::mode(&mut fs::DirBuilder::new(), 0o700)
+                            .create(&parent)
+                            .map_err(|e| Error::io("creating", &parent, e))?;
+                        dirs.push(parent.clone());
+                    }
+                    Err(e) => return Err(Error::io("reading", &parent, e)),
+                }
+            }
         }
         let target = dest.join(&rel);
+        let existing = match fs::symlink_metadata(&target) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io("reading", &target, e)),
+        };
+        if existing
+            .as_ref()
+            .is_some_and(|m| m.file_type().is_symlink())
+        {
+            return Err(refuse("would replace or follow a symbolic link"));
+        }
         let header = entry.header();
         let kind = header.entry_type();
-        let mode = header.mode().unwrap_or(0o600) & 0o7777;
+        // No set-user-id, set-group-id or sticky bit from the server: a data directory
+        // needs none, and a restore running as root must not create such files.
+        let mode = header.mode().unwrap_or(0o600) & 0o777;
         let mtime = header.mtime().unwrap_or(0);
         if kind.is_dir() {
-            fs::create_dir_all(&target).map_err(|e| Error::io("creating", &target, e))?;
+            match existing {
+                Some(m) if !m.is_dir() => return Err(refuse("is a directory over a file")),
+                Some(_) => {}
+                None => fs::create_dir(&target).map_err(|e| Error::io("creating", &target, e))?,
+            }
+            // Checked above: `target` is a real directory, not a link.
             fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o700))
                 .map_err(|e| Error::io("setting the mode of", &target, e))?;
             dirs.push(target);
         } else if kind.is_symlink() {
+            if existing.is_some() {
+                return Err(refuse("is a link over an existing file"));
+            }
             let to = entry
                 .link_name()
                 .map_err(bad)?
-                .ok_or_else(|| Error::refused(format!("{rel_s}: a link without a target")))?;
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-            }
+                .ok_or_else(|| refuse("is a link without a target"))?;
             std::os::unix::fs::symlink(&to, &target)
                 .map_err(|e| Error::io("linking", &target, e))?;
-            links.push(rel);
         } else if kind.is_file() {
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+            if existing.is_some() {
+                return Err(refuse("appears twice or replaces a directory"));
             }
-            let mut out = File::create(&target).map_err(|e| Error::io("creating", &target, e))?;
+            // O_EXCL: a link planted meanwhile is never followed.
+            let mut out = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&target)
+                .map_err(|e| Error::io("creating", &target, e))?;
             loop {
                 let n = entry.read(&mut buf).map_err(bad)?;
                 if n == 0 {
@@ -212,9 +260,12 @@ pub(crate) fn unpack(
             }
             done.files += 1;
         }
-        // Other kinds (devices, fifos) have no place in a data directory.
+        // Other kinds (devices, fifos, hard links) have no place in a data directory.
     }
     if fsync {
+        if let Some(up) = dest.parent() {
+            dirs.push(up.to_owned());
+        }
         dirs.sort();
         dirs.dedup();
         for d in dirs {
@@ -242,6 +293,134 @@ mod tests {
             b.append(&h, *data).unwrap();
         }
         b.into_inner().unwrap()
+    }
+
+    /// A tar of these members: `(name, Some(content))` a file, `(name, None)` a
+    /// directory, `(name, Link(target))` via [`link`].
+    fn hostile_tar(entries: &[(&str, Member<'_>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, member) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o4755);
+            let data: &[u8] = match member {
+                Member::File(d) => {
+                    h.set_entry_type(tar::EntryType::Regular);
+                    d
+                }
+                Member::Dir => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    b""
+                }
+                Member::Link(to) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_link_name(to).unwrap();
+                    b""
+                }
+            };
+            h.set_size(data.len() as u64);
+            h.set_path(name).unwrap();
+            h.set_cksum();
+            b.append(&h, data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    enum Member<'a> {
+        File(&'a [u8]),
+        Dir,
+        Link(&'a Path),
+    }
+
+    /// Trust, point 4: a symbolic link member followed by a file, a directory or a file
+    /// below it of the same name wrote (or chmod-ed) outside the destination.
+    #[test]
+    fn unpack_never_writes_through_a_link_of_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        fs::write(outside.join("victim"), b"production").unwrap();
+        let victim = outside.join("victim");
+        let cases: Vec<(&str, Vec<(&str, Member<'_>)>)> = vec![
+            (
+                "file over a link to a file",
+                vec![
+                    ("PG_VERSION", Member::File(b"15\n")),
+                    ("l", Member::Link(&victim)),
+                    ("l", Member::File(b"evil")),
+                ],
+            ),
+            (
+                "directory over a link to a directory",
+                vec![("d", Member::Link(&outside)), ("d", Member::Dir)],
+            ),
+            (
+                "file below a link to a directory",
+                vec![
+                    ("d", Member::Link(&outside)),
+                    ("d/victim", Member::File(b"evil")),
+                ],
+            ),
+            (
+                "file below a link, by a longer path",
+                vec![
+                    ("a", Member::Dir),
+                    ("a/d", Member::Link(&outside)),
+                    ("a/d/new", Member::File(b"evil")),
+                ],
+            ),
+        ];
+        for (i, (what, members)) in cases.into_iter().enumerate() {
+            let tar = dir.path().join(format!("{i}.tar"));
+            fs::write(&tar, hostile_tar(&members)).unwrap();
+            let out = dir.path().join(format!("out{i}"));
+            let e = unpack(&tar, &out, &|_| false, false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("link"), "{what}: {e}");
+            assert_eq!(fs::read(&victim).unwrap(), b"production", "{what}");
+            assert!(!outside.join("new").exists(), "{what}");
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&outside).unwrap().permissions().mode() & 0o7777;
+            assert_ne!(mode & 0o4000, 0o4000, "{what}: chmod through the link");
+        }
+
+        // A link already in the destination (planted, or left by an earlier member's
+        // directory) is not followed either.
+        let out = dir.path().join("planted");
+        fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(&outside, out.join("base")).unwrap();
+        let tar = dir.path().join("planted.tar");
+        fs::write(&tar, hostile_tar(&[("base/victim", Member::File(b"evil"))])).unwrap();
+        let e = unpack(&tar, &out, &|_| false, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(fs::read(&victim).unwrap(), b"production");
+
+        // A legitimate archive with a link (pg_tblspc) and set-user-id modes: the link
+        // is made, the modes lose the special bits.
+        let ok = dir.path().join("ok.tar");
+        fs::write(
+            &ok,
+            hostile_tar(&[
+                ("pg_tblspc", Member::Dir),
+                ("pg_tblspc/16385", Member::Link(Path::new("/srv/tbs"))),
+                ("base/1/1259", Member::File(b"page")),
+            ]),
+        )
+        .unwrap();
+        let out = dir.path().join("ok");
+        unpack(&ok, &out, &|_| false, true).unwrap();
+        assert_eq!(
+            fs::read_link(out.join("pg_tblspc/16385")).unwrap(),
+            Path::new("/srv/tbs")
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(out.join("base/1/1259"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755);
     }
 
     #[test]
