@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use barman_transport::SshCommand;
-use barman_wal::{Codec, CompressionLevel, WalFileName, WalSegSize};
+use barman_wal::{Codec, CompressionLevel, SegmentCheck, WalFileName, WalSegSize};
 use sha2::Digest;
 
 use crate::{Error, Result};
@@ -389,6 +389,11 @@ pub struct WalRestoreClient {
     /// fraction compressing, and SSH has a fraction of the bytes to carry. On a fast
     /// link, or both ends on one machine, it costs more CPU than it saves.
     pub prefetch_compression: Codec,
+    /// The system identifier of the cluster being restored (barman-wal-restore reads
+    /// it from `global/pg_control` in the data directory PostgreSQL runs it in): a
+    /// spooled segment of another cluster is never handed over. `None` checks
+    /// everything else.
+    pub system_id: Option<u64>,
 }
 
 /// How [`WalRestoreClient::restore`] got the file.
@@ -463,7 +468,50 @@ impl WalRestoreClient {
             spool_dir: DEFAULT_SPOOL_DIR.into(),
             background: false,
             prefetch_compression: Codec::None,
+            system_id: None,
         }
+    }
+
+    /// Makes the spool directory ready: created 0700 when missing; an existing one
+    /// must be a real directory (not a link) of this user, and is made 0700. Files in
+    /// it are handed to PostgreSQL and its SSH control socket lives there: in a shared
+    /// temporary directory, anyone else's spool (or a link planted in its place) is
+    /// refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Remote`] (code 2) naming the directory and what is wrong with it.
+    pub fn prepare_spool(&self) -> Result<()> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let dir = &self.spool_dir;
+        let refuse = |why: String| Error::Remote {
+            what: format!("spool directory {}: {why}", dir.display()),
+            code: 2,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| refuse(format!("cannot be created: {e}")))?;
+        let m = std::fs::symlink_metadata(dir).map_err(|e| refuse(e.to_string()))?;
+        if m.file_type().is_symlink() || !m.is_dir() {
+            return Err(refuse(
+                "not a directory (a link is never followed)".to_owned(),
+            ));
+        }
+        let me = crate::fsutil::effective_uid();
+        if me.is_some_and(|uid| uid != m.uid()) {
+            return Err(refuse(format!(
+                "belongs to uid {}, not to this user (uid {}): use --spool-dir with a directory of your own",
+                m.uid(),
+                me.unwrap_or_default()
+            )));
+        }
+        if m.mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| refuse(format!("cannot be made private: {e}")))?;
+        }
+        Ok(())
     }
 
     /// With `parallel > 0` and OpenSSH's `ssh`, every call shares one SSH connection
@@ -698,10 +746,11 @@ impl WalRestoreClient {
     /// written.
     pub fn take_from_spool(&self, wal_name: &str, dest: &Path) -> Result<bool> {
         let spooled = self.spool_dir.join(wal_name);
-        if !spooled.is_file() {
+        if std::fs::symlink_metadata(&spooled).is_err() {
             return Ok(false);
         }
-        if !spool_file_trusted(&spooled, wal_name) {
+        self.prepare_spool()?;
+        if !spool_file_trusted(&spooled, wal_name, self.system_id) {
             // Fetched again from the Barman host instead.
             let _ = std::fs::remove_file(&spooled);
             return Ok(false);
@@ -796,30 +845,14 @@ impl WalRestoreClient {
             {
                 return Ok(Restored::FromSpool);
             }
-            if let Err(e) = std::fs::create_dir_all(&self.spool_dir) {
-                return Err(RestoreError::local(Error::Remote {
-                    what: format!(
-                        "Cannot create '{}' directory: {e}",
-                        self.spool_dir.display()
-                    ),
-                    code: 2,
-                }));
-            }
+            self.prepare_spool().map_err(RestoreError::local)?;
             return self.fetch(wal_name, dest).map(|()| Restored::Fetched {
                 prefetched: Vec::new(),
             });
         }
         let mut additional = Vec::new();
         if self.parallel > 0 {
-            std::fs::create_dir_all(&self.spool_dir).map_err(|e| {
-                RestoreError::local(Error::Remote {
-                    what: format!(
-                        "Cannot create '{}' directory: {e}",
-                        self.spool_dir.display()
-                    ),
-                    code: 2,
-                })
-            })?;
+            self.prepare_spool().map_err(RestoreError::local)?;
             let list = self
                 .peek(wal_name, self.parallel)
                 .map_err(RestoreError::fetch)?;
@@ -892,8 +925,7 @@ impl WalRestoreClient {
         if self.parallel == 0 {
             return Ok(Vec::new());
         }
-        std::fs::create_dir_all(&self.spool_dir)
-            .map_err(|e| Error::io("creating", &self.spool_dir, e))?;
+        self.prepare_spool()?;
         let following = match (wal_name.parse(), segment_size) {
             (Ok(WalFileName::Segment(seg)), Some(size)) => following(seg, size, self.parallel),
             _ => {
@@ -1117,7 +1149,7 @@ impl WalRestoreClient {
     /// [`restore`](WalRestoreClient::restore) of a claimed file waits for the claim to
     /// go (see [`prefetch_claimed`](WalRestoreClient::prefetch_claimed)).
     pub fn claim(&self, wal_name: &str) -> Option<std::path::PathBuf> {
-        let _ = std::fs::create_dir_all(&self.spool_dir);
+        self.prepare_spool().ok()?;
         let path = self.spool_dir.join(format!(".{wal_name}.claim"));
         for _ in 0..2 {
             match File::options().write(true).create_new(true).open(&path) {
@@ -1212,18 +1244,46 @@ fn segment_sound(path: &Path, name: &str) -> bool {
     })
 }
 
-/// Whether a spooled file can be handed to PostgreSQL. Spooled files are not flushed to
-/// disk (that would put the disk on the prefetch's path), so one written before the
-/// machine last booted may have been cut short by the crash: it is not trusted, nor a
-/// segment that does not look whole (see [`segment_sound`]).
-fn spool_file_trusted(path: &Path, name: &str) -> bool {
-    let written = std::fs::metadata(path).and_then(|m| m.modified());
-    if let (Ok(written), Some(boot)) = (written, boot_time())
+/// Whether a spooled file can be handed to PostgreSQL: a regular file (never a link)
+/// of this user, written since the machine last booted (spooled files are not flushed
+/// to disk, which would put the disk on the prefetch's path, so one written before a
+/// crash may have been cut short), and as sound as the archive requires: a segment's
+/// every page header and record CRC, its size, and the cluster's `system_id` when
+/// known; a history file's lines.
+fn spool_file_trusted(path: &Path, name: &str, system_id: Option<u64>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() || crate::fsutil::effective_uid().is_some_and(|uid| uid != meta.uid()) {
+        return false;
+    }
+    if let (Ok(written), Some(boot)) = (meta.modified(), boot_time())
         && written < boot
     {
         return false;
     }
-    segment_sound(path, name)
+    match name.parse::<WalFileName>() {
+        Ok(WalFileName::Segment(seg)) => {
+            let Some(size) = segment_size_of(path) else {
+                return false;
+            };
+            let mut check = SegmentCheck::new(seg, size);
+            if let Some(id) = system_id {
+                check = check.system_id(id);
+            }
+            File::open(path).ok().is_some_and(|f| {
+                check
+                    .check_reader(io::BufReader::with_capacity(1 << 16, f))
+                    .is_ok()
+            })
+        }
+        Ok(WalFileName::History(tli)) => std::fs::read_to_string(path)
+            .ok()
+            .is_some_and(|text| barman_wal::TimelineHistory::parse(tli, &text).is_ok()),
+        Ok(_) => true,
+        Err(_) => false,
+    }
 }
 
 /// When the machine booted (Linux: `btime` in `/proc/stat`).

@@ -109,6 +109,12 @@ fn main() -> ExitCode {
     client.parallel = a.parallel;
     client.spool_dir = a.spool_dir;
     client.background = !a.sync_prefetch;
+    // PostgreSQL runs restore_command in its data directory: its control file names the
+    // cluster, whose segments alone may come out of the spool.
+    client.system_id = std::fs::read("global/pg_control")
+        .ok()
+        .and_then(|b| b.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
+        .map(u64::from_ne_bytes);
     if let Some(name) = &a.prefetch_compression {
         match name.parse::<Codec>() {
             Ok(c) if c.is_available() => client.prefetch_compression = c,

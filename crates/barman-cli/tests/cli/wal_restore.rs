@@ -743,3 +743,138 @@ fn wal_restore_prefetch_falls_back_without_get_wal_tar() {
     assert!(calls.contains("get-wal pg1m"), "{calls}");
     assert!(!calls.contains("--tar"), "{calls}");
 }
+
+/// Trust, point 5: the spool is handed to PostgreSQL, so it must be this user's own
+/// private directory, never a link, and a spooled segment is checked as the archive
+/// checks one (every page and record, the cluster's system identifier from the
+/// data directory's `global/pg_control`). It used to be made with the umask, followed
+/// links, and took any file whose first page looked right.
+#[test]
+fn wal_restore_spool_is_private_and_checked_in_full() {
+    let Some(Prefetch {
+        sshd,
+        remote,
+        pg,
+        names: [first, second, _],
+    }) = prefetch_setup()
+    else {
+        return;
+    };
+    use std::os::unix::fs::MetadataExt;
+    let original = |n: &str| std::fs::read(pg.archive().join(n)).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    // The data directory PostgreSQL runs restore_command in: its control file.
+    let pgdata = local.path().join("pgdata");
+    std::fs::create_dir_all(pgdata.join("global")).unwrap();
+    std::fs::copy(
+        pg.data().join("global/pg_control"),
+        pgdata.join("global/pg_control"),
+    )
+    .unwrap();
+    let dest = pgdata.join("RECOVERYXLOG");
+    let run_with = |spool: &Path, wal: &str, extra: &[&str]| {
+        let out = Command::new(WAL_RESTORE)
+            .current_dir(&pgdata)
+            .args(extra)
+            .args([
+                "--ssh-command",
+                &sshd.ssh_base(),
+                "--port",
+                &sshd.port.to_string(),
+            ])
+            .args(["-U", &sshd.user])
+            .arg("--barman-command")
+            .arg(&remote.wrapper)
+            .arg(format!("--config={}", remote.conf.display()))
+            .arg("--spool-dir")
+            .arg(spool)
+            .args(["127.0.0.1", "pg1m", wal])
+            .arg(&dest)
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let run = |spool: &Path, wal: &str| run_with(spool, wal, &[]);
+
+    // A spool of ours that others could write into is made private.
+    let spool = local.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Planted: a segment whose first page is right and whose records are not...
+    // A byte of the first record that starts in this segment (after the long page
+    // header, and after the end of a record continued from the previous segment,
+    // which cannot be checked here): its CRC no longer matches.
+    let mut damaged = original(&first);
+    let continued = u32::from_le_bytes(damaged[16..20].try_into().unwrap()) as usize;
+    let first_record = 40
+        + if damaged[2] & 1 == 1 {
+            continued.div_ceil(8) * 8
+        } else {
+            0
+        };
+    damaged[first_record + 30] ^= 0xFF;
+    std::fs::write(spool.join(&first), &damaged).unwrap();
+    let r = run(&spool, &first);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        std::fs::read(&dest).unwrap() == original(&first),
+        "a damaged record was handed over"
+    );
+    assert_eq!(std::fs::metadata(&spool).unwrap().mode() & 0o777, 0o700);
+    // ... and one of another cluster (its long header's system identifier).
+    let mut foreign = original(&second);
+    foreign[8] ^= 0x5A;
+    std::fs::write(spool.join(&second), &foreign).unwrap();
+    let r = run(&spool, &second);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        std::fs::read(&dest).unwrap() == original(&second),
+        "another cluster's segment was handed over"
+    );
+
+    // A spooled file that is a link is not followed.
+    let elsewhere = local.path().join("elsewhere");
+    std::fs::write(&elsewhere, original(&first)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, spool.join(&first)).unwrap();
+    std::fs::remove_file(&dest).unwrap();
+    let r = run(&spool, &first);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        !std::fs::symlink_metadata(&dest)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(elsewhere.exists());
+
+    // A spool that is a link: refused, nothing written where it points.
+    let target = local.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    let linked = local.path().join("linked-spool");
+    std::os::unix::fs::symlink(&target, &linked).unwrap();
+    std::fs::remove_file(&dest).unwrap();
+    let r = run_with(&linked, &first, &["-p", "2", "--sync-prefetch"]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("spool directory") && r.stderr.contains("link"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dest.exists());
+    assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0);
+
+    // Another user's spool: refused.
+    if testkit::tools::require_root("a spool owned by another user") {
+        let theirs = local.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        testkit::tools::run(Command::new("chown").arg("nobody").arg(&theirs));
+        let r = run_with(&theirs, &first, &["-p", "2"]);
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("belongs to uid"), "{}", r.stderr);
+        assert!(!dest.exists());
+    }
+}
