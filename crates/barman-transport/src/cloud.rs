@@ -1,6 +1,7 @@
 //! The object-store backend: S3 and S3-compatible services, GCS, Azure, in memory.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,13 +48,58 @@ use crate::{
 ///     .env([("HOME".to_string(), "/var/lib/barman".to_string())]);
 /// # let _ = opts;
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct CloudOptions {
     endpoint_url: Option<String>,
     profile: Option<String>,
     options: Vec<(String, String)>,
     env: HashMap<String, String>,
     retry: Option<(usize, Duration)>,
+}
+
+/// Whether a configuration key or environment variable holds a secret (an access key,
+/// a secret key, a token, a password, a SAS or a service account's key).
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "secret",
+        "key",
+        "token",
+        "password",
+        "sas",
+        "credential",
+        "service_account",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+}
+
+/// Never prints a secret: the values of secret options are masked, and of the
+/// environment only the names are shown.
+impl fmt::Debug for CloudOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let options: Vec<(&str, &str)> = self
+            .options
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_key(k) {
+                    "********"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        let mut env: Vec<&str> = self.env.keys().map(String::as_str).collect();
+        env.sort_unstable();
+        f.debug_struct("CloudOptions")
+            .field("endpoint_url", &self.endpoint_url)
+            .field("profile", &self.profile)
+            .field("options", &options)
+            .field("env (names only)", &env)
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 impl CloudOptions {
@@ -221,13 +267,27 @@ fn config_error(what: &'static str, value: &str, reason: impl ToString) -> Error
 /// bucket.put(&Location::new("wals/0000000100000000/000000010000000000000001")?, vec![0; 16]).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ObjectStoreStorage {
     store: Arc<dyn ObjectStore>,
     transport: &'static str,
     part_size: usize,
     max_concurrency: usize,
     create_buffer_limit: usize,
+}
+
+/// The store is shown by its `Display` (the service and the bucket): its `Debug` can
+/// hold the credentials.
+impl fmt::Debug for ObjectStoreStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStoreStorage")
+            .field("store", &format_args!("{}", self.store))
+            .field("transport", &self.transport)
+            .field("part_size", &self.part_size)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("create_buffer_limit", &self.create_buffer_limit)
+            .finish()
+    }
 }
 
 impl ObjectStoreStorage {
@@ -671,6 +731,39 @@ impl Storage for ObjectStoreStorage {
 mod tests {
     use super::*;
     use crate::conformance::{self, Capabilities};
+
+    /// Trust, point 13: `Debug` printed the options and the environment, secrets and
+    /// all, and the store's own `Debug` can hold its credentials.
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let opts = CloudOptions::new()
+            .endpoint_url("http://127.0.0.1:9")
+            .option("aws_region", "eu-west-1")
+            .option("aws_access_key_id", "AKIDSECRETID")
+            .option("aws_secret_access_key", "TOPSECRETKEY")
+            .option("azure_storage_sas_key", "SASSECRET")
+            .env([("AWS_SESSION_TOKEN".to_owned(), "TOKENSECRET".to_owned())]);
+        let shown = format!("{opts:?}");
+        for secret in ["AKIDSECRETID", "TOPSECRETKEY", "SASSECRET", "TOKENSECRET"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(
+            shown.contains("eu-west-1") && shown.contains("AWS_SESSION_TOKEN"),
+            "{shown}"
+        );
+        let s3 = CloudOptions::new()
+            .endpoint_url("http://127.0.0.1:9")
+            .option("aws_region", "eu-west-1")
+            .option("aws_access_key_id", "AKIDSECRETID")
+            .option("aws_secret_access_key", "TOPSECRETKEY")
+            .option("aws_session_token", "TOKENSECRET");
+        let store = ObjectStoreStorage::from_url("s3://bucket/prefix", &s3).unwrap();
+        let shown = format!("{store:?}");
+        for secret in ["AKIDSECRETID", "TOPSECRETKEY", "TOKENSECRET"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("bucket"), "{shown}");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_over_in_memory() {

@@ -161,8 +161,7 @@ impl Rsync {
             a.push(format!("--link-dest={}", abs.display()));
         }
         if let Some(s) = ssh {
-            a.push("-e".into());
-            a.push(quote_for_shell(&s.transport_argv())?);
+            a.extend(remote_args(s)?);
         }
         a.extend(self.extra.iter().cloned());
         Ok(a)
@@ -178,6 +177,8 @@ impl Rsync {
     async fn run(&self, args: Vec<String>) -> Result<Vec<u8>> {
         let out = tokio::process::Command::new(&self.program)
             .args(&args)
+            // Whatever the caller's environment says, paths are protected (`-s`).
+            .env_remove("RSYNC_OLD_ARGS")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -213,8 +214,7 @@ impl Rsync {
             "-8".into(),
         ];
         if let Some(s) = src.ssh() {
-            args.push("-e".into());
-            args.push(quote_for_shell(&s.transport_argv())?);
+            args.extend(remote_args(s)?);
         }
         args.extend(self.exclude_args());
         args.push(src.arg());
@@ -326,6 +326,18 @@ fn partition(mut files: Vec<(String, u64)>, n: usize) -> Vec<Vec<String>> {
         }
     }
     lists.into_iter().map(|l| l.1).collect()
+}
+
+/// The options of an rsync over `ssh`: the remote shell, and `-s` (`--protect-args`,
+/// `--secluded-args` since 3.2.6): file names and options go to the remote rsync
+/// through its protocol, never through the remote shell, which would split a path at
+/// its spaces or run what it quotes (rsync before 3.2.4 protects nothing by default).
+fn remote_args(ssh: &SshCommand) -> Result<Vec<String>> {
+    Ok(vec![
+        "-s".to_owned(),
+        "-e".to_owned(),
+        quote_for_shell(&ssh.transport_argv())?,
+    ])
 }
 
 /// Parses `rsync --list-only --no-h -8` output into (name, size) of non-directories.
