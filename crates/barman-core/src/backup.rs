@@ -164,6 +164,31 @@ pub const EXCLUDES: &[&str] = &[
     "base/pgsql_tmp",
 ];
 
+/// `conninfo` without its password, and the private password file (0600, removed when
+/// dropped) that then holds it, named by `passfile` in the returned text.
+///
+/// # Errors
+///
+/// A connection string that does not parse; the password file cannot be written.
+fn without_password(conninfo: &str) -> Result<(String, Option<tempfile::NamedTempFile>)> {
+    use std::io::Write;
+    let mut ci = ConnInfo::parse(conninfo)?;
+    let Some(password) = ci.get("password").map(str::to_owned) else {
+        return Ok((conninfo.to_owned(), None));
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix("barman-pgpass.")
+        .tempfile()
+        .map_err(|e| Error::io("creating a password file in", std::env::temp_dir(), e))?;
+    let escaped = password.replace('\\', "\\\\").replace(':', "\\:");
+    file.write_all(format!("*:*:*:*:{escaped}\n").as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| Error::io("writing", file.path(), e))?;
+    ci.remove("password");
+    ci.set("passfile", file.path().to_string_lossy())?;
+    Ok((ci.encode(), Some(file)))
+}
+
 fn local_offset(ts: Timestamp) -> i32 {
     TimeZone::system().to_offset(ts).seconds()
 }
@@ -643,6 +668,17 @@ impl Job<'_> {
                 f
             }));
         }
+        // A WAL directory that is a link (`initdb -X`) is stored as an empty directory,
+        // as Barman's `rsync -L` stores it: the backup never points at the server's
+        // live WAL, and nothing restored from it can write there.
+        for wal in ["pg_wal", "pg_xlog"] {
+            let path = data_dir.join(wal);
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                fs::remove_file(&path).map_err(|e| Error::io("removing the link", &path, e))?;
+                fsutil::create_private_dir(&path)?;
+                fsutil::sync_dir(&data_dir)?;
+            }
+        }
         // Configuration files outside PGDATA (Debian's /etc/postgresql) are stored
         // at the root of the copy, where a restored cluster finds them.
         for file in [
@@ -765,8 +801,11 @@ impl Job<'_> {
                 self.repo.server()
             )));
         }
+        // A password never goes on the command line (any user sees it in `ps`): it
+        // reaches pg_basebackup through a private password file, removed afterwards.
+        let (dbname, _passfile) = without_password(&streaming)?;
         let mut cmd = Command::new(&program);
-        cmd.arg(format!("--dbname={streaming}"))
+        cmd.arg(format!("--dbname={dbname}"))
             .arg("--no-password")
             .arg(format!("--pgdata={}", data_dir.display()))
             .arg(if tar_format {

@@ -130,23 +130,35 @@ impl<'a> ServerState<'a> {
 ///
 /// assert_eq!(mask_conninfo("host=pg password='s e' user=b"), "host=pg password=******** user=b");
 /// assert_eq!(mask_conninfo("postgresql://b:s@pg/db?password=t"), "postgresql://b:********@pg/db?password=********");
+/// assert_eq!(mask_conninfo("host=pg sslpassword=k sslkey=/k"), "host=pg sslpassword=******** sslkey=/k");
 /// ```
 pub fn mask_conninfo(conninfo: &str) -> String {
     let t = conninfo.trim_start();
     if t.starts_with("postgresql://") || t.starts_with("postgres://") {
         return mask_uri(conninfo);
     }
+    SECRET_KEYWORDS
+        .iter()
+        .fold(conninfo.to_owned(), |text, key| mask_keyword(&text, key))
+}
+
+/// The keywords of a connection string whose values are secrets: the password, and the
+/// passphrase of the client's TLS key.
+const SECRET_KEYWORDS: [&str; 2] = ["password", "sslpassword"];
+
+/// Masks every value of keyword `key` in a keyword/value connection string.
+fn mask_keyword(conninfo: &str, key: &str) -> String {
     let mut out = String::with_capacity(conninfo.len());
     let mut rest = conninfo;
     loop {
-        let Some(pos) = find_keyword(rest, "password") else {
+        let Some(pos) = find_keyword(rest, key) else {
             out.push_str(rest);
             return out;
         };
-        let after_key = &rest[pos + "password".len()..];
+        let after_key = &rest[pos + key.len()..];
         let after_eq = after_key.trim_start();
         let Some(value) = after_eq.strip_prefix('=') else {
-            out.push_str(&rest[..pos + "password".len()]);
+            out.push_str(&rest[..pos + key.len()]);
             rest = after_key;
             continue;
         };
@@ -211,7 +223,7 @@ fn mask_uri(uri: &str) -> String {
         let masked: Vec<String> = query
             .split('&')
             .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k == "password" => format!("{k}={MASK}"),
+                Some((k, _)) if SECRET_KEYWORDS.contains(&k) => format!("{k}={MASK}"),
                 _ => kv.to_owned(),
             })
             .collect();

@@ -204,7 +204,7 @@ impl ConnInfo {
         self.params
             .iter()
             .map(|(k, v)| {
-                if mask && *k == "password" {
+                if mask && matches!(*k, "password" | "sslpassword") {
                     format!("{k}=********")
                 } else {
                     format!("{k}={}", quote(v))
