@@ -167,18 +167,33 @@ impl WalIndex {
     /// Parses the text of an xlog.db file (`file` names it in errors). Blank lines are
     /// skipped.
     ///
+    /// A last line without its newline is a line still being appended (read without
+    /// the xlog.db lock) or torn by a crash or a full disk: it is not an entry yet, and
+    /// is ignored. The next append, under the lock, repairs it.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidLine`] or [`Error::InvalidValue`] with the line number.
     ///
     /// ```
-    /// let err = barman_catalog::WalIndex::parse("wals/pg-xlog.db", "\nbogus 1 2\n").unwrap_err();
+    /// use barman_catalog::WalIndex;
+    ///
+    /// let err = WalIndex::parse("wals/pg-xlog.db", "\nbogus 1 2\n").unwrap_err();
     /// assert!(err.to_string().starts_with("wals/pg-xlog.db, line 2:"));
+    /// // Half a line at the end: not an entry yet.
+    /// let index = WalIndex::parse("xlog.db", "000000010000000000000003 16777216 1.0 None\n00000001000000000000")?;
+    /// assert_eq!(index.len(), 1);
+    /// # Ok::<(), barman_catalog::Error>(())
     /// ```
     pub fn parse(file: &str, text: &str) -> Result<WalIndex> {
         let mut index = WalIndex::new();
         index.entries.reserve(text.len() / 60);
-        for (i, line) in text.lines().enumerate() {
+        // Only complete lines: up to the last newline.
+        let complete = match text.rfind('\n') {
+            Some(end) => text.get(..end).unwrap_or(""),
+            None => "",
+        };
+        for (i, line) in complete.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }

@@ -201,8 +201,11 @@ impl WalArchive {
     ///
     /// Invalid names or content, a foreign cluster, I/O errors: nothing is archived.
     /// The same name with different content: [`Error::DuplicateDifferent`], the archived
-    /// copy untouched and the new one moved to `errors/`. The same content again is not
-    /// an error ([`PutOutcome::AlreadyArchived`]).
+    /// copy untouched and a copy of the new one in `errors/`. The same content again is
+    /// not an error ([`PutOutcome::AlreadyArchived`]).
+    ///
+    /// `src` is never moved, removed or modified: it is PostgreSQL's own file in
+    /// `pg_wal/`, which PostgreSQL keeps and offers again until archiving succeeds.
     pub fn put_wal(&self, src: &Path) -> Result<PutOutcome> {
         let base = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let name: WalFileName = base.parse().map_err(|e| Error::Wal {
@@ -213,8 +216,8 @@ impl WalArchive {
             Stored::Archived(entry) => Ok(PutOutcome::Archived(entry)),
             Stored::Identical => Ok(PutOutcome::AlreadyArchived(name)),
             Stored::Different => {
-                let kept_as =
-                    self.set_aside(src, &name.to_string(), ErrorKind::Duplicate, false)?;
+                // A copy: the source belongs to PostgreSQL.
+                let kept_as = self.set_aside(src, &name.to_string(), ErrorKind::Duplicate, true)?;
                 Err(Error::DuplicateDifferent {
                     name: name.to_string(),
                     kept_as,
@@ -471,25 +474,96 @@ impl WalArchive {
         Ok(dest)
     }
 
+    /// Appends `entry`'s line to xlog.db; the caller holds the xlog.db lock.
+    ///
+    /// The line goes out in one `write(2)`, so a reader without the lock sees it whole
+    /// or not at all (readers ignore an unterminated last line). A torn last line, left
+    /// by a crash or a full disk, is repaired first: cut off, and when it named a file
+    /// that is in the archive, listed again from that file. A failed write is cut off
+    /// too, so the next append never glues onto half a line.
     fn append_xlogdb(&self, entry: &XlogDbEntry) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
         if let Some(dir) = self.xlogdb.parent() {
             create_private_dir(dir)?;
         }
         let existed = self.xlogdb.exists();
         let mut f = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .mode_0600()
             .open(&self.xlogdb)
             .map_err(|e| Error::io("opening", &self.xlogdb, e))?;
-        writeln!(f, "{entry}").map_err(|e| Error::io("appending to", &self.xlogdb, e))?;
-        f.sync_all()
-            .map_err(|e| Error::io("syncing", &self.xlogdb, e))?;
+        let mut lines = String::new();
+        if let Some(torn) =
+            cut_torn_tail(&mut f).map_err(|e| Error::io("repairing", &self.xlogdb, e))?
+            && let Ok(name) = torn.parse::<WalFileName>()
+            && name != entry.name
+        {
+            let path = self.path_of(&name);
+            if path.is_file() {
+                lines.push_str(&entry_for_file(name, &path)?.to_string());
+                lines.push('\n');
+            }
+        }
+        lines.push_str(&entry.to_string());
+        lines.push('\n');
+        let len = f
+            .seek(SeekFrom::End(0))
+            .map_err(|e| Error::io("appending to", &self.xlogdb, e))?;
+        if let Err(e) = f.write_all(lines.as_bytes()).and_then(|()| f.sync_all()) {
+            // Never leave half a line behind (a full disk): cut back what went out.
+            let _ = f.set_len(len).and_then(|()| f.sync_all());
+            return Err(Error::io("appending to", &self.xlogdb, e));
+        }
         if !existed && let Some(dir) = self.xlogdb.parent() {
             sync_dir(dir)?;
         }
         Ok(())
     }
+}
+
+/// Cuts an unterminated last line off the xlog.db file `f` (durably) and returns its
+/// first field (the WAL name it was writing), `None` when the file ends with a newline.
+fn cut_torn_tail(f: &mut File) -> io::Result<Option<String>> {
+    use std::io::{Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut last = [0u8; 1];
+    f.seek(SeekFrom::Start(len - 1))?;
+    f.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(None);
+    }
+    // Walk back to the previous newline, 4 KiB at a time.
+    let mut end = len;
+    let mut fragment = Vec::new();
+    let keep = loop {
+        let start = end.saturating_sub(4096);
+        let mut chunk = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut chunk)?;
+        match chunk.iter().rposition(|b| *b == b'\n') {
+            Some(i) => {
+                fragment.splice(0..0, chunk.get(i + 1..).unwrap_or(&[]).iter().copied());
+                break start + i as u64 + 1;
+            }
+            None if start == 0 => {
+                fragment.splice(0..0, chunk);
+                break 0;
+            }
+            None => {
+                fragment.splice(0..0, chunk);
+                end = start;
+            }
+        }
+    };
+    f.set_len(keep)?;
+    f.sync_all()?;
+    let text = String::from_utf8_lossy(&fragment);
+    Ok(text.split_ascii_whitespace().next().map(str::to_owned))
 }
 
 /// What the store step did with a file.
@@ -568,7 +642,8 @@ fn xlogdb_lists(path: &Path, name: &str) -> Result<bool> {
             if r.read_until(b'\n', &mut line).map_err(io_err)? == 0 {
                 return Ok(false);
             }
-            if matches(&line) {
+            // An unterminated last line is not an entry yet (torn, or being written).
+            if line.last() == Some(&b'\n') && matches(&line) {
                 return Ok(true);
             }
         }

@@ -36,7 +36,8 @@ use jiff::tz::TimeZone;
 use crate::archive::WalArchive;
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{self, TempFile};
-use crate::repo::{BackupRepo, RepoLock};
+use crate::repo::DELETE_MARKER;
+use crate::repo::{BackupRepo, RepoLock, UnreadableBackup};
 use crate::{Error, Result};
 
 /// The catalogue as `check` and `status` see it ([`ServerBackups::summary`]).
@@ -54,6 +55,8 @@ pub struct CatalogueSummary {
     pub first: Option<BackupId>,
     /// The newest restorable backup.
     pub last: Option<LastBackup>,
+    /// The catalogue entries that cannot be read.
+    pub unreadable: Vec<UnreadableBackup>,
 }
 
 /// The newest restorable backup, for the age, size and WAL checks.
@@ -311,8 +314,6 @@ pub struct ServerBackups {
     concurrent: bool,
 }
 
-const DELETE_MARKER: &str = "delete_this";
-
 impl ServerBackups {
     /// The catalogue of `server` as configured.
     pub fn for_server(global: &GlobalConfig, server: &ServerConfig) -> ServerBackups {
@@ -381,8 +382,9 @@ impl ServerBackups {
     ///
     /// A `backup.info` or a line of xlog.db that cannot be read (the error names it).
     pub fn summary(&self, local: &TimeZone) -> Result<CatalogueSummary> {
-        let cat = self.load()?;
+        let (cat, unreadable) = self.repo.load_readable()?;
         let mut out = CatalogueSummary {
+            unreadable,
             failed: cat.with_status(&[BackupStatus::Failed]).count(),
             done: cat.with_status(&[BackupStatus::Done]).count(),
             done_full: cat
@@ -418,13 +420,24 @@ impl ServerBackups {
             .map(|p| p.evaluate(catalogue, self.minimum_redundancy, now, local))
     }
 
-    /// `list-backups`: every backup, newest first, with its sizes and retention status.
+    /// The catalogue entries that cannot be read, which [`list`](Self::list) leaves
+    /// out and `delete` and retention refuse to run beside.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors listing the directories.
+    pub fn unreadable(&self) -> Result<Vec<UnreadableBackup>> {
+        Ok(self.repo.load_readable()?.1)
+    }
+
+    /// `list-backups`: every readable backup, newest first, with its sizes and
+    /// retention status ([`unreadable`](Self::unreadable) lists the others).
     ///
     /// # Errors
     ///
     /// Reading the catalogue or xlog.db.
     pub fn list(&self, now: Timestamp, local: &TimeZone) -> Result<Vec<BackupSummary>> {
-        let cat = self.load()?;
+        let (cat, _) = self.repo.load_readable()?;
         let index = self.wal_index()?;
         let report = self.retention_report(&cat, now, local);
         Ok(cat
@@ -606,12 +619,12 @@ impl ServerBackups {
     }
 
     fn marker_path(&self, id: BackupId) -> PathBuf {
-        self.repo.meta_dir().join(format!("{id}-{DELETE_MARKER}"))
+        self.repo.delete_marker_path(id)
     }
 
     /// Whether `meta/<id>-delete_this` exists: a delete of this backup started.
     pub fn has_delete_marker(&self, id: BackupId) -> bool {
-        self.marker_path(id).exists()
+        self.repo.has_delete_marker(id)
     }
 
     /// Deletes one backup; the caller holds its lock.

@@ -111,6 +111,9 @@ pub struct RepoState {
     pub wal_size: u64,
     /// Why the backup catalogue could not be read.
     pub backups_error: Option<String>,
+    /// Temporary files left by a crash that `cron` has not removed (older than
+    /// [`LEFTOVER_AGE`](crate::leftovers::LEFTOVER_AGE), their writer gone).
+    pub leftovers: Vec<PathBuf>,
 }
 
 fn count_files(dir: Option<&str>) -> usize {
@@ -118,7 +121,11 @@ fn count_files(dir: Option<&str>) -> usize {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
-                .filter(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    !name.ends_with(".tmp") && !name.starts_with(crate::leftovers::TEMP_PREFIX)
+                })
                 .count()
         })
         .unwrap_or(0)
@@ -148,11 +155,30 @@ impl RepoState {
             Ok(sum) => state.add_backups(&sum, now),
             Err(e) => state.backups_error = Some(e.to_string()),
         }
+        state.leftovers = crate::leftovers::find(
+            &crate::archive::WalArchive::for_server(global, config),
+            &crate::repo::BackupRepo::for_server(global, config),
+            now,
+            crate::leftovers::LEFTOVER_AGE,
+        )
+        .map(|found| found.into_iter().map(|l| l.path).collect())
+        .unwrap_or_default();
         state
     }
 
     /// Fills the backup fields from a catalogue summary read at `now`.
     pub fn add_backups(&mut self, sum: &CatalogueSummary, now: Timestamp) {
+        if let Some(u) = sum.unreadable.first() {
+            let more = match sum.unreadable.len() {
+                1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            self.backups_error = Some(format!(
+                "{} cannot be read: {}{more}",
+                u.path.display(),
+                u.reason
+            ));
+        }
         let age =
             |t: Timestamp| Duration::try_from(now.duration_since(t)).unwrap_or(Duration::ZERO);
         self.failed_backups = sum.failed;
@@ -523,6 +549,22 @@ pub fn evaluate(
     };
     if let Some(e) = &repo.backups_error {
         push("backup catalogue", false, Some(e.clone()));
+    }
+    if let Some(first) = repo.leftovers.first() {
+        push(
+            "leftover temporary files",
+            false,
+            Some(format!(
+                "{} temporary files left by a crash ({}{}): is cron running?",
+                repo.leftovers.len(),
+                first.display(),
+                if repo.leftovers.len() > 1 {
+                    ", ..."
+                } else {
+                    ""
+                }
+            )),
+        );
     }
     // The codec was validated when the configuration was loaded.
     push("compression settings", true, None);
@@ -968,6 +1010,7 @@ pub const NON_CRITICAL_CHECKS: &[&str] = &[
     "streaming WALs directory",
     "wal maximum age",
     "PostgreSQL server is standby",
+    "leftover temporary files",
 ];
 
 /// The minimal PostgreSQL version, as Barman prints it.

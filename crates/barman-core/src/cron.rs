@@ -1,7 +1,7 @@
 //! `barman cron`: run every minute, it archives what waits in `incoming/` and
 //! `streaming/` for every active server, then maintains its catalogue: backups whose
 //! backup process died are marked FAILED, WAITING_FOR_WALS backups are checked again,
-//! and the retention policy is enforced.
+//! the retention policy is enforced, and temporary files left by a crash are removed.
 
 use barman_catalog::BackupId;
 use jiff::Timestamp;
@@ -12,6 +12,8 @@ use crate::archive::{ArchiveError, ArchiveReport, WalArchive};
 use crate::backups::{CheckReport, RetentionRun, ServerBackups};
 use crate::config::Config;
 use crate::fsutil::Lock;
+use crate::leftovers::{self, Leftover};
+use crate::repo::BackupRepo;
 
 /// What cron did for one server.
 #[derive(Debug)]
@@ -37,6 +39,8 @@ pub struct ServerCron {
     pub checked: Result<Vec<CheckReport>, Error>,
     /// The retention policy.
     pub retention: Result<RetentionRun, Error>,
+    /// Temporary files left by a crash, removed.
+    pub leftovers: Result<Vec<Leftover>, Error>,
 }
 
 /// Runs `cron` for every server, in name order, each under its `.<server>-cron.lock` (a
@@ -59,13 +63,16 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
                 .join(format!(".{name}-cron.lock"));
             match Lock::try_acquire(&lock_path) {
                 Ok(Some(_lock)) => {
-                    let archive = WalArchive::for_server(config.global(), server).archive_wal();
+                    let wals = WalArchive::for_server(config.global(), server);
+                    let archive = wals.archive_wal();
                     let backups = ServerBackups::for_server(config.global(), server);
+                    let repo = BackupRepo::for_server(config.global(), server);
                     CronOutcome::Ran(Box::new(ServerCron {
                         archive,
                         failed_stale: backups.fail_stale(),
                         checked: backups.recheck_waiting(),
                         retention: backups.enforce_retention(now, local),
+                        leftovers: leftovers::sweep(&wals, &repo, now),
                     }))
                 }
                 Ok(None) => CronOutcome::Busy,
@@ -74,6 +81,7 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
                     failed_stale: Ok(Vec::new()),
                     checked: Ok(Vec::new()),
                     retention: Ok(RetentionRun::default()),
+                    leftovers: Ok(Vec::new()),
                 })),
             }
         };

@@ -50,7 +50,7 @@ pub enum Error {
     /// A WAL file arrived again with different content: the stored one is kept, the new
     /// one was set aside.
     #[error(
-        "WAL file {name} is already archived with different content: the archived copy is kept, the new one was moved to {kept_as}"
+        "WAL file {name} is already archived with different content: the archived copy is kept, the new one was set aside as {kept_as}"
     )]
     DuplicateDifferent {
         /// The WAL file name.
@@ -87,6 +87,19 @@ pub enum Error {
     /// that names the server, backup, path or option involved.
     #[error("{reason}")]
     Refused {
+        /// Why.
+        reason: String,
+    },
+    /// A catalogue entry (`backup.info`) cannot be read: deletes and retention refuse
+    /// to act on a catalogue they cannot see whole.
+    #[error(
+        "server {server}: backup catalogue entry {path} cannot be read ({reason}): repair or move it away"
+    )]
+    UnreadableBackup {
+        /// The server.
+        server: String,
+        /// The file.
+        path: PathBuf,
         /// Why.
         reason: String,
     },

@@ -35,7 +35,8 @@ impl TempFile {
     pub(crate) fn new(dir: &Path, stem: &str) -> Result<TempFile> {
         for attempt in 0..100u32 {
             let path = dir.join(format!(
-                ".barman-tmp.{stem}.{}.{attempt}",
+                "{}{stem}.{}.{attempt}",
+                crate::leftovers::TEMP_PREFIX,
                 std::process::id()
             ));
             match OpenOptions::new()
@@ -169,6 +170,18 @@ impl Lock {
         Ok(Self::holding(file))
     }
 
+    /// A shared `flock` on the lock file without waiting: several holders may share
+    /// it, an exclusive holder excludes them all. `Ok(None)` when an exclusive holder
+    /// has it. The file's content is left alone.
+    pub(crate) fn try_acquire_shared(path: &Path) -> Result<Option<Lock>> {
+        let file = Self::open(path)?;
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(Lock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(Error::io("locking", path, e)),
+        }
+    }
+
     /// Like [`Lock::acquire`] without waiting: `Ok(None)` when another process (or
     /// another open file description in this one) holds the lock.
     pub(crate) fn try_acquire(path: &Path) -> Result<Option<Lock>> {
@@ -179,4 +192,34 @@ impl Lock {
             Err(fs::TryLockError::Error(e)) => Err(Error::io("locking", path, e)),
         }
     }
+}
+
+/// Whether the kernel's lock table (the text of `/proc/locks`) has a `flock` held (not
+/// waited for) on the file of `meta`.
+pub(crate) fn locked_in_table(table: &str, meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dev = meta.dev();
+    // Linux's encoding of a device number.
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    let want = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    table.lines().any(|line| {
+        // `1: FLOCK  ADVISORY  WRITE 1234 fd:01:1580187 0 EOF`; a waiter's line has
+        // `->` after the number.
+        let mut fields = line.split_whitespace().skip(1);
+        fields.next() == Some("FLOCK") && line.split_whitespace().any(|f| f == want)
+    })
+}
+
+/// The effective user id of this process (`/proc/self/status`), `None` where it cannot
+/// be read.
+pub(crate) fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

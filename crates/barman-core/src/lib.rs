@@ -20,6 +20,7 @@ pub mod diagnose;
 mod error;
 mod fsutil;
 pub mod hooks;
+pub mod leftovers;
 pub mod postgres;
 pub mod recover;
 pub mod repo;

@@ -262,9 +262,10 @@ pub struct RecoverOptions {
     /// `--staging-wal-directory`: where a point-in-time recovery gets its WAL files
     /// (default `<destination>/barman_wal`).
     pub staging_wal_directory: Option<PathBuf>,
-    /// The command that runs barman on this host, used in get-wal mode for a local
-    /// restore: `restore_command = '<barman_command> get-wal -P <server> %f > %p'`.
-    pub barman_command: String,
+    /// The command that runs barman on this host, as its words (each is quoted for the
+    /// shell), used in get-wal mode for a local restore:
+    /// `restore_command = '<barman_command> get-wal -P <server> %f > %p'`.
+    pub barman_command: Vec<String>,
     /// The name of this (Barman) host as the PostgreSQL host reaches it, for the
     /// `barman-wal-restore` command of a remote restore in get-wal mode.
     pub barman_host: String,
@@ -302,7 +303,7 @@ impl RecoverOptions {
             recovery_conf_filename: None,
             delta_restore: None,
             staging_wal_directory: None,
-            barman_command: "barman".to_owned(),
+            barman_command: vec!["barman".to_owned()],
             barman_host: "localhost".to_owned(),
             local_tz: TimeZone::UTC,
         }
@@ -378,6 +379,8 @@ pub struct RecoverReport {
     pub bytes_copied: u64,
     /// Recovery hook scripts that failed (their output's last line).
     pub hook_warnings: Vec<String>,
+    /// Catalogue entries that could not be read, and so were not considered.
+    pub catalogue_warnings: Vec<String>,
 }
 
 /// Options a restored configuration must not keep: `archive_command` is forced off,
@@ -439,7 +442,7 @@ pub async fn recover(
     let archive = WalArchive::for_server(global, server);
     let prepared = prepare(&repo, &archive, server, options).await?;
     // Barman's recovery hooks: pre, pre retry, the restore, post retry, post.
-    let catalogue = repo.load()?;
+    let (catalogue, _) = repo.load_readable()?;
     let id = prepared.backup.id;
     let mut hooks = Hooks::new(global, server, "recovery_script");
     hooks.with_backup(
@@ -493,6 +496,9 @@ pub async fn recover(
 
 /// Everything decided before the first write.
 struct Prepared {
+    /// The shared lock on the backup, held until the restore is over.
+    _lock: crate::repo::RepoLock,
+    catalogue_warnings: Vec<String>,
     backup: BackupInfo,
     plan: RecoveryPlan,
     pitr: bool,
@@ -524,8 +530,8 @@ async fn prepare(
             "the destination directory {dest_text} is not an absolute path"
         )));
     }
-    let recovery_options = server.get_str("recovery_options").unwrap_or_default();
-    let in_options = |o: &str| recovery_options.split(',').any(|v| v.trim() == o);
+    let recovery_options = server.get_list("recovery_options");
+    let in_options = |o: &str| recovery_options.iter().any(|v| v == o);
     let get_wal = options.get_wal.unwrap_or_else(|| in_options("get-wal"));
     let delta = options
         .delta_restore
@@ -544,7 +550,26 @@ async fn prepare(
     // effort: another archive-wal may be running, and a file it cannot archive is
     // cron's to report.
     let _ = archive.archive_wal();
-    let catalogue = repo.load()?;
+    // A damaged entry does not stop the restore of another backup (in a disaster,
+    // every restorable backup counts), but it is named, and never chosen.
+    let (catalogue, unreadable) = repo.load_readable()?;
+    if let Some(u) = unreadable.iter().find(|u| u.name == options.backup_id) {
+        return Err(Error::UnreadableBackup {
+            server: name.to_owned(),
+            path: u.path.clone(),
+            reason: u.reason.clone(),
+        });
+    }
+    let catalogue_warnings: Vec<String> = unreadable
+        .iter()
+        .map(|u| {
+            format!(
+                "backup catalogue entry {} cannot be read ({}): it was not considered",
+                u.path.display(),
+                u.reason
+            )
+        })
+        .collect();
     let mut wals = load_wal_index(archive)?;
     add_streaming_partials(archive, &mut wals)?;
     let histories = load_histories(archive, &wals)?;
@@ -558,7 +583,30 @@ async fn prepare(
     } else {
         catalogue.resolve(&options.backup_id)?.id
     };
-    let backup = restorable(&catalogue, id, name)?;
+    let being_deleted = || {
+        Error::refused(format!(
+            "backup {id} of server {name} is being deleted ({} exists): it cannot be restored",
+            repo.delete_marker_path(id).display()
+        ))
+    };
+    if repo.has_delete_marker(id) {
+        return Err(being_deleted());
+    }
+    restorable(&catalogue, id, name)?;
+    // A shared lock on the backup for the whole restore: a delete (or retention) of it
+    // waits or is refused meanwhile. Read again under the lock: a delete may have
+    // started or finished in between.
+    let lock = repo.lock_backup_shared(id).await?.ok_or_else(|| {
+        Error::refused(format!(
+            "backup {id} of server {name} is locked by another process (a delete or a check): try again later"
+        ))
+    })?;
+    if repo.has_delete_marker(id) {
+        return Err(being_deleted());
+    }
+    let mut fresh = Catalogue::new(name);
+    fresh.insert(repo.read_info(id)?);
+    let backup = restorable(&fresh, id, name)?;
     let pitr = request.is_pitr();
     if options.target_action.is_some() && !pitr {
         return Err(Error::refused(
@@ -683,8 +731,31 @@ async fn prepare(
             wal_dest.display()
         )));
     }
+    // The staging WAL directory is removed by `recovery_end_command` once recovery
+    // ends: it must hold nothing but what this restore puts there.
+    let staged_wal = pitr && !options.standby_mode && !get_wal;
+    if staged_wal {
+        let empty = match &ssh {
+            None => local_dir_is_empty(&wal_dest)?,
+            Some(s) => remote_dir_is_empty(s, &wal_dest).await?,
+        };
+        if !empty {
+            return Err(Error::refused(format!(
+                "the staging WAL directory {} is not empty: recovery removes it when it ends, so it must be new or empty",
+                wal_dest.display()
+            )));
+        }
+        if wal_dest == *dest || dest.starts_with(&wal_dest) {
+            return Err(Error::refused(format!(
+                "the staging WAL directory {} must not be the destination directory or contain it",
+                wal_dest.display()
+            )));
+        }
+    }
     let target_line = describe_target(options, &plan, &options.local_tz)?;
     Ok(Prepared {
+        _lock: lock,
+        catalogue_warnings,
         backup,
         plan,
         pitr,
@@ -866,9 +937,12 @@ async fn execute(
     let data = repo.data_dir(id);
     let wal_dir = wal_dir_name(&p.backup);
 
-    // 1. The data directory and the tablespaces.
+    // 1. The data directory and the tablespaces. pg_wal is left out whole: in the
+    // backup it may be a link to the original server's WAL directory (`initdb -X`),
+    // and a restored pg_wal is always a real directory, made below.
     let mut excludes: Vec<String> = vec![
-        format!("{wal_dir}/*"),
+        wal_dir.to_owned(),
+        "tablespace_map".into(),
         "postmaster.pid".into(),
         "postmaster.opts".into(),
         "backup_manifest".into(),
@@ -929,7 +1003,9 @@ async fn execute(
             let skip = |rel: &str| {
                 excl.iter().any(|e| match e.strip_suffix("/*") {
                     Some(dir) => rel.strip_prefix(dir).is_some_and(|r| r.starts_with('/')),
-                    None => rel == e,
+                    None => rel
+                        .strip_prefix(e.as_str())
+                        .is_some_and(|r| r.is_empty() || r.starts_with('/')),
                 })
             };
             let done = tarball::unpack(&tar.path, &target, &skip, direct)?;
@@ -998,8 +1074,14 @@ async fn execute(
         Some(s) => s.path().join("dest"),
         None => dest.clone(),
     };
+    let mut synced = Synced::default();
     create_dir(&overlay)?;
+    synced.dir_and_parent(&overlay);
+    // A delta restore may find pg_wal as a link (to another server's WAL): it is
+    // replaced by a real directory, never written through.
+    real_dir(&overlay.join(wal_dir))?;
     create_dir(&overlay.join(wal_dir).join("archive_status"))?;
+    synced.dir_and_parent(&overlay.join(wal_dir).join("archive_status"));
 
     // WAL files.
     let mut delivered = Vec::new();
@@ -1009,6 +1091,7 @@ async fn execute(
             None => p.wal_dest.clone(),
         };
         create_dir(&local_wal_dir)?;
+        synced.dir_and_parent(&local_wal_dir);
         let done = !p.pitr || options.standby_mode;
         deliver_wal(
             archive.clone(),
@@ -1019,6 +1102,7 @@ async fn execute(
         )
         .await?;
         create_dir(&local_wal_dir.join("archive_status"))?;
+        synced.dir_and_parent(&local_wal_dir.join("archive_status"));
         if let Some(ssh) = &p.ssh {
             let mut rsync = Rsync::new();
             if let Some(k) = bwlimit {
@@ -1034,10 +1118,13 @@ async fn execute(
         delivered = p.plan.wal_files.clone();
     }
 
-    // Tablespace links.
+    // Tablespace links. `tablespace_map` was left out of the copy: PostgreSQL remakes
+    // the links from it when it starts, and it names the original locations, so the
+    // restored cluster would write into the original tablespaces (as Barman, the links
+    // alone say where each tablespace is).
     if !p.tablespaces.is_empty() {
         let links = overlay.join("pg_tblspc");
-        create_dir(&links)?;
+        real_dir(&links)?;
         for t in &p.tablespaces {
             let link = links.join(t.oid.to_string());
             match fs::remove_file(&link) {
@@ -1048,13 +1135,15 @@ async fn execute(
             std::os::unix::fs::symlink(&t.location, &link)
                 .map_err(|e| Error::io("linking", &link, e))?;
         }
+        synced.dir(&links);
     }
 
     // backup_manifest.<id> and .barman-recover.info.
     let manifest = data.join("backup_manifest");
     if manifest.is_file() {
         let to = overlay.join(format!("backup_manifest.{id}"));
-        fs::copy(&manifest, &to).map_err(|e| Error::io("copying", &manifest, e))?;
+        let bytes = fs::read(&manifest).map_err(|e| Error::io("reading", &manifest, e))?;
+        write_file(&to, &bytes)?;
     }
     write_file(
         &overlay.join(".barman-recover.info"),
@@ -1139,6 +1228,28 @@ async fn execute(
                 &RsyncPath::Remote(ssh.clone(), dest.to_string_lossy().into_owned()),
             )
             .await?;
+        // Durable before anyone starts PostgreSQL on it: the file systems holding the
+        // destination, the WAL and the tablespaces are flushed (`sync -f`, or a plain
+        // `sync` where coreutils lacks it).
+        let mut argv: Vec<String> = ["sh", "-c", r#"sync -f -- "$@" 2>/dev/null || sync"#, "sh"]
+            .map(str::to_owned)
+            .to_vec();
+        argv.push(dest.to_string_lossy().into_owned());
+        if !p.get_wal {
+            argv.push(p.wal_dest.to_string_lossy().into_owned());
+        }
+        argv.extend(
+            p.tablespaces
+                .iter()
+                .map(|t| t.location.to_string_lossy().into_owned()),
+        );
+        ssh.run(&argv).await?;
+    } else {
+        // Every file above was written durably (temp file, fsync, rename); the
+        // directories that gained entries are synced now, so that none of it (above
+        // all `archive_command = false`) can be lost to a power cut.
+        synced.dir(&overlay);
+        synced.sync_all()?;
     }
 
     Ok(RecoverReport {
@@ -1164,6 +1275,7 @@ async fn execute(
         missing_files,
         bytes_copied,
         hook_warnings: Vec::new(),
+        catalogue_warnings: p.catalogue_warnings,
     })
 }
 
@@ -1182,7 +1294,7 @@ fn recovery_lines(
     options: &RecoverOptions,
     p: &Prepared,
 ) -> Result<Vec<String>> {
-    let name = server.name();
+    let name = command_word(server.name())?;
     let mut lines = Vec::new();
     if p.get_wal {
         let partial = if options.standby_mode { "" } else { " -P" };
@@ -1193,25 +1305,45 @@ fn recovery_lines(
             );
             let mut cmd = format!(
                 "barman-wal-restore{partial} -U {} {} {name} %f %p",
-                global.barman_user, options.barman_host
+                command_word(&global.barman_user)?,
+                command_word(&options.barman_host)?
             );
             let jobs = server.get_int("parallel_jobs").unwrap_or(1);
             if jobs > 1 {
                 cmd.push_str(&format!(" -p {jobs}"));
             }
-            lines.push(format!("restore_command = '{}'", conf_escape(&cmd)));
+            lines.push(format!("restore_command = {}", conf_quote(&cmd)));
         } else {
             lines.push(format!(
                 "# The 'barman get-wal' command must run as '{}' user",
-                global.barman_user
+                global.barman_user.replace(['\n', '\r'], " ")
             ));
-            let cmd = format!("{} get-wal{partial} {name} %f > %p", options.barman_command);
-            lines.push(format!("restore_command = '{}'", conf_escape(&cmd)));
+            let barman = options
+                .barman_command
+                .iter()
+                .map(|w| command_word(w))
+                .collect::<Result<Vec<_>>>()?
+                .join(" ");
+            let cmd = format!("{barman} get-wal{partial} {name} %f > %p");
+            lines.push(format!("restore_command = {}", conf_quote(&cmd)));
         }
     } else if !options.standby_mode {
-        let dir = p.wal_dest.display();
-        lines.push(format!("restore_command = 'cp {dir}/%f %p'"));
-        lines.push(format!("recovery_end_command = 'rm -fr {dir}'"));
+        // PostgreSQL runs both commands in the data directory: the default staging
+        // directory (`barman_wal` inside it) is named relative to it, any other one
+        // by its absolute path; either way quoted for the shell.
+        let dir = match p.wal_dest.strip_prefix(&options.destination) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel,
+            _ => p.wal_dest.as_path(),
+        };
+        let dir = command_word(&dir.to_string_lossy())?;
+        lines.push(format!(
+            "restore_command = {}",
+            conf_quote(&format!("cp {dir}/%f %p"))
+        ));
+        lines.push(format!(
+            "recovery_end_command = {}",
+            conf_quote(&format!("rm -fr -- {dir}"))
+        ));
     }
     let inclusive_target = matches!(
         options.target,
@@ -1225,7 +1357,7 @@ fn recovery_lines(
         Some(RecoveryTarget::Xid(x)) => lines.push(format!("recovery_target_xid = '{x}'")),
         Some(RecoveryTarget::Lsn(l)) => lines.push(format!("recovery_target_lsn = '{l}'")),
         Some(RecoveryTarget::Name(n)) => {
-            lines.push(format!("recovery_target_name = '{}'", conf_escape(n)))
+            lines.push(format!("recovery_target_name = {}", conf_quote(n)))
         }
         Some(RecoveryTarget::Immediate) => lines.push("recovery_target = 'immediate'".to_owned()),
         None => {}
@@ -1250,9 +1382,39 @@ fn recovery_lines(
     Ok(lines)
 }
 
-/// Doubles single quotes for a quoted value of a PostgreSQL configuration file.
-fn conf_escape(s: &str) -> String {
-    s.replace('\'', "''")
+/// `s` as a quoted value of a PostgreSQL configuration file: single quotes doubled,
+/// backslashes escaped (the parser reads `\` escapes in quoted values), line breaks
+/// as `\n`/`\r` (a value is one line).
+fn conf_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// One word of a command PostgreSQL runs (`restore_command`, `recovery_end_command`):
+/// quoted for the shell, and with `%` doubled so that PostgreSQL's `%f`/`%p`/`%r`
+/// substitution leaves it alone.
+///
+/// # Errors
+///
+/// [`Error::Refused`] for a word with a NUL byte, which no shell word can hold.
+fn command_word(word: &str) -> Result<String> {
+    let quoted = shlex::try_quote(word).map_err(|_| {
+        Error::refused(format!(
+            "{word:?} cannot be written into a command: it holds a NUL byte"
+        ))
+    })?;
+    Ok(quoted.replace('%', "%%"))
 }
 
 /// The option a configuration line sets (Barman's `^\s*([^\s=]+)\s*=?\s*(.*)$`).
@@ -1353,6 +1515,7 @@ async fn deliver_wal(
                             };
                             let opts = GetWalOptions {
                                 partial,
+                                sync: true,
                                 ..GetWalOptions::default()
                             };
                             archive
@@ -1407,8 +1570,63 @@ fn create_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("creating", dir, e))
 }
 
+/// Writes a file of the restored cluster durably and atomically (temp file, fsync,
+/// rename): a link at `path` is replaced, never followed. The caller syncs the
+/// directory ([`Synced`]).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = crate::fsutil::TempFile::new(dir, &stem)?;
+    let tmp_path = tmp.path().to_owned();
+    tmp.file()
+        .and_then(|f| {
+            use std::io::Write;
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(|e| Error::io("writing", &tmp_path, e))?;
+    tmp.rename_to(path)
+}
+
+/// Makes `dir` a real directory: a link there (a delta restore over a data directory
+/// whose pg_wal pointed elsewhere) is removed, never followed.
+fn real_dir(dir: &Path) -> Result<()> {
+    if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        fs::remove_file(dir).map_err(|e| Error::io("removing the link", dir, e))?;
+    }
+    create_dir(dir)
+}
+
+/// The directories of a local restore that gained entries, synced once at the end.
+#[derive(Default)]
+struct Synced {
+    dirs: Vec<PathBuf>,
+}
+
+impl Synced {
+    fn dir(&mut self, d: &Path) {
+        self.dirs.push(d.to_owned());
+    }
+
+    /// `d` and its parent (where `d`'s own entry is).
+    fn dir_and_parent(&mut self, d: &Path) {
+        self.dir(d);
+        if let Some(up) = d.parent() {
+            self.dir(up);
+        }
+    }
+
+    fn sync_all(mut self) -> Result<()> {
+        self.dirs.sort();
+        self.dirs.dedup();
+        for d in &self.dirs {
+            crate::fsutil::sync_dir(d)?;
+        }
+        Ok(())
+    }
 }
 
 fn copy_mode(from: &Path, to: &Path) {

@@ -14,6 +14,9 @@ use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{self, Lock};
 use crate::{Error, Result};
 
+/// The suffix of the marker a delete writes first: `meta/<id>-delete_this`.
+pub(crate) const DELETE_MARKER: &str = "delete_this";
+
 /// The backup side of one server's repository.
 ///
 /// ```
@@ -34,6 +37,17 @@ pub struct BackupRepo {
     base_dir: PathBuf,
     meta_dir: PathBuf,
     lock_dir: PathBuf,
+}
+
+/// A catalogue entry that cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadableBackup {
+    /// Its name (the backup id, or what stands in its place).
+    pub name: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Why it cannot be read.
+    pub reason: String,
 }
 
 /// A held per-server or per-backup lock; released on drop.
@@ -141,15 +155,40 @@ impl BackupRepo {
     }
 
     /// Every backup of the server with its keep annotation, read from `meta/` and from
-    /// the older `base/<id>/backup.info` files. A STARTED backup whose backup process is
-    /// gone (nobody holds the server's backup lock) is reported FAILED, as it can never
-    /// finish.
+    /// the older `base/<id>/backup.info` files; refuses a catalogue with an entry that
+    /// cannot be read (see [`BackupRepo::load_readable`]). What deletes, retention and
+    /// WAL cleanup act on: an entry they cannot read must never count as absent.
+    ///
+    /// A STARTED backup whose backup process is gone (nobody holds the server's backup
+    /// lock) is reported FAILED, as it can never finish; a backup whose delete started
+    /// (`meta/<id>-delete_this`) is reported FAILED too, and is never restored.
     ///
     /// # Errors
     ///
-    /// A `backup.info` that cannot be read or parsed (the error names it).
+    /// [`Error::UnreadableBackup`] naming the first entry that cannot be read; I/O
+    /// errors listing the directories.
     pub fn load(&self) -> Result<Catalogue> {
+        let (catalogue, unreadable) = self.load_readable()?;
+        match unreadable.into_iter().next() {
+            None => Ok(catalogue),
+            Some(u) => Err(Error::UnreadableBackup {
+                server: self.server.clone(),
+                path: u.path,
+                reason: u.reason,
+            }),
+        }
+    }
+
+    /// Like [`BackupRepo::load`], with the entries that cannot be read (a name that is
+    /// not a backup id, a damaged or unreadable `backup.info`) returned beside the
+    /// catalogue instead of failing: for listings, checks and restores of other backups.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors listing the directories.
+    pub fn load_readable(&self) -> Result<(Catalogue, Vec<UnreadableBackup>)> {
         let mut catalogue = Catalogue::new(&self.server);
+        let mut unreadable = Vec::new();
         let mut ids = Vec::new();
         for (dir, legacy) in [(&self.meta_dir, false), (&self.base_dir, true)] {
             let entries = match fs::read_dir(dir) {
@@ -161,27 +200,43 @@ impl BackupRepo {
                 let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                let id = if legacy {
-                    if !entry.path().join("backup.info").is_file() {
+                let (id, path) = if legacy {
+                    let info = entry.path().join("backup.info");
+                    if !info.is_file() {
                         continue;
                     }
-                    name.as_ref()
+                    (name.as_ref(), info)
                 } else {
                     match name.strip_suffix("-backup.info") {
-                        Some(id) => id,
+                        Some(id) => (id, entry.path()),
                         None => continue,
                     }
                 };
-                if let Ok(id) = id.parse::<BackupId>()
-                    && !ids.contains(&id)
-                {
-                    ids.push(id);
+                match id.parse::<BackupId>() {
+                    Ok(id) if !ids.contains(&id) => ids.push(id),
+                    Ok(_) => {}
+                    Err(e) => unreadable.push(UnreadableBackup {
+                        name: id.to_owned(),
+                        path,
+                        reason: format!("not a backup id: {e}"),
+                    }),
                 }
             }
         }
+        ids.sort();
         let mut stale_checked = None;
         for id in ids {
-            let mut info = self.read_info(id)?;
+            let mut info = match self.read_info(id) {
+                Ok(info) => info,
+                Err(e) => {
+                    unreadable.push(UnreadableBackup {
+                        name: id.to_string(),
+                        path: self.info_path(id),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
             if info.status == BackupStatus::Started {
                 let running = match stale_checked {
                     Some(r) => r,
@@ -198,11 +253,19 @@ impl BackupRepo {
                     });
                 }
             }
+            if self.has_delete_marker(id) {
+                info.status = BackupStatus::Failed;
+                info.error = Some(format!(
+                    "a delete of this backup started and did not finish ({}): cron finishes it",
+                    self.delete_marker_path(id).display()
+                ));
+            }
             let keep = self.read_keep(id)?;
             catalogue.insert(info);
             catalogue.set_keep(id, keep);
         }
-        Ok(catalogue)
+        unreadable.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok((catalogue, unreadable))
     }
 
     /// The keep annotation of a backup.
@@ -280,16 +343,53 @@ impl BackupRepo {
         Ok(Lock::try_acquire(&self.lock_path(id.as_str()))?.map(|l| RepoLock { _lock: l }))
     }
 
+    /// Takes the lock of one backup *shared* (a restore reading it), waiting up to 30
+    /// seconds for an exclusive holder (a delete, a check) to finish: `Ok(None)` when
+    /// it does not. Deletes take the same lock exclusively, so none runs meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors on the lock file.
+    pub async fn lock_backup_shared(&self, id: BackupId) -> Result<Option<RepoLock>> {
+        let path = self.lock_path(id.as_str());
+        for _ in 0..300 {
+            if let Some(l) = Lock::try_acquire_shared(&path)? {
+                return Ok(Some(RepoLock { _lock: l }));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Ok(None)
+    }
+
+    /// `meta/<id>-delete_this`: written first by a delete, removed last.
+    pub fn delete_marker_path(&self, id: BackupId) -> PathBuf {
+        self.meta_dir.join(format!("{id}-{DELETE_MARKER}"))
+    }
+
+    /// Whether a delete of this backup started (and has not finished).
+    pub fn has_delete_marker(&self, id: BackupId) -> bool {
+        self.delete_marker_path(id).exists()
+    }
+
     /// Whether a backup process of this server is running (holds the backup lock).
+    ///
+    /// Read from the kernel's table of held locks (`/proc/locks`), so that asking
+    /// never takes the lock, even for an instant (a backup starting at that moment
+    /// would be refused). Where that table cannot be read, the lock is tried.
     ///
     /// # Errors
     ///
     /// I/O errors on the lock file.
     pub fn backup_running(&self) -> Result<bool> {
         let path = self.lock_path("backup");
-        if !path.exists() {
-            return Ok(false);
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("reading", &path, e)),
+        };
+        match fs::read_to_string("/proc/locks") {
+            Ok(table) => Ok(fsutil::locked_in_table(&table, &meta)),
+            Err(_) => Ok(Lock::try_acquire(&path)?.is_none()),
         }
-        Ok(Lock::try_acquire(&path)?.is_none())
     }
 }

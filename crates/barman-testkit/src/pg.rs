@@ -206,6 +206,17 @@ impl PgCluster {
         Ok(port)
     }
 
+    /// Stops the server cleanly (`pg_ctl stop -m fast`) and waits for it.
+    pub fn stop(&mut self) -> io::Result<()> {
+        self.run("pg_ctl", |cmd| {
+            cmd.arg("-D")
+                .arg(self.data())
+                .args(["-m", "fast", "-w", "stop"]);
+        })?;
+        self.running = false;
+        Ok(())
+    }
+
     /// Waits until `segment` has been archived.
     pub fn wait_archived(&self, segment: &str) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);

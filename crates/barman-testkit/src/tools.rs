@@ -39,6 +39,20 @@ pub fn require(what: &str, present: bool) -> bool {
     false
 }
 
+/// `true` when the tests run as root; otherwise prints why the (part of the) test
+/// that needs root is skipped and returns `false`, or panics when
+/// `BARMAN_REQUIRE_ROOT=1` (set by CI, which runs as root).
+pub fn require_root(what: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var("BARMAN_REQUIRE_ROOT").as_deref() == Ok("1") {
+        panic!("{what} needs root and BARMAN_REQUIRE_ROOT=1");
+    }
+    eprintln!("skipped: {what} needs root");
+    false
+}
+
 /// A free TCP port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -71,4 +85,59 @@ pub fn wait_for_port(port: u16, what: &str, mut alive: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     panic!("{what} did not listen on 127.0.0.1:{port} within 30 s");
+}
+
+/// A small tmpfs mounted on a new directory, to fill a disk; unmounted and removed on
+/// drop.
+#[derive(Debug)]
+pub struct SmallFs {
+    path: PathBuf,
+}
+
+impl SmallFs {
+    /// Mounts a tmpfs of `size` (`mount -o size=...`, e.g. `6m`, `8k`); `None` (the
+    /// test skipped) when not root, or panics when `BARMAN_REQUIRE_ROOT=1` or
+    /// `BARMAN_REQUIRE_TOOLS=1` says it must run.
+    pub fn mount(size: &str) -> Option<SmallFs> {
+        if !require_root("mounting a small tmpfs") {
+            return None;
+        }
+        let path = std::env::temp_dir().join(format!(
+            "barman-rs-smallfs.{}.{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .status()
+            .is_ok_and(|st| st.success());
+        if !mounted {
+            let _ = std::fs::remove_dir(&path);
+            require("mount -t tmpfs", false);
+            return None;
+        }
+        Some(SmallFs { path })
+    }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+        let _ = std::fs::remove_dir(&self.path);
+    }
 }

@@ -159,6 +159,29 @@ pub fn list(ctx: &Context, names: &[String], minimal: bool) -> ExitCode {
                 items.push(list_json(b, &local));
             }
         }
+        // Entries that cannot be read are shown, never dropped: `check` fails on them
+        // and delete and retention refuse to run until they are repaired.
+        match backups_of(ctx, sc).unreadable() {
+            Ok(unreadable) => {
+                for u in unreadable {
+                    if !minimal {
+                        ctx.out(format!(
+                            "{server} {} - UNREADABLE - {}: {}",
+                            u.name,
+                            u.path.display(),
+                            u.reason
+                        ));
+                    }
+                    items.push(json!({
+                        "backup_id": u.name,
+                        "status": "UNREADABLE",
+                        "path": u.path.display().to_string(),
+                        "error": u.reason,
+                    }));
+                }
+            }
+            Err(e) => code = fail(format!("server {server}: {e}")),
+        }
         doc.insert(server.to_owned(), Value::Array(items));
     }
     ctx.json(&Value::Object(doc));

@@ -145,7 +145,11 @@ fn options(ctx: &Context, a: &RecoverArgs) -> Result<RecoverOptions, String> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "barman".to_owned());
-    o.barman_command = format!("{exe} -c {}", ctx.config.global().config_file);
+    o.barman_command = vec![
+        exe,
+        "-c".to_owned(),
+        ctx.config.global().config_file.clone(),
+    ];
     o.barman_host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
@@ -171,7 +175,11 @@ pub fn exec(ctx: &Context, a: &RecoverArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     print_report(ctx, &report);
-    for w in &report.hook_warnings {
+    for w in report
+        .hook_warnings
+        .iter()
+        .chain(&report.catalogue_warnings)
+    {
         crate::warning(w);
     }
     ctx.out(format!(

@@ -186,6 +186,7 @@ pub fn get_wal(ctx: &Context, server: &str, name: &str, args: &GetWalArgs<'_>) -
         partial: args.partial,
         keep_compression: args.keep_compression,
         compression: args.compression,
+        ..GetWalOptions::default()
     };
     let result = match args.output_directory {
         Some(dir) => archive.get_wal_to_dir(name, &opts, dir).map(|_| ()),
@@ -373,6 +374,18 @@ pub fn cron(ctx: &Context) -> ExitCode {
                         }
                         for (_, why) in &run.skipped {
                             crate::warning(why);
+                        }
+                    }
+                    Err(e) => code = fail(format!("server {server}: {e}")),
+                }
+                match &r.leftovers {
+                    Ok(removed) => {
+                        for l in removed {
+                            crate::warning(format!(
+                                "server {server}: removed {}, a temporary file left by a crash {} minutes ago",
+                                l.path.display(),
+                                l.age.as_secs() / 60
+                            ));
                         }
                     }
                     Err(e) => code = fail(format!("server {server}: {e}")),

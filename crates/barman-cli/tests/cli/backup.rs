@@ -303,36 +303,13 @@ fn a_killed_backup_is_failed_and_the_next_one_succeeds() {
 
 #[test]
 fn a_full_disk_fails_the_backup_and_frees_its_space() {
-    if !testkit::tools::is_root() {
-        eprintln!("skipped: mounting a small tmpfs needs root");
+    let Some(fs) = testkit::tools::SmallFs::mount("6m") else {
         return;
-    }
-    let small = std::env::temp_dir().join(format!("barman-rs-smallfs.{}", std::process::id()));
+    };
+    let small = fs.path().to_owned();
     let Some(s) = setup(&format!("basebackups_directory = {}", small.display())) else {
         return;
     };
-    std::fs::create_dir_all(&small).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=6m,mode=0700", "tmpfs"])
-        .arg(&small)
-        .status()
-        .is_ok_and(|st| st.success());
-    if !mounted {
-        assert!(
-            std::env::var_os("BARMAN_REQUIRE_TOOLS").is_none(),
-            "cannot mount a tmpfs"
-        );
-        eprintln!("skipped: cannot mount a tmpfs here");
-        return;
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-            let _ = std::fs::remove_dir(&self.0);
-        }
-    }
-    let _guard = Unmount(small.clone());
     s.pg.give_to_server_user(&small).unwrap();
     let (code, out, err) = barman_as_server(&s.conf, &["backup", "pg"]);
     assert_eq!(code, 1, "{out}{err}");

@@ -10,5 +10,6 @@ mod put_wal;
 mod recover;
 mod servers;
 mod support;
+mod trust;
 mod wal_archive;
 mod wal_restore;

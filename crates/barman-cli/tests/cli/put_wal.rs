@@ -327,6 +327,21 @@ fn bad_input(s: &Setup, plain: &Path, last: &str) {
         String::from_utf8(decompressed(&s.home.join("pg/wals/00000002.history"))).unwrap(),
         "1\t0/3000000\tno recovery target specified\n"
     );
+    // The source is PostgreSQL's file in pg_wal/: it stays where it is, untouched, and
+    // errors/ holds a copy (it used to be moved there, emptying pg_wal/).
+    assert_eq!(
+        std::fs::read_to_string(&history).unwrap(),
+        "1\t0/3000100\tat restore point \"other\"\n"
+    );
+    let kept = err
+        .split_whitespace()
+        .find(|w| w.contains("errors/00000002.history."))
+        .unwrap()
+        .trim_matches(|c: char| c == '\'' || c == '"' || c == ')' || c == '(' || c == ',');
+    assert_eq!(
+        std::fs::read(kept).unwrap(),
+        std::fs::read(&history).unwrap()
+    );
 
     // Nothing was added to xlog.db but the one history file.
     let after = std::fs::read_to_string(s.home.join("pg/wals/pg-xlog.db")).unwrap();

@@ -14,28 +14,36 @@ use barman_wal::{Lsn, SegmentName, TimelineId, WalSegSize};
 use crate::support::{BARMAN, barman, barman_as_server};
 
 /// The content of table `t`, as one digest.
-const DIGEST: &str =
+pub(crate) const DIGEST: &str =
     "SELECT coalesce(md5(string_agg(id || ':' || v, ',' ORDER BY id)), 'empty') FROM t";
 
 /// A cluster archiving through `barman put-wal pg` into `home`.
-struct Site {
-    pg: PgCluster,
+pub(crate) struct Site {
+    pub(crate) pg: PgCluster,
     bin: PathBuf,
-    home: PathBuf,
-    conf: PathBuf,
+    pub(crate) home: PathBuf,
+    pub(crate) conf: PathBuf,
 }
 
 impl Site {
     fn start() -> Option<Site> {
+        Site::start_with(&[], "postgres")
+    }
+
+    /// A site whose cluster is made with these extra initdb arguments, backed up with
+    /// `backup_method`.
+    pub(crate) fn start_with(initdb: &[&str], backup_method: &str) -> Option<Site> {
         let bin = pg::require()?;
-        let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &[]).unwrap();
+        let mut args = vec!["--wal-segsize=1"];
+        args.extend_from_slice(initdb);
+        let pg = PgCluster::start(&bin, &args, &[]).unwrap();
         let home = pg.dir().join("barman");
         std::fs::create_dir_all(&home).unwrap();
         let conf = pg.dir().join("barman.conf");
         std::fs::write(
             &conf,
             format!(
-                "[barman]\nbarman_home = {}\nlog_file = {}/barman.log\n\n[pg]\nconninfo = host={} port=5432 user=postgres dbname=postgres\narchiver = on\ncompression = gzip\nbackup_method = postgres\n",
+                "[barman]\nbarman_home = {}\nlog_file = {}/barman.log\n\n[pg]\nconninfo = host={} port=5432 user=postgres dbname=postgres\narchiver = on\ncompression = gzip\nbackup_method = {backup_method}\nimmediate_checkpoint = true\n",
                 home.display(),
                 pg.dir().display(),
                 pg.dir().display(),
@@ -59,7 +67,7 @@ impl Site {
         })
     }
 
-    fn insert(&self, from: u32, to: u32) {
+    pub(crate) fn insert(&self, from: u32, to: u32) {
         self.pg
             .sql(&format!(
                 "INSERT INTO t SELECT g, md5(g::text) FROM generate_series({from}, {to}) g"
@@ -67,12 +75,12 @@ impl Site {
             .unwrap();
     }
 
-    fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         self.pg.sql(DIGEST).unwrap()
     }
 
     /// Closes the current WAL segment and waits until barman has archived it.
-    fn switch_and_wait(&self) {
+    pub(crate) fn switch_and_wait(&self) {
         let name = self
             .pg
             .sql("SELECT pg_walfile_name(pg_switch_wal())")
@@ -97,7 +105,7 @@ impl Site {
     }
 
     /// A PostgreSQL tool run as the server's OS user.
-    fn tool(&self, name: &str) -> Command {
+    pub(crate) fn tool(&self, name: &str) -> Command {
         let path = self.bin.join(name);
         if is_root() {
             let mut c = Command::new("runuser");
@@ -109,7 +117,7 @@ impl Site {
     }
 
     /// Creates tablespace `name` in a new directory of the site; returns the directory.
-    fn tablespace(&self, name: &str) -> PathBuf {
+    pub(crate) fn tablespace(&self, name: &str) -> PathBuf {
         let dir = self.pg.dir().join(name);
         std::fs::create_dir(&dir).unwrap();
         self.pg.give_to_server_user(&dir).unwrap();
@@ -123,14 +131,14 @@ impl Site {
     }
 
     /// `barman recover` with these arguments.
-    fn recover(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn recover(&self, args: &[&str]) -> (i32, String, String) {
         let mut all = vec!["recover"];
         all.extend_from_slice(args);
         barman(&self.conf, &all)
     }
 
     /// A fresh destination path (not created) inside the site.
-    fn dest(&self, name: &str) -> PathBuf {
+    pub(crate) fn dest(&self, name: &str) -> PathBuf {
         self.pg.dir().join(name)
     }
 }
@@ -244,7 +252,7 @@ fn take_backup(site: &Site) -> String {
 }
 
 /// A restored copy started on its own socket directory and port.
-struct Copy<'a> {
+pub(crate) struct Copy<'a> {
     site: &'a Site,
     data: PathBuf,
     sock: PathBuf,
@@ -256,8 +264,13 @@ const COPY_PORT: &str = "5433";
 impl<'a> Copy<'a> {
     /// Starts the copy in `data` (given to the server's user first). With `wait`,
     /// returns once it accepts connections.
-    fn start(site: &'a Site, data: &Path, wait: bool) -> Copy<'a> {
-        let sock = data.with_extension("sock");
+    pub(crate) fn start(site: &'a Site, data: &Path, wait: bool) -> Copy<'a> {
+        Copy::start_at(site, data, &data.with_extension("sock"), wait)
+    }
+
+    /// [`Copy::start`] with the socket in `sock` (and the log beside it).
+    pub(crate) fn start_at(site: &'a Site, data: &Path, sock: &Path, wait: bool) -> Copy<'a> {
+        let sock = sock.to_owned();
         std::fs::create_dir_all(&sock).unwrap();
         site.pg.give_to_server_user(site.pg.dir()).unwrap();
         let mut copy = Copy {
@@ -293,14 +306,14 @@ impl<'a> Copy<'a> {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.data.with_extension("log")
+        self.sock.with_extension("log")
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         let out = self
             .site
             .tool("psql")
@@ -320,7 +333,7 @@ impl<'a> Copy<'a> {
     }
 
     /// Waits until replay is over: paused at the target, or recovery ended.
-    fn wait_replayed(&self) -> &'static str {
+    pub(crate) fn wait_replayed(&self) -> &'static str {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             let state = self.sql(
@@ -337,7 +350,7 @@ impl<'a> Copy<'a> {
 
     /// Waits until the server has stopped by itself (its log says so, its pid file is
     /// gone).
-    fn wait_stopped(&mut self) {
+    pub(crate) fn wait_stopped(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if self.log().contains("database system is shut down")
@@ -349,6 +362,27 @@ impl<'a> Copy<'a> {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("the copy did not stop within 60 s\n{}", self.log());
+    }
+}
+
+impl Copy<'_> {
+    /// Stops the copy cleanly (a shutdown checkpoint), and waits.
+    pub(crate) fn stop(&mut self) {
+        let out = self
+            .site
+            .tool("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "stopping the copy: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        self.running = false;
     }
 }
 
@@ -366,7 +400,7 @@ impl Drop for Copy<'_> {
     }
 }
 
-fn ok(r: (i32, String, String)) -> String {
+pub(crate) fn ok(r: (i32, String, String)) -> String {
     assert_eq!(r.0, 0, "{}{}", r.1, r.2);
     r.1
 }
@@ -979,7 +1013,7 @@ fn standby_mode_custom_recovery_file_and_staging_wal_directory() {
     );
     assert!(
         custom.contains(&format!(
-            "recovery_end_command = 'rm -fr {}'",
+            "recovery_end_command = 'rm -fr -- {}'",
             staging.display()
         )),
         "{custom}"

@@ -20,6 +20,9 @@ pub struct GetWalOptions {
     /// Compress the output with this codec (`-z/--gzip`, `-j/--bzip2`); `None` (or
     /// [`Codec::None`]) sends it uncompressed.
     pub compression: Option<Codec>,
+    /// With [`get_wal_to_dir`](WalArchive::get_wal_to_dir): fsync the file before it
+    /// is renamed into place (the caller syncs the directory once at the end).
+    pub sync: bool,
 }
 
 /// What [`WalArchive::get_wal`] sent.
@@ -144,6 +147,11 @@ impl WalArchive {
                 w.flush().map_err(|e| Error::io("writing", &tmp_path, e))?;
                 found
             };
+            if options.sync {
+                tmp.file()
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io("syncing", &tmp_path, e))?;
+            }
             tmp.rename_to(&dest)?;
             return Ok((dest, found));
         }

@@ -1202,3 +1202,100 @@ fn put_wal_relists_a_file_installed_before_a_crash() {
     env.archive.put_wal(&src.join(name)).unwrap();
     assert_eq!(env.xlogdb_names().len(), 1);
 }
+
+/// Trust, point 9: an xlog.db line went out in several writes, so a reader could see
+/// half of one, and a line torn by a crash was never repaired: the next append was
+/// glued to it.
+#[test]
+fn a_torn_xlogdb_line_is_never_read_and_is_repaired_by_the_next_append() {
+    let Some(wal) = wal() else { return };
+    let env = Env::new("archiver = on");
+    let src = env.dir("src");
+    let put = |i: usize| {
+        let (name, bytes) = &wal.segments[i];
+        fs::write(src.join(name), bytes).unwrap();
+        env.archive.put_wal(&src.join(name)).unwrap();
+        name.clone()
+    };
+    let (n0, n1) = (put(0), put(1));
+    let db = env.archive.xlogdb_path().to_owned();
+    let text = fs::read_to_string(&db).unwrap();
+    // A crash in the middle of the last line.
+    fs::write(&db, &text[..text.len() - 7]).unwrap();
+    let torn = fs::read_to_string(&db).unwrap();
+    let index = barman_catalog::WalIndex::parse("xlog.db", &torn).unwrap();
+    let listed: Vec<String> = index.names().map(|n| n.to_string()).collect();
+    assert_eq!(listed, std::slice::from_ref(&n0), "half a line read as an entry");
+
+    // The next append cuts the torn line off and lists its (archived) file again.
+    let n2 = put(2);
+    let text = fs::read_to_string(&db).unwrap();
+    assert!(text.ends_with('\n'), "{text}");
+    for line in text.lines() {
+        barman_catalog::XlogDbEntry::parse_line(line).unwrap();
+    }
+    let mut names = env.xlogdb_names();
+    names.sort();
+    assert_eq!(names, [n0.clone(), n1.clone(), n2.clone()]);
+
+    // A fragment naming nothing archived just goes.
+    let mut f = fs::OpenOptions::new().append(true).open(&db).unwrap();
+    f.write_all(b"0000000100000000000000FE\t16").unwrap();
+    drop(f);
+    let n3 = put(3);
+    let mut names = env.xlogdb_names();
+    names.sort();
+    assert_eq!(names, [n0, n1, n2, n3]);
+}
+
+/// Trust, point 9: a full disk under xlog.db. The append fails without leaving half a
+/// line, and once there is room the same WAL file archives and is listed.
+#[test]
+fn a_full_disk_under_xlogdb_leaves_no_half_line() {
+    let Some(wal) = wal() else { return };
+    let Some(small) = pg::tools::SmallFs::mount("8k") else {
+        return;
+    };
+    let env = Env::new(&format!(
+        "archiver = on\nxlogdb_directory = {}",
+        small.path().display()
+    ));
+    let db = env.archive.xlogdb_path().to_owned();
+    // xlog.db one page short of full, the other page taken.
+    let mut lines = String::new();
+    let mut n = 0u32;
+    while lines.len() < 4096 - 40 {
+        lines.push_str(&format!("{:08X}.history\t42\t1795000000.0\tNone\n", n + 2));
+        n += 1;
+    }
+    fs::write(&db, &lines).unwrap();
+    let filler = small.path().join("filler");
+    let room = fs::write(&filler, vec![0u8; 4096]);
+    assert!(room.is_ok(), "{room:?}");
+    let before = fs::read(&db).unwrap();
+
+    let src = env.dir("src");
+    let (name, bytes) = &wal.segments[0];
+    fs::write(src.join(name), bytes).unwrap();
+    let err = env
+        .archive
+        .put_wal(&src.join(name))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(
+        fs::read(&db).unwrap(),
+        before,
+        "half a line left in xlog.db"
+    );
+
+    // Room again: the same file archives (already in wals/, now listed).
+    fs::remove_file(&filler).unwrap();
+    env.archive.put_wal(&src.join(name)).unwrap();
+    let text = fs::read_to_string(&db).unwrap();
+    assert!(text.starts_with(&lines) && text.ends_with('\n'));
+    assert_eq!(
+        text.lines().last().unwrap().split('\t').next(),
+        Some(name.as_str())
+    );
+}

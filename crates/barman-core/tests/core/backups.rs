@@ -707,3 +707,186 @@ fn cron_runs_catalogue_maintenance() {
     }
     assert_eq!(r.read("20261121T010000").status, BackupStatus::Failed);
 }
+
+/// Trust, point 10: temporary files left by a crash were never removed nor reported.
+/// cron removes those an hour old whose writer is gone; check fails while any remains.
+#[test]
+fn leftover_temporary_files_are_swept_and_reported() {
+    use barman_core::leftovers;
+    use std::time::{Duration, SystemTime};
+    let r = three_done("archiver = on");
+    let config = r.config();
+    let server = config.server("pg").unwrap();
+    let archive = barman_core::archive::WalArchive::for_server(config.global(), server);
+    let repo = barman_core::repo::BackupRepo::for_server(config.global(), server);
+    let hours_ago = SystemTime::now() - Duration::from_secs(7200);
+    let make = |dir: &Path, name: &str, when: SystemTime| {
+        fs::create_dir_all(dir).unwrap();
+        let p = dir.join(name);
+        fs::write(&p, b"half").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        p
+    };
+    let wals = r.server_dir().join("wals/0000000100000000");
+    // Writers long gone (a pid above any pid_max), an hour old: swept.
+    let old_wal = make(
+        &wals,
+        ".barman-tmp.000000010000000000000004.4294967.0",
+        hours_ago,
+    );
+    let old_incoming = make(
+        &r.server_dir().join("incoming"),
+        ".barman-tmp.000000010000000000000005.4294967.1",
+        hours_ago,
+    );
+    let old_meta = make(
+        &r.server_dir().join("meta"),
+        ".barman-tmp.write.4294967.0",
+        hours_ago,
+    );
+    // Fresh, or its writer alive (this process), or not ours: kept.
+    let fresh = make(
+        &wals,
+        ".barman-tmp.000000010000000000000006.4294967.0",
+        SystemTime::now(),
+    );
+    let alive = make(
+        &wals,
+        &format!(
+            ".barman-tmp.000000010000000000000007.{}.0",
+            std::process::id()
+        ),
+        hours_ago,
+    );
+    let foreign = make(
+        &r.server_dir().join("incoming"),
+        "000000010000000000000008.tmp",
+        hours_ago,
+    );
+
+    // check reports them.
+    let state = barman_core::check::RepoState::inspect(
+        config.global(),
+        server,
+        Timestamp::now(),
+        &TimeZone::UTC,
+    );
+    assert_eq!(
+        state.leftovers,
+        [old_incoming.clone(), old_meta.clone(), old_wal.clone()]
+    );
+    let checks = barman_core::check::evaluate(server, None, &state);
+    let line = checks
+        .iter()
+        .find(|c| c.name == "leftover temporary files")
+        .unwrap();
+    assert!(!line.ok);
+
+    // cron's sweep removes them, and only them.
+    let removed: Vec<PathBuf> = leftovers::sweep(&archive, &repo, Timestamp::now())
+        .unwrap()
+        .into_iter()
+        .map(|l| l.path)
+        .collect();
+    assert_eq!(
+        removed,
+        [old_incoming.clone(), old_meta.clone(), old_wal.clone()]
+    );
+    for p in [&old_wal, &old_incoming, &old_meta] {
+        assert!(!p.exists());
+    }
+    for p in [&fresh, &alive, &foreign] {
+        assert!(p.exists());
+    }
+    let state = barman_core::check::RepoState::inspect(
+        config.global(),
+        server,
+        Timestamp::now(),
+        &TimeZone::UTC,
+    );
+    assert!(state.leftovers.is_empty());
+}
+
+/// Trust, point 12: a catalogue entry that cannot be read (an id that is not one, a
+/// damaged backup.info) silently disappeared: listed by nobody, and deletes and
+/// retention acted as if it did not exist.
+#[test]
+fn an_unreadable_catalogue_entry_is_shown_and_stops_deletes() {
+    let r = three_done("retention_policy = REDUNDANCY 1\nminimum_redundancy = 0");
+    let meta = r.server_dir().join("meta");
+    fs::write(
+        meta.join("20261112T010000-backup.info"),
+        "status=DONE\nbegin_time=2026-11-20 +01:00\nversion=x\n",
+    )
+    .unwrap();
+    fs::write(meta.join("not-an-id-backup.info"), "status=DONE\n").unwrap();
+    let backups = r.backups();
+    // Listed aside, by name, with the reason.
+    let unreadable = backups.unreadable().unwrap();
+    let names: Vec<&str> = unreadable.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["20261112T010000", "not-an-id"]);
+    assert!(unreadable.iter().all(|u| !u.reason.is_empty()));
+    let listed = backups.list(now(), &TimeZone::UTC).unwrap();
+    assert_eq!(listed.len(), 3);
+    // check fails on it.
+    let summary = backups.summary(&TimeZone::UTC).unwrap();
+    assert_eq!(summary.unreadable.len(), 2);
+    let mut state = barman_core::check::RepoState::default();
+    state.add_backups(&summary, now());
+    assert!(
+        state
+            .backups_error
+            .as_deref()
+            .unwrap()
+            .contains("20261112T010000")
+    );
+    // Nothing is deleted while it stands.
+    let before = fs::read_dir(r.server_dir().join("base")).unwrap().count();
+    let e = backups.delete("20261110T010000").unwrap_err();
+    assert!(matches!(e, Error::UnreadableBackup { .. }), "{e}");
+    let e = backups
+        .enforce_retention(now(), &TimeZone::UTC)
+        .unwrap_err();
+    assert!(e.to_string().contains("cannot be read"), "{e}");
+    assert_eq!(
+        fs::read_dir(r.server_dir().join("base")).unwrap().count(),
+        before
+    );
+}
+
+/// Trust, point 10: reading the catalogue took the server's backup lock for a moment
+/// (to tell whether a STARTED backup still runs), so a backup started at that moment
+/// was refused. Asking must never take it: the lock file (holding the PID of its last
+/// holder) is left exactly as it was, and a holder is still seen.
+#[test]
+fn reading_the_catalogue_never_takes_the_backup_lock() {
+    let r = three_done("");
+    r.backup("20261121T010000", BackupStatus::Started, 10, 10);
+    let lock = r.home().join(".pg-backup.lock");
+    fs::write(&lock, "12345").unwrap();
+    let cat = r.backups().load().unwrap();
+    assert_eq!(
+        fs::read_to_string(&lock).unwrap(),
+        "12345",
+        "the lock was taken"
+    );
+    // Nobody holds it: the STARTED backup is dead.
+    assert_eq!(
+        cat.get(id("20261121T010000")).unwrap().status,
+        BackupStatus::Failed
+    );
+    // A backup process holds it: running.
+    let held = fs::File::open(&lock).unwrap();
+    held.lock().unwrap();
+    let cat = r.backups().load().unwrap();
+    assert_eq!(
+        cat.get(id("20261121T010000")).unwrap().status,
+        BackupStatus::Started
+    );
+    drop(held);
+}

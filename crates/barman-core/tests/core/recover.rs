@@ -183,7 +183,6 @@ fn pitr_delivers_the_planned_wal_decompressed_and_writes_the_settings() {
 
     // The settings, exactly.
     assert!(dest.join("recovery.signal").is_file());
-    let d = dest.display();
     assert_eq!(
         fs::read_to_string(dest.join("postgresql.auto.conf")).unwrap(),
         format!(
@@ -191,8 +190,8 @@ fn pitr_delivers_the_planned_wal_decompressed_and_writes_the_settings() {
              #BARMAN#archive_command = 'barman-wal-archive b pg %p'\n\
              archive_command = false\n\
              #BARMAN#recovery_target_name = 'old'\n\
-             restore_command = 'cp {d}/barman_wal/%f %p'\n\
-             recovery_end_command = 'rm -fr {d}/barman_wal'\n\
+             restore_command = 'cp barman_wal/%f %p'\n\
+             recovery_end_command = 'rm -fr -- barman_wal'\n\
              recovery_target_lsn = '0/4000010'\n\
              recovery_target_inclusive = 'False'\n\
              recovery_target_action = 'shutdown'\n"
