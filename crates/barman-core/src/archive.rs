@@ -28,6 +28,8 @@ use barman_wal::{
 
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{Lock, TempFile, create_private_dir, sync_dir, write_replace};
+use crate::hooks::Hooks;
+use std::sync::{Arc, Mutex};
 use crate::{Error, Result};
 
 mod classic;
@@ -72,6 +74,13 @@ pub struct WalArchive {
     codec: Codec,
     compression_name: Option<String>,
     level: CompressionLevel,
+    /// `pre/post_archive_script` and their retry scripts, run around each file stored.
+    archive_hooks: Hooks,
+    /// `pre/post_wal_delete_script` and their retry scripts, run around each WAL file
+    /// removed.
+    wal_delete_hooks: Hooks,
+    /// What the hooks had to say, for the caller to show.
+    hook_warnings: Arc<Mutex<Vec<String>>>,
 }
 
 /// What [`WalArchive::put_wal`] did.
@@ -129,7 +138,30 @@ impl WalArchive {
                 .and_then(|c| c.codec())
                 .map(|c| c.name().to_owned()),
             level: server.compression_level(),
+            archive_hooks: Hooks::new(global, server, "archive_script"),
+            wal_delete_hooks: Hooks::new(global, server, "wal_delete_script"),
+            hook_warnings: Arc::default(),
         }
+    }
+
+    /// The warnings of the hook scripts run since the last call (failed scripts,
+    /// aborted retry scripts), for the caller to show.
+    pub fn take_hook_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.hook_warnings.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn add_hook_warnings(&self, warnings: Vec<String>) {
+        if !warnings.is_empty() {
+            self.hook_warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(warnings);
+        }
+    }
+
+    /// The `wal_delete_script` hooks, ready for one file.
+    pub(crate) fn wal_delete_hooks(&self) -> Hooks {
+        self.wal_delete_hooks.clone()
     }
 
     /// Where an archived file lives: `wals/<hash dir>/<name>` (history files at the top).
@@ -226,9 +258,60 @@ impl WalArchive {
         }
     }
 
-    /// The store step shared by every way into the archive: validate `src` as `name`,
-    /// compress, install without replacing, append xlog.db. `src` is left in place.
+    /// The store step shared by every way into the archive, between the archive hooks:
+    /// `pre_archive_script` and `pre_archive_retry_script` (whose exit 63 stops the
+    /// archiving of this file) before, then the post ones, with `BARMAN_FILE` the
+    /// archived file and `BARMAN_ERROR` what went wrong (Barman gives the error to the
+    /// post retry script only; both get it here).
     fn store(&self, src: &Path, name: WalFileName) -> Result<Stored> {
+        if !self.archive_hooks.any() {
+            return self.store_file(src, name);
+        }
+        let mut hooks = self.archive_hooks.clone();
+        let text = name.to_string();
+        let meta = fs::metadata(src).map_err(|e| Error::io("reading", src, e))?;
+        let mut prefix = Vec::with_capacity(barman_wal::MAGIC_MAX_LEN);
+        let _ = File::open(src).and_then(|f| {
+            f.take(barman_wal::MAGIC_MAX_LEN as u64)
+                .read_to_end(&mut prefix)
+        });
+        let codec = Codec::detect(&prefix);
+        hooks.with_wal(
+            &text,
+            src,
+            meta.len(),
+            mtime_secs(&meta),
+            (codec != Codec::None).then(|| codec.name()),
+            None,
+        );
+        hooks.run("pre");
+        let result = hooks
+            .run_retry("pre")
+            .and_then(|()| self.store_file(src, name));
+        let dest = self.path_of(&name);
+        let stored = fs::metadata(&dest).ok();
+        let error = match &result {
+            Ok(Stored::Archived(_)) => None,
+            Ok(Stored::Identical) => Some(format!("MatchingDuplicateWalFile: {text}")),
+            Ok(Stored::Different) => Some(format!("DuplicateWalFile: {text}")),
+            Err(e) => Some(e.to_string()),
+        };
+        hooks.with_wal(
+            &text,
+            &dest,
+            stored.as_ref().map_or(0, fs::Metadata::len),
+            stored.as_ref().map_or(0.0, mtime_secs),
+            self.compression_name.as_deref(),
+            error.as_deref(),
+        );
+        hooks.run_post();
+        self.add_hook_warnings(hooks.warnings);
+        result
+    }
+
+    /// The store step proper: validate `src` as `name`, compress, install without
+    /// replacing, append xlog.db. `src` is left in place.
+    fn store_file(&self, src: &Path, name: WalFileName) -> Result<Stored> {
         let dest = self.path_of(&name);
         let dest_dir = dest.parent().unwrap_or(&self.wals_dir).to_owned();
         create_private_dir(&dest_dir)?;

@@ -36,6 +36,7 @@ use jiff::tz::TimeZone;
 use crate::archive::WalArchive;
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{self, TempFile};
+use crate::hooks::Hooks;
 use crate::repo::DELETE_MARKER;
 use crate::repo::{BackupRepo, RepoLock, UnreadableBackup};
 use crate::{Error, Result};
@@ -312,6 +313,7 @@ pub struct ServerBackups {
     retention_auto: bool,
     minimum_redundancy: u32,
     concurrent: bool,
+    delete_hooks: Hooks,
 }
 
 impl ServerBackups {
@@ -329,7 +331,13 @@ impl ServerBackups {
                 .get_list("backup_options")
                 .iter()
                 .any(|o| o == "exclusive_backup"),
+            delete_hooks: Hooks::new(global, server, "delete_script"),
         }
+    }
+
+    /// The warnings of the delete and WAL delete hooks run since the last call.
+    pub fn take_hook_warnings(&self) -> Vec<String> {
+        self.archive.take_hook_warnings()
     }
 
     /// The backups on disk.
@@ -645,6 +653,22 @@ impl ServerBackups {
         };
         fsutil::create_private_dir(self.repo.meta_dir())?;
         fsutil::write_replace(&self.marker_path(id), b"delete")?;
+        // The delete hooks, as Barman runs them: after the marker, before anything
+        // goes (a pre retry script's exit 63 stops here, the marker left for cron).
+        let mut hooks = self.delete_hooks.clone();
+        if hooks.any() {
+            hooks.with_backup(
+                &self.repo,
+                &info,
+                cat.previous(id).map(|b| b.id.to_string()),
+                cat.next(id).map(|b| b.id.to_string()),
+            );
+            hooks.run("pre");
+            if let Err(stop) = hooks.run_retry("pre") {
+                self.archive.add_hook_warnings(std::mem::take(&mut hooks.warnings));
+                return Err(stop);
+            }
+        }
         let plan = WalCleanup::plan(cat, id, from_retention, self.concurrent);
         for ts in info.tablespaces.iter().flatten() {
             remove_tree(&self.repo.tablespace_dir(id, ts.oid))?;
@@ -674,6 +698,10 @@ impl ServerBackups {
             }
             self.repo.write_info(&p)?;
             cat.insert(p);
+        }
+        if hooks.any() {
+            hooks.run_post();
+            self.archive.add_hook_warnings(hooks.warnings);
         }
         cat.remove(id);
         Ok(wals)
@@ -721,13 +749,41 @@ impl ServerBackups {
         }
         tmp.replace(xlogdb)?;
         let mut dirs: Vec<PathBuf> = Vec::new();
+        let template = self.archive.wal_delete_hooks();
         for e in &removed {
             let path = self.archive.path_of(&e.name);
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => return Err(Error::io("removing", &path, err)),
+            // The wal_delete hooks around each file; a pre retry script's exit 63
+            // stops the cleanup here (the files not removed yet stay, unlisted).
+            let mut hooks = template.any().then(|| template.clone());
+            if let Some(h) = hooks.as_mut() {
+                h.with_wal(
+                    &e.name.to_string(),
+                    &path,
+                    e.size,
+                    e.time,
+                    e.compression.as_deref(),
+                    None,
+                );
+                h.run("pre");
+                if let Err(stop) = h.run_retry("pre") {
+                    self.archive.add_hook_warnings(std::mem::take(&mut h.warnings));
+                    return Err(stop);
+                }
             }
+            let outcome = match fs::remove_file(&path) {
+                Ok(()) => Ok(()),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(err) => Err(Error::io("removing", &path, err)),
+            };
+            if let Some(mut h) = hooks {
+                h.set(
+                    "BARMAN_ERROR",
+                    outcome.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                );
+                h.run_post();
+                self.archive.add_hook_warnings(h.warnings);
+            }
+            outcome?;
             if let Some(parent) = path.parent()
                 && !dirs.iter().any(|d| d == parent)
             {

@@ -41,6 +41,8 @@ pub struct ServerCron {
     pub retention: Result<RetentionRun, Error>,
     /// Temporary files left by a crash, removed.
     pub leftovers: Result<Vec<Leftover>, Error>,
+    /// What the archive, delete and WAL delete hooks had to say.
+    pub hook_warnings: Vec<String>,
 }
 
 /// Runs `cron` for every server, in name order, each under its `.<server>-cron.lock` (a
@@ -67,12 +69,18 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
                     let archive = wals.archive_wal();
                     let backups = ServerBackups::for_server(config.global(), server);
                     let repo = BackupRepo::for_server(config.global(), server);
+                    let failed_stale = backups.fail_stale();
+                    let checked = backups.recheck_waiting();
+                    let retention = backups.enforce_retention(now, local);
+                    let mut hook_warnings = wals.take_hook_warnings();
+                    hook_warnings.extend(backups.take_hook_warnings());
                     CronOutcome::Ran(Box::new(ServerCron {
                         archive,
-                        failed_stale: backups.fail_stale(),
-                        checked: backups.recheck_waiting(),
-                        retention: backups.enforce_retention(now, local),
+                        failed_stale,
+                        checked,
+                        retention,
                         leftovers: leftovers::sweep(&wals, &repo, now),
+                        hook_warnings,
                     }))
                 }
                 Ok(None) => CronOutcome::Busy,
@@ -82,6 +90,7 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
                     checked: Ok(Vec::new()),
                     retention: Ok(RetentionRun::default()),
                     leftovers: Ok(Vec::new()),
+                    hook_warnings: Vec::new(),
                 })),
             }
         };

@@ -3,8 +3,13 @@
 //! until they exit 0, 62 = abort and continue, or 63 = abort and stop).
 //!
 //! Scripts are the administrator's shell command lines from the configuration, run by
-//! `/bin/sh -c`, with Barman's `BARMAN_*` variables added to the environment.
+//! `/bin/sh -c`, with Barman's `BARMAN_*` variables added to the environment. The
+//! hooks of an operation: `backup_script` (around a backup), `recovery_script` (a
+//! restore), `archive_script` (each WAL file archived, by put-wal, archive-wal or
+//! cron), `delete_script` (each backup deleted, by `delete` or retention) and
+//! `wal_delete_script` (each WAL file removed).
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -19,12 +24,65 @@ pub const EXIT_ABORT_CONTINUE: i32 = 62;
 /// A retry script's exit code asking to stop the operation.
 pub const EXIT_ABORT_STOP: i32 = 63;
 
+/// The hook names, and each one's four script options (pre, post, pre retry, post
+/// retry): every script option there is.
+pub const HOOK_SCRIPTS: [(&str, [&str; 4]); 5] = [
+    (
+        "backup_script",
+        [
+            "pre_backup_script",
+            "post_backup_script",
+            "pre_backup_retry_script",
+            "post_backup_retry_script",
+        ],
+    ),
+    (
+        "recovery_script",
+        [
+            "pre_recovery_script",
+            "post_recovery_script",
+            "pre_recovery_retry_script",
+            "post_recovery_retry_script",
+        ],
+    ),
+    (
+        "archive_script",
+        [
+            "pre_archive_script",
+            "post_archive_script",
+            "pre_archive_retry_script",
+            "post_archive_retry_script",
+        ],
+    ),
+    (
+        "delete_script",
+        [
+            "pre_delete_script",
+            "post_delete_script",
+            "pre_delete_retry_script",
+            "post_delete_retry_script",
+        ],
+    ),
+    (
+        "wal_delete_script",
+        [
+            "pre_wal_delete_script",
+            "post_wal_delete_script",
+            "pre_wal_delete_retry_script",
+            "post_wal_delete_retry_script",
+        ],
+    ),
+];
+
 /// The hooks of one operation of one server: `backup_script`, `recovery_script`, ...
-#[derive(Debug)]
-pub struct Hooks<'a> {
-    server: &'a ServerConfig,
-    config_file: &'a str,
+/// The scripts are read from the configuration when made; the value owns them.
+#[derive(Clone, Debug)]
+pub struct Hooks {
+    server: String,
+    config_file: String,
     name: &'static str,
+    /// pre, post, pre retry, post retry.
+    scripts: [Option<String>; 4],
     env: Vec<(String, String)>,
     /// Pause between two runs of a failing retry script (Barman: 3 s, and 60 s every
     /// sixth failure).
@@ -33,18 +91,38 @@ pub struct Hooks<'a> {
     pub warnings: Vec<String>,
 }
 
-impl<'a> Hooks<'a> {
-    /// The `*_<name>` hooks of `server` (`name` is `backup_script`, `recovery_script`,
-    /// `delete_script`, `archive_script`...).
-    pub fn new(global: &'a GlobalConfig, server: &'a ServerConfig, name: &'static str) -> Self {
+impl Hooks {
+    /// The `*_<name>` hooks of `server` (`name` is one of [`HOOK_SCRIPTS`]'
+    /// names: `backup_script`, `recovery_script`, `archive_script`, `delete_script`,
+    /// `wal_delete_script`).
+    pub fn new(global: &GlobalConfig, server: &ServerConfig, name: &'static str) -> Self {
+        let options = HOOK_SCRIPTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, o)| *o);
+        let scripts = options.map_or([None, None, None, None], |o| {
+            o.map(|option| {
+                server
+                    .get_str(option)
+                    .filter(|s| !s.trim().is_empty())
+                    .map(str::to_owned)
+            })
+        });
         Hooks {
-            server,
-            config_file: &global.config_file,
+            server: server.name().to_owned(),
+            config_file: global.config_file.clone(),
             name,
+            scripts,
             env: Vec::new(),
             retry_pause: (Duration::from_secs(3), Duration::from_secs(60)),
             warnings: Vec::new(),
         }
+    }
+
+    /// Whether any of the four scripts is configured (nothing else needs doing when
+    /// none is).
+    pub fn any(&self) -> bool {
+        self.scripts.iter().any(Option::is_some)
     }
 
     /// Sets the variables that describe a backup (`BARMAN_BACKUP_ID`, `..._DIR`,
@@ -57,50 +135,57 @@ impl<'a> Hooks<'a> {
         previous: Option<String>,
         next: Option<String>,
     ) {
-        self.env.retain(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "BARMAN_BACKUP_DIR"
-                    | "BARMAN_BACKUP_INFO_PATH"
-                    | "BARMAN_BACKUP_ID"
-                    | "BARMAN_PREVIOUS_ID"
-                    | "BARMAN_NEXT_ID"
-                    | "BARMAN_STATUS"
-                    | "BARMAN_ERROR"
-            )
-        });
-        let vars = [
-            (
-                "BARMAN_BACKUP_DIR",
-                repo.backup_path(info.id).display().to_string(),
-            ),
-            (
-                "BARMAN_BACKUP_INFO_PATH",
-                repo.info_path(info.id).display().to_string(),
-            ),
-            ("BARMAN_BACKUP_ID", info.id.to_string()),
-            ("BARMAN_PREVIOUS_ID", previous.unwrap_or_default()),
-            ("BARMAN_NEXT_ID", next.unwrap_or_default()),
-            ("BARMAN_STATUS", info.status.name().to_owned()),
-            ("BARMAN_ERROR", info.error.clone().unwrap_or_default()),
-        ];
-        self.env
-            .extend(vars.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        self.set("BARMAN_BACKUP_DIR", repo.backup_path(info.id).display().to_string());
+        self.set("BARMAN_BACKUP_INFO_PATH", repo.info_path(info.id).display().to_string());
+        self.set("BARMAN_BACKUP_ID", info.id.to_string());
+        self.set("BARMAN_PREVIOUS_ID", previous.unwrap_or_default());
+        self.set("BARMAN_NEXT_ID", next.unwrap_or_default());
+        self.set("BARMAN_STATUS", info.status.name());
+        self.set("BARMAN_ERROR", info.error.clone().unwrap_or_default());
     }
 
-    /// Adds a variable.
+    /// Sets the variables that describe a WAL file (Barman's `env_from_wal_info`):
+    /// `BARMAN_SEGMENT` (its name), `BARMAN_FILE` (its path), `BARMAN_SIZE` (bytes),
+    /// `BARMAN_TIMESTAMP` (its mtime, seconds since the epoch), `BARMAN_COMPRESSION`
+    /// (empty for none) and `BARMAN_ERROR` (empty without one).
+    pub fn with_wal(
+        &mut self,
+        name: &str,
+        file: &Path,
+        size: u64,
+        time: f64,
+        compression: Option<&str>,
+        error: Option<&str>,
+    ) {
+        self.set("BARMAN_SEGMENT", name);
+        self.set("BARMAN_FILE", file.display().to_string());
+        self.set("BARMAN_SIZE", size.to_string());
+        self.set("BARMAN_TIMESTAMP", format!("{time:?}"));
+        self.set("BARMAN_COMPRESSION", compression.unwrap_or_default());
+        self.set("BARMAN_ERROR", error.unwrap_or_default());
+    }
+
+    /// Adds (or replaces) a variable.
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_owned(), value.into()));
     }
 
-    fn exec(&mut self, script: &str, phase: &str, retry: bool) -> Option<i32> {
+    fn exec(&mut self, script: &str, option: &str, phase: &str, retry: bool) -> Option<i32> {
+        let hook = if retry {
+            format!(
+                "{}_retry_script",
+                self.name.strip_suffix("_script").unwrap_or(self.name)
+            )
+        } else {
+            self.name.to_owned()
+        };
         let mut cmd = Command::new("/bin/sh");
         cmd.arg("-c").arg(script);
         cmd.env("BARMAN_VERSION", env!("CARGO_PKG_VERSION"))
-            .env("BARMAN_SERVER", self.server.name())
-            .env("BARMAN_CONFIGURATION", self.config_file)
-            .env("BARMAN_HOOK", self.name)
+            .env("BARMAN_SERVER", &self.server)
+            .env("BARMAN_CONFIGURATION", &self.config_file)
+            .env("BARMAN_HOOK", hook)
             .env("BARMAN_RETRY", if retry { "1" } else { "0" })
             .env("BARMAN_PHASE", phase);
         for (k, v) in &self.env {
@@ -112,8 +197,7 @@ impl<'a> Hooks<'a> {
                 if code != 0 {
                     let detail = String::from_utf8_lossy(&out.stderr);
                     self.warnings.push(format!(
-                        "{phase}_{} {script:?} returned {code}{}{}",
-                        self.name,
+                        "{option} {script:?} returned {code}{}{}",
                         if detail.trim().is_empty() { "" } else { ": " },
                         detail.trim().lines().last().unwrap_or("")
                     ));
@@ -121,24 +205,36 @@ impl<'a> Hooks<'a> {
                 Some(code)
             }
             Err(e) => {
-                self.warnings.push(format!(
-                    "{phase}_{} {script:?} could not run: {e}",
-                    self.name
-                ));
+                self.warnings
+                    .push(format!("{option} {script:?} could not run: {e}"));
                 None
             }
         }
     }
 
+    fn script(&self, phase: &str, retry: bool) -> Option<(String, String)> {
+        let i = match (phase, retry) {
+            ("pre", false) => 0,
+            ("post", false) => 1,
+            ("pre", true) => 2,
+            ("post", true) => 3,
+            _ => return None,
+        };
+        let script = self.scripts[i].clone()?;
+        let base = self.name.strip_suffix("_script").unwrap_or(self.name);
+        let option = if retry {
+            format!("{phase}_{base}_retry_script")
+        } else {
+            format!("{phase}_{}", self.name)
+        };
+        Some((script, option))
+    }
+
     /// Runs `<phase>_<name>` if configured; its failure is only a warning. Returns its
     /// exit code.
     pub fn run(&mut self, phase: &str) -> Option<i32> {
-        let option = format!("{phase}_{}", self.name);
-        let script = self.server.get_str(&option)?.to_owned();
-        if script.trim().is_empty() {
-            return None;
-        }
-        self.exec(&script, phase, false)
+        let (script, option) = self.script(phase, false)?;
+        self.exec(&script, &option, phase, false)
     }
 
     /// Runs `<phase>_<name without _script>_retry_script` if configured, again and again
@@ -148,17 +244,12 @@ impl<'a> Hooks<'a> {
     ///
     /// [`Error::Refused`] when it exits 63 (abort, stop the operation).
     pub fn run_retry(&mut self, phase: &str) -> Result<()> {
-        let base = self.name.strip_suffix("_script").unwrap_or(self.name);
-        let option = format!("{phase}_{base}_retry_script");
-        let Some(script) = self.server.get_str(&option).map(str::to_owned) else {
+        let Some((script, option)) = self.script(phase, true) else {
             return Ok(());
         };
-        if script.trim().is_empty() {
-            return Ok(());
-        }
         let mut failures = 0u32;
         loop {
-            match self.exec(&script, phase, true) {
+            match self.exec(&script, &option, phase, true) {
                 Some(0) => return Ok(()),
                 Some(EXIT_ABORT_CONTINUE) => {
                     self.warnings.push(format!(
@@ -169,7 +260,7 @@ impl<'a> Hooks<'a> {
                 Some(EXIT_ABORT_STOP) => {
                     return Err(Error::refused(format!(
                         "server {}: {option} was aborted (got exit status {EXIT_ABORT_STOP}, barman requested to stop)",
-                        self.server.name()
+                        self.server
                     )));
                 }
                 _ => {
@@ -183,5 +274,14 @@ impl<'a> Hooks<'a> {
                 }
             }
         }
+    }
+
+    /// The post phase as Barman runs it after an operation: the retry script (a stop
+    /// request is ignored with a warning, the operation being over), then the script.
+    pub fn run_post(&mut self) {
+        if let Err(e) = self.run_retry("post") {
+            self.warnings.push(format!("Ignoring stop request: {e}"));
+        }
+        self.run("post");
     }
 }

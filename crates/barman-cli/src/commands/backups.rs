@@ -622,7 +622,12 @@ pub fn delete(ctx: &Context, server: &str, backup_id: &str) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    match backups_of(ctx, sc).delete(backup_id) {
+    let backups = backups_of(ctx, sc);
+    let result = backups.delete(backup_id);
+    for w in backups.take_hook_warnings() {
+        crate::warning(w);
+    }
+    match result {
         Ok(deleted) => {
             let mut doc = Vec::new();
             for d in &deleted {

@@ -56,6 +56,9 @@ pub fn put(ctx: &Context, server: &str, wal_path: Option<&Path>, test: bool) -> 
             .put_wal_tar(std::io::stdin().lock())
             .map_err(|e| e.to_string()),
     };
+    for w in archive.take_hook_warnings() {
+        crate::warning(w);
+    }
     match outcomes {
         Ok(list) => {
             let mut names = Vec::new();
@@ -92,7 +95,11 @@ pub fn archive_wal(ctx: &Context, names: &[String]) -> ExitCode {
             "Processing xlog segments from file archival for {}",
             sc.name()
         ));
-        match archive.archive_wal() {
+        let result = archive.archive_wal();
+        for w in archive.take_hook_warnings() {
+            crate::warning(w);
+        }
+        match result {
             Ok(report) => {
                 for a in &report.archived {
                     ctx.info(format!("\t{}", a.entry.name));
@@ -377,6 +384,9 @@ pub fn cron(ctx: &Context) -> ExitCode {
                         }
                     }
                     Err(e) => code = fail(format!("server {server}: {e}")),
+                }
+                for w in &r.hook_warnings {
+                    crate::warning(w);
                 }
                 match &r.leftovers {
                     Ok(removed) => {

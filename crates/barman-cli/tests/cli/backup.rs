@@ -567,7 +567,7 @@ fn backup_hooks_run_with_barmans_environment() {
     assert_eq!(
         lines,
         format!(
-            "pre pre backup_script pg EMPTY {id} 0\npost-retry post backup_script pg DONE {id} 1\npost post backup_script pg DONE {id} 0\n"
+            "pre pre backup_script pg EMPTY {id} 0\npost-retry post backup_retry_script pg DONE {id} 1\npost post backup_script pg DONE {id} 0\n"
         )
     );
     // A pre retry script asking to stop: refused, nothing written.

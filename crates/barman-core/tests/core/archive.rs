@@ -1299,3 +1299,61 @@ fn a_full_disk_under_xlogdb_leaves_no_half_line() {
         Some(name.as_str())
     );
 }
+
+/// Trust, point 14: the archive hooks were accepted and never run. They run around
+/// each file stored, whichever way it came (put-wal here), with Barman's variables; a
+/// pre retry script's exit 63 stops the archiving of that file.
+#[test]
+fn archive_hooks_run_around_each_file_stored() {
+    let Some(wal) = wal() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hooks.log");
+    let script = |tag: &str| {
+        format!(
+            "echo \"{tag} $BARMAN_HOOK $BARMAN_PHASE $BARMAN_SEGMENT $BARMAN_FILE $BARMAN_SIZE $BARMAN_COMPRESSION|$BARMAN_ERROR\" >> {}",
+            log.display()
+        )
+    };
+    let env = Env::new(&format!(
+        "archiver = on\ncompression = gzip\npre_archive_script = {}\npost_archive_retry_script = {}\npost_archive_script = {}\n",
+        script("A"),
+        script("B"),
+        script("C")
+    ));
+    let src = env.dir("src");
+    let (name, bytes) = &wal.segments[0];
+    fs::write(src.join(name), bytes).unwrap();
+    env.archive.put_wal(&src.join(name)).unwrap();
+    let stored = env.stored(name);
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("A archive_script pre {name} {} {} |", src.join(name).display(), bytes.len())
+    );
+    let size = fs::metadata(&stored).unwrap().len();
+    assert_eq!(
+        lines[1],
+        format!("B archive_retry_script post {name} {} {size} gzip|", stored.display())
+    );
+    assert_eq!(
+        lines[2],
+        format!("C archive_script post {name} {} {size} gzip|", stored.display())
+    );
+    assert!(env.archive.take_hook_warnings().is_empty());
+
+    // Exit 63 before: not archived, and the post hooks are told why.
+    let env = Env::new(&format!(
+        "archiver = on\npre_archive_retry_script = exit 63\npost_archive_script = {}\n",
+        script("D")
+    ));
+    let (name, bytes) = &wal.segments[1];
+    fs::write(src.join(name), bytes).unwrap();
+    let e = env.archive.put_wal(&src.join(name)).unwrap_err();
+    assert!(e.to_string().contains("requested to stop"), "{e}");
+    assert!(!env.stored(name).exists());
+    let text = fs::read_to_string(&log).unwrap();
+    let last = text.lines().last().unwrap();
+    assert!(last.starts_with(&format!("D archive_script post {name} ")), "{last}");
+    assert!(last.contains("requested to stop"), "{last}");
+}

@@ -890,3 +890,50 @@ fn reading_the_catalogue_never_takes_the_backup_lock() {
     );
     drop(held);
 }
+
+/// Trust, point 14: the delete and WAL delete hooks were accepted and never run.
+#[test]
+fn delete_and_wal_delete_hooks_run_as_barmans() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hooks.log");
+    let script = |tag: &str| {
+        format!(
+            "echo \"{tag} $BARMAN_HOOK $BARMAN_PHASE $BARMAN_RETRY $BARMAN_BACKUP_ID$BARMAN_SEGMENT $BARMAN_ERROR\" >> {}",
+            log.display()
+        )
+    };
+    let extra = format!(
+        "pre_delete_script = {}\npre_delete_retry_script = {}\npost_delete_retry_script = {}\npost_delete_script = {}\npre_wal_delete_script = {}\npost_wal_delete_script = {}\n",
+        script("A"),
+        script("B"),
+        script("C"),
+        script("D"),
+        script("E"),
+        script("F"),
+    );
+    let r = three_done(&extra);
+    let deleted = r.backups().delete("20261110T010000").unwrap();
+    let wals: Vec<String> = deleted[0].wals.iter().map(ToString::to_string).collect();
+    assert!(!wals.is_empty());
+    let text = fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let id = "20261110T010000";
+    assert_eq!(lines[0], format!("A delete_script pre 0 {id} "));
+    assert_eq!(lines[1], format!("B delete_retry_script pre 1 {id} "));
+    // Each WAL file between its pre and post hooks.
+    for (i, w) in wals.iter().enumerate() {
+        assert_eq!(lines[2 + 2 * i], format!("E wal_delete_script pre 0 {w} "));
+        assert_eq!(lines[3 + 2 * i], format!("F wal_delete_script post 0 {w} "));
+    }
+    let n = 2 + 2 * wals.len();
+    assert_eq!(lines[n], format!("C delete_retry_script post 1 {id} "));
+    assert_eq!(lines[n + 1], format!("D delete_script post 0 {id} "));
+    assert_eq!(lines.len(), n + 2);
+
+    // A pre retry script's exit 63 stops the delete before anything goes.
+    let r = three_done("pre_delete_retry_script = exit 63");
+    let e = r.backups().delete("20261110T010000").unwrap_err();
+    assert!(e.to_string().contains("requested to stop"), "{e}");
+    assert!(r.server_dir().join("base/20261110T010000/data").is_dir());
+    assert!(r.info_path("20261110T010000").is_file());
+}
