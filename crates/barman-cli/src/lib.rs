@@ -81,6 +81,74 @@ pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
     Config::load(&path.display().to_string(), &text, &FsSource).map_err(|e| e.to_string())
 }
 
+/// Barman's `drop_privileges` for `barman_user`, when the configuration sets it: run
+/// by that user, nothing to do; by root, the command runs again as that user (its
+/// groups, its `HOME`), as Barman switches to it; by anyone else, refused with
+/// Barman's message. barman-rs does not enforce Barman's default user `barman` when
+/// the configuration names none: files then belong to whoever runs it.
+///
+/// # Errors
+///
+/// The user does not exist, this is another user, or the switch cannot be made.
+pub fn run_as_barman_user(config: &Config) -> Result<(), String> {
+    let global = config.global();
+    if !global.barman_user_set {
+        return Ok(());
+    }
+    let want = &global.barman_user;
+    let entry = std::process::Command::new("getent")
+        .args(["passwd", want])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| format!("the configured user '{want}' does not exist (barman_user)"))?;
+    // name:password:uid:gid:gecos:home:shell
+    let fields: Vec<&str> = entry.split(':').collect();
+    let (Some(uid), Some(gid), Some(home)) = (
+        fields.get(2).and_then(|u| u.parse::<u32>().ok()),
+        fields.get(3).and_then(|g| g.parse::<u32>().ok()),
+        fields.get(5),
+    ) else {
+        return Err(format!(
+            "the entry of user '{want}' cannot be read: {entry}"
+        ));
+    };
+    let me = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|u| u.parse::<u32>().ok())
+        })
+        .ok_or("cannot tell which user runs barman (/proc/self/status)")?;
+    if me == uid {
+        return Ok(());
+    }
+    if me != 0 || std::env::var_os("BARMAN_RS_SWITCHED_USER").is_some() {
+        return Err(format!("please run barman as '{want}' user"));
+    }
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find barman itself: {e}"))?;
+    let err = std::process::Command::new("setpriv")
+        .arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"))
+        .arg("--init-groups")
+        .arg("--")
+        .arg(exe)
+        .args(std::env::args_os().skip(1))
+        .env("HOME", home)
+        .env("USER", want)
+        .env("LOGNAME", want)
+        .env("BARMAN_RS_SWITCHED_USER", want)
+        .exec();
+    Err(format!(
+        "please run barman as '{want}' user (switching to it with setpriv failed: {err})"
+    ))
+}
+
 /// The options `barman-wal-archive` and `barman-wal-restore` share: how to reach the
 /// Barman host, and which server to ask for.
 #[derive(Debug, clap::Args)]

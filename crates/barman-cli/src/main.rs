@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use barman_cli::{Context, Format, commands, fail, load_config, log};
+use barman_cli::{Context, Format, commands, fail, load_config, log, warning};
 use clap::{Parser, Subcommand};
 
 /// Backup and Recovery Manager for PostgreSQL.
@@ -251,25 +251,27 @@ enum Command {
         /// Take a PostgreSQL 17 block-level incremental on top of this backup.
         #[arg(long)]
         incremental: Option<String>,
-        /// Retries of the copy (accepted for compatibility).
-        #[arg(long = "retry-times")]
+        /// How many times a failed copy is tried again (basebackup_retry_times).
+        #[arg(long = "retry-times", overrides_with = "no_retry")]
         retry_times: Option<u32>,
-        /// Seconds between retries (accepted for compatibility).
+        /// Seconds before trying a failed copy again (basebackup_retry_sleep).
         #[arg(long = "retry-sleep")]
-        retry_sleep: Option<u32>,
-        /// No retries (accepted for compatibility).
-        #[arg(long = "no-retry")]
+        retry_sleep: Option<u64>,
+        /// Never try a failed copy again (--retry-times 0).
+        #[arg(long = "no-retry", overrides_with = "retry_times")]
         no_retry: bool,
         /// Write a backup_manifest (always done).
         #[arg(long = "manifest")]
         manifest: bool,
-        /// Accepted for compatibility: barman-rs always writes a backup_manifest.
+        /// Refused: barman-rs always writes a backup_manifest (recover and
+        /// verify-backup rely on it).
         #[arg(long = "no-manifest")]
         no_manifest: bool,
-        /// Accepted for compatibility.
+        /// Seconds between the queries that keep the backup's session alive during the
+        /// copy (keepalive_interval; 0: none).
         #[arg(long = "keepalive-interval")]
         keepalive_interval: Option<u64>,
-        /// Accepted for compatibility.
+        /// Refused: barman-rs runs no checks before a backup, so no check can time out.
         #[arg(long = "check-timeout")]
         check_timeout: Option<u64>,
         /// Server names.
@@ -356,6 +358,9 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
+    if let Err(e) = barman_cli::run_as_barman_user(&config) {
+        return fail(e);
+    }
     let global = config.global();
     let level = cli
         .log_level
@@ -392,6 +397,17 @@ fn main() -> ExitCode {
     let line = format!("{name} {}", args.join(" "));
     log::log_as(log::INFO, "barman.cli", &format!("Starting: {line}"));
     log::set_source(log_source(&cli.command));
+    // Options set that barman-rs only warns about: shown once per command, except on
+    // the per-WAL-file path (put-wal, get-wal), where PostgreSQL's log would get them
+    // for every segment: logged there.
+    let per_wal = matches!(cli.command, Command::PutWal { .. } | Command::GetWal { .. });
+    for w in config.unsupported() {
+        if per_wal || cli.quiet {
+            log::log_as(log::WARNING, "barman.config", w);
+        } else {
+            warning(w);
+        }
+    }
     let ctx = Context {
         config,
         format: cli.format,
@@ -483,8 +499,24 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
             name,
             incremental,
             servers,
+            retry_times,
+            retry_sleep,
+            no_retry,
+            no_manifest,
+            keepalive_interval,
+            check_timeout,
             ..
         } => {
+            if *no_manifest {
+                return fail(
+                    "--no-manifest is not supported: barman-rs always writes a backup_manifest",
+                );
+            }
+            if check_timeout.is_some() {
+                return fail(
+                    "--check-timeout is not supported: barman-rs runs no checks before a backup",
+                );
+            }
             let args = commands::backup::BackupArgs {
                 immediate_checkpoint: if *immediate_checkpoint {
                     Some(true)
@@ -500,6 +532,9 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
                 wait_timeout: *wait_timeout,
                 name: name.clone(),
                 incremental: incremental.clone(),
+                retry_times: if *no_retry { Some(0) } else { *retry_times },
+                retry_sleep: *retry_sleep,
+                keepalive_interval: *keepalive_interval,
             };
             commands::backup::exec(ctx, servers, &args)
         }

@@ -29,8 +29,8 @@ use barman_wal::{
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{Lock, TempFile, create_private_dir, sync_dir, write_replace};
 use crate::hooks::Hooks;
-use std::sync::{Arc, Mutex};
 use crate::{Error, Result};
+use std::sync::{Arc, Mutex};
 
 mod classic;
 mod error;

@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -101,6 +100,16 @@ pub struct BackupOptions {
     /// Counters the copy updates (local-rsync), for a progress display; the expected
     /// total is set from the cluster's size when the copy starts.
     pub progress: Option<Arc<CopyProgress>>,
+    /// `--retry-times` / `--no-retry` (`basebackup_retry_times`): how many times a
+    /// failed copy is tried again (each tree for rsync and local-rsync, the whole
+    /// pg_basebackup run for postgres).
+    pub retry_times: Option<u32>,
+    /// `--retry-sleep` (`basebackup_retry_sleep`): seconds before trying again.
+    pub retry_sleep: Option<u64>,
+    /// `--keepalive-interval` (`keepalive_interval`, default 60; 0: none): seconds
+    /// between the queries that keep the backup's session alive during the copy
+    /// (rsync and local-rsync, whose session waits idle while files are copied).
+    pub keepalive_interval: Option<u64>,
 }
 
 impl BackupOptions {
@@ -386,6 +395,21 @@ pub async fn backup(
                     std::sync::atomic::Ordering::Relaxed,
                 );
             }
+            let keepalive = options
+                .keepalive_interval
+                .or_else(|| {
+                    server
+                        .get_int("keepalive_interval")
+                        .and_then(|v| u64::try_from(v).ok())
+                })
+                .unwrap_or(60);
+            let tablespace_bwlimits = match server.get("tablespace_bandwidth_limit") {
+                Some(crate::config::Value::Rules(rules)) => rules
+                    .iter()
+                    .map(|(n, kib)| (n.clone(), u64::try_from(*kib).unwrap_or(0)))
+                    .collect(),
+                _ => Vec::new(),
+            };
             let copy = Copy {
                 progress: options.progress.clone(),
                 jobs,
@@ -393,6 +417,10 @@ pub async fn backup(
                 previous: previous.as_ref(),
                 ssh: ssh.as_ref(),
                 bwlimit: bwlimit.filter(|b| *b > 0),
+                tablespace_bwlimits,
+                compress: ssh.is_some() && server.get_bool("network_compression") == Some(true),
+                retry: Retry::of(server, options.retry_times, options.retry_sleep),
+                keepalive: (keepalive > 0).then(|| Duration::from_secs(keepalive)),
             };
             job.concurrent(&pg, fast, &copy).await
         }
@@ -574,6 +602,87 @@ impl Job<'_> {
         self.repo.write_info(&self.info)?;
 
         self.phase = "copying files";
+        // The copy, with a keepalive query on the backup's session every
+        // `keepalive_interval` seconds, as Barman: a session idle for the whole copy
+        // can be cut by a firewall, and its backup with it.
+        let mut files = match how.keepalive {
+            Some(every) => {
+                tokio::select! {
+                    copied = self.copy_files(how, &pgdata) => copied?,
+                    lost = keepalive(pg, every) => {
+                        return Err(Error::refused(format!(
+                            "Connection to the Postgres server was lost during the backup ({})",
+                            first_line(&lost)
+                        )));
+                    }
+                }
+            }
+            None => self.copy_files(how, &pgdata).await?,
+        };
+        if self.info.data_checksums.as_deref() == Some("on") {
+            self.phase = "verifying page checksums";
+            let bad = self.verify_pages(&files, start.lsn);
+            self.bad_pages = bad.len();
+            if !bad.is_empty() {
+                let shown: Vec<&str> = bad.iter().take(20).map(String::as_str).collect();
+                self.warnings.push(format!(
+                    "{} data pages with a bad checksum (PostgreSQL's copy is damaged; the backup keeps what it read): {}{}",
+                    bad.len(),
+                    shown.join(", "),
+                    if bad.len() > shown.len() { ", ..." } else { "" }
+                ));
+            }
+        }
+        let data_dir = self.repo.data_dir(id);
+        if self.copy.files_vanished > 0 {
+            self.warnings.push(format!(
+                "{} files vanished from the data directory during the copy (dropped or truncated by PostgreSQL; WAL replay recreates what is needed)",
+                self.copy.files_vanished
+            ));
+        }
+
+        self.phase = "stopping backup";
+        let stop = pg.backup_stop().await?;
+        let label = BackupLabel::parse(&stop.label).map_err(|e| Error::Wal {
+            path: data_dir.join("backup_label"),
+            source: e,
+        })?;
+        let tli = label.start_timeline().unwrap_or(tli);
+        self.set_begin(label.start_lsn(), tli, start.time);
+        self.set_end(stop.lsn, tli, stop.time);
+        self.info.backup_label = Some(PyValue::Str(stop.label.clone()));
+        let mut extra = vec![("backup_label", stop.label.clone())];
+        if let Some(map) = &stop.tablespace_map {
+            extra.push(("tablespace_map", map.clone()));
+        }
+        for (file, text) in extra {
+            let dest = data_dir.join(file);
+            fsutil::write_replace(&dest, text.as_bytes())?;
+            files.push(record_for(&dest, Path::new(file), text.as_bytes())?);
+        }
+        self.phase = "writing the backup manifest";
+        let manifest = manifest_of(&files, tli, label.start_lsn(), stop.lsn);
+        fsutil::write_replace(
+            &data_dir.join("backup_manifest"),
+            manifest.to_text().as_bytes(),
+        )?;
+        let size: u64 = files.iter().map(|f| f.size).sum();
+        let dedup: u64 = files.iter().filter(|f| !f.reused).map(|f| f.size).sum();
+        self.info.size = i64::try_from(size).ok();
+        self.info.deduplicated_size = i64::try_from(dedup).ok();
+        self.info.copy_stats = PyValue::parse(&format!(
+            "{{'copy_time': {:.6}, 'number_of_workers': {}, 'total_time': {:.6}}}",
+            self.copy_seconds, how.jobs, self.copy_seconds
+        ))
+        .ok();
+        Ok(())
+    }
+
+    /// The copy of the data directory, the tablespaces and the configuration files
+    /// outside PGDATA, each tree tried again `how.retry` times; the files written.
+    async fn copy_files(&mut self, how: &Copy<'_>, pgdata: &str) -> Result<Vec<CopiedFile>> {
+        let id = self.info.id;
+        let pgdata = pgdata.to_owned();
         let copy_started = Instant::now();
         fsutil::create_private_dir(&self.repo.backup_path(id))?;
         let data_dir = self.repo.data_dir(id);
@@ -583,13 +692,21 @@ impl Job<'_> {
             data_dir.clone(),
             PathBuf::new(),
             reference.map(|p| self.repo.data_dir(p.id)),
+            how.bwlimit,
         )];
         for spc in self.info.tablespaces.clone().unwrap_or_default() {
+            // `tablespace_bandwidth_limit`: this tablespace's own limit, if it has one.
+            let limit = how
+                .tablespace_bwlimits
+                .iter()
+                .find(|(n, _)| *n == spc.name)
+                .map_or(how.bwlimit, |(_, kib)| (*kib > 0).then_some(*kib));
             trees.push((
                 spc.location.clone(),
                 self.repo.tablespace_dir(id, spc.oid),
                 Path::new("pg_tblspc").join(spc.oid.to_string()),
                 reference.map(|p| self.repo.tablespace_dir(p.id, spc.oid)),
+                limit,
             ));
         }
         let mut total = CopyStats::default();
@@ -604,62 +721,87 @@ impl Job<'_> {
                 SystemTime::UNIX_EPOCH
                     + Duration::from_nanos(u64::try_from(t.as_nanosecond()).unwrap_or(0))
             });
-        for (i, (src, dest, prefix, link)) in trees.into_iter().enumerate() {
-            let (stats, copied) = match how.ssh {
-                None => {
-                    let mut copier = LocalCopier::new()
-                        .workers(how.jobs)
-                        .allow_vanished(true)
-                        .fsync(true)
-                        .checksums(true);
-                    if let Some(p) = &how.progress {
-                        copier = copier.progress(p.clone());
+        for (i, (src, dest, prefix, link, bwlimit)) in trees.into_iter().enumerate() {
+            let mut attempt = 0;
+            let (stats, copied) = loop {
+                let result = match how.ssh {
+                    None => {
+                        let mut copier = LocalCopier::new()
+                            .workers(how.jobs)
+                            .allow_vanished(true)
+                            .fsync(true)
+                            .checksums(true);
+                        if let Some(p) = &how.progress {
+                            copier = copier.progress(p.clone());
+                        }
+                        if let Some(limit) = bwlimit.and_then(RateLimiter::from_kib_per_second) {
+                            copier = copier.rate_limit(limit);
+                        }
+                        if i == 0 {
+                            for e in EXCLUDES {
+                                copier = copier.exclude(*e);
+                            }
+                        }
+                        if let Some(link) = link.clone() {
+                            copier = copier
+                                .link_dest(link)
+                                .reuse(if how.reuse == ReuseBackup::Link {
+                                    Reuse::Link
+                                } else {
+                                    Reuse::Copy
+                                })
+                                .known_checksums(known.clone());
+                            if let Some(h) = horizon {
+                                copier = copier.safe_horizon(h);
+                            }
+                        }
+                        copier
+                            .copy_tree_files(Path::new(&src), &dest)
+                            .await
+                            .map_err(Error::from)
                     }
-                    if let Some(limit) = how.bwlimit.and_then(RateLimiter::from_kib_per_second) {
-                        copier = copier.rate_limit(limit);
-                    }
-                    if i == 0 {
-                        for e in EXCLUDES {
-                            copier = copier.exclude(*e);
+                    Some(ssh) => {
+                        let mut rsync = Rsync::new().workers(how.jobs).compress(how.compress);
+                        if i == 0 {
+                            for e in EXCLUDES {
+                                rsync = rsync.exclude(format!("/{e}"));
+                            }
+                        }
+                        if let Some(kib) = bwlimit {
+                            rsync = rsync.bwlimit_kib(kib);
+                        }
+                        if let Some(link) = &link
+                            && how.reuse == ReuseBackup::Link
+                        {
+                            rsync = rsync.link_dest(link);
+                        }
+                        match rsync
+                            .copy_tree(
+                                &RsyncPath::Remote(ssh.clone(), src.clone()),
+                                &RsyncPath::Local(dest.clone()),
+                            )
+                            .await
+                        {
+                            Ok(()) => checksum_tree(&dest, link.as_deref(), &known, &prefix),
+                            Err(e) => Err(e.into()),
                         }
                     }
-                    if let Some(link) = link {
-                        copier = copier
-                            .link_dest(link)
-                            .reuse(if how.reuse == ReuseBackup::Link {
-                                Reuse::Link
-                            } else {
-                                Reuse::Copy
-                            })
-                            .known_checksums(known.clone());
-                        if let Some(h) = horizon {
-                            copier = copier.safe_horizon(h);
-                        }
+                };
+                // `basebackup_retry_times` (`--retry-times`): a failed copy of a tree is
+                // tried again after `basebackup_retry_sleep` seconds, over what the failed
+                // attempt left (files there are replaced, or skipped by rsync when equal).
+                match result {
+                    Ok(done) => break done,
+                    Err(e) if attempt < how.retry.times => {
+                        attempt += 1;
+                        self.warnings.push(format!(
+                        "Failure copying {src} (attempt {attempt}): {}; retried after {} seconds",
+                        first_line(&e),
+                        how.retry.sleep.as_secs()
+                    ));
+                        tokio::time::sleep(how.retry.sleep).await;
                     }
-                    copier.copy_tree_files(Path::new(&src), &dest).await?
-                }
-                Some(ssh) => {
-                    let mut rsync = Rsync::new().workers(how.jobs);
-                    if i == 0 {
-                        for e in EXCLUDES {
-                            rsync = rsync.exclude(format!("/{e}"));
-                        }
-                    }
-                    if let Some(kib) = how.bwlimit {
-                        rsync = rsync.bwlimit_kib(kib);
-                    }
-                    if let Some(link) = &link
-                        && how.reuse == ReuseBackup::Link
-                    {
-                        rsync = rsync.link_dest(link);
-                    }
-                    rsync
-                        .copy_tree(
-                            &RsyncPath::Remote(ssh.clone(), src.clone()),
-                            &RsyncPath::Local(dest.clone()),
-                        )
-                        .await?;
-                    checksum_tree(&dest, link.as_deref(), &known, &prefix)?
+                    Err(e) => return Err(e),
                 }
             };
             add_stats(&mut total, &stats);
@@ -704,62 +846,7 @@ impl Job<'_> {
         }
         self.copy_seconds = copy_started.elapsed().as_secs_f64();
         self.copy = total;
-        if self.info.data_checksums.as_deref() == Some("on") {
-            self.phase = "verifying page checksums";
-            let bad = self.verify_pages(&files, start.lsn);
-            self.bad_pages = bad.len();
-            if !bad.is_empty() {
-                let shown: Vec<&str> = bad.iter().take(20).map(String::as_str).collect();
-                self.warnings.push(format!(
-                    "{} data pages with a bad checksum (PostgreSQL's copy is damaged; the backup keeps what it read): {}{}",
-                    bad.len(),
-                    shown.join(", "),
-                    if bad.len() > shown.len() { ", ..." } else { "" }
-                ));
-            }
-        }
-        if total.files_vanished > 0 {
-            self.warnings.push(format!(
-                "{} files vanished from the data directory during the copy (dropped or truncated by PostgreSQL; WAL replay recreates what is needed)",
-                total.files_vanished
-            ));
-        }
-
-        self.phase = "stopping backup";
-        let stop = pg.backup_stop().await?;
-        let label = BackupLabel::parse(&stop.label).map_err(|e| Error::Wal {
-            path: data_dir.join("backup_label"),
-            source: e,
-        })?;
-        let tli = label.start_timeline().unwrap_or(tli);
-        self.set_begin(label.start_lsn(), tli, start.time);
-        self.set_end(stop.lsn, tli, stop.time);
-        self.info.backup_label = Some(PyValue::Str(stop.label.clone()));
-        let mut extra = vec![("backup_label", stop.label.clone())];
-        if let Some(map) = &stop.tablespace_map {
-            extra.push(("tablespace_map", map.clone()));
-        }
-        for (file, text) in extra {
-            let dest = data_dir.join(file);
-            fsutil::write_replace(&dest, text.as_bytes())?;
-            files.push(record_for(&dest, Path::new(file), text.as_bytes())?);
-        }
-        self.phase = "writing the backup manifest";
-        let manifest = manifest_of(&files, tli, label.start_lsn(), stop.lsn);
-        fsutil::write_replace(
-            &data_dir.join("backup_manifest"),
-            manifest.to_text().as_bytes(),
-        )?;
-        let size: u64 = files.iter().map(|f| f.size).sum();
-        let dedup: u64 = files.iter().filter(|f| !f.reused).map(|f| f.size).sum();
-        self.info.size = i64::try_from(size).ok();
-        self.info.deduplicated_size = i64::try_from(dedup).ok();
-        self.info.copy_stats = PyValue::parse(&format!(
-            "{{'copy_time': {:.6}, 'number_of_workers': {}, 'total_time': {:.6}}}",
-            self.copy_seconds, how.jobs, self.copy_seconds
-        ))
-        .ok();
-        Ok(())
+        Ok(files)
     }
 
     async fn postgres(&mut self, options: &BackupOptions, fast: bool) -> Result<()> {
@@ -801,24 +888,33 @@ impl Job<'_> {
                 self.repo.server()
             )));
         }
+        // The name the server shows for this session (`streaming_backup_name`).
+        let mut ci = ConnInfo::parse(&streaming)?;
+        if ci.get("application_name").is_none() {
+            ci.set(
+                "application_name",
+                self.server
+                    .get_str("streaming_backup_name")
+                    .unwrap_or("barman_streaming_backup"),
+            )?;
+        }
         // A password never goes on the command line (any user sees it in `ps`): it
         // reaches pg_basebackup through a private password file, removed afterwards.
-        let (dbname, _passfile) = without_password(&streaming)?;
-        let mut cmd = Command::new(&program);
-        cmd.arg(format!("--dbname={dbname}"))
-            .arg("--no-password")
-            .arg(format!("--pgdata={}", data_dir.display()))
-            .arg(if tar_format {
+        let (dbname, _passfile) = without_password(&ci.encode())?;
+        let mut args: Vec<String> = vec![
+            format!("--dbname={dbname}"),
+            "--no-password".to_owned(),
+            format!("--pgdata={}", data_dir.display()),
+            if tar_format {
                 "--format=tar"
             } else {
                 "--format=plain"
-            })
-            .arg("--wal-method=none")
-            .arg(format!(
-                "--checkpoint={}",
-                if fast { "fast" } else { "spread" }
-            ))
-            .arg(format!("--label=Barman backup {} {id}", self.repo.server()));
+            }
+            .to_owned(),
+            "--wal-method=none".to_owned(),
+            format!("--checkpoint={}", if fast { "fast" } else { "spread" }),
+            format!("--label=Barman backup {} {id}", self.repo.server()),
+        ];
         if let Some(method) = &compression {
             let level = self
                 .server
@@ -834,7 +930,7 @@ impl Job<'_> {
                 }
                 _ => String::new(),
             };
-            cmd.arg(format!("--compress={location}-{method}{level}{workers}"));
+            args.push(format!("--compress={location}-{method}{level}{workers}"));
             self.info.compression = Some(method.clone());
         }
         for spc in self.info.tablespaces.clone().unwrap_or_default() {
@@ -843,7 +939,7 @@ impl Job<'_> {
                 break;
             }
             let dest = self.repo.tablespace_dir(id, spc.oid);
-            cmd.arg(format!(
+            args.push(format!(
                 "--tablespace-mapping={}={}",
                 spc.location.replace('=', "\\="),
                 dest.display().to_string().replace('=', "\\=")
@@ -855,17 +951,29 @@ impl Job<'_> {
                 .and_then(|b| u64::try_from(b).ok())
         });
         if let Some(kbps) = bwlimit.filter(|b| *b > 0) {
-            cmd.arg(format!("--max-rate={}", kbps.clamp(32, 1_048_576)));
+            args.push(format!("--max-rate={}", kbps.clamp(32, 1_048_576)));
         }
         let copy_started = Instant::now();
-        let out = cmd.output().map_err(|e| Error::Program {
-            program: program.display().to_string(),
-            status: "not started".into(),
-            detail: e.to_string(),
-        })?;
-        if !out.status.success() {
+        // `basebackup_retry_times` (`--retry-times`): a failed pg_basebackup runs again
+        // after `basebackup_retry_sleep` seconds, into emptied directories (as Barman).
+        let retry = Retry::of(self.server, options.retry_times, options.retry_sleep);
+        let mut attempt = 0;
+        loop {
+            let out = tokio::process::Command::new(&program)
+                .args(&args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .map_err(|e| Error::Program {
+                    program: program.display().to_string(),
+                    status: "not started".into(),
+                    detail: e.to_string(),
+                })?;
+            if out.status.success() {
+                break;
+            }
             let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(Error::Program {
+            let failure = Error::Program {
                 program: "pg_basebackup".into(),
                 status: out.status.to_string(),
                 detail: stderr
@@ -874,7 +982,30 @@ impl Job<'_> {
                     .find(|l| !l.trim().is_empty())
                     .unwrap_or("")
                     .to_owned(),
-            });
+            };
+            if attempt >= retry.times {
+                return Err(failure);
+            }
+            attempt += 1;
+            self.warnings.push(format!(
+                "Failure executing a backup using pg_basebackup (attempt {attempt}): {}; the files copied so far were removed and the backup restarted after {} seconds",
+                first_line(&failure),
+                retry.sleep.as_secs()
+            ));
+            for dir in std::iter::once(data_dir.clone()).chain(
+                self.info
+                    .tablespaces
+                    .iter()
+                    .flatten()
+                    .map(|t| self.repo.tablespace_dir(id, t.oid)),
+            ) {
+                match fs::remove_dir_all(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("removing", &dir, e)),
+                }
+            }
+            tokio::time::sleep(retry.sleep).await;
         }
         self.copy_seconds = copy_started.elapsed().as_secs_f64();
         let end_time = Timestamp::now();
@@ -939,6 +1070,49 @@ struct Copy<'a> {
     previous: Option<&'a BackupInfo>,
     ssh: Option<&'a SshCommand>,
     bwlimit: Option<u64>,
+    /// `tablespace_bandwidth_limit`: (tablespace name, KiB/s; 0 = none).
+    tablespace_bwlimits: Vec<(String, u64)>,
+    /// `network_compression`: rsync's `-z` (over ssh).
+    compress: bool,
+    retry: Retry,
+    /// `keepalive_interval`.
+    keepalive: Option<Duration>,
+}
+
+/// How many times a failed copy is tried again, and how long to wait first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Retry {
+    pub(crate) times: u32,
+    pub(crate) sleep: Duration,
+}
+
+impl Retry {
+    /// `--retry-times`/`--retry-sleep` over `basebackup_retry_times` (default 0) and
+    /// `basebackup_retry_sleep` (default 30).
+    pub(crate) fn of(server: &ServerConfig, times: Option<u32>, sleep: Option<u64>) -> Retry {
+        let int = |o: &str| server.get_int(o).and_then(|v| u64::try_from(v).ok());
+        Retry {
+            times: times
+                .or_else(|| int("basebackup_retry_times").and_then(|v| u32::try_from(v).ok()))
+                .unwrap_or(0),
+            sleep: Duration::from_secs(
+                sleep
+                    .or_else(|| int("basebackup_retry_sleep"))
+                    .unwrap_or(30),
+            ),
+        }
+    }
+}
+
+/// Runs `SELECT 1` on the backup's session every `every` until it fails; returns that
+/// error (the connection is lost).
+async fn keepalive(pg: &PgServer, every: Duration) -> Error {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = pg.ping().await {
+            return e;
+        }
+    }
 }
 
 /// The manifest records of a tree rsync wrote: sizes, times and CRC-32C read back from

@@ -665,7 +665,8 @@ impl ServerBackups {
             );
             hooks.run("pre");
             if let Err(stop) = hooks.run_retry("pre") {
-                self.archive.add_hook_warnings(std::mem::take(&mut hooks.warnings));
+                self.archive
+                    .add_hook_warnings(std::mem::take(&mut hooks.warnings));
                 return Err(stop);
             }
         }
@@ -766,7 +767,8 @@ impl ServerBackups {
                 );
                 h.run("pre");
                 if let Err(stop) = h.run_retry("pre") {
-                    self.archive.add_hook_warnings(std::mem::take(&mut h.warnings));
+                    self.archive
+                        .add_hook_warnings(std::mem::take(&mut h.warnings));
                     return Err(stop);
                 }
             }
@@ -778,7 +780,11 @@ impl ServerBackups {
             if let Some(mut h) = hooks {
                 h.set(
                     "BARMAN_ERROR",
-                    outcome.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+                    outcome
+                        .as_ref()
+                        .err()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
                 );
                 h.run_post();
                 self.archive.add_hook_warnings(h.warnings);

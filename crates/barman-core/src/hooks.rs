@@ -135,8 +135,14 @@ impl Hooks {
         previous: Option<String>,
         next: Option<String>,
     ) {
-        self.set("BARMAN_BACKUP_DIR", repo.backup_path(info.id).display().to_string());
-        self.set("BARMAN_BACKUP_INFO_PATH", repo.info_path(info.id).display().to_string());
+        self.set(
+            "BARMAN_BACKUP_DIR",
+            repo.backup_path(info.id).display().to_string(),
+        );
+        self.set(
+            "BARMAN_BACKUP_INFO_PATH",
+            repo.info_path(info.id).display().to_string(),
+        );
         self.set("BARMAN_BACKUP_ID", info.id.to_string());
         self.set("BARMAN_PREVIOUS_ID", previous.unwrap_or_default());
         self.set("BARMAN_NEXT_ID", next.unwrap_or_default());

@@ -271,6 +271,12 @@ pub struct RecoverOptions {
     pub barman_host: String,
     /// The zone naive target times are read in (the Barman host's).
     pub local_tz: TimeZone,
+    /// `--retry-times` / `--no-retry` (`basebackup_retry_times`): how many times a
+    /// failed copy of a tree (the data directory, a tablespace, the WAL) is tried
+    /// again.
+    pub retry_times: Option<u32>,
+    /// `--retry-sleep` (`basebackup_retry_sleep`): seconds before trying again.
+    pub retry_sleep: Option<u64>,
 }
 
 impl RecoverOptions {
@@ -306,6 +312,8 @@ impl RecoverOptions {
             barman_command: vec!["barman".to_owned()],
             barman_host: "localhost".to_owned(),
             local_tz: TimeZone::UTC,
+            retry_times: None,
+            retry_sleep: None,
         }
     }
 }
@@ -381,6 +389,8 @@ pub struct RecoverReport {
     pub hook_warnings: Vec<String>,
     /// Catalogue entries that could not be read, and so were not considered.
     pub catalogue_warnings: Vec<String>,
+    /// Copies that failed and were tried again (`--retry-times`).
+    pub copy_warnings: Vec<String>,
 }
 
 /// Options a restored configuration must not keep: `archive_command` is forced off,
@@ -916,12 +926,18 @@ async fn remote_dir_is_empty(ssh: &SshCommand, dir: &Path) -> Result<bool> {
     }
 }
 
-/// A private temporary directory on this host, removed when dropped.
-fn staging_dir(prefix: &str) -> Result<tempfile::TempDir> {
+/// A private temporary directory on this (the Barman) host, removed when dropped: in
+/// `local_staging_path` when set (Barman's staging place on its own host), else in the
+/// system temporary directory. Compressed backups unpack there before a remote or
+/// delta restore, and the files of a remote restore are prepared there.
+fn staging_dir(server: &ServerConfig, prefix: &str) -> Result<tempfile::TempDir> {
+    let base = server
+        .get_str("local_staging_path")
+        .map_or_else(std::env::temp_dir, PathBuf::from);
     tempfile::Builder::new()
         .prefix(prefix)
-        .tempdir()
-        .map_err(|e| Error::io("creating a staging directory in", std::env::temp_dir(), e))
+        .tempdir_in(&base)
+        .map_err(|e| Error::io("creating a staging directory in", base, e))
 }
 
 async fn execute(
@@ -951,6 +967,7 @@ async fn execute(
     ];
     excludes.extend(p.tablespaces.iter().map(|t| format!("pg_tblspc/{}", t.oid)));
     let mut bytes_copied = 0;
+    let mut copy_warnings: Vec<String> = Vec::new();
     let mut copies = vec![(data.clone(), dest.clone(), excludes)];
     for t in &p.tablespaces {
         copies.push((
@@ -975,7 +992,7 @@ async fn execute(
         let root = if direct {
             None
         } else {
-            Some(staging_dir("barman-recover-unpack.")?)
+            Some(staging_dir(server, "barman-recover-unpack.")?)
         };
         let mut staged = Vec::new();
         for (src, final_dst, excl) in copies.drain(..) {
@@ -1027,47 +1044,43 @@ async fn execute(
         argv.extend(dirs);
         ssh.run(&argv).await?;
     }
+    let retry = crate::backup::Retry::of(server, options.retry_times, options.retry_sleep);
     for (src, dst, excludes) in copies {
-        if p.ssh.is_none() && !p.delta {
-            // Durable before PostgreSQL is started on it, as pgBackRest's restore.
-            let mut copier = LocalCopier::new().workers(p.jobs).fsync(true);
-            if let Some(limit) =
-                bwlimit.and_then(barman_transport::RateLimiter::from_kib_per_second)
-            {
-                copier = copier.rate_limit(limit);
+        // `tablespace_bandwidth_limit`: a tablespace's own limit, if it has one.
+        let bwlimit = p
+            .tablespaces
+            .iter()
+            .find(|t| t.location == dst)
+            .and_then(|t| tablespace_limit(server, &t.name))
+            .map_or(bwlimit, |kib| (kib > 0).then_some(kib));
+        let mut attempt = 0;
+        loop {
+            let copied = copy_tree(server, &p, &src, &dst, &excludes, bwlimit).await;
+            match copied {
+                Ok(bytes) => {
+                    bytes_copied += bytes;
+                    break;
+                }
+                // `--retry-times`: tried again after `--retry-sleep` seconds, over
+                // what the failed attempt left.
+                Err(e) if attempt < retry.times => {
+                    attempt += 1;
+                    copy_warnings.push(format!(
+                        "Failure copying {} (attempt {attempt}): {}; retried after {} seconds",
+                        src.display(),
+                        e.to_string().lines().next().unwrap_or_default(),
+                        retry.sleep.as_secs()
+                    ));
+                    tokio::time::sleep(retry.sleep).await;
+                }
+                Err(e) => return Err(e),
             }
-            for e in &excludes {
-                copier = copier.exclude(e.clone());
-            }
-            bytes_copied += copier.copy_tree(&src, &dst).await?.bytes_copied;
-        } else {
-            let mut rsync = Rsync::new().workers(p.jobs);
-            for e in &excludes {
-                rsync = rsync.exclude(format!("/{e}"));
-            }
-            if let Some(k) = bwlimit {
-                rsync = rsync.bwlimit_kib(k);
-            }
-            if p.ssh.is_some() && server.get_bool("network_compression") == Some(true) {
-                rsync = rsync.compress(true);
-            }
-            if p.delta {
-                rsync = rsync
-                    .arg("--checksum")
-                    .arg("--delete")
-                    .arg("--delete-excluded");
-            }
-            let to = match &p.ssh {
-                Some(s) => RsyncPath::Remote(s.clone(), dst.to_string_lossy().into_owned()),
-                None => RsyncPath::Local(dst),
-            };
-            rsync.copy_tree(&RsyncPath::Local(src), &to).await?;
         }
     }
 
     // 2. The small files: written in place locally, staged then sent when remote.
     let staging = match &p.ssh {
-        Some(_) => Some(staging_dir("barman-recover.")?),
+        Some(_) => Some(staging_dir(server, "barman-recover.")?),
         None => None,
     };
     let overlay = match &staging {
@@ -1276,7 +1289,68 @@ async fn execute(
         bytes_copied,
         hook_warnings: Vec::new(),
         catalogue_warnings: p.catalogue_warnings,
+        copy_warnings,
     })
+}
+
+/// The `tablespace_bandwidth_limit` rule of tablespace `name`, in KiB/s.
+fn tablespace_limit(server: &ServerConfig, name: &str) -> Option<u64> {
+    match server.get("tablespace_bandwidth_limit") {
+        Some(crate::config::Value::Rules(rules)) => rules
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, kib)| u64::try_from(*kib).unwrap_or(0)),
+        _ => None,
+    }
+}
+
+/// Copies the tree `src` into `dst` as the restore needs: the parallel local copier
+/// (fsynced) into an empty local destination, else rsync (over ssh when remote, with
+/// checksums and deletions for a delta restore). Returns the bytes the local copier
+/// copied (0 for rsync).
+async fn copy_tree(
+    server: &ServerConfig,
+    p: &Prepared,
+    src: &Path,
+    dst: &Path,
+    excludes: &[String],
+    bwlimit: Option<u64>,
+) -> Result<u64> {
+    if p.ssh.is_none() && !p.delta {
+        // Durable before PostgreSQL is started on it, as pgBackRest's restore.
+        let mut copier = LocalCopier::new().workers(p.jobs).fsync(true);
+        if let Some(limit) = bwlimit.and_then(barman_transport::RateLimiter::from_kib_per_second) {
+            copier = copier.rate_limit(limit);
+        }
+        for e in excludes {
+            copier = copier.exclude(e.clone());
+        }
+        return Ok(copier.copy_tree(src, dst).await?.bytes_copied);
+    }
+    let mut rsync = Rsync::new().workers(p.jobs);
+    for e in excludes {
+        rsync = rsync.exclude(format!("/{e}"));
+    }
+    if let Some(k) = bwlimit {
+        rsync = rsync.bwlimit_kib(k);
+    }
+    if p.ssh.is_some() && server.get_bool("network_compression") == Some(true) {
+        rsync = rsync.compress(true);
+    }
+    if p.delta {
+        rsync = rsync
+            .arg("--checksum")
+            .arg("--delete")
+            .arg("--delete-excluded");
+    }
+    let to = match &p.ssh {
+        Some(s) => RsyncPath::Remote(s.clone(), dst.to_string_lossy().into_owned()),
+        None => RsyncPath::Local(dst.to_owned()),
+    };
+    rsync
+        .copy_tree(&RsyncPath::Local(src.to_owned()), &to)
+        .await?;
+    Ok(0)
 }
 
 fn parent_of(p: &Path) -> String {

@@ -33,6 +33,12 @@ pub struct BackupArgs {
     pub name: Option<String>,
     /// `--incremental`.
     pub incremental: Option<String>,
+    /// `--retry-times` (`--no-retry`: 0).
+    pub retry_times: Option<u32>,
+    /// `--retry-sleep`.
+    pub retry_sleep: Option<u64>,
+    /// `--keepalive-interval`.
+    pub keepalive_interval: Option<u64>,
 }
 
 fn lsn_line(
@@ -134,6 +140,9 @@ pub fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
         options.wait_timeout =
             (args.wait_timeout > 0).then(|| Duration::from_secs(args.wait_timeout));
         options.name = args.name.clone();
+        options.retry_times = args.retry_times;
+        options.retry_sleep = args.retry_sleep;
+        options.keepalive_interval = args.keepalive_interval;
         match conninfo(server) {
             Ok(ci) => options.conninfo = Some(ci),
             Err(e) => {

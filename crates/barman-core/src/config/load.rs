@@ -142,6 +142,9 @@ pub struct GlobalConfig {
     pub barman_home: String,
     /// `barman_user` (default `barman`).
     pub barman_user: String,
+    /// Whether the configuration sets `barman_user` (barman-rs enforces it only then;
+    /// Barman enforces its default `barman` too).
+    pub barman_user_set: bool,
     /// `barman_lock_directory` (default `barman_home`).
     pub barman_lock_directory: String,
     /// `lock_directory_cleanup` (default true).
@@ -185,6 +188,7 @@ pub struct Config {
     servers: Vec<ServerConfig>,
     models: Vec<ModelConfig>,
     warnings: Vec<String>,
+    unsupported: Vec<String>,
 }
 
 const DEFAULT_LOG_FORMAT: &str = "%(asctime)s [%(process)s] %(name)s %(levelname)s: %(message)s";
@@ -259,6 +263,7 @@ impl Config {
             .ok_or_else(missing)?;
         let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
         let cleanup_text = non_empty(get(&ini, "lock_directory_cleanup")?);
+        let cleanup_explicit = cleanup_text.is_some();
         let lock_directory_cleanup = match cleanup_text.as_deref() {
             None => true,
             Some(t) => match t.to_ascii_lowercase().as_str() {
@@ -285,10 +290,11 @@ impl Config {
                 &format!("expected a number or one of {}", LOG_LEVELS.join(", ")),
             ));
         }
+        let barman_user = non_empty(get(&ini, "barman_user")?);
         let global = GlobalConfig {
             config_file: main_path.to_owned(),
-            barman_user: non_empty(get(&ini, "barman_user")?)
-                .unwrap_or_else(|| "barman".to_owned()),
+            barman_user_set: barman_user.is_some(),
+            barman_user: barman_user.unwrap_or_else(|| "barman".to_owned()),
             barman_lock_directory: non_empty(get(&ini, "barman_lock_directory")?)
                 .unwrap_or_else(|| barman_home.clone()),
             lock_directory_cleanup,
@@ -345,6 +351,14 @@ impl Config {
             include(&mut ini, &autoconf, &mut warnings)?;
         }
 
+        // Set explicitly, lock_directory_cleanup asks for what barman-rs does not do.
+        let mut unsupported = Vec::new();
+        if cleanup_explicit && global.lock_directory_cleanup {
+            unsupported.push(
+                "[barman] lock_directory_cleanup is not supported yet: lock files are left in place"
+                    .to_owned(),
+            );
+        }
         let mut config = Config {
             global,
             ini,
@@ -352,6 +366,7 @@ impl Config {
             servers: Vec::new(),
             models: Vec::new(),
             warnings,
+            unsupported,
         };
         config.check_unknown("barman", "global", options)?;
         config.populate(options, source)?;
@@ -491,7 +506,7 @@ impl Config {
                 break;
             }
             let file = self.section_file(self.servers[i].name());
-            self.servers[i].check(&file, &mut self.warnings)?;
+            self.servers[i].check(&file, &mut self.warnings, &mut self.unsupported)?;
         }
         Ok(())
     }
@@ -566,6 +581,13 @@ impl Config {
     /// Model `name`.
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
         self.models.iter().find(|m| m.name() == name)
+    }
+
+    /// Options set that barman-rs does not support and only warns about (see
+    /// [`UNSUPPORTED`](super::support::UNSUPPORTED)), one line each, for the
+    /// administrator to see.
+    pub fn unsupported(&self) -> &[String] {
+        &self.unsupported
     }
 
     /// What Barman would also have warned about, in order (an ignored directory or file,

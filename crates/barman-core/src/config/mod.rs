@@ -84,6 +84,7 @@ mod ini;
 mod load;
 mod options;
 mod server;
+pub mod support;
 
 pub use error::ConfigError;
 pub use ini::{Ini, IniError, IniValue, OptionRef};

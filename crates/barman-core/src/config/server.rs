@@ -396,8 +396,9 @@ impl ServerConfig {
         &mut self,
         file: &str,
         warnings: &mut Vec<String>,
+        unsupported: &mut Vec<String>,
     ) -> Result<(), ConfigError> {
-        if !self.active() || self.is_passive() {
+        if !self.active() {
             return Ok(());
         }
         let name = self.name.clone();
@@ -406,6 +407,20 @@ impl ServerConfig {
             server: name.clone(),
             message,
         };
+        // What barman-rs does not do: refused where ignoring it would lose data or
+        // security, else warned about (see `support`); after Barman's own rules, so
+        // that a configuration Barman refuses gets Barman's message.
+        let review = |s: &Self, unsupported: &mut Vec<String>| {
+            let (refused, warned) = super::support::review(s);
+            if let Some(message) = refused {
+                return Err(fail(message.to_owned()));
+            }
+            unsupported.extend(warned.into_iter().map(|w| format!("server {name}: {w}")));
+            Ok(())
+        };
+        if self.is_passive() {
+            return review(self, unsupported);
+        }
         if self.get("conninfo").is_none() {
             return Err(fail(format!(
                 "PostgreSQL connection: Missing 'conninfo' parameter for server '{name}'"
@@ -551,7 +566,7 @@ impl ServerConfig {
                 }),
             );
         }
-        Ok(())
+        review(self, unsupported)
     }
 }
 

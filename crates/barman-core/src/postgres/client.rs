@@ -740,6 +740,19 @@ impl PgServer {
         Ok(())
     }
 
+    /// `SELECT 1`: keeps an idle session alive, and tells whether it still is.
+    ///
+    /// # Errors
+    ///
+    /// The query fails (the connection is lost).
+    pub async fn ping(&self) -> Result<()> {
+        self.client
+            .batch_execute("SELECT 1")
+            .await
+            .map_err(|e| self.query_error("SELECT 1", e))?;
+        Ok(())
+    }
+
     /// `pg_create_restore_point(name)`; `None` on a standby, where it cannot run.
     ///
     /// # Errors

@@ -638,15 +638,12 @@ fn archive_wal_from_incoming() {
 #[test]
 fn archive_wal_from_streaming_keeps_the_segment_pg_receivewal_needs() {
     let Some(w) = wal() else { return };
-    let env = Env::new("streaming_archiver = on\ncompression = lz4");
+    let env = Env::new("streaming_archiver = on\narchiver = on\ncompression = lz4");
     let streaming = env.dir("streaming");
-    let incoming = env.dir("incoming");
     let seg = |i: usize| &w.segments[i];
     for i in 0..3 {
         write_file(&streaming.join(&seg(i).0), &seg(i).1, None);
     }
-    // The file archiver is off: incoming/ is not looked at.
-    write_file(&incoming.join(&seg(4).0), &seg(4).1, None);
 
     // No .partial: the newest complete segment stays.
     let report = env.archive.archive_wal().unwrap();
@@ -663,7 +660,6 @@ fn archive_wal_from_streaming_keeps_the_segment_pg_receivewal_needs() {
             .all(|a| a.archiver == Archiver::Streaming)
     );
     assert_eq!(report.kept, [streaming.join(&seg(2).0)]);
-    assert_eq!(env.listing("incoming").len(), 1);
 
     // One .partial: it stays, every complete segment goes.
     write_file(
@@ -1225,7 +1221,11 @@ fn a_torn_xlogdb_line_is_never_read_and_is_repaired_by_the_next_append() {
     let torn = fs::read_to_string(&db).unwrap();
     let index = barman_catalog::WalIndex::parse("xlog.db", &torn).unwrap();
     let listed: Vec<String> = index.names().map(|n| n.to_string()).collect();
-    assert_eq!(listed, std::slice::from_ref(&n0), "half a line read as an entry");
+    assert_eq!(
+        listed,
+        std::slice::from_ref(&n0),
+        "half a line read as an entry"
+    );
 
     // The next append cuts the torn line off and lists its (archived) file again.
     let n2 = put(2);
@@ -1329,16 +1329,26 @@ fn archive_hooks_run_around_each_file_stored() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        format!("A archive_script pre {name} {} {} |", src.join(name).display(), bytes.len())
+        format!(
+            "A archive_script pre {name} {} {} |",
+            src.join(name).display(),
+            bytes.len()
+        )
     );
     let size = fs::metadata(&stored).unwrap().len();
     assert_eq!(
         lines[1],
-        format!("B archive_retry_script post {name} {} {size} gzip|", stored.display())
+        format!(
+            "B archive_retry_script post {name} {} {size} gzip|",
+            stored.display()
+        )
     );
     assert_eq!(
         lines[2],
-        format!("C archive_script post {name} {} {size} gzip|", stored.display())
+        format!(
+            "C archive_script post {name} {} {size} gzip|",
+            stored.display()
+        )
     );
     assert!(env.archive.take_hook_warnings().is_empty());
 
@@ -1354,6 +1364,9 @@ fn archive_hooks_run_around_each_file_stored() {
     assert!(!env.stored(name).exists());
     let text = fs::read_to_string(&log).unwrap();
     let last = text.lines().last().unwrap();
-    assert!(last.starts_with(&format!("D archive_script post {name} ")), "{last}");
+    assert!(
+        last.starts_with(&format!("D archive_script post {name} ")),
+        "{last}"
+    );
     assert!(last.contains("requested to stop"), "{last}");
 }

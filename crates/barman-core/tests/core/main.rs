@@ -6,4 +6,5 @@ mod config;
 mod ini;
 mod postgres;
 mod recover;
+mod support;
 mod tls;

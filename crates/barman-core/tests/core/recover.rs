@@ -281,3 +281,52 @@ fn refusals_write_nothing() {
     ));
     assert_eq!(fs::read_to_string(dest.join("keep")).unwrap(), "x");
 }
+
+/// Trust, point 14: `recovery_options` was read as text but parsed as a list, so
+/// `get-wal` and `delta-restore` set in the configuration never applied.
+#[test]
+fn recovery_options_from_the_configuration_apply() {
+    let r = repo("DONE");
+    let config = Config::load(
+        "/etc/barman.conf",
+        &format!(
+            "[barman]\nbarman_home = {}\n[pg]\nconninfo = host=pg\nbackup_method = postgres\narchiver = on\nrecovery_options = get-wal\n",
+            r.root.join("home").display()
+        ),
+        &MemorySource::default(),
+    )
+    .unwrap();
+    let mut o = RecoverOptions::new(ID, r.dest());
+    o.target = Some(RecoveryTarget::Immediate);
+    o.barman_command = vec![
+        "/usr/bin/barman".into(),
+        "-c".into(),
+        "/etc/my barman.conf".into(),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = rt
+        .block_on(recover(config.global(), config.server("pg").unwrap(), &o))
+        .unwrap();
+    assert!(report.get_wal, "recovery_options = get-wal was ignored");
+    let auto = fs::read_to_string(r.dest().join("postgresql.auto.conf")).unwrap();
+    // The barman command's words quoted for the shell (a space in the file name).
+    assert!(
+        auto.contains(
+            "restore_command = '/usr/bin/barman -c ''/etc/my barman.conf'' get-wal -P pg %f > %p'"
+        ),
+        "{auto}"
+    );
+    assert!(!r.dest().join("barman_wal").exists());
+    // --no-get-wal still wins over the configuration.
+    let dest2 = r.root.join("restore2");
+    let mut o = RecoverOptions::new(ID, &dest2);
+    o.target = Some(RecoveryTarget::Immediate);
+    o.get_wal = Some(false);
+    let report = rt
+        .block_on(recover(config.global(), config.server("pg").unwrap(), &o))
+        .unwrap();
+    assert!(!report.get_wal);
+}

@@ -1,0 +1,131 @@
+//! Trust, point 14: every option of Barman's table works, is refused, or is warned
+//! about. An option accepted and then ignored is a lie to the administrator.
+
+use std::path::Path;
+
+use barman_core::config::support::{Support, UNSUPPORTED, UNSUPPORTED_GLOBAL};
+use barman_core::config::{Config, GLOBAL_OPTIONS, MemorySource, SERVER_OPTIONS};
+
+/// The text of every source file of barman-core and barman-cli, but the option table
+/// itself and the support table.
+fn sources() -> String {
+    let mut text = String::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut todo = vec![root.join("barman-core/src"), root.join("barman-cli/src")];
+    while let Some(dir) = todo.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs")
+                && !p.ends_with("config/options.rs")
+                && !p.ends_with("config/support.rs")
+            {
+                text.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    text
+}
+
+#[test]
+fn every_option_is_read_refused_or_warned() {
+    let code = sources();
+    let listed = |name: &str| {
+        UNSUPPORTED.iter().any(|u| u.option == name)
+            || UNSUPPORTED_GLOBAL.iter().any(|(o, _)| *o == name)
+    };
+    let mut missing = Vec::new();
+    for name in SERVER_OPTIONS
+        .iter()
+        .map(|s| s.name)
+        .chain(GLOBAL_OPTIONS.iter().copied())
+    {
+        if !listed(name) && !code.contains(&format!("\"{name}\"")) {
+            missing.push(name);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "options neither read by barman-core/barman-cli nor listed in config::support: {missing:?}"
+    );
+    // And the table names real options only.
+    for u in UNSUPPORTED {
+        assert!(
+            SERVER_OPTIONS.iter().any(|s| s.name == u.option),
+            "{} is not a server option",
+            u.option
+        );
+    }
+}
+
+fn load(server: &str) -> Result<Config, String> {
+    Config::load(
+        "/etc/barman.conf",
+        &format!("[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\nbackup_method = postgres\nstreaming_conninfo = host=pg\narchiver = on\n{server}"),
+        &MemorySource::default(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn what_would_lose_data_or_security_is_refused() {
+    for (option, expected) in [
+        (
+            "encryption = gpg\nencryption_key_id = k",
+            "encryption = gpg is not supported yet",
+        ),
+        (
+            "compression = custom\ncustom_compression_filter = xz\ncustom_decompression_filter = xz -d",
+            "compression = custom is not supported yet",
+        ),
+        (
+            "primary_ssh_command = ssh barman@primary",
+            "passive nodes (primary_ssh_command) are not supported yet",
+        ),
+        (
+            "archiver = off\nstreaming_archiver = on\nslot_name = barman",
+            "nothing would archive this server's WAL",
+        ),
+        (
+            "wals_directory = s3://bucket/pg/wals",
+            "wals_directory must be a path",
+        ),
+    ] {
+        let e = load(option).expect_err(option);
+        assert!(e.contains(expected), "{option}: {e}");
+        assert!(e.contains("[pg]"), "the error names the server: {e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    // Each refusal in the table has a case above.
+    let refused: Vec<&str> = UNSUPPORTED
+        .iter()
+        .filter(|u| matches!(u.support, Support::Refused(_)))
+        .map(|u| u.option)
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            "encryption",
+            "compression",
+            "primary_ssh_command",
+            "streaming_archiver",
+            "wals_directory",
+            "basebackups_directory"
+        ]
+    );
+}
+
+#[test]
+fn what_is_harmless_is_warned_about_once() {
+    let c = load("streaming_archiver = on\nslot_name = barman\nparallel_jobs_start_batch_size = 4\nprimary_conninfo = host=primary\n").unwrap();
+    let w = c.unsupported();
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(w.iter().all(|l| l.starts_with("server pg: ")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|l| l.contains("streaming_archiver = on is not supported yet"))
+    );
+    // Nothing set: nothing said.
+    assert!(load("").unwrap().unsupported().is_empty());
+}
