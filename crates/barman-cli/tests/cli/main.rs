@@ -6,6 +6,7 @@ mod backups;
 mod drill;
 mod ops;
 mod ops_pg;
+mod options;
 mod put_wal;
 mod recover;
 mod servers;
