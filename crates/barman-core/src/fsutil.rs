@@ -8,13 +8,39 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-/// Creates `dir` and its missing parents with mode 0700.
+/// Creates `dir` and its missing parents with mode 0700, durably: the directory that
+/// gains each new entry is fsynced.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io("creating directory", dir, e))
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while fs::symlink_metadata(cur).is_err() {
+        missing.push(cur);
+        match cur.parent() {
+            Some(p) if !p.as_os_str().is_empty() => cur = p,
+            _ => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match fs::DirBuilder::new().mode(0o700).create(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io("creating directory", d, e)),
+        }
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    if !dir.is_dir() {
+        return Err(Error::io(
+            "creating directory",
+            dir,
+            io::Error::from(io::ErrorKind::NotADirectory),
+        ));
+    }
+    Ok(())
 }
 
 /// fsyncs a directory, making renames and links inside it durable.

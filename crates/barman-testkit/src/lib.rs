@@ -3,12 +3,15 @@
 //!
 //! - [`PgCluster`]: a throwaway PostgreSQL cluster.
 //! - [`Sshd`]: a throwaway OpenSSH server on 127.0.0.1 with generated keys.
-//! - [`tools`]: who we are (root or not), which tools exist, free ports.
+//! - [`tools`]: who we are (root or not), which tools exist, free ports, small file
+//!   systems, the Barman oracle.
+//! - [`trace`]: a command under `strace`, and whether it made what it wrote durable.
 #![allow(missing_docs)]
 
 mod pg;
 mod sshd;
 pub mod tools;
+pub mod trace;
 
 pub use pg::{PgCluster, bin_dir, require};
 pub use sshd::{Sshd, shared_tempdir};

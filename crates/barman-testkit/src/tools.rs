@@ -141,3 +141,19 @@ impl Drop for SmallFs {
         let _ = std::fs::remove_dir(&self.path);
     }
 }
+
+/// The Python of a venv where Barman is installed (`BARMAN_ORACLE_PYTHON`), to check
+/// barman-rs against Barman itself; `None` (the test skipped, with a message) when it is
+/// not set, or a panic when `BARMAN_REQUIRE_ORACLE=1` (set by CI) says it must be.
+pub fn oracle_python() -> Option<PathBuf> {
+    let found = std::env::var_os("BARMAN_ORACLE_PYTHON")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file());
+    if found.is_none() {
+        if std::env::var("BARMAN_REQUIRE_ORACLE").as_deref() == Ok("1") {
+            panic!("BARMAN_REQUIRE_ORACLE=1 but BARMAN_ORACLE_PYTHON is not a python with barman");
+        }
+        eprintln!("skipped: set BARMAN_ORACLE_PYTHON to the python of a venv with barman 3.19");
+    }
+    found
+}

@@ -454,6 +454,20 @@ impl ObjectStoreStorage {
         self
     }
 
+    /// [`err`](Self::err) for a write: there, "not found" is the bucket or container,
+    /// not the object, and the service's own words say which.
+    fn put_err(&self, location: &Location, mode: PutMode, e: object_store::Error) -> Error {
+        match e {
+            object_store::Error::NotFound { .. } => Error::Backend {
+                transport: self.transport,
+                location: location.to_string(),
+                retryable: false,
+                source: Box::new(e),
+            },
+            e => self.err(location, mode, e),
+        }
+    }
+
     fn err(&self, location: &Location, mode: PutMode, e: object_store::Error) -> Error {
         let location = location.to_string();
         match e {
@@ -557,7 +571,7 @@ impl Storage for ObjectStoreStorage {
                 .store
                 .put_opts(path_ref, parts.into_iter().collect(), opts)
                 .await
-                .map_err(|e| self.err(location, mode, e))?;
+                .map_err(|e| self.put_err(location, mode, e))?;
             let mut meta = ObjectMeta::new(location.clone(), size as u64)
                 .with_last_modified(SystemTime::now());
             meta.e_tag = r.e_tag;
@@ -593,7 +607,7 @@ impl Storage for ObjectStoreStorage {
             .store
             .put_multipart(&path)
             .await
-            .map_err(|e| self.err(location, mode, e))?;
+            .map_err(|e| self.put_err(location, mode, e))?;
         let mut w = WriteMultipart::new_with_chunk_size(upload, self.part_size);
         for p in parts {
             w.put(p);
@@ -610,14 +624,17 @@ impl Storage for ObjectStoreStorage {
                 Some(Ok(chunk)) => {
                     if let Err(e) = w.wait_for_capacity(self.max_concurrency).await {
                         let _ = w.abort().await;
-                        return Err(self.err(location, mode, e));
+                        return Err(self.put_err(location, mode, e));
                     }
                     size += chunk.len() as u64;
                     w.put(chunk);
                 }
             }
         }
-        let r = w.finish().await.map_err(|e| self.err(location, mode, e))?;
+        let r = w
+            .finish()
+            .await
+            .map_err(|e| self.put_err(location, mode, e))?;
         let mut meta =
             ObjectMeta::new(location.clone(), size).with_last_modified(SystemTime::now());
         meta.e_tag = r.e_tag;

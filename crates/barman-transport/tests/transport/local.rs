@@ -8,37 +8,7 @@ use barman_transport::{
 };
 use bytes::Bytes;
 
-use crate::support::{is_root, run};
-
-/// A small tmpfs, unmounted on drop.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
-        let dir = tempfile::tempdir().unwrap();
-        run(Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir.path()));
-        Tmpfs { dir }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
+use crate::support::is_root;
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -58,11 +28,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test]
 async fn full_disk_gives_an_error_and_no_partial_file() {
-    if !is_root() {
-        eprintln!("skipped: mounting a small tmpfs needs root");
+    let Some(fs) = barman_testkit::tools::SmallFs::mount("1m") else {
         return;
-    }
-    let fs = Tmpfs::mount("1m");
+    };
     let s = LocalStorage::new(fs.path().join("repo")).unwrap();
     let loc = Location::new("wals/0000000100000000/000000010000000000000001").unwrap();
     let chunks = (0..64).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 64 * 1024])));
@@ -149,7 +117,9 @@ async fn permission_errors_name_the_path() {
         .unwrap();
     let locked = dir.path().join("locked");
     let Some(_guard) = ReadOnlyDir::new(&locked) else {
-        eprintln!("skipped: cannot make a directory unwritable for root (no chattr +i here)");
+        // Root ignores modes: without the immutable attribute the test cannot run
+        // (with BARMAN_REQUIRE_TOOLS=1, as in CI, that is a failure).
+        barman_testkit::tools::require("chattr +i on the temporary directory", false);
         return;
     };
     let err = s

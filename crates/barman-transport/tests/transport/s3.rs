@@ -147,11 +147,21 @@ async fn a_multipart_upload_cut_midway_leaves_no_object() {
 }
 
 #[tokio::test]
-async fn missing_bucket_and_bad_credentials_are_errors() {
+async fn a_missing_bucket_is_an_error_naming_bucket_and_object() {
+    // Trust, point 18: this claimed to test bad credentials (moto accepts any) and
+    // passed on any message holding an "x".
     let Some(moto) = Moto::start() else { return };
     let s = moto.storage("s3://no-such-bucket");
-    let err = s.put(&Location::new("x").unwrap(), "x").await.unwrap_err();
-    assert!(err.to_string().contains("x"), "{err}");
+    let err = s
+        .put(&Location::new("wals/probe-object").unwrap(), "x")
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("wals/probe-object"), "names the object: {msg}");
+    assert!(
+        msg.contains("NoSuchBucket") || msg.contains("no-such-bucket"),
+        "says why: {msg}"
+    );
     assert!(matches!(
         s.head(&Location::new("x").unwrap()).await,
         Err(Error::NotFound { .. })
