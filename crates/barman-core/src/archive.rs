@@ -312,6 +312,21 @@ impl WalArchive {
     /// The store step proper: validate `src` as `name`, compress, install without
     /// replacing, append xlog.db. `src` is left in place.
     fn store_file(&self, src: &Path, name: WalFileName) -> Result<Stored> {
+        let dest_dir = self
+            .path_of(&name)
+            .parent()
+            .unwrap_or(&self.wals_dir)
+            .to_owned();
+        let made = !dest_dir.exists();
+        let result = self.store_into(src, name);
+        if result.is_err() && made {
+            // A refused file leaves the repository as it was: no empty hash directory.
+            let _ = fs::remove_dir(&dest_dir);
+        }
+        result
+    }
+
+    fn store_into(&self, src: &Path, name: WalFileName) -> Result<Stored> {
         let dest = self.path_of(&name);
         let dest_dir = dest.parent().unwrap_or(&self.wals_dir).to_owned();
         create_private_dir(&dest_dir)?;
