@@ -4,8 +4,11 @@
 //! - [`PgCluster`]: a throwaway PostgreSQL cluster.
 //! - [`Sshd`]: a throwaway OpenSSH server on 127.0.0.1 with generated keys.
 //! - [`tools`]: who we are (root or not), which tools exist, free ports.
+//! - [`mutate`]: near-valid inputs (a valid text with one mutation) for the parsers'
+//!   property tests.
 #![allow(missing_docs)]
 
+pub mod mutate;
 mod pg;
 mod sshd;
 pub mod tools;
