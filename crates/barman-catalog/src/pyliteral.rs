@@ -399,6 +399,15 @@ impl Parser<'_> {
 
     fn hex_escape(&mut self, n: usize) -> Result<char, String> {
         let digits = self.s.get(self.i..self.i + n).ok_or("truncated escape")?;
+        // Only hex digits: `from_str_radix` would also take a sign (`\x+1`), which Python
+        // refuses.
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(format!(
+                "bad escape \\{} at byte {}",
+                String::from_utf8_lossy(digits),
+                self.i
+            ));
+        }
         let text = std::str::from_utf8(digits).map_err(|_| "bad escape")?;
         let v = u32::from_str_radix(text, 16).map_err(|_| format!("bad escape \\{text}"))?;
         self.i += n;
@@ -637,6 +646,20 @@ mod tests {
         ] {
             assert!(PyValue::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Issue "Trust", point 11: `\x`, `\u` and `\U` escapes took a sign for a digit
+    /// (`u32::from_str_radix` accepts `+1`), so `'\x+1'`, which Python refuses, was read
+    /// as `'\x01'`.
+    #[test]
+    fn escape_with_a_sign_instead_of_a_digit_is_an_error() {
+        for bad in ["'\\x+1'", "'\\u+0041'", "'\\U+0000041'", "b'\\x+f'"] {
+            assert!(PyValue::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            PyValue::parse("'\\x41\\u0041\\U00000041'").unwrap(),
+            PyValue::Str("AAA".into())
+        );
     }
 
     fn value() -> impl Strategy<Value = PyValue> {
