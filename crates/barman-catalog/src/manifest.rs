@@ -52,7 +52,8 @@ fn hex_of(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    // Only hex digits: `from_str_radix` would also take a sign (`+f`).
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -317,6 +318,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("manifest checksum mismatch"), "{err}");
+    }
+
+    /// `text` up to its `Manifest-Checksum` line, closed with the right checksum.
+    fn with_manifest_checksum(text: &str) -> String {
+        let body = &text[..text.rfind("\"Manifest-Checksum\"").unwrap()];
+        let digest = hex_of(&Sha256::digest(body.as_bytes()));
+        format!("{body}\"Manifest-Checksum\": \"{digest}\"}}\n")
+    }
+
+    /// Issue "Trust", point 11: hex digests and encoded paths took a sign for a digit
+    /// (`u8::from_str_radix` accepts `+f`), so `"Checksum": "+8+a+4+2"` was read as
+    /// the CRC-32C 0x0242_0a08 instead of being refused, as pg_verifybackup refuses it.
+    #[test]
+    fn hex_with_a_sign_instead_of_a_digit_is_an_error() {
+        let m = BackupManifest {
+            system_identifier: None,
+            files: vec![ManifestFile {
+                path: "PG_VERSION".into(),
+                size: 3,
+                last_modified: "2026-11-25T10:57:07Z".parse().unwrap(),
+                checksum: ManifestChecksum::Crc32c(crc32c_of(b"15\n")),
+            }],
+            wal_ranges: vec![],
+        };
+        let text = m.to_text();
+        assert_eq!(
+            BackupManifest::parse("m", &with_manifest_checksum(&text)).unwrap(),
+            m
+        );
+        let signed = with_manifest_checksum(&text.replace("8a744722", "+8+a+4+2"));
+        let err = BackupManifest::parse("m", &signed).unwrap_err().to_string();
+        assert!(err.contains("bad checksum CRC32C \"+8+a+4+2\""), "{err}");
+        let path = with_manifest_checksum(
+            &text.replace("\"Path\": \"PG_VERSION\"", "\"Encoded-Path\": \"+4+5\""),
+        );
+        let err = BackupManifest::parse("m", &path).unwrap_err().to_string();
+        assert!(err.contains("bad Encoded-Path"), "{err}");
     }
 
     fn crc32c_of(data: &[u8]) -> u32 {
