@@ -577,6 +577,7 @@ impl fmt::Display for PyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use proptest::prelude::*;
 
     #[test]
@@ -695,6 +696,33 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "\\PC{0,60}") {
             let _ = PyValue::parse(&s);
+        }
+    }
+
+    fn finite(v: &PyValue) -> bool {
+        match v {
+            PyValue::Float(f) => f.is_finite(),
+            PyValue::List(items) | PyValue::Tuple(items) => items.iter().all(finite),
+            PyValue::Dict(items) => items.iter().all(|(k, v)| finite(k) && finite(v)),
+            _ => true,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A literal as `repr` writes it, with one mutation: an error, or a value that
+        /// writes and reads back (unless it holds an infinite float: `1e400` reads as
+        /// `inf`, which Python's `repr` writes and `ast.literal_eval` refuses as well).
+        #[test]
+        fn near_valid_literals_parse_or_fail_cleanly(s in near_valid(value().prop_map(|v| v.to_string()))) {
+            if let Ok(v) = PyValue::parse(&s) {
+                let text = v.to_string();
+                match PyValue::parse(&text) {
+                    Ok(back) => prop_assert_eq!(back.to_string(), text),
+                    Err(e) => prop_assert!(!finite(&v), "{e}: {text}"),
+                }
+            }
         }
     }
 }

@@ -487,6 +487,7 @@ impl fmt::Display for WalIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use barman_wal::WalSegSize;
     use proptest::prelude::*;
 
@@ -583,6 +584,45 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "\\PC{0,120}") {
             let _ = WalIndex::parse("x", &s);
+        }
+    }
+
+    /// xlog.db text of random entries, as Barman writes it, or with 3 or 4 fields.
+    fn xlogdb_text() -> impl Strategy<Value = String> {
+        (proptest::collection::vec(entry(), 1..12), 3usize..=5).prop_map(|(entries, fields)| {
+            entries
+                .iter()
+                .map(|e| {
+                    let line = e.to_string();
+                    let kept: Vec<&str> = line.split('\t').take(fields).collect();
+                    format!("{}\n", kept.join("\t"))
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// One line with one mutation: an error, or an entry that writes and reads back.
+        #[test]
+        fn near_valid_lines_parse_or_fail_cleanly(s in near_valid(entry().prop_map(|e| e.to_string()))) {
+            if let Ok(e) = XlogDbEntry::parse_line(&s) {
+                prop_assert_eq!(XlogDbEntry::parse_line(&e.to_string()).unwrap(), e);
+            }
+        }
+
+        /// A whole xlog.db with one mutation (a line dropped or duplicated, a size, a
+        /// time or a name replaced by a boundary value, ...): an error, or an index that
+        /// writes back a text it reads the same, with names in order.
+        #[test]
+        fn near_valid_files_parse_or_fail_cleanly(s in near_valid(xlogdb_text())) {
+            if let Ok(index) = WalIndex::parse("xlog.db", &s) {
+                let text = index.to_string();
+                prop_assert_eq!(WalIndex::parse("xlog.db", &text).unwrap().to_string(), text);
+                let names: Vec<WalFileName> = index.names().collect();
+                prop_assert!(names.windows(2).all(|w| w[0] <= w[1]));
+            }
         }
     }
 }
