@@ -850,3 +850,292 @@ impl fmt::Display for BackupInfo {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barman_testkit::mutate::{self, near_valid};
+    use proptest::prelude::*;
+
+    const PATH: &str = "meta/20141222T092522-backup.info";
+
+    /// The sample of Barman's `tests/test_infofile.py`, with every key set or `None`,
+    /// written as Barman writes it.
+    const SAMPLE: &str = "backup_label=\"START WAL LOCATION: 0/4000028 (file 000000010000000000000004)\\nLABEL: it's\\n\"
+begin_offset=40
+begin_time=2014-12-22 09:25:22.561207+01:00
+begin_wal=000000010000000000000004
+begin_xlog=0/4000028
+children_backup_ids=20141223T092522,20141224T092522
+cluster_size=None
+compression=None
+config_file=/fakepath/postgresql.conf
+copy_stats={'copy_time': 1.5, 'total_time': 1e-05, 'number_of_workers': 2}
+data_checksums=on
+deduplicated_size=None
+encryption=None
+end_offset=184
+end_time=2014-12-22 09:25:27.410470+01:00
+end_wal=000000010000000000000004
+end_xlog=0/40000B8
+error=None
+hba_file=/fakepath/pg_hba.conf
+ident_file=/fakepath/pg_ident.conf
+included_files=['/etc/postgresql/15/main/conf.d/a.conf']
+mode=rsync-concurrent
+parent_backup_id=20141221T092522
+pgdata=/fakepath/data
+server_name=fake-9.4-server
+size=20935690
+snapshots_info={'provider': 'gcp', 'snapshots': [{'name': 'a', 'mount': ('/opt', 'x')}]}
+status=DONE
+summarize_wal=None
+systemid=7712020257735954489
+tablespaces=[('fake_tbs', 16384, '/fake_tmp/tbs'), (\"it's\", 16390, \"/srv/o'brien\")]
+timeline=1
+version=90400
+xlog_segment_size=16777216
+";
+
+    /// Issue "Trust", point 11: a `begin_time` or `end_time` with an offset right after
+    /// the date crashed the reader of backup.info (through the timestamp parser).
+    #[test]
+    fn time_with_an_offset_right_after_the_date_is_an_error_not_a_panic() {
+        for bad in [
+            "begin_time=2026-11-20 +01:00\n",
+            "end_time=2026-11-25-01:00\n",
+            "end_time=2026-11-20      Z\n",
+        ] {
+            let err = BackupInfo::parse(PATH, bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidValue { line: 1, .. }), "{err}");
+        }
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z/._-]{1,20}",
+            "\\PC{1,20}".prop_filter("a value as read back", |s| {
+                s.trim() == s && !s.is_empty() && s != "None"
+            }),
+        ]
+    }
+
+    fn time() -> impl Strategy<Value = PyDateTime> {
+        (
+            0i64..4_000_000_000,
+            prop_oneof![Just(0i64), 0i64..1_000_000],
+            prop_oneof![
+                Just(0i32),
+                Just(3600),
+                Just(-18000),
+                Just(19800),
+                -86_399i32..86_399
+            ],
+        )
+            .prop_map(|(secs, micros, off)| {
+                let ts = jiff::Timestamp::from_microsecond(secs * 1_000_000 + micros).unwrap();
+                PyDateTime::from_timestamp(ts, off)
+            })
+    }
+
+    fn segment() -> impl Strategy<Value = SegmentName> {
+        (1u32..5, any::<u32>(), 0u32..4096)
+            .prop_map(|(t, l, s)| SegmentName::new(TimelineId::new(t), l, s).unwrap())
+    }
+
+    fn id() -> impl Strategy<Value = BackupId> {
+        "20[0-9]{6}T[0-9]{6}".prop_map(|s| s.parse().unwrap())
+    }
+
+    /// Truthy Python literals without NaN or infinities (which `repr` writes as words
+    /// `ast.literal_eval` cannot read back).
+    fn literal() -> impl Strategy<Value = PyValue> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(PyValue::Int),
+            any::<f64>()
+                .prop_filter("finite", |v| v.is_finite())
+                .prop_map(PyValue::Float),
+            "\\PC{0,12}".prop_map(PyValue::Str),
+            Just(PyValue::None),
+        ];
+        prop_oneof![
+            "\\PC{1,40}".prop_map(PyValue::Str),
+            proptest::collection::vec(("[a-z_]{1,8}".prop_map(PyValue::Str), leaf.clone()), 1..4)
+                .prop_map(PyValue::Dict),
+            proptest::collection::vec(leaf, 1..4).prop_map(PyValue::List),
+        ]
+    }
+
+    fn tablespaces() -> impl Strategy<Value = Vec<Tablespace>> {
+        proptest::collection::vec(
+            ("\\PC{0,10}", any::<u32>(), "\\PC{1,20}").prop_map(|(name, oid, location)| {
+                Tablespace {
+                    name,
+                    oid,
+                    location,
+                }
+            }),
+            1..3,
+        )
+    }
+
+    /// Random metadata, every key possibly set, with values as a read gives them back.
+    fn info() -> impl Strategy<Value = BackupInfo> {
+        use proptest::option::of;
+        (
+            (
+                of(literal()),
+                of(text()),
+                of(any::<i64>()),
+                of(time()),
+                of(segment()),
+                of(any::<u64>()),
+            ),
+            (
+                of(proptest::collection::vec(id(), 1..3)),
+                of(any::<i64>()),
+                of(text()),
+                of(text()),
+                of(literal()),
+                of(text()),
+            ),
+            (
+                of(any::<i64>()),
+                of(text()),
+                of(any::<i64>()),
+                of(time()),
+                of(segment()),
+                of(any::<u64>()),
+            ),
+            (
+                of(text()),
+                of(text()),
+                of(text()),
+                of(literal()),
+                of(text()),
+                of(id()),
+            ),
+            (
+                of(text()),
+                of(text()),
+                of(any::<i64>()),
+                of(literal()),
+                proptest::sample::select(BackupStatus::ALL.to_vec()),
+                of(text()),
+            ),
+            (
+                of(text()),
+                of(tablespaces()),
+                of(1u32..),
+                of(any::<i64>()),
+                20u32..=30,
+            ),
+        )
+            .prop_map(|(a, b, c, d, e, f)| {
+                let mut i = BackupInfo::new("20141222T092522".parse().unwrap());
+                (
+                    i.backup_label,
+                    i.backup_name,
+                    i.begin_offset,
+                    i.begin_time,
+                    i.begin_wal,
+                ) = (a.0, a.1, a.2, a.3, a.4);
+                i.begin_xlog = a.5.map(Lsn::new);
+                (
+                    i.children_backup_ids,
+                    i.cluster_size,
+                    i.compression,
+                    i.config_file,
+                    i.copy_stats,
+                    i.data_checksums,
+                ) = b;
+                (
+                    i.deduplicated_size,
+                    i.encryption,
+                    i.end_offset,
+                    i.end_time,
+                    i.end_wal,
+                ) = (c.0, c.1, c.2, c.3, c.4);
+                i.end_xlog = c.5.map(Lsn::new);
+                (
+                    i.error,
+                    i.hba_file,
+                    i.ident_file,
+                    i.included_files,
+                    i.mode,
+                    i.parent_backup_id,
+                ) = d;
+                (
+                    i.pgdata,
+                    i.server_name,
+                    i.size,
+                    i.snapshots_info,
+                    i.status,
+                    i.summarize_wal,
+                ) = e;
+                i.systemid = f.0;
+                i.tablespaces = f.1;
+                i.timeline = f.2.map(TimelineId::new);
+                i.version = f.3;
+                i.xlog_segment_size = WalSegSize::new(1 << f.4).unwrap();
+                i
+            })
+    }
+
+    fn finite(v: &PyValue) -> bool {
+        match v {
+            PyValue::Float(f) => f.is_finite(),
+            PyValue::List(items) | PyValue::Tuple(items) => items.iter().all(finite),
+            PyValue::Dict(items) => items.iter().all(|(k, v)| finite(k) && finite(v)),
+            _ => true,
+        }
+    }
+
+    /// Whether the literals of `info` can be written so that they read back.
+    fn writable(info: &BackupInfo) -> bool {
+        [
+            &info.backup_label,
+            &info.copy_stats,
+            &info.included_files,
+            &info.snapshots_info,
+        ]
+        .into_iter()
+        .flatten()
+        .all(finite)
+    }
+
+    proptest! {
+        #[test]
+        fn written_text_reads_back(info in info()) {
+            let text = info.to_string();
+            prop_assert_eq!(BackupInfo::parse(PATH, &text).unwrap(), info);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A whole backup.info (random, or Barman's sample) with one mutation (a line
+        /// dropped or duplicated, a value replaced by a boundary value, a character
+        /// inserted, ...): an error, or metadata whose text reads back and is then
+        /// written the same (Barman's `None` for empty values is the only change).
+        #[test]
+        fn near_valid_files_parse_or_fail_cleanly(
+            s in near_valid(prop_oneof![info().prop_map(|i| i.to_string()), Just(SAMPLE.to_owned())])
+        ) {
+            if let Ok(info) = BackupInfo::parse(PATH, &s) {
+                let written = info.to_string();
+                match BackupInfo::parse(PATH, &written) {
+                    Ok(back) => prop_assert_eq!(back.to_string(), written),
+                    Err(e) => prop_assert!(!writable(&info), "{e}: {written}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sample_reads() {
+        let info = BackupInfo::parse(PATH, SAMPLE).unwrap();
+        assert_eq!(info.to_string(), SAMPLE);
+    }
+}

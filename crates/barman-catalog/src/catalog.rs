@@ -372,6 +372,8 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
+    use proptest::prelude::*;
 
     fn cat() -> Catalogue {
         let mut cat = Catalogue::new("pg");
@@ -489,5 +491,44 @@ mod tests {
         assert_eq!(cat.keep(id("20261104T000000")), None);
         assert_eq!("weird".parse::<KeepTarget>().unwrap(), KeepTarget::Full);
         assert!("".parse::<KeepTarget>().is_err());
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A backup id with one mutation: an error, or an id whose text is the input.
+        #[test]
+        fn near_valid_ids_parse_or_fail_cleanly(s in near_valid("20[0-9]{6}T[0-9]{6}")) {
+            if let Ok(id) = s.parse::<BackupId>() {
+                prop_assert_eq!(id.to_string(), s);
+            }
+        }
+
+        /// What a user types for a backup (an id, a shortcut, a name) with one mutation:
+        /// the backup it names or an error, and a backup found by id or name is the one
+        /// with that id or name; a name a backup cannot have is refused.
+        #[test]
+        fn near_valid_backup_references_resolve_or_fail_cleanly(
+            s in near_valid(prop_oneof![
+                proptest::sample::select(RESERVED_BACKUP_IDS.to_vec()).prop_map(str::to_owned),
+                Just("20261104T000000".to_owned()),
+                Just("20261105T000000".to_owned()),
+                Just("monthly".to_owned()),
+                Just("dup".to_owned()),
+            ])
+        ) {
+            let cat = cat();
+            match cat.resolve(&s) {
+                Ok(b) if BackupId::is_backup_id(&s) => prop_assert_eq!(b.id.to_string(), s.clone()),
+                Ok(b) if !RESERVED_BACKUP_IDS.contains(&s.as_str()) => {
+                    prop_assert_eq!(b.backup_name.as_deref(), Some(s.as_str()));
+                }
+                _ => {}
+            }
+            if check_backup_name(&s).is_ok() {
+                prop_assert!(!s.is_empty() && !BackupId::is_backup_id(&s));
+            }
+            let _ = s.parse::<KeepTarget>();
+        }
     }
 }

@@ -80,3 +80,39 @@ impl Identity {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barman_testkit::mutate::{self, near_valid};
+    use proptest::prelude::*;
+
+    fn identity() -> impl Strategy<Value = Identity> {
+        (
+            prop_oneof![any::<u64>().prop_map(|v| v.to_string()), "\\PC{0,12}"],
+            prop_oneof![Just("15".to_owned()), Just("9.6".to_owned()), "\\PC{0,6}"],
+        )
+            .prop_map(|(systemid, version)| Identity { systemid, version })
+    }
+
+    proptest! {
+        #[test]
+        fn written_json_reads_back(id in identity()) {
+            prop_assert_eq!(Identity::parse("identity.json", &id.to_json()).unwrap(), id);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// identity.json as Barman writes it, with one mutation: an error, or an identity
+        /// that writes and reads back.
+        #[test]
+        fn near_valid_json_parses_or_fails_cleanly(s in near_valid(identity().prop_map(|i| i.to_json()))) {
+            if let Ok(id) = Identity::parse("identity.json", &s) {
+                prop_assert_eq!(Identity::parse("identity.json", &id.to_json()).unwrap(), id.clone());
+                let _ = id.system_id();
+            }
+        }
+    }
+}

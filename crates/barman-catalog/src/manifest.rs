@@ -52,7 +52,8 @@ fn hex_of(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
+    // Only hex digits: `from_str_radix` would also take a sign (`+f`).
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
@@ -287,6 +288,8 @@ impl BackupManifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
+    use proptest::prelude::*;
 
     /// The head and tail of a manifest written by pg_basebackup 15 (from a real
     /// backup): the same values give the same bytes and the same checksum.
@@ -319,6 +322,46 @@ mod tests {
         assert!(err.contains("manifest checksum mismatch"), "{err}");
     }
 
+    /// `text` up to its `Manifest-Checksum` line (all of it if there is none), closed
+    /// with the right checksum.
+    fn with_manifest_checksum(text: &str) -> String {
+        let body = text
+            .rfind("\"Manifest-Checksum\"")
+            .map_or(text, |at| &text[..at]);
+        let digest = hex_of(&Sha256::digest(body.as_bytes()));
+        format!("{body}\"Manifest-Checksum\": \"{digest}\"}}\n")
+    }
+
+    /// Issue "Trust", point 11: hex digests and encoded paths took a sign for a digit
+    /// (`u8::from_str_radix` accepts `+f`), so `"Checksum": "+8+a+4+2"` was read as
+    /// the CRC-32C 0x0242_0a08 instead of being refused, as pg_verifybackup refuses it.
+    #[test]
+    fn hex_with_a_sign_instead_of_a_digit_is_an_error() {
+        let m = BackupManifest {
+            system_identifier: None,
+            files: vec![ManifestFile {
+                path: "PG_VERSION".into(),
+                size: 3,
+                last_modified: "2026-11-25T10:57:07Z".parse().unwrap(),
+                checksum: ManifestChecksum::Crc32c(crc32c_of(b"15\n")),
+            }],
+            wal_ranges: vec![],
+        };
+        let text = m.to_text();
+        assert_eq!(
+            BackupManifest::parse("m", &with_manifest_checksum(&text)).unwrap(),
+            m
+        );
+        let signed = with_manifest_checksum(&text.replace("8a744722", "+8+a+4+2"));
+        let err = BackupManifest::parse("m", &signed).unwrap_err().to_string();
+        assert!(err.contains("bad checksum CRC32C \"+8+a+4+2\""), "{err}");
+        let path = with_manifest_checksum(
+            &text.replace("\"Path\": \"PG_VERSION\"", "\"Encoded-Path\": \"+4+5\""),
+        );
+        let err = BackupManifest::parse("m", &path).unwrap_err().to_string();
+        assert!(err.contains("bad Encoded-Path"), "{err}");
+    }
+
     fn crc32c_of(data: &[u8]) -> u32 {
         let mut c = 0xffff_ffffu32;
         for b in data {
@@ -332,5 +375,77 @@ mod tests {
             }
         }
         !c
+    }
+
+    fn manifest() -> impl Strategy<Value = BackupManifest> {
+        let checksum = prop_oneof![
+            Just(ManifestChecksum::None),
+            any::<u32>().prop_map(ManifestChecksum::Crc32c),
+            (
+                proptest::sample::select(vec![
+                    ("SHA224", 28),
+                    ("SHA256", 32),
+                    ("SHA384", 48),
+                    ("SHA512", 64)
+                ]),
+                proptest::collection::vec(any::<u8>(), 64),
+            )
+                .prop_map(|((name, len), bytes)| ManifestChecksum::Sha(
+                    name.to_owned(),
+                    bytes[..len].to_vec()
+                )),
+        ];
+        let file = (
+            prop_oneof!["[a-z_/0-9.]{1,20}", "\\PC{1,12}", "[a-z]{1,4}\n[a-z]{1,4}"],
+            any::<u64>(),
+            0i64..4_000_000_000,
+            checksum,
+        )
+            .prop_map(|(path, size, secs, checksum)| ManifestFile {
+                path,
+                size,
+                last_modified: Timestamp::from_second(secs).unwrap(),
+                checksum,
+            });
+        let range = (1u32.., any::<u64>(), any::<u64>()).prop_map(|(t, a, b)| WalRange {
+            timeline: TimelineId::new(t),
+            start: Lsn::new(a.min(b)),
+            end: Lsn::new(a.max(b)),
+        });
+        (
+            proptest::option::of(any::<u64>()),
+            proptest::collection::vec(file, 0..4),
+            proptest::collection::vec(range, 0..3),
+        )
+            .prop_map(|(system_identifier, files, wal_ranges)| BackupManifest {
+                system_identifier,
+                files,
+                wal_ranges,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn written_text_reads_back(m in manifest()) {
+            prop_assert_eq!(BackupManifest::parse("m", &m.to_text()).unwrap(), m);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A manifest as PostgreSQL writes it with one mutation, half the time closed
+        /// again with the right checksum so the mutation reaches the fields: an error,
+        /// or a manifest that writes and reads back.
+        #[test]
+        fn near_valid_manifests_parse_or_fail_cleanly(
+            s in near_valid(manifest().prop_map(|m| m.to_text())),
+            reclose in any::<bool>(),
+        ) {
+            let s = if reclose { with_manifest_checksum(&s) } else { s };
+            if let Ok(m) = BackupManifest::parse("m", &s) {
+                prop_assert_eq!(BackupManifest::parse("m", &m.to_text()).unwrap(), m);
+            }
+        }
     }
 }

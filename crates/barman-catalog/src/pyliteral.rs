@@ -399,6 +399,15 @@ impl Parser<'_> {
 
     fn hex_escape(&mut self, n: usize) -> Result<char, String> {
         let digits = self.s.get(self.i..self.i + n).ok_or("truncated escape")?;
+        // Only hex digits: `from_str_radix` would also take a sign (`\x+1`), which Python
+        // refuses.
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(format!(
+                "bad escape \\{} at byte {}",
+                String::from_utf8_lossy(digits),
+                self.i
+            ));
+        }
         let text = std::str::from_utf8(digits).map_err(|_| "bad escape")?;
         let v = u32::from_str_radix(text, 16).map_err(|_| format!("bad escape \\{text}"))?;
         self.i += n;
@@ -568,6 +577,7 @@ impl fmt::Display for PyValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use proptest::prelude::*;
 
     #[test]
@@ -639,6 +649,20 @@ mod tests {
         }
     }
 
+    /// Issue "Trust", point 11: `\x`, `\u` and `\U` escapes took a sign for a digit
+    /// (`u32::from_str_radix` accepts `+1`), so `'\x+1'`, which Python refuses, was read
+    /// as `'\x01'`.
+    #[test]
+    fn escape_with_a_sign_instead_of_a_digit_is_an_error() {
+        for bad in ["'\\x+1'", "'\\u+0041'", "'\\U+0000041'", "b'\\x+f'"] {
+            assert!(PyValue::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            PyValue::parse("'\\x41\\u0041\\U00000041'").unwrap(),
+            PyValue::Str("AAA".into())
+        );
+    }
+
     fn value() -> impl Strategy<Value = PyValue> {
         let leaf = prop_oneof![
             Just(PyValue::None),
@@ -672,6 +696,33 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "\\PC{0,60}") {
             let _ = PyValue::parse(&s);
+        }
+    }
+
+    fn finite(v: &PyValue) -> bool {
+        match v {
+            PyValue::Float(f) => f.is_finite(),
+            PyValue::List(items) | PyValue::Tuple(items) => items.iter().all(finite),
+            PyValue::Dict(items) => items.iter().all(|(k, v)| finite(k) && finite(v)),
+            _ => true,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A literal as `repr` writes it, with one mutation: an error, or a value that
+        /// writes and reads back (unless it holds an infinite float: `1e400` reads as
+        /// `inf`, which Python's `repr` writes and `ast.literal_eval` refuses as well).
+        #[test]
+        fn near_valid_literals_parse_or_fail_cleanly(s in near_valid(value().prop_map(|v| v.to_string()))) {
+            if let Ok(v) = PyValue::parse(&s) {
+                let text = v.to_string();
+                match PyValue::parse(&text) {
+                    Ok(back) => prop_assert_eq!(back.to_string(), text),
+                    Err(e) => prop_assert!(!finite(&v), "{e}: {text}"),
+                }
+            }
         }
     }
 }

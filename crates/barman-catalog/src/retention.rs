@@ -469,6 +469,7 @@ impl WalCleanup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use proptest::prelude::*;
 
     proptest! {
@@ -514,5 +515,28 @@ mod tests {
                 .to_string(),
             "RECOVERY WINDOW OF 1 MONTHS"
         );
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A policy as Barman or an admin writes it, with one mutation: an error, or a
+        /// policy whose normalised text reads back to it.
+        #[test]
+        fn near_valid_policies_parse_or_fail_cleanly(
+            s in near_valid((any::<u32>(), 0u8..4, any::<bool>()).prop_map(|(n, kind, lower)| {
+                let text = match kind {
+                    0 => format!("REDUNDANCY {n}"),
+                    1 => format!("RECOVERY WINDOW OF {n} DAYS"),
+                    2 => format!("RECOVERY WINDOW OF {n} WEEK"),
+                    _ => format!("recovery window of {n} months"),
+                };
+                if lower { text.to_lowercase() } else { text }
+            }))
+        ) {
+            if let Ok(p) = s.parse::<RetentionPolicy>() {
+                prop_assert_eq!(p.to_string().parse::<RetentionPolicy>().unwrap(), p);
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Barman's WAL catalogue, `wals/<server>-xlog.db`, and an in-memory index over it.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use barman_wal::{SegmentName, TimelineId, WalFileName};
@@ -116,9 +117,12 @@ struct Packed {
     name: WalFileName,
     size: u64,
     time: f64,
-    compression: u8,
-    encryption: u8,
+    /// Index of the entry's (compression, encryption) pair in `WalIndex::labels`.
+    labels: u32,
 }
+
+/// The compression and encryption names of an entry.
+type Labels = (Option<String>, Option<String>);
 
 /// An in-memory index of xlog.db: every archived WAL file in archiving order, with
 /// look-ups and range queries by name.
@@ -151,7 +155,10 @@ pub struct WalIndex {
     entries: Vec<Packed>,
     /// Indices into `entries`, ordered by name (segments by timeline then position).
     sorted: Vec<u32>,
-    strings: Vec<String>,
+    /// Every distinct (compression, encryption) pair, interned: a real archive has a
+    /// handful, a hostile xlog.db as many as it has lines, and each keeps its names.
+    labels: Vec<Labels>,
+    label_ids: HashMap<Labels, u32>,
 }
 
 impl WalIndex {
@@ -206,35 +213,30 @@ impl WalIndex {
         Ok(index)
     }
 
-    fn intern(&mut self, s: Option<String>) -> u8 {
-        let Some(s) = s else { return 0 };
-        if let Some(i) = self.strings.iter().position(|x| *x == s) {
-            return (i + 1) as u8;
+    fn intern(&mut self, labels: Labels) -> u32 {
+        // Most entries have the labels of the one before: no hashing for them.
+        if let Some(last) = self.entries.last()
+            && self.labels.get(last.labels as usize) == Some(&labels)
+        {
+            return last.labels;
         }
-        if self.strings.len() >= 254 {
-            // More distinct names than any real archive has: keep the last slot shared.
-            return 255;
+        if let Some(&i) = self.label_ids.get(&labels) {
+            return i;
         }
-        self.strings.push(s);
-        self.strings.len() as u8
-    }
-
-    fn string(&self, i: u8) -> Option<String> {
-        match i {
-            0 => None,
-            i => self.strings.get(usize::from(i) - 1).cloned(),
-        }
+        // At most one pair per entry, and entries are counted in u32 (`sorted`).
+        let i = u32::try_from(self.labels.len()).unwrap_or(u32::MAX);
+        self.labels.push(labels.clone());
+        self.label_ids.insert(labels, i);
+        i
     }
 
     fn push_unsorted(&mut self, e: XlogDbEntry) {
-        let compression = self.intern(e.compression);
-        let encryption = self.intern(e.encryption);
+        let labels = self.intern((e.compression, e.encryption));
         self.entries.push(Packed {
             name: e.name,
             size: e.size,
             time: e.time,
-            compression,
-            encryption,
+            labels,
         });
     }
 
@@ -276,12 +278,17 @@ impl WalIndex {
     }
 
     fn unpack(&self, p: &Packed) -> XlogDbEntry {
+        let (compression, encryption) = self
+            .labels
+            .get(p.labels as usize)
+            .cloned()
+            .unwrap_or_default();
         XlogDbEntry {
             name: p.name,
             size: p.size,
             time: p.time,
-            compression: self.string(p.compression),
-            encryption: self.string(p.encryption),
+            compression,
+            encryption,
         }
     }
 
@@ -495,6 +502,8 @@ impl fmt::Display for WalIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
+    use barman_wal::WalSegSize;
     use proptest::prelude::*;
 
     fn name() -> impl Strategy<Value = WalFileName> {
@@ -527,6 +536,29 @@ mod tests {
                 compression: compression.filter(|c| c != "None"),
                 encryption,
             })
+    }
+
+    /// Issue "Trust", point 11: past 254 distinct compression or encryption names the
+    /// index gave the next entries a slot that was never filled, and wrote them back as
+    /// `None`: a compressed file would have been listed as stored as is.
+    #[test]
+    fn more_than_254_distinct_compression_names_are_kept() {
+        let text: String = (0..300u64)
+            .map(|i| {
+                let name = SegmentName::from_segment_no(TimelineId::FIRST, i, WalSegSize::DEFAULT)
+                    .unwrap();
+                format!("{name}\t1\t1.0\tcodec{i}\tkey{}\n", i % 7)
+            })
+            .collect();
+        let index = WalIndex::parse("xlog.db", &text).unwrap();
+        let written = index.to_string();
+        assert_eq!(written.lines().count(), 300);
+        for (got, want) in written.lines().zip(text.lines()) {
+            assert_eq!(got, want);
+        }
+        let last = index.iter().last().unwrap();
+        assert_eq!(last.compression.as_deref(), Some("codec299"));
+        assert_eq!(last.encryption.as_deref(), Some("key5"));
     }
 
     proptest! {
@@ -567,6 +599,45 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "\\PC{0,120}") {
             let _ = WalIndex::parse("x", &s);
+        }
+    }
+
+    /// xlog.db text of random entries, as Barman writes it, or with 3 or 4 fields.
+    fn xlogdb_text() -> impl Strategy<Value = String> {
+        (proptest::collection::vec(entry(), 1..12), 3usize..=5).prop_map(|(entries, fields)| {
+            entries
+                .iter()
+                .map(|e| {
+                    let line = e.to_string();
+                    let kept: Vec<&str> = line.split('\t').take(fields).collect();
+                    format!("{}\n", kept.join("\t"))
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// One line with one mutation: an error, or an entry that writes and reads back.
+        #[test]
+        fn near_valid_lines_parse_or_fail_cleanly(s in near_valid(entry().prop_map(|e| e.to_string()))) {
+            if let Ok(e) = XlogDbEntry::parse_line(&s) {
+                prop_assert_eq!(XlogDbEntry::parse_line(&e.to_string()).unwrap(), e);
+            }
+        }
+
+        /// A whole xlog.db with one mutation (a line dropped or duplicated, a size, a
+        /// time or a name replaced by a boundary value, ...): an error, or an index that
+        /// writes back a text it reads the same, with names in order.
+        #[test]
+        fn near_valid_files_parse_or_fail_cleanly(s in near_valid(xlogdb_text())) {
+            if let Ok(index) = WalIndex::parse("xlog.db", &s) {
+                let text = index.to_string();
+                prop_assert_eq!(WalIndex::parse("xlog.db", &text).unwrap().to_string(), text);
+                let names: Vec<WalFileName> = index.names().collect();
+                prop_assert!(names.windows(2).all(|w| w[0] <= w[1]));
+            }
         }
     }
 }

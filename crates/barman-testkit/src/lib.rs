@@ -6,8 +6,11 @@
 //! - [`tools`]: who we are (root or not), which tools exist, free ports, small file
 //!   systems, the Barman oracle.
 //! - [`trace`]: a command under `strace`, and whether it made what it wrote durable.
+//! - [`mutate`]: near-valid inputs (a valid text with one mutation) for the parsers'
+//!   property tests.
 #![allow(missing_docs)]
 
+pub mod mutate;
 mod pg;
 mod sshd;
 pub mod tools;

@@ -364,6 +364,7 @@ impl fmt::Display for TimelineHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use proptest::prelude::*;
 
     #[test]
@@ -454,6 +455,24 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "\\PC{0,200}") {
             let _ = TimelineHistory::parse(TimelineId::new(9), &s);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A valid history file (with a comment and a blank line, as PostgreSQL's may
+        /// have) with one mutation: an error, or a history that writes and reads back.
+        #[test]
+        fn near_valid_files_parse_or_fail_cleanly(
+            (tli, s) in history().prop_flat_map(|h| {
+                let text = format!("# comment\n\n{h}");
+                (Just(h.timeline()), near_valid(Just(text)))
+            })
+        ) {
+            if let Ok(h) = TimelineHistory::parse(tli, &s) {
+                prop_assert_eq!(TimelineHistory::parse(tli, &h.to_string()).unwrap(), h);
+            }
         }
     }
 }

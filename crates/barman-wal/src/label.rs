@@ -589,6 +589,7 @@ impl fmt::Display for TablespaceMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use proptest::prelude::*;
 
     const HISTORY: &str = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
@@ -685,25 +686,63 @@ mod tests {
         "[ -~]{0,30}"
     }
 
+    /// Labels and backup history files with every optional line, and unknown ones.
+    fn label() -> impl Strategy<Value = BackupLabel> {
+        (
+            (
+                any::<u64>(),
+                any::<u64>(),
+                proptest::option::of(any::<u64>()),
+                1u32..1000,
+            ),
+            (value(), value(), value(), value()),
+            (any::<bool>(), proptest::option::of(any::<u64>())),
+            proptest::collection::vec(("[A-Z][A-Z ]{0,12}[A-Z]", value()), 0..3),
+        )
+            .prop_map(
+                |((start, ck, stop, tli), (method, from, time, label), (with_tli, inc), other)| {
+                    let size = WalSegSize::DEFAULT;
+                    let t = TimelineId::new(tli);
+                    let loc = |l: u64| (Lsn::new(l), SegmentName::containing(t, Lsn::new(l), size));
+                    let mut other: Vec<(String, String)> = other
+                        .into_iter()
+                        .map(|(k, v)| (format!("X {k}"), v))
+                        .collect();
+                    let mut seen = std::collections::BTreeSet::new();
+                    other.retain(|(k, _)| seen.insert(k.clone()));
+                    BackupLabel {
+                        start: loc(start),
+                        stop: stop.map(loc),
+                        checkpoint: Lsn::new(ck),
+                        method,
+                        from,
+                        start_time: time,
+                        label,
+                        start_timeline: with_tli.then_some(t),
+                        stop_time: stop.map(|_| "2026-11-25 08:00:01 UTC".to_owned()),
+                        stop_timeline: stop.map(|_| t),
+                        incremental_from_lsn: inc.map(Lsn::new),
+                        incremental_from_tli: inc.map(|_| t),
+                        other,
+                    }
+                },
+            )
+    }
+
+    fn map() -> impl Strategy<Value = TablespaceMap> {
+        proptest::collection::vec((any::<u32>(), "[^\u{0}]{1,30}"), 0..5).prop_map(|links| {
+            TablespaceMap::new(
+                links
+                    .into_iter()
+                    .map(|(o, p)| TablespaceLink::new(o, p))
+                    .collect(),
+            )
+        })
+    }
+
     proptest! {
         #[test]
-        fn label_round_trip(
-            start in any::<u64>(), ck in any::<u64>(), stop in proptest::option::of(any::<u64>()),
-            tli in 1u32..1000, method in value(), from in value(), time in value(), label in value(),
-            with_tli in any::<bool>(), inc in proptest::option::of(any::<u64>()),
-        ) {
-            let size = WalSegSize::DEFAULT;
-            let t = TimelineId::new(tli);
-            let loc = |l: u64| (Lsn::new(l), SegmentName::containing(t, Lsn::new(l), size));
-            let l = BackupLabel {
-                start: loc(start), stop: stop.map(loc), checkpoint: Lsn::new(ck),
-                method, from, start_time: time, label,
-                start_timeline: with_tli.then_some(t),
-                stop_time: stop.map(|_| "2026-11-25 08:00:01 UTC".to_owned()),
-                stop_timeline: stop.map(|_| t),
-                incremental_from_lsn: inc.map(Lsn::new), incremental_from_tli: inc.map(|_| t),
-                other: vec![],
-            };
+        fn label_round_trip(l in label()) {
             prop_assert_eq!(BackupLabel::parse(&l.to_string()).unwrap(), l);
         }
 
@@ -713,16 +752,36 @@ mod tests {
         }
 
         #[test]
-        fn map_round_trip(links in proptest::collection::vec((any::<u32>(), "[^\u{0}]{1,30}"), 0..5)) {
-            let m = TablespaceMap::new(links.into_iter().map(|(o, p)| TablespaceLink::new(o, p)).collect());
-            let text = m.to_string();
-            let parsed = TablespaceMap::parse(&text).unwrap();
-            prop_assert_eq!(parsed, m);
+        fn map_round_trip(m in map()) {
+            prop_assert_eq!(TablespaceMap::parse(&m.to_string()).unwrap(), m);
         }
 
         #[test]
         fn map_parse_never_panics(s in "\\PC{0,200}") {
             let _ = TablespaceMap::parse(&s);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A valid label or backup history file with one mutation (a line dropped or
+        /// duplicated, an LSN or segment field replaced, ...): an error, or a label that
+        /// writes and reads back.
+        #[test]
+        fn near_valid_labels_parse_or_fail_cleanly(s in near_valid(label().prop_map(|l| l.to_string()))) {
+            if let Ok(l) = BackupLabel::parse(&s) {
+                prop_assert_eq!(BackupLabel::parse(&l.to_string()).unwrap(), l);
+            }
+        }
+
+        /// A valid tablespace_map with one mutation: an error, or a map that writes and
+        /// reads back.
+        #[test]
+        fn near_valid_maps_parse_or_fail_cleanly(s in near_valid(map().prop_map(|m| m.to_string()))) {
+            if let Ok(m) = TablespaceMap::parse(&s) {
+                prop_assert_eq!(TablespaceMap::parse(&m.to_string()).unwrap(), m);
+            }
         }
     }
 }

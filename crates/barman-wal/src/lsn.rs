@@ -233,6 +233,7 @@ impl FromStr for Lsn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use proptest::prelude::*;
 
     #[test]
@@ -310,6 +311,31 @@ mod tests {
             prop_assert_eq!(Lsn::from(a).checked_add(b).map(u64::from), a.checked_add(b));
             prop_assert_eq!(Lsn::from(a).checked_sub(b).map(u64::from), a.checked_sub(b));
             prop_assert_eq!(Lsn::from(a).checked_distance_from(Lsn::from(b)), a.checked_sub(b));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A valid LSN (canonical, lower case or zero-padded) with one mutation: an
+        /// error, or the LSN its two hex numbers say, which writes and reads back.
+        #[test]
+        fn near_valid_text_parses_or_fails_cleanly(
+            s in near_valid((any::<u64>(), 0u8..3).prop_map(|(v, form)| {
+                let lsn = Lsn::new(v);
+                match form {
+                    0 => lsn.to_string(),
+                    1 => lsn.to_string().to_lowercase(),
+                    _ => format!("{:08X}/{:08x}", lsn.high(), lsn.low()),
+                }
+            }))
+        ) {
+            if let Ok(lsn) = s.parse::<Lsn>() {
+                prop_assert_eq!(lsn.to_string().parse::<Lsn>().unwrap(), lsn);
+                let (hi, lo) = s.split_once('/').unwrap();
+                let v = (u64::from_str_radix(hi, 16).unwrap() << 32) | u64::from_str_radix(lo, 16).unwrap();
+                prop_assert_eq!(u64::from(lsn), v);
+            }
         }
     }
 }

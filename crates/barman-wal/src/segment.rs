@@ -590,6 +590,7 @@ impl FusedIterator for SegmentRange {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use proptest::prelude::*;
 
     fn sizes() -> impl Strategy<Value = WalSegSize> {
@@ -729,6 +730,28 @@ mod tests {
         #[test]
         fn parse_never_panics(s in "[0-9a-fA-FxX. ]{0,30}") {
             let _ = s.parse::<SegmentName>();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A valid segment name with one mutation: an error, or the same name up to case,
+        /// whose positions are consistent for every segment size it fits.
+        #[test]
+        fn near_valid_names_parse_or_fail_cleanly(
+            s in near_valid((1u32.., any::<u32>(), 0u32..4096, any::<bool>()).prop_map(|(t, l, s, lower)| {
+                let name = SegmentName::new(TimelineId::new(t), l, s).unwrap().to_string();
+                if lower { name.to_lowercase() } else { name }
+            })),
+            size in sizes(),
+        ) {
+            if let Ok(n) = s.parse::<SegmentName>() {
+                prop_assert_eq!(n.to_string().to_lowercase(), s.to_lowercase());
+                if let Ok(start) = n.start_lsn(size) {
+                    prop_assert_eq!(SegmentName::containing(n.timeline(), start, size), n);
+                }
+            }
         }
     }
 }

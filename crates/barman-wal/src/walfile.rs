@@ -229,6 +229,7 @@ fn segment_reason(b: &[u8]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use barman_testkit::mutate::{self, near_valid};
     use proptest::prelude::*;
 
     #[test]
@@ -337,6 +338,25 @@ mod tests {
         fn near_miss_never_panics(s in "[0-9A-Fa-f]{8,24}(\\.(partial|history|backup|[0-9A-F]{8}\\.backup|gz))?") {
             if let Ok(n) = s.parse::<WalFileName>() {
                 prop_assert_eq!(n.to_string().to_lowercase(), s.to_lowercase());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        /// A valid name of any kind (either case) with one mutation: an error, or a name
+        /// whose canonical text is the input up to case.
+        #[test]
+        fn near_valid_names_parse_or_fail_cleanly(
+            s in near_valid((any_name(), any::<bool>()).prop_map(|(n, lower)| {
+                if lower { n.to_string().to_lowercase() } else { n.to_string() }
+            }))
+        ) {
+            if let Ok(n) = s.parse::<WalFileName>() {
+                let canonical = n.to_string();
+                prop_assert_eq!(canonical.parse::<WalFileName>().unwrap(), n);
+                prop_assert_eq!(canonical.to_lowercase(), s.to_lowercase());
             }
         }
     }

@@ -28,21 +28,97 @@ impl Rng {
 }
 
 /// A generated catalogue plus what the oracle needs to know about it.
+///
+/// Its backups have one WAL segment size (1 MiB to 1 GiB), and their WAL may start near
+/// the beginning of the WAL, just before a log boundary or just before the end of the
+/// LSN space: ranges of segments cross log ids, whose last segment number depends on
+/// the size (0xFF for 16 MiB, 0xFFF for 1 MiB, 0x3 for 1 GiB).
 pub(crate) struct Generated {
     pub(crate) catalogue: Catalogue,
+    /// The WAL segment size of every backup of the catalogue.
+    pub(crate) size: WalSegSize,
     /// Seconds since the epoch of each backup's end (None when unset).
     pub(crate) ends: Vec<(BackupId, Option<i64>)>,
     /// The newest end time.
     pub(crate) last_end: i64,
 }
 
+impl Generated {
+    /// The lowest `begin_wal` and highest `end_wal` segment numbers of the backups.
+    pub(crate) fn segment_span(&self) -> Option<(u64, u64)> {
+        let numbers = || {
+            self.catalogue
+                .iter()
+                .flat_map(|b| [b.begin_wal, b.end_wal])
+                .flatten()
+                .map(|s| s.segment_no(self.size).unwrap())
+        };
+        Some((numbers().min()?, numbers().max()?))
+    }
+
+    /// An archive around the backups' WAL: segment numbers from `before` segments before
+    /// the first backup's begin to `after` past the last backup's end (within the LSN
+    /// space).
+    pub(crate) fn archive_span(&self, before: u64, after: u64) -> Option<(u64, u64)> {
+        let (lo, hi) = self.segment_span()?;
+        let last = (1u64 << 32) * self.size.segments_per_log() - 1;
+        Some((
+            lo.saturating_sub(before).max(1),
+            hi.saturating_add(after).min(last),
+        ))
+    }
+}
+
 pub(crate) const START: i64 = 1_790_000_000; // 2026-09-21
+
+/// Most backups a generated catalogue has.
+pub(crate) const MAX_BACKUPS: u64 = 40;
+
+/// The most segment numbers a catalogue's backups span (each backup moves on by at most
+/// 4 + 2 segments).
+const MAX_SPAN: u64 = MAX_BACKUPS * 6;
+
+/// A WAL segment size: any power of two from 1 MiB to 1 GiB, 16 MiB more often.
+pub(crate) fn segment_size(rng: &mut Rng) -> WalSegSize {
+    let shift = if rng.chance(30) {
+        24
+    } else {
+        20 + rng.below(11)
+    };
+    WalSegSize::new(1 << shift).unwrap()
+}
+
+/// The segment number of a first backup: near the start of the WAL, just before a log
+/// boundary (the last segments of a log id, whose number of segments depends on the
+/// segment size), anywhere, or just before the end of the LSN space (log id FFFFFFFF),
+/// leaving room for `span` more segments.
+pub(crate) fn first_segment(rng: &mut Rng, size: WalSegSize, span: u64) -> u64 {
+    let per_log = size.segments_per_log();
+    let last = (1u64 << 32) * per_log - 1;
+    let room = last - span;
+    match rng.below(4) {
+        0 => 1 + rng.below(8),
+        1 => {
+            let log = rng.below(1 << 32);
+            (log * per_log)
+                .saturating_sub(1 + rng.below(4))
+                .clamp(1, room)
+        }
+        2 => 1 + rng.below(room),
+        _ => room - rng.below(per_log.min(64)),
+    }
+}
 
 pub(crate) fn catalogue(rng: &mut Rng) -> Generated {
     let mut cat = Catalogue::new("pg");
-    let n = rng.below(9);
+    let n = if rng.chance(20) {
+        rng.below(MAX_BACKUPS + 1)
+    } else {
+        rng.below(13)
+    };
+    let size = segment_size(rng);
     let mut t = START;
-    let mut seg = 2u64;
+    let mut seg = first_segment(rng, size, MAX_SPAN);
     let mut tli = 1u32;
     let mut ends = Vec::new();
     let mut last_end = START;
@@ -69,12 +145,11 @@ pub(crate) fn catalogue(rng: &mut Rng) -> Generated {
             tli += 1;
         }
         b.timeline = Some(TimelineId::new(tli));
+        b.xlog_segment_size = size;
         seg += 1 + rng.below(4);
-        let begin =
-            SegmentName::from_segment_no(TimelineId::new(tli), seg, WalSegSize::DEFAULT).unwrap();
+        let begin = SegmentName::from_segment_no(TimelineId::new(tli), seg, size).unwrap();
         seg += rng.below(3);
-        let end =
-            SegmentName::from_segment_no(TimelineId::new(tli), seg, WalSegSize::DEFAULT).unwrap();
+        let end = SegmentName::from_segment_no(TimelineId::new(tli), seg, size).unwrap();
         b.begin_wal = Some(begin);
         b.end_wal = Some(end);
         let end_t = t + 60 + rng.below(7200) as i64;
@@ -108,6 +183,7 @@ pub(crate) fn catalogue(rng: &mut Rng) -> Generated {
     }
     Generated {
         catalogue: cat,
+        size,
         ends,
         last_end,
     }

@@ -154,16 +154,11 @@ fn wal_cleanup_matches_barman() {
         };
         let from_retention = rng.chance(50);
         let concurrent = rng.chance(70);
-        // An archive: segments 1..=max on every timeline used, history files, a backup
-        // label and a partial file.
-        let max_seg = g
-            .catalogue
-            .iter()
-            .filter_map(|b| b.end_wal)
-            .map(|s| s.seg())
-            .max()
-            .unwrap_or(3)
-            + 3;
+        // An archive: segments from before the first backup to after the last one on
+        // every timeline used (across log boundaries, at the catalogue's segment size),
+        // history files, backup labels and a partial file.
+        let size = g.size;
+        let (first_no, last_no) = g.archive_span(3, 3).unwrap();
         let max_tli = g
             .catalogue
             .iter()
@@ -175,15 +170,10 @@ fn wal_cleanup_matches_barman() {
             if t > 1 {
                 names.push(WalFileName::History(TimelineId::new(t)));
             }
-            for s in 1..=max_seg {
-                let seg = SegmentName::from_segment_no(
-                    TimelineId::new(t),
-                    u64::from(s),
-                    WalSegSize::DEFAULT,
-                )
-                .unwrap();
+            for no in first_no..=last_no {
+                let seg = SegmentName::from_segment_no(TimelineId::new(t), no, size).unwrap();
                 names.push(WalFileName::Segment(seg));
-                if s % 5 == 0 {
+                if no % 5 == 0 {
                     names.push(WalFileName::BackupLabel {
                         segment: seg,
                         offset: 0x28,
@@ -191,10 +181,9 @@ fn wal_cleanup_matches_barman() {
                 }
             }
         }
-        names.push(WalFileName::Partial(
-            SegmentName::from_segment_no(max_tli, u64::from(max_seg) + 1, WalSegSize::DEFAULT)
-                .unwrap(),
-        ));
+        if let Some(partial) = SegmentName::from_segment_no(max_tli, last_no + 1, size) {
+            names.push(WalFileName::Partial(partial));
+        }
         let removed: Vec<String> =
             match WalCleanup::plan(&g.catalogue, deleted, from_retention, concurrent) {
                 None => vec![],
@@ -255,10 +244,16 @@ fn random_info(rng: &mut Rng, id: &str) -> BackupInfo {
     };
     let seg = |rng: &mut Rng| -> Option<SegmentName> {
         rng.chance(80).then(|| {
+            // Any log id, up to FFFFFFFF, and any position a 1 MiB segment can have.
+            let log = if rng.chance(30) {
+                rng.next() as u32
+            } else {
+                rng.below(3) as u32
+            };
             SegmentName::new(
                 TimelineId::new(1 + rng.below(3) as u32),
-                rng.below(3) as u32,
-                rng.below(256) as u32,
+                log,
+                rng.below(4096) as u32,
             )
             .unwrap()
         })

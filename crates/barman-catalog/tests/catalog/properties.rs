@@ -6,7 +6,7 @@ use barman_catalog::{
     BackupStatus, Catalogue, KeepTarget, RetentionPolicy, RetentionStatus, WalCleanup, WalIndex,
     WindowUnit, XlogDbEntry,
 };
-use barman_wal::{SegmentName, WalFileName, WalSegSize};
+use barman_wal::{SegmentName, WalFileName};
 use jiff::tz::TimeZone;
 
 use crate::model::{self, Rng};
@@ -168,28 +168,31 @@ fn retention_agrees_with_a_naive_model_and_keeps_what_it_must() {
 #[test]
 fn retention_never_deletes_wal_a_remaining_backup_needs() {
     let mut rng = Rng::new(1234);
-    let size = WalSegSize::DEFAULT;
+    let mut sizes = BTreeSet::new();
+    let mut crossing = 0;
     for case in 0..1500 {
         let g = model::catalogue(&mut rng);
         let mut cat = g.catalogue.clone();
-        // A complete archive for every timeline used.
-        let max_seg = cat
-            .iter()
-            .filter_map(|b| b.end_wal)
-            .map(|s| s.seg())
-            .max()
-            .unwrap_or(3)
-            + 4;
+        let size = g.size;
+        // A complete archive for every timeline used, from before the first backup to
+        // after the last one.
+        let Some((first_no, last_no)) = g.archive_span(2, 4) else {
+            continue;
+        };
+        sizes.insert(size);
+        let per_log = size.segments_per_log();
+        crossing += usize::from(first_no / per_log != last_no / per_log);
         let mut text = String::new();
         for t in cat
             .iter()
             .filter_map(|b| b.timeline)
             .collect::<BTreeSet<_>>()
         {
-            for s in 1..=max_seg {
+            for no in first_no..=last_no {
                 text.push_str(&format!(
-                    "{} 16777216 1.0\n",
-                    SegmentName::from_segment_no(t, u64::from(s), size).unwrap()
+                    "{} {} 1.0\n",
+                    SegmentName::from_segment_no(t, no, size).unwrap(),
+                    size.bytes()
                 ));
             }
         }
@@ -227,8 +230,7 @@ fn retention_never_deletes_wal_a_remaining_backup_needs() {
                 .find(|b| cat.keep(b.id) != Some(KeepTarget::Standalone))
             {
                 let begin = oldest.begin_wal.unwrap();
-                let last = SegmentName::from_segment_no(begin.timeline(), u64::from(max_seg), size)
-                    .unwrap();
+                let last = SegmentName::from_segment_no(begin.timeline(), last_no, size).unwrap();
                 for seg in SegmentName::range(begin, last, size) {
                     assert!(
                         wals.has_segment(seg),
@@ -239,6 +241,13 @@ fn retention_never_deletes_wal_a_remaining_backup_needs() {
             }
         }
     }
+    // The generator reaches what it is meant to: every segment size, and archives that
+    // cross a log boundary.
+    assert_eq!(sizes.len(), 11, "segment sizes generated: {sizes:?}");
+    assert!(
+        crossing > 100,
+        "only {crossing} archives cross a log boundary"
+    );
     let _ = (XlogDbEntry::parse_line, WalFileName::History);
 }
 
@@ -248,12 +257,15 @@ fn retention_never_deletes_wal_a_remaining_backup_needs() {
 fn check_backup_agrees_with_a_naive_model() {
     use barman_catalog::{BackupInfo, CheckOutcome, check_backup};
     let mut rng = Rng::new(99);
-    let size = WalSegSize::new(1 << 24).unwrap();
     for case in 0..5000 {
+        // Any segment size, and WAL near the start, a log boundary or the end of the LSN
+        // space.
+        let size = model::segment_size(&mut rng);
         let tli = barman_wal::TimelineId::new(1 + rng.below(2) as u32);
-        let begin_no = rng.below(600);
+        let begin_no = model::first_segment(&mut rng, size, 12);
         let end_no = begin_no + rng.below(5);
         let mut b = BackupInfo::new("20261125T010000".parse().unwrap());
+        b.xlog_segment_size = size;
         b.status = *rng.pick(&[
             BackupStatus::WaitingForWals,
             BackupStatus::Done,

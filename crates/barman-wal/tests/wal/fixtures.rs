@@ -357,3 +357,51 @@ fn backup_label_history_file_and_tablespace_map() {
     assert_eq!(map.links()[0].oid().to_string(), fact(&f, "TABLESPACE_OID"));
     assert!(map.links()[0].path().ends_with("/tablespace dir"));
 }
+
+/// The real first pages, and the first pages of the real segment, with one mutation:
+/// the page header reader, the header check and the streaming validator give a value or
+/// an error, never a panic, and a header that reads writes back its own bytes.
+mod near_valid_pages {
+    use barman_testkit::mutate::{self, near_valid_bytes};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn inputs() -> Vec<(SegmentName, Vec<u8>)> {
+        let f = facts();
+        let mut out = Vec::new();
+        for key in ["SEG_TL1_FIRST", "SEG_AFTER_SWITCH", "SEG_TL2"] {
+            let name: SegmentName = fact(&f, key).parse().unwrap();
+            out.push((name, read(&format!("{name}.page0"))));
+        }
+        let (name, whole) = whole_segment();
+        out.push((name, whole[..3 * 8192].to_vec()));
+        out
+    }
+
+    proptest! {
+        #![proptest_config(mutate::config())]
+
+        #[test]
+        fn near_valid_pages_never_panic(
+            (name, bytes, partial) in proptest::sample::select(inputs()).prop_flat_map(|(name, bytes)| {
+                (Just(name), near_valid_bytes(Just(bytes)), any::<bool>())
+            })
+        ) {
+            if let Some(h) = PageHeader::parse(&bytes) {
+                let written = h.to_bytes();
+                prop_assert_eq!(&written[..20], &bytes[..20]);
+                if h.is_long() {
+                    prop_assert_eq!(&written[24..40], &bytes[24..40]);
+                }
+            }
+            let check = SegmentCheck::new(name, size()).partial(partial);
+            let _ = check.check_header(&bytes, size().bytes());
+            let mut v = check.validator();
+            let (a, b) = bytes.split_at(bytes.len() / 3);
+            if v.feed(a).is_ok() && v.feed(b).is_ok() {
+                let _ = v.finish();
+            }
+        }
+    }
+}
