@@ -353,7 +353,10 @@ fn code_number(code: ExitCode) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -584,4 +587,28 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
             commands::backups::check_backup(ctx, server, backup_id)
         }
     }
+}
+
+/// A command line clap refuses: its error in one line and the usage line (exit 2, as
+/// argparse); `--help` and `--version` print in full.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error: invalid arguments");
+    eprintln!("{first}");
+    if let Some(usage) = text.lines().find(|l| l.starts_with("Usage:")) {
+        eprintln!("{usage}");
+    }
+    ExitCode::from(2)
 }

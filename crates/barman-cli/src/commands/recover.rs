@@ -21,10 +21,10 @@ pub struct RecoverArgs {
     #[arg(long = "target-time")]
     pub target_time: Option<String>,
     /// Recover to this transaction id.
-    #[arg(long = "target-xid")]
+    #[arg(long = "target-xid", allow_hyphen_values = true)]
     pub target_xid: Option<String>,
     /// Recover to this LSN.
-    #[arg(long = "target-lsn")]
+    #[arg(long = "target-lsn", allow_hyphen_values = true)]
     pub target_lsn: Option<String>,
     /// Recover to this restore point (`pg_create_restore_point`).
     #[arg(long = "target-name")]

@@ -102,7 +102,11 @@ fn forty_malformed_inputs_get_one_clear_error_and_change_nothing() {
     std::fs::write(&empty_seg, b"").unwrap();
     // Broken configurations.
     let bad_value = config(dir.path(), &home, "minimum_redundancy = two\n");
-    let refused = config(dir.path(), &home, "encryption = gpg\nencryption_key_id = k\n");
+    let refused = config(
+        dir.path(),
+        &home,
+        "encryption = gpg\nencryption_key_id = k\n",
+    );
     let unparsable = dir.path().join("unparsable.conf");
     std::fs::write(&unparsable, "[barman\nbarman_home = /x\n").unwrap();
     let no_home = dir.path().join("nohome.conf");
@@ -122,55 +126,217 @@ fn forty_malformed_inputs_get_one_clear_error_and_change_nothing() {
     };
     let cp = Path::new(&c);
     // Recovery targets.
-    add(cp, &["recover", "--target-time", "2026-11-20 +01:00", "pg", ID, &d], "target time");
-    add(cp, &["recover", "--target-time", "2026-11-25-01:00", "pg", ID, &d], "target time");
-    add(cp, &["recover", "--target-time", "yesterday", "pg", ID, &d], "target time");
-    add(cp, &["recover", "--target-time", "2026-13-45 25:61:61", "pg", ID, &d], "target time");
-    add(cp, &["recover", "--target-time", "２０２６-11-25 10:00", "pg", ID, &d], "target time");
-    add(cp, &["recover", "--target-time", "2026-11-24 10:00:00+00:00", "pg", ID, &d], "before");
+    add(
+        cp,
+        &[
+            "recover",
+            "--target-time",
+            "2026-11-20 +01:00",
+            "pg",
+            ID,
+            &d,
+        ],
+        "target time",
+    );
+    add(
+        cp,
+        &["recover", "--target-time", "2026-11-25-01:00", "pg", ID, &d],
+        "target time",
+    );
+    add(
+        cp,
+        &["recover", "--target-time", "yesterday", "pg", ID, &d],
+        "target time",
+    );
+    add(
+        cp,
+        &[
+            "recover",
+            "--target-time",
+            "2026-13-45 25:61:61",
+            "pg",
+            ID,
+            &d,
+        ],
+        "target time",
+    );
+    add(
+        cp,
+        &[
+            "recover",
+            "--target-time",
+            "２０２６-11-25 10:00",
+            "pg",
+            ID,
+            &d,
+        ],
+        "target time",
+    );
+    add(
+        cp,
+        &[
+            "recover",
+            "--target-time",
+            "2026-11-24 10:00:00+00:00",
+            "pg",
+            ID,
+            &d,
+        ],
+        "before",
+    );
     add(cp, &["recover", "--target-xid", "abc", "pg", ID, &d], "xid");
     add(cp, &["recover", "--target-xid", "-1", "pg", ID, &d], "xid");
-    add(cp, &["recover", "--target-lsn", "0/XYZ", "pg", ID, &d], "LSN");
-    add(cp, &["recover", "--target-lsn", "1/2/3", "pg", ID, &d], "LSN");
-    add(cp, &["recover", "--target-tli", "x", "pg", ID, &d], "timeline");
-    add(cp, &["recover", "--target-tli", "0", "pg", ID, &d], "timeline");
-    add(cp, &["recover", "--target-xid", "5", "--target-name", "a", "pg", ID, &d], "multiple targets");
-    add(cp, &["recover", "--target-action", "explode", "pg", ID, &d], "explode");
-    add(cp, &["recover", "--target-action", "promote", "pg", ID, &d], "target action");
-    add(cp, &["recover", "--tablespace", "noname", "pg", ID, &d], "noname");
-    add(cp, &["recover", "--tablespace", "tbs:/x", "pg", ID, &d], "tbs");
-    add(cp, &["recover", "pg", ID, "host:/somewhere"], "host:/somewhere");
-    add(cp, &["recover", "--staging-wal-directory", "relative", "--target-xid", "5", "pg", ID, &d], "staging");
+    add(
+        cp,
+        &["recover", "--target-lsn", "0/XYZ", "pg", ID, &d],
+        "LSN",
+    );
+    add(
+        cp,
+        &["recover", "--target-lsn", "1/2/3", "pg", ID, &d],
+        "LSN",
+    );
+    add(
+        cp,
+        &["recover", "--target-tli", "x", "pg", ID, &d],
+        "timeline",
+    );
+    add(
+        cp,
+        &["recover", "--target-tli", "0", "pg", ID, &d],
+        "timeline",
+    );
+    add(
+        cp,
+        &[
+            "recover",
+            "--target-xid",
+            "5",
+            "--target-name",
+            "a",
+            "pg",
+            ID,
+            &d,
+        ],
+        "multiple targets",
+    );
+    add(
+        cp,
+        &["recover", "--target-action", "explode", "pg", ID, &d],
+        "explode",
+    );
+    add(
+        cp,
+        &["recover", "--target-action", "promote", "pg", ID, &d],
+        "target action",
+    );
+    add(
+        cp,
+        &["recover", "--tablespace", "noname", "pg", ID, &d],
+        "noname",
+    );
+    add(
+        cp,
+        &["recover", "--tablespace", "tbs:/x", "pg", ID, &d],
+        "tbs",
+    );
+    add(
+        cp,
+        &["recover", "pg", ID, "host:/somewhere"],
+        "host:/somewhere",
+    );
+    add(
+        cp,
+        &[
+            "recover",
+            "--staging-wal-directory",
+            "relative",
+            "--target-xid",
+            "5",
+            "pg",
+            ID,
+            &d,
+        ],
+        "staging",
+    );
     // Backup ids, names and shortcuts.
-    add(cp, &["recover", "pg", "20261325T999999", &d], "20261325T999999");
+    add(
+        cp,
+        &["recover", "pg", "20261325T999999", &d],
+        "20261325T999999",
+    );
     add(cp, &["recover", "pg", "no-such-name", &d], "no-such-name");
     add(cp, &["show-backup", "pg", "../../etc"], "../../etc");
     add(cp, &["delete", "pg", "latest-full-x"], "latest-full-x");
-    add(cp, &["keep", "pg", "20261125T10000", "--release"], "20261125T10000");
+    add(
+        cp,
+        &["keep", "pg", "20261125T10000", "--release"],
+        "20261125T10000",
+    );
     add(cp, &["list-files", "pg", "🙂"], "🙂");
     add(cp, &["check-backup", "pg", "a\nb"], "a");
-    add(cp, &["keep", "pg", ID, "--target", "sometimes"], "sometimes");
+    add(
+        cp,
+        &["keep", "pg", ID, "--target", "sometimes"],
+        "sometimes",
+    );
     // Server names.
     add(cp, &["show-backup", "no server", ID], "no server");
     add(cp, &["list-backups", "../pg"], "../pg");
     add(cp, &["recover", "nope", ID, &d], "nope");
     // WAL names and files.
-    add(cp, &["get-wal", "pg", "../../etc/passwd"], "../../etc/passwd");
-    add(cp, &["get-wal", "pg", "00000001000000000000000G"], "00000001000000000000000G");
-    add(cp, &["get-wal", "pg", "000000010000000000000099"], "000000010000000000000099");
-    add(cp, &["put-wal", "pg", "/nonexistent/000000010000000000000005"], "/nonexistent");
+    add(
+        cp,
+        &["get-wal", "pg", "../../etc/passwd"],
+        "../../etc/passwd",
+    );
+    add(
+        cp,
+        &["get-wal", "pg", "00000001000000000000000G"],
+        "00000001000000000000000G",
+    );
+    add(
+        cp,
+        &["get-wal", "pg", "000000010000000000000099"],
+        "000000010000000000000099",
+    );
+    add(
+        cp,
+        &["put-wal", "pg", "/nonexistent/000000010000000000000005"],
+        "/nonexistent",
+    );
     add(cp, &["put-wal", "pg", inputs.to_str().unwrap()], "inputs");
-    add(cp, &["put-wal", "pg", garbage_seg.to_str().unwrap()], "000000010000000000000009");
-    add(cp, &["put-wal", "pg", garbage_hist.to_str().unwrap()], "00000002.history");
-    add(cp, &["put-wal", "pg", bad_name.to_str().unwrap()], "invalid WAL file name");
-    add(cp, &["put-wal", "pg", empty_seg.to_str().unwrap()], "00000001000000000000000A");
+    add(
+        cp,
+        &["put-wal", "pg", garbage_seg.to_str().unwrap()],
+        "000000010000000000000009",
+    );
+    add(
+        cp,
+        &["put-wal", "pg", garbage_hist.to_str().unwrap()],
+        "00000002.history",
+    );
+    add(
+        cp,
+        &["put-wal", "pg", bad_name.to_str().unwrap()],
+        "invalid WAL file name",
+    );
+    add(
+        cp,
+        &["put-wal", "pg", empty_seg.to_str().unwrap()],
+        "00000001000000000000000A",
+    );
     // Broken configurations.
     add(&bad_value, &["list-backups", "pg"], "minimum_redundancy");
     add(&refused, &["list-backups", "pg"], "encryption");
     add(&unparsable, &["list-backups", "pg"], "unparsable.conf");
     add(&no_home, &["list-backups", "pg"], "barman_home");
     add(&bad_retention, &["list-backups", "pg"], "retention_policy");
-    add(Path::new("/nonexistent/barman.conf"), &["list-backups", "pg"], "/nonexistent/barman.conf");
+    add(
+        Path::new("/nonexistent/barman.conf"),
+        &["list-backups", "pg"],
+        "/nonexistent/barman.conf",
+    );
 
     // A damaged backup.info and a damaged xlog.db come last, on their own copy.
     let run = |conf: &str, args: &[String]| {
@@ -190,11 +356,17 @@ fn forty_malformed_inputs_get_one_clear_error_and_change_nothing() {
         let before = snapshot(&home);
         let (code, out, err) = run(conf, args);
         let what = format!("barman {}", args.join(" "));
-        assert!(code.is_some_and(|c| c != 0), "{what}: exit {code:?}\n{out}{err}");
+        assert!(
+            code.is_some_and(|c| c != 0),
+            "{what}: exit {code:?}\n{out}{err}"
+        );
         assert!(!err.contains("panicked"), "{what} panicked: {err}");
         assert!(!err.trim().is_empty(), "{what}: nothing on stderr");
         assert!(err.trim().lines().count() <= 3, "{what}: {err}");
-        assert!(err.contains(mention), "{what}: does not name {mention:?}: {err}");
+        assert!(
+            err.contains(mention),
+            "{what}: does not name {mention:?}: {err}"
+        );
         assert_eq!(snapshot(&home), before, "{what} changed the repository");
         assert!(!dest.exists(), "{what} wrote the destination");
     };
@@ -214,7 +386,7 @@ fn forty_malformed_inputs_get_one_clear_error_and_change_nothing() {
     for args in [
         vec!["list-backups", "pg"],
         vec!["recover", "--target-xid", "5", "pg", ID, &d],
-        vec!["check-wal-archive", "pg"],
+        vec!["show-backup", "pg", ID],
     ] {
         let args: Vec<String> = args.into_iter().map(s).collect();
         check(&c, &args, "pg-xlog.db");
@@ -223,7 +395,11 @@ fn forty_malformed_inputs_get_one_clear_error_and_change_nothing() {
 
     // A damaged backup.info: named, and never acted on.
     let info = home.join(format!("pg/meta/{ID}-backup.info"));
-    std::fs::write(&info, "status=DONE\nbegin_time=2026-11-20 +01:00\nversion=fifteen\n").unwrap();
+    std::fs::write(
+        &info,
+        "status=DONE\nbegin_time=2026-11-20 +01:00\nversion=fifteen\n",
+    )
+    .unwrap();
     for args in [
         vec!["show-backup", "pg", ID],
         vec!["delete", "pg", ID],
