@@ -1734,6 +1734,46 @@ mod tests {
         assert_eq!(keys, [(1, "archive_command"), (2, "recovery_target_name")]);
     }
 
+    /// Trust, point 3: paths went into `restore_command` and `recovery_end_command`
+    /// unquoted (a space split them, `$(...)` ran), and `conf_escape` left `\` alone.
+    #[test]
+    fn paths_are_quoted_for_the_shell_postgresql_and_its_configuration() {
+        assert_eq!(conf_quote("plain"), "'plain'");
+        assert_eq!(conf_quote("it's"), "'it''s'");
+        assert_eq!(conf_quote(r"a\b"), r"'a\\b'");
+        assert_eq!(conf_quote("a\nb"), r"'a\nb'");
+        assert_eq!(command_word("barman_wal").unwrap(), "barman_wal");
+        // One word for the shell, whatever it holds; `%` doubled for PostgreSQL.
+        for odd in [
+            "/srv/my wal",
+            "/srv/it's",
+            "/srv/$(touch x)",
+            "/srv/`id`",
+            "/srv/100%f",
+            "/srv/a;b",
+        ] {
+            let word = command_word(odd).unwrap();
+            let unpercented = word.replace("%%", "%");
+            assert_eq!(
+                shlex::split(&unpercented).unwrap(),
+                [odd],
+                "{odd} -> {word}"
+            );
+        }
+        assert!(command_word("a\0b").is_err());
+        // The whole value, as PostgreSQL's configuration parser reads it back, then
+        // the shell: the same words.
+        let odd = "/srv/it's a $(x) \\ dir";
+        let value = conf_quote(&format!("rm -fr -- {}", command_word(odd).unwrap()));
+        let inner = value
+            .strip_prefix('\'')
+            .and_then(|v| v.strip_suffix('\''))
+            .unwrap()
+            .replace("''", "'")
+            .replace("\\\\", "\\");
+        assert_eq!(shlex::split(&inner).unwrap(), ["rm", "-fr", "--", odd]);
+    }
+
     #[test]
     fn settings_outside_pgdata_are_reported() {
         let w = dangerous("postgresql.conf", "hba_file = '/etc/pg/hba'\nport=1\n");

@@ -779,7 +779,7 @@ mod tests {
         for secret in ["AKIDSECRETID", "TOPSECRETKEY", "TOKENSECRET"] {
             assert!(!shown.contains(secret), "{shown}");
         }
-        assert!(shown.contains("bucket"), "{shown}");
+        assert!(shown.contains("s3"), "{shown}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -356,6 +356,9 @@ fn barman_and_barman_rs_read_each_others_backups() {
         eprintln!("skipped: set BARMAN_ORACLE_PYTHON to the python of a venv with barman");
         return;
     };
+    let Some(s) = setup("") else { return };
+    // Barman gets its own copy of the configuration, whose barman_user is the user
+    // running it (its venv may not be readable by another); barman-rs's has none.
     let user = String::from_utf8_lossy(
         &std::process::Command::new("id")
             .arg("-un")
@@ -365,10 +368,10 @@ fn barman_and_barman_rs_read_each_others_backups() {
     )
     .trim()
     .to_owned();
-    let Some(s) = setup("") else { return };
+    let barman_conf = s.pg.dir().join("barman-py.conf");
     let text = std::fs::read_to_string(&s.conf).unwrap();
     std::fs::write(
-        &s.conf,
+        &barman_conf,
         text.replace("[barman]\n", &format!("[barman]\nbarman_user = {user}\n")),
     )
     .unwrap();
@@ -379,7 +382,7 @@ fn barman_and_barman_rs_read_each_others_backups() {
     let theirs = |args: &[&str]| {
         let out = std::process::Command::new(&script)
             .arg("-c")
-            .arg(&s.conf)
+            .arg(&barman_conf)
             .args(args)
             .env("TZ", "UTC")
             .output()

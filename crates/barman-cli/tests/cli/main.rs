@@ -4,6 +4,7 @@
 mod backup;
 mod backups;
 mod drill;
+mod interop;
 mod malformed;
 mod ops;
 mod ops_pg;

@@ -170,7 +170,7 @@ pub struct GlobalConfig {
 ///
 /// let main = "[barman]\nbarman_home = /var/lib/barman\nconfiguration_files_directory = /etc/barman.d\n";
 /// let src = MemorySource::default()
-///     .with("/etc/barman.d/pg.conf", "[pg]\nconninfo = host=pg\nbackup_method = postgres\nstreaming_archiver = on\nslot_name = barman\n");
+///     .with("/etc/barman.d/pg.conf", "[pg]\nconninfo = host=pg\nbackup_method = postgres\narchiver = on\nslot_name = barman\n");
 /// let config = Config::load("/etc/barman.conf", main, &src)?;
 /// assert_eq!(config.global().barman_user, "barman");
 /// assert_eq!(config.server_names().collect::<Vec<_>>(), ["pg"]);

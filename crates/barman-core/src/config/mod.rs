@@ -24,7 +24,7 @@
 //! description = "Main cluster"
 //! conninfo = host=pg user=barman dbname=postgres
 //! backup_method = postgres
-//! streaming_archiver = on
+//! archiver = on
 //! slot_name = barman
 //! "#;
 //! let config = Config::load("/etc/barman.conf", main, &MemorySource::default())?;

@@ -4,6 +4,7 @@ mod backups;
 mod check;
 mod config;
 mod ini;
+mod parsers;
 mod postgres;
 mod recover;
 mod support;
