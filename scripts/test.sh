@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # The test command of barman-rs: formatting, lints, every test and doctest, benches and
-# fuzz targets compiled, and the dependency boundaries of the sans-IO crates.
+# fuzz targets compiled, the fuzz targets run for a bounded time, and the dependency
+# boundaries of the sans-IO crates.
+#
+# BARMAN_FUZZ_SECONDS: wall-clock seconds of the fuzz run, all fuzz directories together
+# (default 150; 0 feeds the seeds only). BARMAN_FUZZ_JOBS: targets run at
+# once (default: the number of CPUs). BARMAN_FUZZ_SEED: seed of the mutations (default 0).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -36,8 +41,46 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --lock
 step "benches compile"
 cargo bench --workspace --no-run --locked
 
-step "fuzz targets compile"
-cargo check --manifest-path crates/barman-wal/fuzz/Cargo.toml --bins
+# Every fuzz directory: its own cargo workspace with the targets as functions of its
+# library (src/lib.rs), libFuzzer binaries (fuzz_targets/), committed seeds (seeds/) and
+# the stable runner (tests/seeds.rs). Add a directory here and it is compiled and run.
+fuzz_dirs=(
+    crates/barman-wal/fuzz
+    crates/barman-catalog/fuzz
+)
+# One build directory for all of them: the crates they share are built once.
+fuzz_target_dir="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
+
+step "fuzz targets compile (libFuzzer binaries)"
+for d in "${fuzz_dirs[@]}"; do
+    cargo check --manifest-path "$d/Cargo.toml" --target-dir "$fuzz_target_dir" --bins
+done
+
+step "fuzz runner: its own tests, then the runners build (stable, optimised, with overflow checks)"
+cargo test --manifest-path crates/barman-wal/fuzz/Cargo.toml --target-dir "$fuzz_target_dir" \
+    -p barman-fuzz-runner
+for d in "${fuzz_dirs[@]}"; do
+    cargo test --release --no-default-features --manifest-path "$d/Cargo.toml" \
+        --target-dir "$fuzz_target_dir" --test seeds --no-run
+done
+
+fuzz_seconds="${BARMAN_FUZZ_SECONDS:-150}"
+fuzz_jobs="${BARMAN_FUZZ_JOBS:-$(nproc)}"
+fuzz_targets=0
+for d in "${fuzz_dirs[@]}"; do
+    fuzz_targets=$((fuzz_targets + $(find "$d/fuzz_targets" -name '*.rs' | wc -l)))
+done
+# Each target gets an equal share of the wall-clock budget, fuzz_jobs targets at a time.
+per_target=$(awk -v s="$fuzz_seconds" -v j="$fuzz_jobs" -v n="$fuzz_targets" \
+    'BEGIN { printf "%.1f", s * j / n }')
+step "fuzz targets run: seeds, then mutations for ${per_target}s each (${fuzz_targets} targets, ${fuzz_jobs} at a time, about ${fuzz_seconds}s)"
+fuzz_start=$SECONDS
+for d in "${fuzz_dirs[@]}"; do
+    BARMAN_FUZZ_TARGET_SECONDS="$per_target" RUST_TEST_THREADS="$fuzz_jobs" \
+        cargo test --release --no-default-features --manifest-path "$d/Cargo.toml" \
+        --target-dir "$fuzz_target_dir" --test seeds -- --nocapture
+done
+echo "fuzz run: $((SECONDS - fuzz_start))s"
 
 echo
 echo "all checks passed"

@@ -153,8 +153,8 @@ fn split_offset(t: &str) -> Option<(&str, Option<i32>)> {
 }
 
 /// `YYYY-MM-DD<sep>HH:MM...` with `sep` a space or `T` and blanks allowed after it, as
-/// the ISO 8601 text jiff reads (`YYYY-MM-DDTHH:MM...`); `None` when there is no such
-/// separator or no time after it.
+/// the ISO 8601 text jiff reads (`YYYY-MM-DDTHH:MM...`); `None` when the text is shorter
+/// than a date or has no such separator after it.
 fn iso_text(body: &str) -> Option<String> {
     let date = body.get(..DATE_LEN)?;
     let rest = body.get(DATE_LEN..)?;

@@ -98,7 +98,10 @@ impl BackupLabel {
 
         for (idx, raw) in text.lines().enumerate() {
             let n = idx + 1;
-            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            // Carriage returns before the line end are line-end noise (CRLF files), all of
+            // them: a value cannot end with one, as `Display` could not write it back
+            // (`\r\n` ends the line).
+            let line = raw.trim_end_matches('\r');
             if line.trim().is_empty() {
                 continue;
             }
@@ -665,6 +668,19 @@ mod tests {
                 .contains("line 1")
         );
         assert!(BackupLabel::parse("garbage\n").is_err());
+    }
+
+    /// Found by the fuzz target `backup_label`: a last line ending in two carriage
+    /// returns and no line feed (`LABEL: x\r\r`) kept one in the value, which `Display`
+    /// wrote as `LABEL: x\r\n`, read back without it: the label did not round-trip.
+    #[test]
+    fn value_before_several_carriage_returns_round_trips() {
+        let base = HISTORY.replace("LABEL: barman: \"quoted\" label\n", "");
+        for end in ["LABEL: x \r\r", "LABEL: x \r\r\r\n", "LABEL: x \r\r\n"] {
+            let l = BackupLabel::parse(&format!("{base}{end}")).unwrap();
+            assert_eq!(l.label(), "x ", "{end:?}");
+            assert_eq!(BackupLabel::parse(&l.to_string()).unwrap(), l, "{end:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,10 @@
+//! The fuzz targets on stable Rust: the committed seeds, then deterministic mutations of
+//! them for `BARMAN_FUZZ_TARGET_SECONDS` each (see `barman-fuzz-runner`).
+//!
+//! ```text
+//! BARMAN_FUZZ_TARGET_SECONDS=30 cargo test --release --no-default-features \
+//!     --manifest-path crates/barman-wal/fuzz/Cargo.toml --test seeds -- --nocapture
+//! ```
+
+barman_fuzz_runner::fuzz_tests!(barman_wal_fuzz::TARGETS;
+    lsn, wal_file_name, history_file, backup_label, page_header, decompress);
