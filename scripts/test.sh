@@ -47,6 +47,7 @@ cargo bench --workspace --no-run --locked
 fuzz_dirs=(
     crates/barman-wal/fuzz
     crates/barman-catalog/fuzz
+    crates/barman-core/fuzz
 )
 # One build directory for all of them: the crates they share are built once.
 fuzz_target_dir="${CARGO_TARGET_DIR:-$PWD/target}/fuzz"
