@@ -403,7 +403,11 @@ fn main() -> ExitCode {
     // Options set that barman-rs only warns about: shown once per command, except on
     // the per-WAL-file path (put-wal, get-wal), where PostgreSQL's log would get them
     // for every segment: logged there.
-    let per_wal = matches!(cli.command, Command::PutWal { .. } | Command::GetWal { .. });
+    // cron (every minute, its output mailed) logs them too.
+    let per_wal = matches!(
+        cli.command,
+        Command::PutWal { .. } | Command::GetWal { .. } | Command::Cron
+    );
     for w in config.unsupported() {
         if per_wal || cli.quiet {
             log::log_as(log::WARNING, "barman.config", w);

@@ -81,6 +81,8 @@ pub struct WalArchive {
     wal_delete_hooks: Hooks,
     /// What the hooks had to say, for the caller to show.
     hook_warnings: Arc<Mutex<Vec<String>>>,
+    /// Why the server is disabled (nothing is archived then).
+    disabled: Option<String>,
 }
 
 /// What [`WalArchive::put_wal`] did.
@@ -141,6 +143,19 @@ impl WalArchive {
             archive_hooks: Hooks::new(global, server, "archive_script"),
             wal_delete_hooks: Hooks::new(global, server, "wal_delete_script"),
             hook_warnings: Arc::default(),
+            disabled: server.disabled().map(str::to_owned),
+        }
+    }
+
+    /// `Ok` unless the server is disabled by its configuration: nothing is archived
+    /// into it then.
+    pub(crate) fn usable(&self) -> Result<()> {
+        match &self.disabled {
+            None => Ok(()),
+            Some(reason) => Err(crate::config::ConfigError::Disabled {
+                reason: reason.clone(),
+            }
+            .into()),
         }
     }
 
@@ -239,6 +254,7 @@ impl WalArchive {
     /// `src` is never moved, removed or modified: it is PostgreSQL's own file in
     /// `pg_wal/`, which PostgreSQL keeps and offers again until archiving succeeds.
     pub fn put_wal(&self, src: &Path) -> Result<PutOutcome> {
+        self.usable()?;
         let base = src.file_name().and_then(|n| n.to_str()).unwrap_or("");
         let name: WalFileName = base.parse().map_err(|e| Error::Wal {
             path: src.to_owned(),
@@ -512,10 +528,15 @@ impl WalArchive {
         copy: bool,
     ) -> Result<PathBuf> {
         create_private_dir(&self.errors_dir)?;
+        let suffix = kind.suffix();
+        // PostgreSQL offers a refused file again and again (every minute, for ever):
+        // one copy of the same bytes is enough.
+        if copy && let Some(kept) = self.kept_already(src, file_name, suffix)? {
+            return Ok(kept);
+        }
         let stamp = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%SZ")
             .to_string();
-        let suffix = kind.suffix();
         let mut attempt = 0u32;
         let dest = loop {
             let dest = if attempt == 0 {
@@ -570,6 +591,62 @@ impl WalArchive {
             remove_durably(src)?;
         }
         Ok(dest)
+    }
+
+    /// Repairs a torn last line of xlog.db, as the next append would (the caller holds
+    /// the xlog.db lock): before a rewrite, which would otherwise drop it.
+    pub(crate) fn repair_xlogdb(&self) -> Result<()> {
+        let mut f = match OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&self.xlogdb)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("opening", &self.xlogdb, e)),
+        };
+        let Some(torn) =
+            cut_torn_tail(&mut f).map_err(|e| Error::io("repairing", &self.xlogdb, e))?
+        else {
+            return Ok(());
+        };
+        if let Ok(name) = torn.parse::<WalFileName>() {
+            let path = self.path_of(&name);
+            if path.is_file() && !xlogdb_lists(&self.xlogdb, &torn)? {
+                let mut line = entry_for_file(name, &path)?.to_string();
+                line.push('\n');
+                f.write_all(line.as_bytes())
+                    .and_then(|()| f.sync_all())
+                    .map_err(|e| Error::io("appending to", &self.xlogdb, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A file of `errors/` set aside for `file_name` as `suffix` with the same bytes as
+    /// `src`, if there is one.
+    fn kept_already(&self, src: &Path, file_name: &str, suffix: &str) -> Result<Option<PathBuf>> {
+        let len = fs::metadata(src)
+            .map_err(|e| Error::io("reading", src, e))?
+            .len();
+        let entries = match fs::read_dir(&self.errors_dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("listing", &self.errors_dir, e)),
+        };
+        let (head, tail) = (format!("{file_name}."), format!(".{suffix}"));
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&head)
+                && name.ends_with(&tail)
+                && e.metadata().is_ok_and(|m| m.is_file() && m.len() == len)
+                && same_bytes(src, &e.path())?
+            {
+                return Ok(Some(e.path()));
+            }
+        }
+        Ok(None)
     }
 
     /// Appends `entry`'s line to xlog.db; the caller holds the xlog.db lock.
@@ -776,6 +853,23 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Whether two files hold the same bytes.
+fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
+    let open = |p: &Path| File::open(p).map_err(|e| Error::io("opening", p, e));
+    let (mut ra, mut rb) = (open(a)?, open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let na = read_full(&mut ra, &mut ba).map_err(|e| Error::io("reading", a, e))?;
+        let nb = read_full(&mut rb, &mut bb).map_err(|e| Error::io("reading", b, e))?;
+        if na != nb || ba[..na] != bb[..nb] {
+            return Ok(false);
+        }
+        if na == 0 {
+            return Ok(true);
+        }
+    }
 }
 
 /// Whether two files hold the same content once decompressed (whatever their codecs).

@@ -173,29 +173,66 @@ pub const EXCLUDES: &[&str] = &[
     "base/pgsql_tmp",
 ];
 
-/// `conninfo` without its password, and the private password file (0600, removed when
-/// dropped) that then holds it, named by `passfile` in the returned text.
+/// A connection string for a program's command line, its secrets moved to private
+/// files (0600, removed when dropped): the password to a password file (`passfile`),
+/// the TLS key's passphrase to a connection service file (`service`, found through
+/// `PGSERVICEFILE`).
+struct Unsecret {
+    /// The connection string, without secrets.
+    conninfo: String,
+    _passfile: Option<tempfile::NamedTempFile>,
+    /// The service file to name in `PGSERVICEFILE`.
+    service_file: Option<tempfile::NamedTempFile>,
+}
+
+/// `conninfo` without its secrets, for a command line (any user sees one in `ps`).
 ///
 /// # Errors
 ///
-/// A connection string that does not parse; the password file cannot be written.
-fn without_password(conninfo: &str) -> Result<(String, Option<tempfile::NamedTempFile>)> {
+/// A connection string that does not parse; a `sslpassword` that a service file cannot
+/// hold (a line break, spaces at its ends) or with a `service` of the user's; the files
+/// cannot be written.
+fn without_secrets(conninfo: &str) -> Result<Unsecret> {
     use std::io::Write;
     let mut ci = ConnInfo::parse(conninfo)?;
-    let Some(password) = ci.get("password").map(str::to_owned) else {
-        return Ok((conninfo.to_owned(), None));
+    let private = |prefix: &str, text: &str| -> Result<tempfile::NamedTempFile> {
+        let mut file = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempfile()
+            .map_err(|e| Error::io("creating a private file in", std::env::temp_dir(), e))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| Error::io("writing", file.path(), e))?;
+        Ok(file)
     };
-    let mut file = tempfile::Builder::new()
-        .prefix("barman-pgpass.")
-        .tempfile()
-        .map_err(|e| Error::io("creating a password file in", std::env::temp_dir(), e))?;
-    let escaped = password.replace('\\', "\\\\").replace(':', "\\:");
-    file.write_all(format!("*:*:*:*:{escaped}\n").as_bytes())
-        .and_then(|()| file.flush())
-        .map_err(|e| Error::io("writing", file.path(), e))?;
-    ci.remove("password");
-    ci.set("passfile", file.path().to_string_lossy())?;
-    Ok((ci.encode(), Some(file)))
+    let mut passfile = None;
+    if let Some(password) = ci.get("password").map(str::to_owned) {
+        let escaped = password.replace('\\', "\\\\").replace(':', "\\:");
+        let file = private("barman-pgpass.", &format!("*:*:*:*:{escaped}\n"))?;
+        ci.remove("password");
+        ci.set("passfile", file.path().to_string_lossy())?;
+        passfile = Some(file);
+    }
+    let mut service_file = None;
+    if let Some(secret) = ci.get("sslpassword").map(str::to_owned) {
+        if ci.get("service").is_some() || secret.contains(['\n', '\r']) || secret.trim() != secret {
+            return Err(Error::refused(
+                "sslpassword cannot be passed to pg_basebackup off its command line (with a service, or a line break or spaces at its ends): put it in a service file and name the service in the connection string",
+            ));
+        }
+        let file = private(
+            "barman-pgservice.",
+            &format!("[barman_rs]\nsslpassword={secret}\n"),
+        )?;
+        ci.remove("sslpassword");
+        ci.set("service", "barman_rs")?;
+        service_file = Some(file);
+    }
+    Ok(Unsecret {
+        conninfo: ci.encode(),
+        _passfile: passfile,
+        service_file,
+    })
 }
 
 fn local_offset(ts: Timestamp) -> i32 {
@@ -237,6 +274,7 @@ pub async fn backup(
     options: &BackupOptions,
 ) -> Result<BackupReport> {
     let name = server.name();
+    server.usable()?;
     if !server.active() {
         return Err(Error::refused(format!(
             "server {name}: inactive servers cannot be backed up"
@@ -602,36 +640,61 @@ impl Job<'_> {
         self.repo.write_info(&self.info)?;
 
         self.phase = "copying files";
-        // The copy, with a keepalive query on the backup's session every
-        // `keepalive_interval` seconds, as Barman: a session idle for the whole copy
-        // can be cut by a firewall, and its backup with it.
-        let mut files = match how.keepalive {
-            Some(every) => {
-                tokio::select! {
-                    copied = self.copy_files(how, &pgdata) => copied?,
-                    lost = keepalive(pg, every) => {
-                        return Err(Error::refused(format!(
-                            "Connection to the Postgres server was lost during the backup ({})",
-                            first_line(&lost)
-                        )));
-                    }
-                }
-            }
-            None => self.copy_files(how, &pgdata).await?,
+        // The copy and the check of its pages, with a keepalive query on the backup's
+        // session every `keepalive_interval` seconds, as Barman: a session idle for the
+        // whole copy can be cut by a firewall, and its backup with it. A lost session
+        // fails the backup once the copy is over (a copy stopped halfway would leave
+        // files being written after the failed backup is cleaned up).
+        let checksums = self.info.data_checksums.as_deref() == Some("on");
+        let lsn = start.lsn;
+        let work = async {
+            let files = self.copy_files(how, &pgdata).await?;
+            let bad = if checksums {
+                self.phase = "verifying page checksums";
+                let (repo, id, list) = (self.repo.clone(), self.info.id, files.clone());
+                tokio::task::spawn_blocking(move || verify_pages(&repo, id, &list, lsn))
+                    .await
+                    .map_err(|e| {
+                        Error::io(
+                            "verifying the pages of",
+                            self.repo.data_dir(id),
+                            io::Error::other(e),
+                        )
+                    })?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, Error>((files, bad))
         };
-        if self.info.data_checksums.as_deref() == Some("on") {
-            self.phase = "verifying page checksums";
-            let bad = self.verify_pages(&files, start.lsn);
-            self.bad_pages = bad.len();
-            if !bad.is_empty() {
-                let shown: Vec<&str> = bad.iter().take(20).map(String::as_str).collect();
-                self.warnings.push(format!(
-                    "{} data pages with a bad checksum (PostgreSQL's copy is damaged; the backup keeps what it read): {}{}",
-                    bad.len(),
-                    shown.join(", "),
-                    if bad.len() > shown.len() { ", ..." } else { "" }
-                ));
+        let (mut files, bad) = match how.keepalive {
+            Some(every) => {
+                tokio::pin!(work);
+                let mut lost = None;
+                let done = loop {
+                    tokio::select! {
+                        done = &mut work => break done,
+                        e = keepalive(pg, every), if lost.is_none() => lost = Some(e),
+                    }
+                };
+                if let Some(e) = lost {
+                    return Err(Error::refused(format!(
+                        "Connection to the Postgres server was lost during the backup ({})",
+                        first_line(&e)
+                    )));
+                }
+                done?
             }
+            None => work.await?,
+        };
+        self.bad_pages = bad.len();
+        if !bad.is_empty() {
+            let shown: Vec<&str> = bad.iter().take(20).map(String::as_str).collect();
+            self.warnings.push(format!(
+                "{} data pages with a bad checksum (PostgreSQL's copy is damaged; the backup keeps what it read): {}{}",
+                bad.len(),
+                shown.join(", "),
+                if bad.len() > shown.len() { ", ..." } else { "" }
+            ));
         }
         let data_dir = self.repo.data_dir(id);
         if self.copy.files_vanished > 0 {
@@ -782,7 +845,20 @@ impl Job<'_> {
                             )
                             .await
                         {
-                            Ok(()) => checksum_tree(&dest, link.as_deref(), &known, &prefix),
+                            // Reading the whole tree back: off the runtime, so that the
+                            // keepalive goes on meanwhile.
+                            Ok(()) => {
+                                let (d, l, k, x) =
+                                    (dest.clone(), link.clone(), known.clone(), prefix.clone());
+                                tokio::task::spawn_blocking(move || {
+                                    checksum_tree(&d, l.as_deref(), &k, &x)
+                                })
+                                .await
+                                .map_err(|e| {
+                                    Error::io("checksumming", dest.clone(), io::Error::other(e))
+                                })
+                                .and_then(|r| r)
+                            }
                             Err(e) => Err(e.into()),
                         }
                     }
@@ -898,9 +974,10 @@ impl Job<'_> {
                     .unwrap_or("barman_streaming_backup"),
             )?;
         }
-        // A password never goes on the command line (any user sees it in `ps`): it
-        // reaches pg_basebackup through a private password file, removed afterwards.
-        let (dbname, _passfile) = without_password(&ci.encode())?;
+        // A secret never goes on the command line (any user sees it in `ps`): it
+        // reaches pg_basebackup through a private file, removed afterwards.
+        let secrets = without_secrets(&ci.encode())?;
+        let dbname = &secrets.conninfo;
         let mut args: Vec<String> = vec![
             format!("--dbname={dbname}"),
             "--no-password".to_owned(),
@@ -959,16 +1036,16 @@ impl Job<'_> {
         let retry = Retry::of(self.server, options.retry_times, options.retry_sleep);
         let mut attempt = 0;
         loop {
-            let out = tokio::process::Command::new(&program)
-                .args(&args)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .await
-                .map_err(|e| Error::Program {
-                    program: program.display().to_string(),
-                    status: "not started".into(),
-                    detail: e.to_string(),
-                })?;
+            let mut cmd = tokio::process::Command::new(&program);
+            cmd.args(&args).stdin(std::process::Stdio::null());
+            if let Some(f) = &secrets.service_file {
+                cmd.env("PGSERVICEFILE", f.path());
+            }
+            let out = cmd.output().await.map_err(|e| Error::Program {
+                program: program.display().to_string(),
+                status: "not started".into(),
+                detail: e.to_string(),
+            })?;
             if out.status.success() {
                 break;
             }
@@ -1115,6 +1192,46 @@ async fn keepalive(pg: &PgServer, every: Duration) -> Error {
     }
 }
 
+/// Page checksum verification of the relation files this backup copied (reused files
+/// were verified by the backup they come from): one line per bad page, named with file
+/// and block.
+fn verify_pages(repo: &BackupRepo, id: BackupId, files: &[CopiedFile], start: Lsn) -> Vec<String> {
+    let mut bad = Vec::new();
+    for f in files.iter().filter(|f| !f.reused) {
+        let rel = f.rel.to_string_lossy();
+        let path = if let Some(rest) = rel.strip_prefix("pg_tblspc/") {
+            let Some((oid, inner)) = rest.split_once('/') else {
+                continue;
+            };
+            let Ok(oid) = oid.parse::<u32>() else {
+                continue;
+            };
+            repo.tablespace_dir(id, oid).join(inner)
+        } else if rel.starts_with("base/") || rel.starts_with("global/") {
+            repo.data_dir(id).join(&f.rel)
+        } else {
+            continue;
+        };
+        let Some(segment) = f
+            .rel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(crate::datapage::relation_segment)
+        else {
+            continue;
+        };
+        if let Ok(pages) = crate::datapage::verify_file(&path, segment, start) {
+            bad.extend(pages.into_iter().map(|p| {
+                format!(
+                    "{rel} block {} (stored {:#06x}, computed {:#06x})",
+                    p.block, p.stored, p.computed
+                )
+            }));
+        }
+    }
+    bad
+}
+
 /// The manifest records of a tree rsync wrote: sizes, times and CRC-32C read back from
 /// the copy (a file hard-linked to `link` reuses the checksum `known` has for it).
 fn checksum_tree(
@@ -1191,48 +1308,6 @@ fn add_stats(total: &mut CopyStats, s: &CopyStats) {
     total.bytes_copied += s.bytes_copied;
     total.bytes_reused += s.bytes_reused;
     total.files_vanished += s.files_vanished;
-}
-
-impl Job<'_> {
-    /// Page checksum verification of the relation files this backup copied (reused
-    /// files were verified by the backup they come from): one line per bad page.
-    fn verify_pages(&self, files: &[CopiedFile], start: Lsn) -> Vec<String> {
-        let id = self.info.id;
-        let mut bad = Vec::new();
-        for f in files.iter().filter(|f| !f.reused) {
-            let rel = f.rel.to_string_lossy();
-            let path = if let Some(rest) = rel.strip_prefix("pg_tblspc/") {
-                let Some((oid, inner)) = rest.split_once('/') else {
-                    continue;
-                };
-                let Ok(oid) = oid.parse::<u32>() else {
-                    continue;
-                };
-                self.repo.tablespace_dir(id, oid).join(inner)
-            } else if rel.starts_with("base/") || rel.starts_with("global/") {
-                self.repo.data_dir(id).join(&f.rel)
-            } else {
-                continue;
-            };
-            let Some(segment) = f
-                .rel
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(crate::datapage::relation_segment)
-            else {
-                continue;
-            };
-            if let Ok(pages) = crate::datapage::verify_file(&path, segment, start) {
-                bad.extend(pages.into_iter().map(|p| {
-                    format!(
-                        "{rel} block {} (stored {:#06x}, computed {:#06x})",
-                        p.block, p.stored, p.computed
-                    )
-                }));
-            }
-        }
-        bad
-    }
 }
 
 async fn current_timeline(pg: &PgServer) -> Result<TimelineId> {

@@ -314,6 +314,8 @@ pub struct ServerBackups {
     minimum_redundancy: u32,
     concurrent: bool,
     delete_hooks: Hooks,
+    /// Why the server is disabled (nothing is deleted then).
+    disabled: Option<String>,
 }
 
 impl ServerBackups {
@@ -332,6 +334,17 @@ impl ServerBackups {
                 .iter()
                 .any(|o| o == "exclusive_backup"),
             delete_hooks: Hooks::new(global, server, "delete_script"),
+            disabled: server.disabled().map(str::to_owned),
+        }
+    }
+
+    fn usable(&self) -> Result<()> {
+        match &self.disabled {
+            None => Ok(()),
+            Some(reason) => Err(crate::config::ConfigError::Disabled {
+                reason: reason.clone(),
+            }
+            .into()),
         }
     }
 
@@ -575,6 +588,7 @@ impl ServerBackups {
     /// [`Error::Refused`] for the refusals above; an unknown backup; I/O errors (the
     /// marker stays, and the next `cron` finishes the delete).
     pub fn delete(&self, wanted: &str) -> Result<Vec<Deleted>> {
+        self.usable()?;
         let mut cat = self.load()?;
         let info = cat.resolve(wanted)?.clone();
         let server = self.server();
@@ -654,7 +668,8 @@ impl ServerBackups {
         fsutil::create_private_dir(self.repo.meta_dir())?;
         fsutil::write_replace(&self.marker_path(id), b"delete")?;
         // The delete hooks, as Barman runs them: after the marker, before anything
-        // goes (a pre retry script's exit 63 stops here, the marker left for cron).
+        // goes. A pre retry script's exit 63 stops the delete, and the marker goes too
+        // (Barman leaves it, and its next retention deletes the backup anyway).
         let mut hooks = self.delete_hooks.clone();
         if hooks.any() {
             hooks.with_backup(
@@ -667,6 +682,7 @@ impl ServerBackups {
             if let Err(stop) = hooks.run_retry("pre") {
                 self.archive
                     .add_hook_warnings(std::mem::take(&mut hooks.warnings));
+                remove_file_durably(&self.marker_path(id))?;
                 return Err(stop);
             }
         }
@@ -728,6 +744,8 @@ impl ServerBackups {
     /// left empty.
     fn remove_wals(&self, plan: &WalCleanup) -> Result<Vec<WalFileName>> {
         let _lock = self.archive.xlogdb_lock()?;
+        // A torn last line is repaired first: the rewrite below would drop it.
+        self.archive.repair_xlogdb()?;
         let mut index = self.wal_index()?;
         let removed: Vec<XlogDbEntry> = plan.apply(&mut index);
         if removed.is_empty() {
@@ -951,6 +969,7 @@ impl ServerBackups {
     /// Reading the catalogue; I/O errors while deleting (the marker stays, and the next
     /// run finishes).
     pub fn enforce_retention(&self, now: Timestamp, local: &TimeZone) -> Result<RetentionRun> {
+        self.usable()?;
         let mut run = RetentionRun::default();
         if !self.retention_auto {
             return Ok(run);

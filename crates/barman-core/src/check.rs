@@ -318,6 +318,10 @@ pub fn evaluate(
     let mut push = |name: &str, ok: bool, hint: Option<String>| {
         out.push(CheckResult::new(name, ok, hint));
     };
+    // A server its configuration disables (as Barman's "configuration" check).
+    if let Some(reason) = config.disabled() {
+        push("configuration", false, Some(reason.to_owned()));
+    }
 
     // WAL archive (printed only when failing), then the WAL queues.
     if !repo.xlogdb_nonempty && !repo.waiting_for_wals_backup {

@@ -408,6 +408,12 @@ pub enum Restored {
         /// The files prefetched into the spool by this call.
         prefetched: Vec<String>,
     },
+    /// Fetched from the Barman host without the spool, which cannot be used (another
+    /// user's, a link...): recovery goes on, without prefetching.
+    Unspooled {
+        /// Why the spool was not used.
+        reason: String,
+    },
 }
 
 /// Why [`WalRestoreClient::restore`] failed.
@@ -470,6 +476,17 @@ impl WalRestoreClient {
             prefetch_compression: Codec::None,
             system_id: None,
         }
+    }
+
+    /// Whether the spool directory exists and is this user's private directory (not a
+    /// link, no access for others): what [`prepare_spool`](Self::prepare_spool) makes.
+    fn spool_is_private(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(&self.spool_dir).is_ok_and(|m| {
+            m.is_dir()
+                && m.mode() & 0o077 == 0
+                && crate::fsutil::effective_uid().is_none_or(|uid| uid == m.uid())
+        })
     }
 
     /// Makes the spool directory ready: created 0700 when missing; an existing one
@@ -601,7 +618,8 @@ impl WalRestoreClient {
 
     fn command(&self, wal_name: &str, request: Request<'_>) -> Result<Command> {
         let ssh = match self.shared_connection_options() {
-            Some(mut opts) if self.spool_dir.is_dir() => {
+            // The control socket lives in the spool: only in one that is ours.
+            Some(mut opts) if self.spool_is_private() => {
                 let r = &self.remote;
                 // The cipher only matters to the call that opens the shared connection.
                 if !self.has_shared_connection()
@@ -746,10 +764,10 @@ impl WalRestoreClient {
     /// written.
     pub fn take_from_spool(&self, wal_name: &str, dest: &Path) -> Result<bool> {
         let spooled = self.spool_dir.join(wal_name);
-        if std::fs::symlink_metadata(&spooled).is_err() {
+        if std::fs::symlink_metadata(&spooled).is_err() || self.prepare_spool().is_err() {
+            // Nothing there, or a spool that cannot be trusted: nothing is taken from it.
             return Ok(false);
         }
-        self.prepare_spool()?;
         if !spool_file_trusted(&spooled, wal_name, self.system_id) {
             // Fetched again from the Barman host instead.
             let _ = std::fs::remove_file(&spooled);
@@ -837,6 +855,11 @@ impl WalRestoreClient {
             return Ok(Restored::FromSpool);
         }
         if self.parallel > 0 && self.background {
+            if let Err(e) = self.prepare_spool() {
+                return self.fetch(wal_name, dest).map(|()| Restored::Unspooled {
+                    reason: e.to_string(),
+                });
+            }
             // A prefetch already on its way is waited for rather than fetched twice.
             if self.wait_in_flight(wal_name)
                 && self
@@ -845,14 +868,17 @@ impl WalRestoreClient {
             {
                 return Ok(Restored::FromSpool);
             }
-            self.prepare_spool().map_err(RestoreError::local)?;
             return self.fetch(wal_name, dest).map(|()| Restored::Fetched {
                 prefetched: Vec::new(),
             });
         }
         let mut additional = Vec::new();
         if self.parallel > 0 {
-            self.prepare_spool().map_err(RestoreError::local)?;
+            if let Err(e) = self.prepare_spool() {
+                return self.fetch(wal_name, dest).map(|()| Restored::Unspooled {
+                    reason: e.to_string(),
+                });
+            }
             let list = self
                 .peek(wal_name, self.parallel)
                 .map_err(RestoreError::fetch)?;

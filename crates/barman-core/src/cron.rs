@@ -23,6 +23,8 @@ pub enum CronOutcome {
     Skipped(&'static str),
     /// Another cron holds this server's lock.
     Busy,
+    /// The server is disabled by its configuration (the reason): nothing ran.
+    Disabled(String),
     /// The server's maintenance ran; each step reports on its own.
     Ran(Box<ServerCron>),
 }
@@ -56,7 +58,9 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
         let Some(server) = config.server(name) else {
             continue;
         };
-        let outcome = if !server.active() {
+        let outcome = if let Some(reason) = server.disabled() {
+            CronOutcome::Disabled(reason.to_owned())
+        } else if !server.active() {
             CronOutcome::Skipped("inactive")
         } else if server.is_passive() {
             CronOutcome::Skipped("passive node")

@@ -232,6 +232,18 @@ fn mask_uri(uri: &str) -> String {
     out
 }
 
+/// `text`, the value of `option`, as it may be shown: a connection string with its
+/// passwords masked, a secret option's value masked whole.
+pub(crate) fn shown_value(option: &str, text: &str) -> String {
+    if option.ends_with("conninfo") {
+        mask_conninfo(text)
+    } else if is_secret(option) {
+        MASK.to_owned()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Whether the option's whole value is a secret.
 fn is_secret(option: &str) -> bool {
     ["password", "passphrase", "secret"]

@@ -103,6 +103,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A retry hook script exited 63: the operation it guards stops there.
+    #[error("server {server}: {option} was aborted (got exit status 63, barman requested to stop)")]
+    HookAborted {
+        /// The server.
+        server: String,
+        /// The script's option (`pre_backup_retry_script`, ...).
+        option: String,
+    },
     /// An external program (pg_basebackup, rsync, ssh, a hook) failed.
     #[error("{program} failed ({status}): {detail}")]
     Program {

@@ -222,18 +222,22 @@ impl Lock {
 
 /// Whether the kernel's lock table (the text of `/proc/locks`) has a `flock` held (not
 /// waited for) on the file of `meta`.
+///
+/// Matched by inode number alone: the device number `stat` gives is not the one the
+/// table prints on some file systems (btrfs subvolumes, overlayfs), and a lock on
+/// another file with the same inode number elsewhere only makes a backup look alive,
+/// the safe mistake.
 pub(crate) fn locked_in_table(table: &str, meta: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let dev = meta.dev();
-    // Linux's encoding of a device number.
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-    let want = format!("{major:02x}:{minor:02x}:{}", meta.ino());
+    let ino = meta.ino().to_string();
     table.lines().any(|line| {
         // `1: FLOCK  ADVISORY  WRITE 1234 fd:01:1580187 0 EOF`; a waiter's line has
         // `->` after the number.
         let mut fields = line.split_whitespace().skip(1);
-        fields.next() == Some("FLOCK") && line.split_whitespace().any(|f| f == want)
+        fields.next() == Some("FLOCK")
+            && line
+                .split_whitespace()
+                .any(|f| f.rsplit(':').next() == Some(ino.as_str()) && f.matches(':').count() == 2)
     })
 }
 
@@ -248,4 +252,48 @@ pub(crate) fn effective_uid() -> Option<u32> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A held flock is seen in the kernel's table, by inode, even when the table's
+    /// device number is not the one `stat` gives (btrfs, overlayfs): the reviewer's H1.
+    #[test]
+    fn a_held_lock_is_seen_whatever_the_device_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".pg-backup.lock");
+        let file = File::create(&path).unwrap();
+        let meta = fs::metadata(&path).unwrap();
+        if fs::read_to_string("/proc/locks").is_err() {
+            return;
+        }
+        file.lock().unwrap();
+        let table = fs::read_to_string("/proc/locks").unwrap();
+        assert!(locked_in_table(&table, &meta), "{table}");
+        // The same line with another device number.
+        let ino = std::os::unix::fs::MetadataExt::ino(&meta);
+        let moved: String = table
+            .lines()
+            .map(|l| {
+                l.split_whitespace()
+                    .map(|f| {
+                        if f.ends_with(&format!(":{ino}")) && f.matches(':').count() == 2 {
+                            format!("ff:ff:{ino}")
+                        } else {
+                            f.to_owned()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(locked_in_table(&moved, &meta), "{moved}");
+        // A waiter is not a holder.
+        let waiting = format!("1: -> FLOCK  ADVISORY  WRITE 42 00:00:{ino} 0 EOF");
+        assert!(!locked_in_table(&waiting, &meta));
+        drop(file);
+    }
 }

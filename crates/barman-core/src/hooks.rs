@@ -248,7 +248,7 @@ impl Hooks {
     ///
     /// # Errors
     ///
-    /// [`Error::Refused`] when it exits 63 (abort, stop the operation).
+    /// [`Error::HookAborted`] when it exits 63 (abort, stop the operation).
     pub fn run_retry(&mut self, phase: &str) -> Result<()> {
         let Some((script, option)) = self.script(phase, true) else {
             return Ok(());
@@ -264,10 +264,10 @@ impl Hooks {
                     return Ok(());
                 }
                 Some(EXIT_ABORT_STOP) => {
-                    return Err(Error::refused(format!(
-                        "server {}: {option} was aborted (got exit status {EXIT_ABORT_STOP}, barman requested to stop)",
-                        self.server
-                    )));
+                    return Err(Error::HookAborted {
+                        server: self.server.clone(),
+                        option,
+                    });
                 }
                 _ => {
                     failures += 1;

@@ -407,6 +407,44 @@ const MANGLED: [(&str, Option<&str>); 9] = [
     ("recovery_target_action", None),
 ];
 
+/// What a data directory holds (PostgreSQL 9.6 to 18): a staging WAL directory inside
+/// the destination must not be one of them.
+const PGDATA_ENTRIES: [&str; 33] = [
+    "base",
+    "global",
+    "pg_wal",
+    "pg_xlog",
+    "pg_xact",
+    "pg_clog",
+    "pg_multixact",
+    "pg_subtrans",
+    "pg_twophase",
+    "pg_stat",
+    "pg_stat_tmp",
+    "pg_replslot",
+    "pg_logical",
+    "pg_commit_ts",
+    "pg_dynshmem",
+    "pg_notify",
+    "pg_serial",
+    "pg_snapshots",
+    "pg_tblspc",
+    "pg_summaries",
+    "pg_log",
+    "log",
+    "PG_VERSION",
+    "postgresql.conf",
+    "postgresql.auto.conf",
+    "pg_hba.conf",
+    "pg_ident.conf",
+    "backup_label",
+    "tablespace_map",
+    "backup_manifest",
+    "recovery.signal",
+    "standby.signal",
+    "postmaster.opts",
+];
+
 /// Options pointing outside the data directory, which the user must review.
 const DANGEROUS: [&str; 15] = [
     "data_directory",
@@ -448,6 +486,7 @@ pub async fn recover(
     server: &ServerConfig,
     options: &RecoverOptions,
 ) -> Result<RecoverReport> {
+    server.usable()?;
     let repo = BackupRepo::for_server(global, server);
     let archive = WalArchive::for_server(global, server);
     let prepared = prepare(&repo, &archive, server, options).await?;
@@ -705,6 +744,22 @@ async fn prepare(
         });
     }
 
+    // A delta restore rewrites what it finds (rsync --delete): into another directory
+    // than the backed-up cluster's, a tablespace left at its original location would
+    // be that cluster's live tablespace.
+    if delta
+        && backup.pgdata.as_deref().map(Path::new) != Some(dest.as_path())
+        && let Some(t) = tablespaces.iter().find(|t| !t.relocated)
+    {
+        return Err(Error::refused(format!(
+            "--delta-restore into {} would rewrite tablespace {} at its original location {}, which belongs to the cluster of {}: relocate it with --tablespace {}:LOCATION",
+            dest.display(),
+            t.name,
+            t.location.display(),
+            backup.pgdata.as_deref().unwrap_or("the backed-up server"),
+            t.name
+        )));
+    }
     let ssh = options
         .remote_ssh_command
         .as_deref()
@@ -760,6 +815,29 @@ async fn prepare(
                 "the staging WAL directory {} must not be the destination directory or contain it",
                 wal_dest.display()
             )));
+        }
+        // Removed whole at the end of recovery: never a part of the restored cluster
+        // (`pg_wal`, `base`, ...) nor a tablespace.
+        if let Ok(rel) = wal_dest.strip_prefix(dest)
+            && let Some(first) = rel.components().next()
+        {
+            let first = first.as_os_str().to_string_lossy();
+            if PGDATA_ENTRIES.contains(&first.as_ref()) || data.join(first.as_ref()).exists() {
+                return Err(Error::refused(format!(
+                    "the staging WAL directory {} is part of the restored data directory ({first}): recovery removes it when it ends",
+                    wal_dest.display()
+                )));
+            }
+        }
+        for t in &tablespaces {
+            if wal_dest.starts_with(&t.location) || t.location.starts_with(&wal_dest) {
+                return Err(Error::refused(format!(
+                    "the staging WAL directory {} overlaps tablespace {} ({}): recovery removes it when it ends",
+                    wal_dest.display(),
+                    t.name,
+                    t.location.display()
+                )));
+            }
         }
     }
     let target_line = describe_target(options, &plan, &options.local_tz)?;
@@ -966,6 +1044,15 @@ async fn execute(
         "standby.signal".into(),
     ];
     excludes.extend(p.tablespaces.iter().map(|t| format!("pg_tblspc/{}", t.oid)));
+    // A staging WAL directory inside the destination gets only the planned WAL, never
+    // what the backup may hold under that name.
+    if let Ok(rel) = p.wal_dest.strip_prefix(&dest)
+        && !rel.as_os_str().is_empty()
+        && p.pitr
+        && !options.standby_mode
+    {
+        excludes.push(rel.to_string_lossy().into_owned());
+    }
     let mut bytes_copied = 0;
     let mut copy_warnings: Vec<String> = Vec::new();
     let mut copies = vec![(data.clone(), dest.clone(), excludes)];
@@ -987,12 +1074,19 @@ async fn execute(
     // copy below then sends.
     let tars = tarball::backup_tars(&data)?;
     let mut _unpacked = None;
+    // Where the configuration files of the backup are: in its data directory, or, for
+    // a tar backup, where base.tar was unpacked (their originals are in the tar).
+    let mut conf_source = data.clone();
     if tars.iter().any(|t| t.oid.is_none()) {
         let direct = p.ssh.is_none() && !p.delta;
         let root = if direct {
             None
         } else {
             Some(staging_dir(server, "barman-recover-unpack.")?)
+        };
+        conf_source = match &root {
+            None => dest.clone(),
+            Some(r) => r.path().join("data"),
         };
         let mut staged = Vec::new();
         for (src, final_dst, excl) in copies.drain(..) {
@@ -1103,7 +1197,13 @@ async fn execute(
             Some(s) => s.path().join("wal"),
             None => p.wal_dest.clone(),
         };
-        create_dir(&local_wal_dir)?;
+        if local_wal_dir.starts_with(&overlay) {
+            // Inside the destination (a delta restore may find a link there): a real
+            // directory, never followed.
+            real_dir(&local_wal_dir)?;
+        } else {
+            create_dir(&local_wal_dir)?;
+        }
         synced.dir_and_parent(&local_wal_dir);
         let done = !p.pitr || options.standby_mode;
         deliver_wal(
@@ -1178,7 +1278,7 @@ async fn execute(
         .iter()
         .chain(["pg_hba.conf", "pg_ident.conf"].iter())
     {
-        if data.join(f).is_file() {
+        if conf_source.join(f).is_file() {
             if CONFIG_FILES.contains(f) {
                 conf_files.push((*f).to_owned());
             }
@@ -1217,10 +1317,10 @@ async fn execute(
     let mut changes = Vec::new();
     let mut warnings = Vec::new();
     for f in &conf_files {
-        let original = match fs::read(data.join(f)) {
+        let original = match fs::read(conf_source.join(f)) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io("reading", data.join(f), e)),
+            Err(e) => return Err(Error::io("reading", conf_source.join(f), e)),
         };
         let append = (recovery_configuration_file.as_deref() == Some(f.as_str()) && needs_conf)
             .then_some(lines.as_slice());
@@ -1230,7 +1330,7 @@ async fn execute(
         warnings.extend(dangerous(f, &text));
         write_file(&overlay.join(format!("{f}.origin")), &original)?;
         write_file(&overlay.join(f), mangled.as_bytes())?;
-        copy_mode(&data.join(f), &overlay.join(f));
+        copy_mode(&conf_source.join(f), &overlay.join(f));
     }
 
     // Send the staged files.
@@ -1263,6 +1363,25 @@ async fn execute(
         // all `archive_command = false`) can be lost to a power cut.
         synced.dir(&overlay);
         synced.sync_all()?;
+        if p.delta {
+            // rsync does not fsync what it writes: the file systems of the destination
+            // and the tablespaces are flushed.
+            let mut paths = vec![dest.clone()];
+            paths.extend(p.tablespaces.iter().map(|t| t.location.clone()));
+            let status = tokio::process::Command::new("sh")
+                .args(["-c", r#"sync -f -- "$@" 2>/dev/null || sync"#, "sh"])
+                .args(&paths)
+                .status()
+                .await
+                .map_err(|e| Error::io("running sync for", dest.clone(), e))?;
+            if !status.success() {
+                return Err(Error::Program {
+                    program: "sync".into(),
+                    status: status.to_string(),
+                    detail: format!("flushing {}", dest.display()),
+                });
+            }
+        }
     }
 
     Ok(RecoverReport {
@@ -1697,7 +1816,14 @@ impl Synced {
         self.dirs.sort();
         self.dirs.dedup();
         for d in &self.dirs {
-            crate::fsutil::sync_dir(d)?;
+            match crate::fsutil::sync_dir(d) {
+                Ok(()) => {}
+                // A parent we may not read (the destination's, owned by someone else):
+                // its entry for the destination was made by whoever made it.
+                Err(Error::Io { source, .. })
+                    if source.kind() == io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

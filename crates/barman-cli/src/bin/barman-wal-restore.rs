@@ -181,6 +181,10 @@ fn main() -> ExitCode {
         }
     }
     match client.restore(&wal_name, &wal_dest) {
+        Ok(barman_core::client::Restored::Unspooled { reason }) => {
+            eprintln!("WARNING: {reason}; fetched without prefetching");
+            ExitCode::SUCCESS
+        }
         Ok(_) => ExitCode::SUCCESS,
         Err(RestoreError {
             error,

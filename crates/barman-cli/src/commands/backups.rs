@@ -25,9 +25,14 @@ fn single<'a>(ctx: &'a Context, server: &str) -> Result<&'a ServerConfig, ExitCo
     if server == "all" {
         return Err(fail("You cannot use 'all' in a single server context"));
     }
-    ctx.config
+    let sc = ctx
+        .config
         .server(server)
-        .ok_or_else(|| fail(format!("unknown server '{server}'")))
+        .ok_or_else(|| fail(format!("unknown server '{server}'")))?;
+    match sc.disabled() {
+        Some(reason) => Err(fail(reason)),
+        None => Ok(sc),
+    }
 }
 
 fn backups_of(ctx: &Context, sc: &ServerConfig) -> ServerBackups {

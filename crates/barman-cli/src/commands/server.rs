@@ -12,8 +12,24 @@ use serde_json::{Map, Value, json};
 
 use crate::{Context, fail};
 
-/// The servers a command names: `all` means every configured one, in name order.
+/// The servers a command names: `all` means every configured one, in name order. A
+/// server its configuration disables is refused when named (`all` keeps it: the
+/// operations refuse it themselves, and `check` reports it).
 pub(crate) fn selected<'a>(
+    ctx: &'a Context,
+    names: &[String],
+) -> Result<Vec<&'a ServerConfig>, String> {
+    let servers = selected_for_report(ctx, names)?;
+    if !names.iter().any(|n| n == "all")
+        && let Some(reason) = servers.iter().find_map(|s| s.disabled())
+    {
+        return Err(reason.to_owned());
+    }
+    Ok(servers)
+}
+
+/// [`selected`], disabled servers included: for `check` and `status`, which report them.
+pub(crate) fn selected_for_report<'a>(
     ctx: &'a Context,
     names: &[String],
 ) -> Result<Vec<&'a ServerConfig>, String> {
@@ -73,7 +89,7 @@ async fn connect(config: &ServerConfig) -> Result<PgServer, String> {
 
 /// `barman check [--nagios] SERVER...`: every check, `FAILED` lines make the exit code 1.
 pub fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
-    let servers = match selected(ctx, names) {
+    let servers = match selected_for_report(ctx, names) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -139,7 +155,7 @@ pub fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
 
 /// `barman status SERVER...`.
 pub fn status(ctx: &Context, names: &[String]) -> ExitCode {
-    let servers = match selected(ctx, names) {
+    let servers = match selected_for_report(ctx, names) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };

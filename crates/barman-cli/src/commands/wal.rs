@@ -20,6 +20,9 @@ fn archive_of<'a>(
     let Some(sc) = ctx.config.server(server) else {
         return Err(fail(format!("unknown server '{server}'")));
     };
+    if let Some(reason) = sc.disabled() {
+        return Err(fail(reason));
+    }
     Ok((sc, WalArchive::for_server(ctx.config.global(), sc)))
 }
 
@@ -402,6 +405,7 @@ pub fn cron(ctx: &Context) -> ExitCode {
                 }
             }
             CronOutcome::Busy => ctx.info(format!("{server}: another cron is running, skipped")),
+            CronOutcome::Disabled(reason) => code = fail(format!("server {server}: {reason}")),
             CronOutcome::Skipped(why) => ctx.info(format!("{server}: skipped ({why})")),
             _ => {}
         }

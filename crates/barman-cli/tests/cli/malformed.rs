@@ -412,3 +412,59 @@ fn forty_malformed_inputs_get_one_clear_error_and_change_nothing() {
     let (_, out, _) = run(&c, &[s("list-backups"), s("pg")]);
     assert!(out.contains(&format!("pg {ID} - UNREADABLE")), "{out}");
 }
+
+/// Trust, point 14: an option barman-rs refuses disables its server only (as Barman
+/// disables a server its rules refuse): another server's archiving goes on.
+#[test]
+fn a_refused_option_disables_its_server_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let conf = dir.path().join("barman.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[barman]\nbarman_home = {}\n[pg]\nconninfo = host=/nonexistent\nbackup_method = postgres\nstreaming_conninfo = host=/nonexistent\narchiver = on\n\
+             [secret]\nconninfo = host=/nonexistent\nbackup_method = postgres\nstreaming_conninfo = host=/nonexistent\narchiver = on\nencryption = gpg\nencryption_key_id = k\n",
+            home.display()
+        ),
+    )
+    .unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../barman-wal/tests/data/pg15/000000010000000000000002.gz");
+    let segment = dir.path().join("000000010000000000000002");
+    let mut bytes = Vec::new();
+    use std::io::Read;
+    barman_wal::Codec::decoder_detect(std::fs::File::open(fixture).unwrap())
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    std::fs::write(&segment, bytes).unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(BARMAN)
+            .arg("-c")
+            .arg(&conf)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["put-wal", "pg", segment.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = run(&["put-wal", "secret", segment.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("[secret]: encryption = gpg is not supported yet"),
+        "{err}"
+    );
+    assert!(!home.join("secret/wals").exists());
+    let (code, out, _) = run(&["check", "secret"]);
+    assert_ne!(code, Some(0));
+    assert!(out.contains("configuration: FAILED"), "{out}");
+    let (code, out, err) = run(&["list-servers"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("pg") && out.contains("secret"), "{out}");
+}

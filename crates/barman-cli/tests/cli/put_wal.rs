@@ -342,6 +342,21 @@ fn bad_input(s: &Setup, plain: &Path, last: &str) {
         std::fs::read(kept).unwrap(),
         std::fs::read(&history).unwrap()
     );
+    // PostgreSQL offers it again and again: errors/ keeps one copy, not one per call.
+    let (code, _, err2) = put(&history);
+    assert_eq!(code, 1);
+    assert!(err2.contains(kept), "{err2}");
+    let copies = std::fs::read_dir(s.home.join("pg/errors"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("00000002.history.")
+        })
+        .count();
+    assert_eq!(copies, 1);
 
     // Nothing was added to xlog.db but the one history file.
     let after = std::fs::read_to_string(s.home.join("pg/wals/pg-xlog.db")).unwrap();

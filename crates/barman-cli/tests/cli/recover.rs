@@ -691,6 +691,15 @@ fn tablespaces_are_restored_to_their_original_or_new_location() {
     assert_eq!(code, 1);
     assert!(err.contains("is not empty"), "{err}");
     assert!(!dest.exists());
+    // A delta restore into another directory would rewrite the original tablespace
+    // (trust): refused unless it is relocated.
+    let (code, _, err) = site.recover(&["--delta-restore", "pg", &id, &dest.display().to_string()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--delta-restore into") && err.contains("--tablespace ts1:"),
+        "{err}"
+    );
+    assert!(!dest.exists());
     // An unknown name: refused.
     let (code, _, err) = site.recover(&[
         "--tablespace",
@@ -1133,6 +1142,18 @@ fn compressed_tar_backups_are_verified_and_recovered() {
             moved
         );
         assert!(!dest.join("base.tar.gz").exists() && dest.join("PG_VERSION").is_file());
+        // The configuration from inside the tar is the one made safe (it was left as it
+        // was: archive_command on, archiving into production's archive).
+        let safe = |dest: &Path| {
+            let auto = std::fs::read_to_string(dest.join("postgresql.auto.conf")).unwrap();
+            assert!(
+                auto.contains("#BARMAN#archive_command")
+                    && auto.contains("\narchive_command = false\n"),
+                "{auto}"
+            );
+            assert!(dest.join("postgresql.auto.conf.origin").is_file());
+        };
+        safe(&dest);
         let copy = Copy::start(&site, &dest, true);
         copy.wait_replayed();
         assert_eq!((copy.sql(DIGEST), copy.sql(u_digest)), expected, "{codec}");
@@ -1157,6 +1178,7 @@ fn compressed_tar_backups_are_verified_and_recovered() {
                 &id,
                 &dest.display().to_string(),
             ]));
+            safe(&dest);
             let copy = Copy::start(&site, &dest, true);
             copy.wait_replayed();
             assert_eq!((copy.sql(DIGEST), copy.sql(u_digest)), expected, "remote");

@@ -287,7 +287,9 @@ fn a_backup_being_deleted_is_never_restored_and_a_restore_blocks_its_delete() {
     assert!(out.contains(&first) && !out.contains(&second), "{out}");
     let (_, listed, _) = barman(&site.conf, &["list-backups", "pg"]);
     assert!(
-        listed.contains(&format!("{second} - F - FAILED")) || listed.contains("FAILED"),
+        listed
+            .lines()
+            .any(|l| l.starts_with(&format!("pg {second} - ")) && l.ends_with(" - FAILED")),
         "{listed}"
     );
 }
@@ -375,6 +377,7 @@ fn a_password_never_reaches_a_command_line() {
         format!(
             "#!/bin/sh\nprintf 'argv: %s\\n' \"$*\" >> {log}\n\
              for a in \"$@\"; do case \"$a\" in --dbname=*) f=$(printf '%s' \"$a\" | sed -n 's/.*passfile=\\([^ ]*\\).*/\\1/p'); [ -n \"$f\" ] && cat \"$f\" >> {log};; esac; done\n\
+             [ -n \"$PGSERVICEFILE\" ] && cat \"$PGSERVICEFILE\" >> {log}\n\
              exec {real} \"$@\"\n",
             log = log.display(),
             real = real.display()
@@ -385,7 +388,7 @@ fn a_password_never_reaches_a_command_line() {
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut conf = std::fs::read_to_string(&site.conf).unwrap();
     conf.push_str(&format!(
-        "streaming_conninfo = host={} port=5432 user=postgres dbname=postgres password='hun:ter\\\\2'\npath_prefix = {}\n",
+        "streaming_conninfo = host={} port=5432 user=postgres dbname=postgres password='hun:ter\\\\2' sslpassword=k3yphrase\npath_prefix = {}\n",
         site.pg.dir().display(),
         bin.display()
     ));
@@ -396,10 +399,17 @@ fn a_password_never_reaches_a_command_line() {
     let calls = std::fs::read_to_string(&log).unwrap();
     let argv: Vec<&str> = calls.lines().filter(|l| l.starts_with("argv: ")).collect();
     assert_eq!(argv.len(), 1, "{calls}");
-    assert!(!argv[0].contains("hun"), "{calls}");
+    assert!(
+        !argv[0].contains("hun") && !argv[0].contains("k3yphrase"),
+        "{calls}"
+    );
     assert!(argv[0].contains("passfile="), "{calls}");
     // The password went through the file, escaped as libpq reads it.
     assert!(calls.contains("*:*:*:*:hun\\:ter\\\\2"), "{calls}");
+    assert!(
+        calls.contains("[barman_rs]\nsslpassword=k3yphrase\n"),
+        "{calls}"
+    );
     // And the file is gone.
     let passfile = argv[0]
         .split_whitespace()

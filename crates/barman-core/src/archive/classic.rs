@@ -128,6 +128,7 @@ impl WalArchive {
     /// [`ArchiveError::Busy`] when another `archive-wal` (barman-rs or Barman) runs for
     /// the server; I/O errors listing the directories or taking the lock.
     pub fn archive_wal(&self) -> Result<ArchiveReport, ArchiveError> {
+        self.usable()?;
         let lock_path = self
             .lock_dir
             .join(format!(".{}-archive-wal.lock", self.server));
@@ -244,6 +245,16 @@ impl WalArchive {
                             error,
                         }),
                     }
+                }
+                // A pre_archive_retry_script asked to stop: the rest of this batch
+                // waits for the next run (as Barman's archiver returns there).
+                Err(error @ Error::HookAborted { .. }) => {
+                    report.failed.push(FailedFile {
+                        archiver,
+                        path,
+                        error,
+                    });
+                    return Ok(());
                 }
                 Err(error) => report.failed.push(FailedFile {
                     archiver,

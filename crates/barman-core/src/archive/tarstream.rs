@@ -67,6 +67,7 @@ impl WalArchive {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put_wal_tar(&self, reader: impl Read) -> Result<Vec<PutOutcome>, ArchiveError> {
+        self.usable()?;
         let server = self.server.clone();
         let tar_err = |source| ArchiveError::Tar {
             server: server.clone(),

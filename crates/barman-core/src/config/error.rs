@@ -72,6 +72,13 @@ pub enum ConfigError {
         /// Barman's message.
         message: String,
     },
+    /// The server is disabled: its configuration breaks a rule (Barman's, or what
+    /// barman-rs refuses); the reason names file, section and what is wrong.
+    #[error("{reason}")]
+    Disabled {
+        /// Why.
+        reason: String,
+    },
     /// Two directories of one server, or of two servers, are the same path.
     #[error(
         "Conflicting path: {label}={path} for server '{server}' conflicts with '{other_label}' for server '{other_server}'"

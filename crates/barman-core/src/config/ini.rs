@@ -55,7 +55,7 @@ pub enum IniError {
 }
 
 /// Where an option is, for error messages: `file, line N, [section] option`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OptionRef {
     /// The file holding the option.
     pub file: String,
@@ -67,6 +67,23 @@ pub struct OptionRef {
     pub option: String,
     /// The raw value.
     pub value: String,
+}
+
+/// Never shows a secret: a connection string's passwords and a secret option's value
+/// are masked.
+impl fmt::Debug for OptionRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OptionRef")
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .field("section", &self.section)
+            .field("option", &self.option)
+            .field(
+                "value",
+                &crate::diagnose::shown_value(&self.option, &self.value),
+            )
+            .finish()
+    }
 }
 
 impl fmt::Display for OptionRef {
@@ -108,10 +125,30 @@ pub struct IniValue {
 /// assert_eq!(ini.sections().collect::<Vec<_>>(), ["barman", "pg"]);
 /// # Ok::<(), barman_core::config::IniError>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Ini {
     defaults: Vec<(String, IniValue)>,
     sections: Vec<(String, Vec<(String, IniValue)>)>,
+}
+
+/// Never shows a secret: values are shown as [`crate::diagnose`] shows them.
+impl fmt::Debug for Ini {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = |opts: &[(String, IniValue)]| -> Vec<(String, String)> {
+            opts.iter()
+                .map(|(k, v)| (k.clone(), crate::diagnose::shown_value(k, &v.raw)))
+                .collect()
+        };
+        let sections: Vec<(&str, Vec<(String, String)>)> = self
+            .sections
+            .iter()
+            .map(|(name, opts)| (name.as_str(), shown(opts)))
+            .collect();
+        f.debug_struct("Ini")
+            .field("defaults", &shown(&self.defaults))
+            .field("sections", &sections)
+            .finish()
+    }
 }
 
 /// Python's `str.strip()` / `isspace()` whitespace.

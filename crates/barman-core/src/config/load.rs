@@ -505,8 +505,14 @@ impl Config {
             if options.skip_server_checks {
                 break;
             }
+            // A server that breaks a rule is disabled, as Barman disables it: the
+            // others go on (one server's option must not stop everyone's archiving).
             let file = self.section_file(self.servers[i].name());
-            self.servers[i].check(&file, &mut self.warnings, &mut self.unsupported)?;
+            if let Err(e) = self.servers[i].check(&file, &mut self.warnings, &mut self.unsupported)
+            {
+                self.warnings.push(e.to_string());
+                self.servers[i].disable(e.to_string());
+            }
         }
         Ok(())
     }

@@ -115,13 +115,27 @@ fn format_default(default: &str, vars: &[(String, String)]) -> String {
 }
 
 /// A resolved option: its value and, when it was written in a file, where.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Setting {
     /// The value.
     pub value: Value,
     /// Where it was written (`None` for a built-in default); for a model's value, the
     /// model's section.
     pub source: Option<Box<OptionRef>>,
+}
+
+/// Never shows a secret written in a file (its source names the option).
+impl std::fmt::Debug for Setting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = match &self.source {
+            Some(src) => crate::diagnose::shown_value(&src.option, &self.value.to_string()),
+            None => self.value.to_string(),
+        };
+        f.debug_struct("Setting")
+            .field("value", &value)
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 /// The context a server is resolved in: the global options Barman copies into every
@@ -155,6 +169,7 @@ pub struct ServerConfig {
     name: String,
     settings: Vec<Option<Setting>>,
     active_model: Option<String>,
+    disabled: Option<String>,
 }
 
 impl ServerConfig {
@@ -224,6 +239,7 @@ impl ServerConfig {
             name: name.to_owned(),
             settings,
             active_model: None,
+            disabled: None,
         })
     }
 
@@ -335,6 +351,31 @@ impl ServerConfig {
         self.get_int("minimum_redundancy")
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(0)
+    }
+
+    /// Why this server is disabled, as Barman disables a server its configuration
+    /// rules refuse (or barman-rs's: `support`): the one-line error, naming the file.
+    /// The other servers are not affected; operations that write refuse this one.
+    pub fn disabled(&self) -> Option<&str> {
+        self.disabled.as_deref()
+    }
+
+    /// `Ok` unless the server is [`disabled`](Self::disabled).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Disabled`] with the reason.
+    pub fn usable(&self) -> Result<(), ConfigError> {
+        match &self.disabled {
+            None => Ok(()),
+            Some(reason) => Err(ConfigError::Disabled {
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    pub(crate) fn disable(&mut self, reason: String) {
+        self.disabled = Some(reason);
     }
 
     /// Whether this is a passive node (`primary_ssh_command` set).

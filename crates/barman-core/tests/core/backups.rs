@@ -936,4 +936,20 @@ fn delete_and_wal_delete_hooks_run_as_barmans() {
     assert!(e.to_string().contains("requested to stop"), "{e}");
     assert!(r.server_dir().join("base/20261110T010000/data").is_dir());
     assert!(r.info_path("20261110T010000").is_file());
+    // No delete marker left: the backup stays DONE, restorable, and retention does not
+    // take it for an interrupted delete.
+    assert!(
+        !r.server_dir()
+            .join("meta/20261110T010000-delete_this")
+            .exists()
+    );
+    assert_eq!(
+        r.backups()
+            .load()
+            .unwrap()
+            .get("20261110T010000".parse().unwrap())
+            .unwrap()
+            .status,
+        BackupStatus::Done
+    );
 }

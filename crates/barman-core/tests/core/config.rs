@@ -687,8 +687,16 @@ mod rules {
         )
     }
 
+    /// The error loading `text`, or why its server is disabled.
     fn err(text: &str) -> String {
-        load(text).unwrap_err().to_string()
+        match load(text) {
+            Err(e) => e.to_string(),
+            Ok(c) => c
+                .servers()
+                .iter()
+                .find_map(|s| s.disabled().map(str::to_owned))
+                .expect("an error, or a disabled server"),
+        }
     }
 
     #[test]

@@ -270,6 +270,26 @@ fn refusals_write_nothing() {
     let mut with_xid = o.clone();
     with_xid.target = Some(RecoveryTarget::Xid(1));
     assert!(refused(&with_xid).contains("automatically"));
+    // Trust, point 3: the staging WAL directory is removed when recovery ends, so it
+    // can be no part of the restored cluster, and must start empty.
+    for inside in ["pg_wal", "base/1", "global"] {
+        let mut o = RecoverOptions::new(ID, &dest);
+        o.target = Some(RecoveryTarget::Xid(1));
+        o.staging_wal_directory = Some(dest.join(inside));
+        let e = refused(&o);
+        assert!(
+            e.contains("part of the restored data directory"),
+            "{inside}: {e}"
+        );
+    }
+    let busy = r.root.join("busy-staging");
+    fs::create_dir(&busy).unwrap();
+    fs::write(busy.join("precious"), "x").unwrap();
+    let mut o = RecoverOptions::new(ID, &dest);
+    o.target = Some(RecoveryTarget::Xid(1));
+    o.staging_wal_directory = Some(busy.clone());
+    assert!(refused(&o).contains("is not empty"));
+    assert_eq!(fs::read_to_string(busy.join("precious")).unwrap(), "x");
 
     fs::create_dir(&dest).unwrap();
     fs::write(dest.join("keep"), "x").unwrap();

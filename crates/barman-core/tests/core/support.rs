@@ -60,12 +60,18 @@ fn every_option_is_read_refused_or_warned() {
 }
 
 fn load(server: &str) -> Result<Config, String> {
-    Config::load(
+    let c = Config::load(
         "/etc/barman.conf",
-        &format!("[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\nbackup_method = postgres\nstreaming_conninfo = host=pg\narchiver = on\n{server}"),
+        &format!("[barman]\nbarman_home = /srv/barman\n[other]\nconninfo = host=other\nbackup_method = postgres\nstreaming_conninfo = host=other\narchiver = on\n[pg]\nconninfo = host=pg\nbackup_method = postgres\nstreaming_conninfo = host=pg\narchiver = on\n{server}"),
         &MemorySource::default(),
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    // A refusal disables its server only: the other one goes on.
+    assert!(c.server("other").unwrap().usable().is_ok());
+    match c.server("pg").unwrap().disabled() {
+        Some(reason) => Err(reason.to_owned()),
+        None => Ok(c),
+    }
 }
 
 #[test]
@@ -128,4 +134,16 @@ fn what_is_harmless_is_warned_about_once() {
     );
     // Nothing set: nothing said.
     assert!(load("").unwrap().unsupported().is_empty());
+}
+
+/// Trust, point 13: types holding secrets must not print them through `Debug`.
+#[test]
+fn debug_never_shows_a_secret() {
+    let c = load("streaming_conninfo = host=pg password=s3cretpw sslpassword=k3yphrase\nencryption_passphrase_command = echo passphr4se\n")
+        .unwrap();
+    let shown = format!("{c:?}");
+    for secret in ["s3cretpw", "k3yphrase", "passphr4se"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("streaming_conninfo"), "{shown}");
 }
