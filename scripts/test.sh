@@ -29,6 +29,12 @@ for c in barman-wal barman-catalog; do
     fi
 done
 
+step "barman-client stays light: no PostgreSQL client, TLS or configuration reader"
+if cargo tree -p barman-client -e normal --locked --prefix none | grep -E '^(tokio-postgres|postgres-protocol|rustls|aws-lc-rs|aws-lc-sys|barman-core|barman-catalog|object_store) ' ; then
+    echo "barman-client must not depend on these (barman-wal-archive and barman-wal-restore run once per WAL segment)" >&2
+    exit 1
+fi
+
 step "cargo test (unit, integration and doc tests)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

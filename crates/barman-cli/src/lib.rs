@@ -149,44 +149,6 @@ pub fn run_as_barman_user(config: &Config) -> Result<(), String> {
     ))
 }
 
-/// The options `barman-wal-archive` and `barman-wal-restore` share: how to reach the
-/// Barman host, and which server to ask for.
-#[derive(Debug, clap::Args)]
-pub struct BarmanHostArgs {
-    /// The user of the SSH connection to the Barman host.
-    #[arg(short = 'U', long = "user", default_value = "barman")]
-    pub user: String,
-    /// The port of the SSH connection to the Barman host.
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// The Barman configuration file on the Barman host.
-    #[arg(short = 'c', long = "config")]
-    pub config: Option<String>,
-    /// (barman-rs) The ssh program and options to use.
-    #[arg(long = "ssh-command", default_value = "ssh")]
-    pub ssh_command: String,
-    /// (barman-rs) The barman command on the Barman host.
-    #[arg(long = "barman-command", default_value = "barman")]
-    pub barman_command: String,
-    /// The Barman host.
-    pub barman_host: String,
-    /// The server name in Barman's configuration.
-    pub server_name: String,
-}
-
-impl BarmanHostArgs {
-    /// The client library's description of the Barman host.
-    pub fn into_host(self) -> barman_core::client::BarmanHost {
-        let mut h = barman_core::client::BarmanHost::new(&self.barman_host, &self.server_name);
-        h.user = self.user;
-        h.port = self.port;
-        h.config = self.config;
-        h.ssh = self.ssh_command;
-        h.barman_command = self.barman_command;
-        h
-    }
-}
-
 /// Output format (`-f console|json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -241,19 +241,6 @@ pub(crate) fn locked_in_table(table: &str, meta: &fs::Metadata) -> bool {
     })
 }
 
-/// The effective user id of this process (`/proc/self/status`), `None` where it cannot
-/// be read.
-pub(crate) fn effective_uid() -> Option<u32> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,6 @@ pub mod archive;
 pub mod backup;
 pub mod backups;
 pub mod check;
-pub mod client;
 pub mod config;
 pub mod cron;
 pub mod datapage;
@@ -27,3 +26,7 @@ pub mod repo;
 mod tarball;
 
 pub use error::{Error, Result};
+
+/// The programs of the PostgreSQL host (`barman-wal-archive`, `barman-wal-restore`),
+/// which live in the light `barman-client` crate.
+pub use barman_client as client;

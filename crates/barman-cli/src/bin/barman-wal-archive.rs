@@ -9,10 +9,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use barman_cli::BarmanHostArgs;
-use barman_core::Error;
-use barman_core::client::{WalArchiveClient, compression_choice};
+use barman_client::Error;
+use barman_client::{WalArchiveClient, compression_choice};
 use clap::Parser;
+
+mod shared;
+use shared::BarmanHostArgs;
 
 /// Send a WAL file to Barman's put-wal over SSH.
 #[derive(Debug, Parser)]

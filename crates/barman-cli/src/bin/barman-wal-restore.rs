@@ -11,10 +11,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use barman_cli::BarmanHostArgs;
-use barman_core::client::{DEFAULT_SPOOL_DIR, RestoreError, WalRestoreClient, segment_size_of};
+use barman_client::{DEFAULT_SPOOL_DIR, RestoreError, WalRestoreClient, segment_size_of};
 use barman_wal::{Codec, WalFileName, WalSegSize};
 use clap::Parser;
+
+mod shared;
+use shared::BarmanHostArgs;
 
 /// Fetch a WAL file from Barman's get-wal over SSH (a `restore_command`).
 #[derive(Debug, Parser)]
@@ -181,7 +183,7 @@ fn main() -> ExitCode {
         }
     }
     match client.restore(&wal_name, &wal_dest) {
-        Ok(barman_core::client::Restored::Unspooled { reason }) => {
+        Ok(barman_client::Restored::Unspooled { reason }) => {
             eprintln!("WARNING: {reason}; fetched without prefetching");
             ExitCode::SUCCESS
         }

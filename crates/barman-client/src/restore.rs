@@ -1,340 +1,18 @@
-//! The programs that run on the PostgreSQL host and reach the Barman host over SSH:
-//! `barman-wal-archive` (an `archive_command`) and `barman-wal-restore` (a
-//! `restore_command`).
+//! `barman-wal-restore`: WAL files fetched from `barman get-wal` over SSH, prefetched
+//! into a spool.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use barman_transport::SshCommand;
-use barman_wal::{Codec, CompressionLevel, SegmentCheck, WalFileName, WalSegSize};
-use sha2::Digest;
+use barman_wal::{Codec, WalFileName, WalSegSize};
 
+use crate::host::{BarmanHost, client_ssh, preferred_ciphers};
+use crate::spool::{
+    NO_TAR_MARKER, NO_TAR_MEMORY, is_older_than, is_stale, segment_sound, spool_file_trusted,
+};
 use crate::{Error, Result};
-
-/// The client-side compression asked for on a command line: a codec name (`gzip`,
-/// `bzip2`, `xz`, `snappy`, `zstd`, `lz4`) or none, and a level (`low`, `medium`, `high`
-/// or a number).
-///
-/// # Errors
-///
-/// [`Error::Remote`] (exit code 2) for an unknown codec, one this build lacks, or a bad
-/// level.
-///
-/// ```
-/// use barman_core::client::compression_choice;
-/// assert!(compression_choice(None, "medium")?.is_none());
-/// assert!(compression_choice(Some("gzip"), "high")?.is_some());
-/// assert!(compression_choice(Some("gzip"), "fastest").is_err());
-/// # Ok::<(), barman_core::Error>(())
-/// ```
-pub fn compression_choice(
-    name: Option<&str>,
-    level: &str,
-) -> Result<Option<(Codec, CompressionLevel)>> {
-    let bad = |what: String| Error::Remote { what, code: 2 };
-    let level: CompressionLevel = level
-        .parse()
-        .map_err(|e: barman_wal::Error| bad(e.to_string()))?;
-    let Some(name) = name else { return Ok(None) };
-    let codec = Codec::from_barman_name(name).map_err(|e| bad(e.to_string()))?;
-    if !codec.is_available() {
-        return Err(bad(format!(
-            "{codec} compression is not available in this build"
-        )));
-    }
-    Ok(Some((codec, level)))
-}
-
-/// The Barman host the client programs talk to, and how: `ssh [-p PORT] -q -T
-/// USER@HOST REMOTE_BARMAN [--config=FILE] ...`.
-#[derive(Clone, Debug)]
-pub struct BarmanHost {
-    /// The Barman host.
-    pub host: String,
-    /// The server name in Barman's configuration.
-    pub server: String,
-    /// The SSH user (Barman's default: `barman`).
-    pub user: String,
-    /// The SSH port, if not the default.
-    pub port: Option<u16>,
-    /// `--config` passed to the remote `barman`.
-    pub config: Option<String>,
-    /// The `ssh` program and its options (default `ssh`).
-    pub ssh: String,
-    /// The remote command (default `barman`).
-    pub barman_command: String,
-}
-
-impl BarmanHost {
-    /// Barman's defaults: user `barman`, plain `ssh`, remote command `barman`.
-    ///
-    /// ```
-    /// let h = barman_core::client::BarmanHost::new("backup.example.com", "pg");
-    /// assert_eq!((h.user.as_str(), h.barman_command.as_str()), ("barman", "barman"));
-    /// ```
-    pub fn new(host: &str, server: &str) -> BarmanHost {
-        BarmanHost {
-            host: host.to_owned(),
-            server: server.to_owned(),
-            user: "barman".to_owned(),
-            port: None,
-            config: None,
-            ssh: "ssh".to_owned(),
-            barman_command: "barman".to_owned(),
-        }
-    }
-
-    fn ssh_command(&self) -> Result<SshCommand> {
-        client_ssh(&self.ssh, self.port, &self.user, &self.host)
-    }
-}
-
-/// `barman-wal-archive`: sends a WAL file to `barman put-wal` on the Barman host, as a
-/// tar stream with a `SHA256SUMS` (or `MD5SUMS`) member, through the system `ssh`.
-#[derive(Clone, Debug)]
-pub struct WalArchiveClient {
-    /// The Barman host and how to reach it.
-    pub remote: BarmanHost,
-    /// Use `MD5SUMS` instead of `SHA256SUMS` (for old Barman servers).
-    pub md5: bool,
-    /// Compress the WAL before sending it.
-    pub compression: Option<(Codec, CompressionLevel)>,
-}
-
-impl WalArchiveClient {
-    /// A client with Barman's defaults (`barman` user, `ssh`, remote `barman`, SHA-256).
-    pub fn new(barman_host: &str, server: &str) -> WalArchiveClient {
-        WalArchiveClient {
-            remote: BarmanHost::new(barman_host, server),
-            md5: false,
-            compression: None,
-        }
-    }
-
-    fn ssh_command(&self) -> Result<SshCommand> {
-        self.remote.ssh_command()
-    }
-
-    fn remote_args(&self, test: bool) -> Vec<String> {
-        let mut args = vec![self.remote.barman_command.clone()];
-        if let Some(c) = &self.remote.config {
-            args.push(format!("--config={c}"));
-        }
-        args.extend(["put-wal".to_owned(), self.remote.server.clone()]);
-        if test {
-            args.push("--test".to_owned());
-        }
-        args
-    }
-
-    fn spawn(&self, test: bool, stdin: Stdio) -> Result<std::process::Child> {
-        let argv = self
-            .ssh_command()?
-            .argv(&self.remote_args(test))
-            .map_err(|e| Error::Remote {
-                what: e.to_string(),
-                code: 2,
-            })?;
-        Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(stdin)
-            .spawn()
-            .map_err(|e| Error::Remote {
-                what: format!("cannot run {}: {e}", argv[0]),
-                code: 2,
-            })
-    }
-
-    fn finish(&self, status: std::process::ExitStatus) -> Result<()> {
-        match status.code() {
-            Some(0) => Ok(()),
-            Some(255) => Err(Error::Remote {
-                what: format!("connection problem with ssh to {}", self.remote.host),
-                code: 3,
-            }),
-            Some(c) => Err(Error::Remote {
-                what: "remote 'barman put-wal' command has failed".to_owned(),
-                code: c,
-            }),
-            None => Err(Error::Remote {
-                what: "ssh was killed by a signal".to_owned(),
-                code: 2,
-            }),
-        }
-    }
-
-    /// `--test`: checks that the Barman host accepts WAL files for the server.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Remote`] with the exit code to use (3 for an SSH connection problem).
-    pub fn test(&self) -> Result<()> {
-        let status = self
-            .spawn(true, Stdio::null())?
-            .wait()
-            .map_err(|e| Error::io("waiting for", "ssh", e))?;
-        self.finish(status)
-    }
-
-    /// Sends `wal_path`. Streams: the WAL is never held in memory whole (a compressed
-    /// copy is made in a temporary file first when compression is asked for, because a
-    /// tar header carries the size).
-    ///
-    /// # Errors
-    ///
-    /// I/O errors reading the WAL; [`Error::Remote`] with the exit code to use.
-    pub fn archive(&self, wal_path: &Path) -> Result<()> {
-        if wal_path.is_dir() {
-            return Err(Error::Remote {
-                what: format!("WAL_PATH cannot be a directory: {}", wal_path.display()),
-                code: 2,
-            });
-        }
-        let name = wal_path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Remote {
-                what: format!("invalid WAL path {}", wal_path.display()),
-                code: 2,
-            })?
-            .to_owned();
-        let mut source = File::open(wal_path).map_err(|e| Error::io("opening", wal_path, e))?;
-        let mut compressed = None;
-        if let Some((codec, level)) = self.compression {
-            let mut tmp = tempfile::tempfile()
-                .map_err(|e| Error::io("creating a temporary file for", wal_path, e))?;
-            let mut enc = codec.encoder(&mut tmp, level).map_err(|e| Error::Wal {
-                path: wal_path.to_owned(),
-                source: e,
-            })?;
-            io::copy(&mut source, &mut enc).map_err(|e| Error::io("compressing", wal_path, e))?;
-            enc.finish()
-                .map_err(|e| Error::io("compressing", wal_path, e))?;
-            use std::io::Seek;
-            tmp.rewind()
-                .map_err(|e| Error::io("compressing", wal_path, e))?;
-            compressed = Some(tmp);
-        }
-        let (mut data, size): (Box<dyn Read>, u64) = match compressed {
-            Some(f) => {
-                let len = f
-                    .metadata()
-                    .map_err(|e| Error::io("reading", wal_path, e))?
-                    .len();
-                (Box::new(f), len)
-            }
-            None => {
-                let len = source
-                    .metadata()
-                    .map_err(|e| Error::io("reading", wal_path, e))?
-                    .len();
-                (Box::new(source), len)
-            }
-        };
-        let mut child = self.spawn(false, Stdio::piped())?;
-        let stdin = child.stdin.take().ok_or_else(|| Error::Remote {
-            what: "no stdin for ssh".to_owned(),
-            code: 2,
-        })?;
-        let sent = write_tar(stdin, &name, &mut data, size, self.md5);
-        let status = child
-            .wait()
-            .map_err(|e| Error::io("waiting for", "ssh", e))?;
-        // A failed remote side explains a broken pipe better than the pipe does.
-        self.finish(status)?;
-        sent.map_err(|e| Error::io("sending", wal_path, e))
-    }
-}
-
-enum Hasher {
-    Sha256(sha2::Sha256),
-    Md5(md5::Md5),
-}
-
-impl Hasher {
-    fn update(&mut self, b: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(b),
-            Hasher::Md5(h) => h.update(b),
-        }
-    }
-    fn hex(self) -> String {
-        match self {
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
-            Hasher::Md5(h) => hex::encode(h.finalize()),
-        }
-    }
-}
-
-struct HashingReader<'a> {
-    inner: &'a mut dyn Read,
-    hasher: &'a mut Hasher,
-}
-
-impl Read for HashingReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
-/// Barman's put-wal stream: the file, then `SHA256SUMS` (`<hex> *<name>`).
-fn write_tar(
-    out: impl Write,
-    name: &str,
-    data: &mut dyn Read,
-    size: u64,
-    md5: bool,
-) -> io::Result<()> {
-    let mut hasher = if md5 {
-        Hasher::Md5(md5::Md5::new())
-    } else {
-        Hasher::Sha256(sha2::Sha256::new())
-    };
-    let mut builder = tar::Builder::new(out);
-    let mut header = tar::Header::new_gnu();
-    header.set_size(size);
-    header.set_mode(0o600);
-    header.set_mtime(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    );
-    header.set_entry_type(tar::EntryType::Regular);
-    builder.append_data(
-        &mut header,
-        name,
-        HashingReader {
-            inner: data,
-            hasher: &mut hasher,
-        },
-    )?;
-    let sums = format!("{} *{name}\n", hasher.hex());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(sums.len() as u64);
-    header.set_mode(0o600);
-    header.set_entry_type(tar::EntryType::Regular);
-    builder.append_data(
-        &mut header,
-        if md5 { "MD5SUMS" } else { "SHA256SUMS" },
-        sums.as_bytes(),
-    )?;
-    builder.into_inner()?.flush()
-}
-
-/// The `ssh` invocation of the client programs:
-/// `<ssh> [-p PORT] -q -T USER@HOST` (Barman's).
-fn client_ssh(ssh: &str, port: Option<u16>, user: &str, host: &str) -> Result<SshCommand> {
-    let port = port.map(|p| format!(" -p {p}")).unwrap_or_default();
-    let cmd = format!("{ssh}{port} -q -T {user}@{host}");
-    SshCommand::new(&cmd).map_err(|e| Error::Remote {
-        what: format!("ssh command {cmd:?}: {e}"),
-        code: 2,
-    })
-}
 
 /// Where the default spool of `barman-wal-restore --parallel` lives (Barman's).
 pub const DEFAULT_SPOOL_DIR: &str = "/var/tmp/walrestore";
@@ -451,7 +129,7 @@ impl RestoreError {
     }
 }
 
-fn dest_error(dest: &Path, e: impl std::fmt::Display) -> Error {
+pub(crate) fn dest_error(dest: &Path, e: impl std::fmt::Display) -> Error {
     Error::Remote {
         what: format!(
             "Cannot open '{}' (WAL_DEST) for writing: {e}",
@@ -485,7 +163,7 @@ impl WalRestoreClient {
         std::fs::symlink_metadata(&self.spool_dir).is_ok_and(|m| {
             m.is_dir()
                 && m.mode() & 0o077 == 0
-                && crate::fsutil::effective_uid().is_none_or(|uid| uid == m.uid())
+                && crate::spool::effective_uid().is_none_or(|uid| uid == m.uid())
         })
     }
 
@@ -516,7 +194,7 @@ impl WalRestoreClient {
                 "not a directory (a link is never followed)".to_owned(),
             ));
         }
-        let me = crate::fsutil::effective_uid();
+        let me = crate::spool::effective_uid();
         if me.is_some_and(|uid| uid != m.uid()) {
             return Err(refuse(format!(
                 "belongs to uid {}, not to this user (uid {}): use --spool-dir with a directory of your own",
@@ -824,7 +502,7 @@ impl WalRestoreClient {
     /// # Examples
     ///
     /// ```no_run
-    /// use barman_core::client::{Restored, WalRestoreClient};
+    /// use barman_client::{Restored, WalRestoreClient};
     ///
     /// let mut client = WalRestoreClient::new("backup.example.com", "pg");
     /// client.parallel = 4;
@@ -927,7 +605,7 @@ impl WalRestoreClient {
     /// [`background`](WalRestoreClient::background): keeps up to `parallel` of the
     /// segments that follow `wal_name` in the spool.
     ///
-    /// With the segment size of the restored file (see [`segment_size_of`]), the
+    /// With the segment size of the restored file (see [`segment_size_of`](crate::segment_size_of)), the
     /// following names are computed here; without it they are asked of
     /// `get-wal --peek`. The spool is refilled by batches: when at least half of the
     /// `parallel` files are missing, each missing file is claimed (a `.<name>.claim` file
@@ -1203,182 +881,12 @@ impl WalRestoreClient {
     }
 }
 
-/// A claim file last modified more than a minute ago (or unreadable).
-fn is_stale(path: &Path) -> bool {
-    is_older_than(path, std::time::Duration::from_secs(60))
-}
-
-/// The spool file that notes a Barman host without `get-wal --tar`.
-const NO_TAR_MARKER: &str = ".no-get-wal-tar";
-
-/// How long [`NO_TAR_MARKER`] is believed (the Barman host may be upgraded).
-const NO_TAR_MEMORY: std::time::Duration = std::time::Duration::from_secs(600);
-
-/// Whether `path` was last modified more than `age` ago (or cannot be read).
-fn is_older_than(path: &Path, age: std::time::Duration) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map_or(true, |t| t.elapsed().is_ok_and(|a| a > age))
-}
-
-/// The WAL segment size written in the long header of the segment at `path` (what
-/// [`WalRestoreClient::prefetch_after`] needs to name the following segments); `None`
-/// for a file that does not start with a valid long header (a history file, say).
-///
-/// ```
-/// use barman_wal::{Lsn, PageHeader, PgMajorVersion, TimelineId, WalSegSize};
-/// let dir = tempfile::tempdir()?;
-/// let path = dir.path().join("000000010000000000000003");
-/// let h = PageHeader::first_of_segment(PgMajorVersion::V15, TimelineId::FIRST,
-///     Lsn::new(0x300_0000), 42, WalSegSize::DEFAULT);
-/// std::fs::write(&path, h.to_bytes())?;
-/// assert_eq!(barman_core::client::segment_size_of(&path), Some(WalSegSize::DEFAULT));
-/// std::fs::write(&path, b"1\t0/3000000\tno recovery target specified\n")?;
-/// assert_eq!(barman_core::client::segment_size_of(&path), None);
-/// # Ok::<(), std::io::Error>(())
-/// ```
-pub fn segment_size_of(path: &Path) -> Option<WalSegSize> {
-    first_page(path).and_then(|(header, _)| size_in(&header))
-}
-
-/// The page header at the start of the file at `path`, and the file's length.
-fn first_page(path: &Path) -> Option<(barman_wal::PageHeader, u64)> {
-    let file = File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    let mut head = Vec::with_capacity(64);
-    file.take(64).read_to_end(&mut head).ok()?;
-    Some((barman_wal::PageHeader::parse(&head)?, len))
-}
-
-/// The segment size a long header of a known PostgreSQL version gives.
-fn size_in(header: &barman_wal::PageHeader) -> Option<WalSegSize> {
-    header.version()?;
-    WalSegSize::new(u64::from(header.segment_size()?)).ok()
-}
-
-/// Whether the segment `name` at `path` looks whole: a known PostgreSQL page magic, a
-/// long header whose segment size is the file's size, and the page address of the
-/// segment's start. Files that are not segments pass.
-fn segment_sound(path: &Path, name: &str) -> bool {
-    let Ok(WalFileName::Segment(seg)) = name.parse::<WalFileName>() else {
-        return true;
-    };
-    first_page(path).is_some_and(|(header, len)| {
-        size_in(&header).is_some_and(|size| {
-            size.bytes() == len && seg.start_lsn(size).ok() == Some(header.page_address())
-        })
-    })
-}
-
-/// Whether a spooled file can be handed to PostgreSQL: a regular file (never a link)
-/// of this user, written since the machine last booted (spooled files are not flushed
-/// to disk, which would put the disk on the prefetch's path, so one written before a
-/// crash may have been cut short), and as sound as the archive requires: a segment's
-/// every page header and record CRC, its size, and the cluster's `system_id` when
-/// known; a history file's lines.
-fn spool_file_trusted(path: &Path, name: &str, system_id: Option<u64>) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() || crate::fsutil::effective_uid().is_some_and(|uid| uid != meta.uid()) {
-        return false;
-    }
-    if let (Ok(written), Some(boot)) = (meta.modified(), boot_time())
-        && written < boot
-    {
-        return false;
-    }
-    match name.parse::<WalFileName>() {
-        Ok(WalFileName::Segment(seg)) => {
-            let Some(size) = segment_size_of(path) else {
-                return false;
-            };
-            let mut check = SegmentCheck::new(seg, size);
-            if let Some(id) = system_id {
-                check = check.system_id(id);
-            }
-            File::open(path).ok().is_some_and(|f| {
-                check
-                    .check_reader(io::BufReader::with_capacity(1 << 16, f))
-                    .is_ok()
-            })
-        }
-        Ok(WalFileName::History(tli)) => std::fs::read_to_string(path)
-            .ok()
-            .is_some_and(|text| barman_wal::TimelineHistory::parse(tli, &text).is_ok()),
-        Ok(_) => true,
-        Err(_) => false,
-    }
-}
-
-/// When the machine booted (Linux: `btime` in `/proc/stat`).
-fn boot_time() -> Option<std::time::SystemTime> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let secs: u64 = stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-}
-
-/// OpenSSH's built-in cipher preference (the same from 6.9 to 9.x).
-const OPENSSH_DEFAULT_CIPHERS: &str = "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,\
-aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
-
-/// The same ciphers, AES-GCM first.
-const AES_FIRST_CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,\
-chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
-
-/// The cipher list for the shared connection: on a CPU with AES instructions, and only
-/// when `ssh -G` shows that the configuration leaves OpenSSH's default list alone,
-/// the same list with AES-GCM first. ChaCha20 comes first by default because it is
-/// fast without AES instructions; with them AES-GCM costs a third of its CPU
-/// (measured: 1 GiB through `ssh` on loopback, 2.11 s of client CPU against 0.64 s),
-/// CPU the replay needs. Nothing is added to, or removed from, the allowed set; an
-/// explicit `-c`, a `Ciphers` line or a system crypto policy is left as it is.
-fn preferred_ciphers(ssh: &SshCommand) -> Option<&'static str> {
-    if !cpu_has_aes() {
-        return None;
-    }
-    let mut argv = ssh.transport_argv();
-    argv.extend(["-G".to_owned(), ssh.destination().to_owned()]);
-    let out = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let ciphers = text.lines().find_map(|l| l.strip_prefix("ciphers "))?;
-    (ciphers.trim() == OPENSSH_DEFAULT_CIPHERS).then_some(AES_FIRST_CIPHERS)
-}
-
-/// Whether the CPU encrypts AES-GCM in hardware.
-fn cpu_has_aes() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("aes")
-            && std::arch::is_x86_feature_detected!("pclmulqdq")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        std::arch::is_aarch64_feature_detected!("aes")
-            && std::arch::is_aarch64_feature_detected!("pmull")
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
-    }
-}
-
 /// The names of the `count` segments after `seg`.
-fn following(seg: barman_wal::SegmentName, size: WalSegSize, count: usize) -> Vec<String> {
+pub(crate) fn following(
+    seg: barman_wal::SegmentName,
+    size: WalSegSize,
+    count: usize,
+) -> Vec<String> {
     std::iter::successors(seg.next(size), |s| s.next(size))
         .take(count)
         .map(|s| s.to_string())
@@ -1387,7 +895,7 @@ fn following(seg: barman_wal::SegmentName, size: WalSegSize, count: usize) -> Ve
 
 /// What a remote `get-wal` is asked for.
 #[derive(Clone, Copy)]
-enum Request<'a> {
+pub(crate) enum Request<'a> {
     /// `--test`.
     Test,
     /// `--peek N`.
@@ -1400,7 +908,12 @@ enum Request<'a> {
 
 /// Copies the output of `get-wal` into `out`; with `decode`, decompressed whatever its
 /// codec (read from the magic bytes).
-fn decode_into(input: impl Read, out: &mut File, wal_name: &str, decode: bool) -> Result<()> {
+pub(crate) fn decode_into(
+    input: impl Read,
+    out: &mut File,
+    wal_name: &str,
+    decode: bool,
+) -> Result<()> {
     let mut input = io::BufReader::with_capacity(1 << 16, input);
     let mut w = io::BufWriter::with_capacity(1 << 16, out);
     let received = if decode {
