@@ -194,6 +194,23 @@ impl WalArchive {
         &self.xlogdb
     }
 
+    /// The WAL index: xlog.db read (empty when there is none yet). The one reader of
+    /// xlog.db, whoever needs it (backups, the catalogue, recovery).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors, or a line of xlog.db that cannot be read (the error names it).
+    pub fn wal_index(&self) -> Result<barman_catalog::WalIndex> {
+        match fs::read_to_string(&self.xlogdb) {
+            Ok(text) => Ok(barman_catalog::WalIndex::parse(
+                &self.xlogdb.to_string_lossy(),
+                &text,
+            )?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(barman_catalog::WalIndex::new()),
+            Err(e) => Err(Error::io("reading", &self.xlogdb, e)),
+        }
+    }
+
     /// The server's name.
     pub fn server(&self) -> &str {
         &self.server

@@ -27,8 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use barman_catalog::{
     BackupId, BackupInfo, BackupManifest, BackupStatus, CheckOutcome, ManifestChecksum,
-    ManifestFile, PyDateTime, PyValue, Tablespace, WalIndex, WalRange, check_backup,
-    check_backup_name,
+    ManifestFile, PyDateTime, PyValue, Tablespace, WalRange, check_backup, check_backup_name,
 };
 use barman_transport::{
     CopiedFile, CopyProgress, CopyStats, LocalCopier, RateLimiter, Reuse, Rsync, RsyncPath,
@@ -491,7 +490,7 @@ pub async fn backup(
     let deadline = options.wait_timeout.map(|t| Instant::now() + t);
     loop {
         let _ = archive.archive_wal();
-        let index = read_index(&archive)?;
+        let index = archive.wal_index()?;
         match check_backup(&info, &index) {
             CheckOutcome::Done | CheckOutcome::Failed { .. } => {
                 let outcome = check_backup(&info, &index);
@@ -540,16 +539,6 @@ pub async fn backup(
         removed_wals,
         warnings,
     })
-}
-
-/// The WAL index of a server's archive (empty when there is no xlog.db yet).
-fn read_index(archive: &WalArchive) -> Result<WalIndex> {
-    let path = archive.xlogdb_path();
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(WalIndex::parse(&path.to_string_lossy(), &text)?),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(WalIndex::new()),
-        Err(e) => Err(Error::io("reading", path, e)),
-    }
 }
 
 /// Records the cluster in `identity.json`, or refuses a different one.

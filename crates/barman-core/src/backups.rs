@@ -388,12 +388,7 @@ impl ServerBackups {
     ///
     /// I/O errors, or a line of xlog.db that cannot be read (the error names it).
     pub fn wal_index(&self) -> Result<WalIndex> {
-        let path = self.archive.xlogdb_path();
-        match fs::read_to_string(path) {
-            Ok(text) => Ok(WalIndex::parse(&path.to_string_lossy(), &text)?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(WalIndex::new()),
-            Err(e) => Err(Error::io("reading", path, e)),
-        }
+        self.archive.wal_index()
     }
 
     /// What `check` and `status` need of the catalogue: counts by status and, for the

@@ -619,7 +619,7 @@ async fn prepare(
             )
         })
         .collect();
-    let mut wals = load_wal_index(archive)?;
+    let mut wals = archive.wal_index()?;
     add_streaming_partials(archive, &mut wals)?;
     let histories = load_histories(archive, &wals)?;
     let request = RecoveryRequest {
@@ -911,15 +911,6 @@ fn aware(t: &PyDateTime, tz: &TimeZone) -> Result<PyDateTime> {
         .to_timestamp(tz)
         .map_err(|e| Error::refused(format!("target time {t}: {e}")))?;
     Ok(PyDateTime::from_timestamp(ts, tz.to_offset(ts).seconds()))
-}
-
-fn load_wal_index(archive: &WalArchive) -> Result<WalIndex> {
-    let path = archive.xlogdb_path();
-    match fs::read_to_string(path) {
-        Ok(text) => Ok(WalIndex::parse(&path.to_string_lossy(), &text)?),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(WalIndex::new()),
-        Err(e) => Err(Error::io("reading", path, e)),
-    }
 }
 
 /// Adds the `.partial` segments of `streaming/` (the one `receive-wal` is writing) to
