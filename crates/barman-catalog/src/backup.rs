@@ -1082,15 +1082,6 @@ xlog_segment_size=16777216
             })
     }
 
-    fn finite(v: &PyValue) -> bool {
-        match v {
-            PyValue::Float(f) => f.is_finite(),
-            PyValue::List(items) | PyValue::Tuple(items) => items.iter().all(finite),
-            PyValue::Dict(items) => items.iter().all(|(k, v)| finite(k) && finite(v)),
-            _ => true,
-        }
-    }
-
     /// Whether the literals of `info` can be written so that they read back.
     fn writable(info: &BackupInfo) -> bool {
         [
@@ -1101,7 +1092,7 @@ xlog_segment_size=16777216
         ]
         .into_iter()
         .flatten()
-        .all(finite)
+        .all(PyValue::is_finite)
     }
 
     proptest! {

@@ -117,6 +117,24 @@ impl PyValue {
         }
     }
 
+    /// Whether this holds no NaN or infinite float. Only then does its `repr` (this
+    /// type's `Display`) read back: `repr` writes them as `nan` and `inf`, words that
+    /// Python's `ast.literal_eval`, and [`PyValue::parse`], refuse.
+    ///
+    /// ```
+    /// use barman_catalog::PyValue;
+    /// assert!(PyValue::parse("[1.5, {'a': (2,)}]").unwrap().is_finite());
+    /// assert!(!PyValue::List(vec![PyValue::Float(f64::NAN)]).is_finite());
+    /// ```
+    pub fn is_finite(&self) -> bool {
+        match self {
+            PyValue::Float(f) => f.is_finite(),
+            PyValue::List(items) | PyValue::Tuple(items) => items.iter().all(PyValue::is_finite),
+            PyValue::Dict(items) => items.iter().all(|(k, v)| k.is_finite() && v.is_finite()),
+            _ => true,
+        }
+    }
+
     /// The value of `key` in a `Dict` with string keys.
     ///
     /// ```
@@ -699,15 +717,6 @@ mod tests {
         }
     }
 
-    fn finite(v: &PyValue) -> bool {
-        match v {
-            PyValue::Float(f) => f.is_finite(),
-            PyValue::List(items) | PyValue::Tuple(items) => items.iter().all(finite),
-            PyValue::Dict(items) => items.iter().all(|(k, v)| finite(k) && finite(v)),
-            _ => true,
-        }
-    }
-
     proptest! {
         #![proptest_config(mutate::config())]
 
@@ -720,7 +729,7 @@ mod tests {
                 let text = v.to_string();
                 match PyValue::parse(&text) {
                     Ok(back) => prop_assert_eq!(back.to_string(), text),
-                    Err(e) => prop_assert!(!finite(&v), "{e}: {text}"),
+                    Err(e) => prop_assert!(!v.is_finite(), "{e}: {text}"),
                 }
             }
         }

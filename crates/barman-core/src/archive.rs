@@ -81,8 +81,9 @@ pub struct WalArchive {
     wal_delete_hooks: Hooks,
     /// What the hooks had to say, for the caller to show.
     hook_warnings: Arc<Mutex<Vec<String>>>,
-    /// Why the server is disabled (nothing is archived then).
-    disabled: Option<String>,
+    /// The server's [`ServerConfig::usable`]: an error when it is disabled (nothing
+    /// is archived then).
+    usable: std::result::Result<(), crate::config::ConfigError>,
 }
 
 /// What [`WalArchive::put_wal`] did.
@@ -143,20 +144,14 @@ impl WalArchive {
             archive_hooks: Hooks::new(global, server, "archive_script"),
             wal_delete_hooks: Hooks::new(global, server, "wal_delete_script"),
             hook_warnings: Arc::default(),
-            disabled: server.disabled().map(str::to_owned),
+            usable: server.usable(),
         }
     }
 
     /// `Ok` unless the server is disabled by its configuration: nothing is archived
     /// into it then.
     pub(crate) fn usable(&self) -> Result<()> {
-        match &self.disabled {
-            None => Ok(()),
-            Some(reason) => Err(crate::config::ConfigError::Disabled {
-                reason: reason.clone(),
-            }
-            .into()),
-        }
+        Ok(self.usable.clone()?)
     }
 
     /// The warnings of the hook scripts run since the last call (failed scripts,
@@ -875,18 +870,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Whether two files hold the same bytes.
 fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
     let open = |p: &Path| File::open(p).map_err(|e| Error::io("opening", p, e));
-    let (mut ra, mut rb) = (open(a)?, open(b)?);
-    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    loop {
-        let na = read_full(&mut ra, &mut ba).map_err(|e| Error::io("reading", a, e))?;
-        let nb = read_full(&mut rb, &mut bb).map_err(|e| Error::io("reading", b, e))?;
-        if na != nb || ba[..na] != bb[..nb] {
-            return Ok(false);
-        }
-        if na == 0 {
-            return Ok(true);
-        }
-    }
+    same_stream((a, open(a)?), (b, open(b)?))
 }
 
 /// Whether two files hold the same content once decompressed (whatever their codecs).
@@ -898,7 +882,11 @@ fn same_content(a: &Path, b: &Path) -> Result<bool> {
             source: e,
         })
     };
-    let (mut ra, mut rb) = (open(a)?, open(b)?);
+    same_stream((a, open(a)?), (b, open(b)?))
+}
+
+/// Whether two readers (of the files named) give the same bytes.
+fn same_stream((a, mut ra): (&Path, impl Read), (b, mut rb): (&Path, impl Read)) -> Result<bool> {
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
         let na = read_full(&mut ra, &mut ba).map_err(|e| Error::io("reading", a, e))?;

@@ -314,8 +314,6 @@ pub struct ServerBackups {
     minimum_redundancy: u32,
     concurrent: bool,
     delete_hooks: Hooks,
-    /// Why the server is disabled (nothing is deleted then).
-    disabled: Option<String>,
 }
 
 impl ServerBackups {
@@ -334,18 +332,12 @@ impl ServerBackups {
                 .iter()
                 .any(|o| o == "exclusive_backup"),
             delete_hooks: Hooks::new(global, server, "delete_script"),
-            disabled: server.disabled().map(str::to_owned),
         }
     }
 
+    /// `Ok` unless the server is disabled by its configuration: nothing is deleted then.
     fn usable(&self) -> Result<()> {
-        match &self.disabled {
-            None => Ok(()),
-            Some(reason) => Err(crate::config::ConfigError::Disabled {
-                reason: reason.clone(),
-            }
-            .into()),
-        }
+        self.archive.usable()
     }
 
     /// The warnings of the delete and WAL delete hooks run since the last call.

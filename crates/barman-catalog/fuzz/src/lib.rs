@@ -49,17 +49,6 @@ fn now() -> Timestamp {
     Timestamp::from_second(1_795_000_000).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Whether `v` holds no NaN or infinity (which `repr` writes as words that
-/// `ast.literal_eval`, and our parser, refuse).
-fn finite(v: &PyValue) -> bool {
-    match v {
-        PyValue::Float(f) => f.is_finite(),
-        PyValue::List(items) | PyValue::Tuple(items) => items.iter().all(finite),
-        PyValue::Dict(items) => items.iter().all(|(k, v)| finite(k) && finite(v)),
-        _ => true,
-    }
-}
-
 /// Python literals: a parsed value is written as `repr` would, and that text reads back
 /// to a value written the same (unless it holds an infinite float, as in Python).
 pub fn py_literal(data: &[u8]) -> bool {
@@ -72,7 +61,7 @@ pub fn py_literal(data: &[u8]) -> bool {
     let text = v.to_string();
     match PyValue::parse(&text) {
         Ok(back) => assert_eq!(back.to_string(), text),
-        Err(e) => assert!(!finite(&v), "{text:?} does not read back: {e}"),
+        Err(e) => assert!(!v.is_finite(), "{text:?} does not read back: {e}"),
     }
     true
 }
@@ -245,7 +234,7 @@ fn writable(info: &BackupInfo) -> bool {
     ]
     .into_iter()
     .flatten()
-    .all(finite)
+    .all(PyValue::is_finite)
 }
 
 /// Whole `backup.info` files: parsed metadata writes a text that reads back and is
