@@ -298,12 +298,7 @@ impl WalArchive {
         let mut hooks = self.archive_hooks.clone();
         let text = name.to_string();
         let meta = fs::metadata(src).map_err(|e| Error::io("reading", src, e))?;
-        let mut prefix = Vec::with_capacity(barman_wal::MAGIC_MAX_LEN);
-        let _ = File::open(src).and_then(|f| {
-            f.take(barman_wal::MAGIC_MAX_LEN as u64)
-                .read_to_end(&mut prefix)
-        });
-        let codec = Codec::detect(&prefix);
+        let codec = file_codec(src).unwrap_or(Codec::None);
         hooks.with_wal(
             &text,
             src,
@@ -617,20 +612,40 @@ impl WalArchive {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Error::io("opening", &self.xlogdb, e)),
         };
-        let Some(torn) =
-            cut_torn_tail(&mut f).map_err(|e| Error::io("repairing", &self.xlogdb, e))?
+        match self.cut_torn_line(&mut f)? {
+            Some(relisted) => self.append_lines(&mut f, &format!("{relisted}\n")),
+            None => Ok(()),
+        }
+    }
+
+    /// Cuts a torn last line off xlog.db (`f`; the caller holds the xlog.db lock) and
+    /// returns the entry that lists again the file it named, when that file is in the
+    /// archive and no other line lists it.
+    fn cut_torn_line(&self, f: &mut File) -> Result<Option<XlogDbEntry>> {
+        let Some(torn) = cut_torn_tail(f).map_err(|e| Error::io("repairing", &self.xlogdb, e))?
         else {
-            return Ok(());
+            return Ok(None);
         };
-        if let Ok(name) = torn.parse::<WalFileName>() {
-            let path = self.path_of(&name);
-            if path.is_file() && !xlogdb_lists(&self.xlogdb, &torn)? {
-                let mut line = entry_for_file(name, &path)?.to_string();
-                line.push('\n');
-                f.write_all(line.as_bytes())
-                    .and_then(|()| f.sync_all())
-                    .map_err(|e| Error::io("appending to", &self.xlogdb, e))?;
-            }
+        let Ok(name) = torn.parse::<WalFileName>() else {
+            return Ok(None);
+        };
+        let path = self.path_of(&name);
+        if !path.is_file() || xlogdb_lists(&self.xlogdb, &torn)? {
+            return Ok(None);
+        }
+        Ok(Some(entry_for_file(name, &path)?))
+    }
+
+    /// Appends `lines` to xlog.db (`f`) in one `write(2)`, durably. A failed write is
+    /// cut back, so the next append never glues onto half a line (a full disk).
+    fn append_lines(&self, f: &mut File, lines: &str) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let len = f
+            .seek(SeekFrom::End(0))
+            .map_err(|e| Error::io("appending to", &self.xlogdb, e))?;
+        if let Err(e) = f.write_all(lines.as_bytes()).and_then(|()| f.sync_all()) {
+            let _ = f.set_len(len).and_then(|()| f.sync_all());
+            return Err(Error::io("appending to", &self.xlogdb, e));
         }
         Ok(())
     }
@@ -669,7 +684,6 @@ impl WalArchive {
     /// that is in the archive, listed again from that file. A failed write is cut off
     /// too, so the next append never glues onto half a line.
     fn append_xlogdb(&self, entry: &XlogDbEntry) -> Result<()> {
-        use std::io::{Seek, SeekFrom};
         if let Some(dir) = self.xlogdb.parent() {
             create_private_dir(dir)?;
         }
@@ -682,27 +696,13 @@ impl WalArchive {
             .open(&self.xlogdb)
             .map_err(|e| Error::io("opening", &self.xlogdb, e))?;
         let mut lines = String::new();
-        if let Some(torn) =
-            cut_torn_tail(&mut f).map_err(|e| Error::io("repairing", &self.xlogdb, e))?
-            && let Ok(name) = torn.parse::<WalFileName>()
-            && name != entry.name
+        if let Some(relisted) = self.cut_torn_line(&mut f)?
+            && relisted.name != entry.name
         {
-            let path = self.path_of(&name);
-            if path.is_file() {
-                lines.push_str(&entry_for_file(name, &path)?.to_string());
-                lines.push('\n');
-            }
+            lines.push_str(&format!("{relisted}\n"));
         }
-        lines.push_str(&entry.to_string());
-        lines.push('\n');
-        let len = f
-            .seek(SeekFrom::End(0))
-            .map_err(|e| Error::io("appending to", &self.xlogdb, e))?;
-        if let Err(e) = f.write_all(lines.as_bytes()).and_then(|()| f.sync_all()) {
-            // Never leave half a line behind (a full disk): cut back what went out.
-            let _ = f.set_len(len).and_then(|()| f.sync_all());
-            return Err(Error::io("appending to", &self.xlogdb, e));
-        }
+        lines.push_str(&format!("{entry}\n"));
+        self.append_lines(&mut f, &lines)?;
         if !existed && let Some(dir) = self.xlogdb.parent() {
             sync_dir(dir)?;
         }
@@ -724,32 +724,30 @@ fn cut_torn_tail(f: &mut File) -> io::Result<Option<String>> {
     if last[0] == b'\n' {
         return Ok(None);
     }
-    // Walk back to the previous newline, 4 KiB at a time.
+    // Walk back to the previous newline, 4 KiB at a time: the torn line starts after it.
+    let mut chunk = [0u8; 4096];
     let mut end = len;
-    let mut fragment = Vec::new();
-    let keep = loop {
-        let start = end.saturating_sub(4096);
-        let mut chunk = vec![0u8; usize::try_from(end - start).unwrap_or(0)];
+    let mut keep = 0;
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let read = chunk
+            .get_mut(..usize::try_from(end - start).unwrap_or(0))
+            .unwrap_or_default();
         f.seek(SeekFrom::Start(start))?;
-        f.read_exact(&mut chunk)?;
-        match chunk.iter().rposition(|b| *b == b'\n') {
-            Some(i) => {
-                fragment.splice(0..0, chunk.get(i + 1..).unwrap_or(&[]).iter().copied());
-                break start + i as u64 + 1;
-            }
-            None if start == 0 => {
-                fragment.splice(0..0, chunk);
-                break 0;
-            }
-            None => {
-                fragment.splice(0..0, chunk);
-                end = start;
-            }
+        f.read_exact(read)?;
+        if let Some(i) = read.iter().rposition(|b| *b == b'\n') {
+            keep = start + i as u64 + 1;
+            break;
         }
-    };
+        end = start;
+    }
+    // Its first field, a WAL name (at most 40 bytes), is all that is needed of it.
+    let mut head = Vec::new();
+    f.seek(SeekFrom::Start(keep))?;
+    Read::take(&mut *f, 256).read_to_end(&mut head)?;
     f.set_len(keep)?;
     f.sync_all()?;
-    let text = String::from_utf8_lossy(&fragment);
+    let text = String::from_utf8_lossy(&head);
     Ok(text.split_ascii_whitespace().next().map(str::to_owned))
 }
 
@@ -777,14 +775,7 @@ fn remove_durably(path: &Path) -> Result<()> {
 /// compression from its magic bytes (Barman's `WalFileInfo.from_file`).
 fn entry_for_file(name: WalFileName, path: &Path) -> Result<XlogDbEntry> {
     let meta = fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
-    let mut prefix = Vec::with_capacity(barman_wal::MAGIC_MAX_LEN);
-    File::open(path)
-        .and_then(|f| {
-            f.take(barman_wal::MAGIC_MAX_LEN as u64)
-                .read_to_end(&mut prefix)
-        })
-        .map_err(|e| Error::io("reading", path, e))?;
-    let codec = Codec::detect(&prefix);
+    let codec = file_codec(path).map_err(|e| Error::io("reading", path, e))?;
     Ok(XlogDbEntry {
         name,
         size: meta.len(),
@@ -792,6 +783,15 @@ fn entry_for_file(name: WalFileName, path: &Path) -> Result<XlogDbEntry> {
         compression: (codec != Codec::None).then(|| codec.name().to_owned()),
         encryption: None,
     })
+}
+
+/// The compression of the file at `path`, from its magic bytes.
+fn file_codec(path: &Path) -> io::Result<Codec> {
+    let mut prefix = Vec::with_capacity(barman_wal::MAGIC_MAX_LEN);
+    File::open(path)?
+        .take(barman_wal::MAGIC_MAX_LEN as u64)
+        .read_to_end(&mut prefix)?;
+    Ok(Codec::detect(&prefix))
 }
 
 /// A file's mtime as float seconds since the epoch (0 when unavailable).

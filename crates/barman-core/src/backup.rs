@@ -242,7 +242,8 @@ fn py_time(ts: Timestamp) -> PyDateTime {
     PyDateTime::from_timestamp(ts, local_offset(ts))
 }
 
-fn first_line(e: &impl std::fmt::Display) -> String {
+/// The first line of `e`'s message (for a one-line warning or status).
+pub(crate) fn first_line(e: &impl std::fmt::Display) -> String {
     e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
@@ -440,13 +441,6 @@ pub async fn backup(
                         .and_then(|v| u64::try_from(v).ok())
                 })
                 .unwrap_or(60);
-            let tablespace_bwlimits = match server.get("tablespace_bandwidth_limit") {
-                Some(crate::config::Value::Rules(rules)) => rules
-                    .iter()
-                    .map(|(n, kib)| (n.clone(), u64::try_from(*kib).unwrap_or(0)))
-                    .collect(),
-                _ => Vec::new(),
-            };
             let copy = Copy {
                 progress: options.progress.clone(),
                 jobs,
@@ -454,7 +448,7 @@ pub async fn backup(
                 previous: previous.as_ref(),
                 ssh: ssh.as_ref(),
                 bwlimit: bwlimit.filter(|b| *b > 0),
-                tablespace_bwlimits,
+                server,
                 compress: ssh.is_some() && server.get_bool("network_compression") == Some(true),
                 retry: Retry::of(server, options.retry_times, options.retry_sleep),
                 keepalive: (keepalive > 0).then(|| Duration::from_secs(keepalive)),
@@ -489,11 +483,10 @@ pub async fn backup(
     // Archive what is already there, then decide DONE.
     let deadline = options.wait_timeout.map(|t| Instant::now() + t);
     loop {
-        let _ = archive.archive_wal();
+        archive.archive_wal_best_effort().await;
         let index = archive.wal_index()?;
         match check_backup(&info, &index) {
-            CheckOutcome::Done | CheckOutcome::Failed { .. } => {
-                let outcome = check_backup(&info, &index);
+            outcome @ (CheckOutcome::Done | CheckOutcome::Failed { .. }) => {
                 if let Some(s) = outcome.status() {
                     info.status = s;
                     info.error = outcome.error();
@@ -748,11 +741,7 @@ impl Job<'_> {
         )];
         for spc in self.info.tablespaces.clone().unwrap_or_default() {
             // `tablespace_bandwidth_limit`: this tablespace's own limit, if it has one.
-            let limit = how
-                .tablespace_bwlimits
-                .iter()
-                .find(|(n, _)| *n == spc.name)
-                .map_or(how.bwlimit, |(_, kib)| (*kib > 0).then_some(*kib));
+            let limit = how.server.tablespace_bwlimit(&spc.name, how.bwlimit);
             trees.push((
                 spc.location.clone(),
                 self.repo.tablespace_dir(id, spc.oid),
@@ -763,9 +752,12 @@ impl Job<'_> {
         }
         let mut total = CopyStats::default();
         let mut files = Vec::new();
-        let known = reference
-            .map(|p| known_checksums(&self.repo.data_dir(p.id)))
-            .unwrap_or_default();
+        // Shared, never copied, by every tree and every attempt.
+        let known = Arc::new(
+            reference
+                .map(|p| known_checksums(&self.repo.data_dir(p.id)))
+                .unwrap_or_default(),
+        );
         let horizon = reference
             .and_then(|p| p.begin_time)
             .and_then(|t| t.to_timestamp(&TimeZone::system()).ok())
@@ -1136,8 +1128,8 @@ struct Copy<'a> {
     previous: Option<&'a BackupInfo>,
     ssh: Option<&'a SshCommand>,
     bwlimit: Option<u64>,
-    /// `tablespace_bandwidth_limit`: (tablespace name, KiB/s; 0 = none).
-    tablespace_bwlimits: Vec<(String, u64)>,
+    /// The server's configuration (`tablespace_bandwidth_limit`).
+    server: &'a ServerConfig,
     /// `network_compression`: rsync's `-z` (over ssh).
     compress: bool,
     retry: Retry,

@@ -151,13 +151,14 @@ impl RepoState {
         local: &TimeZone,
     ) -> RepoState {
         let mut state = RepoState::inspect_files(config);
-        match ServerBackups::for_server(global, config).summary(local) {
+        let backups = ServerBackups::for_server(global, config);
+        match backups.summary(local) {
             Ok(sum) => state.add_backups(&sum, now),
             Err(e) => state.backups_error = Some(e.to_string()),
         }
         state.leftovers = crate::leftovers::find(
-            &crate::archive::WalArchive::for_server(global, config),
-            &crate::repo::BackupRepo::for_server(global, config),
+            backups.archive(),
+            backups.repo(),
             now,
             crate::leftovers::LEFTOVER_AGE,
         )

@@ -8,12 +8,11 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::Error;
-use crate::archive::{ArchiveError, ArchiveReport, WalArchive};
+use crate::archive::{ArchiveError, ArchiveReport};
 use crate::backups::{CheckReport, RetentionRun, ServerBackups};
 use crate::config::Config;
 use crate::fsutil::Lock;
 use crate::leftovers::{self, Leftover};
-use crate::repo::BackupRepo;
 
 /// What cron did for one server.
 #[derive(Debug)]
@@ -69,21 +68,20 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
                 .join(format!(".{name}-cron.lock"));
             match Lock::try_acquire(&lock_path) {
                 Ok(Some(_lock)) => {
-                    let wals = WalArchive::for_server(config.global(), server);
-                    let archive = wals.archive_wal();
                     let backups = ServerBackups::for_server(config.global(), server);
-                    let repo = BackupRepo::for_server(config.global(), server);
+                    let wals = backups.archive();
+                    let archive = wals.archive_wal();
                     let failed_stale = backups.fail_stale();
                     let checked = backups.recheck_waiting();
                     let retention = backups.enforce_retention(now, local);
-                    let mut hook_warnings = wals.take_hook_warnings();
-                    hook_warnings.extend(backups.take_hook_warnings());
+                    // The archive's hooks, then the delete hooks (the archive collects both).
+                    let hook_warnings = wals.take_hook_warnings();
                     CronOutcome::Ran(Box::new(ServerCron {
                         archive,
                         failed_stale,
                         checked,
                         retention,
-                        leftovers: leftovers::sweep(&wals, &repo, now),
+                        leftovers: leftovers::sweep(wals, backups.repo(), now),
                         hook_warnings,
                     }))
                 }

@@ -120,13 +120,19 @@ impl TempFile {
 
     /// fsyncs the file and renames it over `dest` (replacing what is there), then
     /// fsyncs the directory.
-    pub(crate) fn replace(mut self, dest: &Path) -> Result<()> {
+    pub(crate) fn replace(self, dest: &Path) -> Result<()> {
+        self.persist(dest)?;
+        sync_dir(dest.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// fsyncs the file and renames it over `dest` (replacing what is there); the
+    /// caller fsyncs the directory (once for many files).
+    pub(crate) fn persist(mut self, dest: &Path) -> Result<()> {
         if let Some(f) = self.file.take() {
             f.sync_all()
                 .map_err(|e| Error::io("syncing", &self.path, e))?;
         }
-        fs::rename(&self.path, dest).map_err(|e| Error::io("renaming into", dest, e))?;
-        sync_dir(dest.parent().unwrap_or(Path::new(".")))
+        fs::rename(&self.path, dest).map_err(|e| Error::io("renaming into", dest, e))
     }
 
     /// Renames the file to `dest` (replacing what is there) without any fsync: for
@@ -146,17 +152,19 @@ impl Drop for TempFile {
 /// Writes `bytes` to a new file at `dest` durably: temp file, fsync, rename, fsync of
 /// the directory. Replaces what is there.
 pub(crate) fn write_replace(dest: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let mut tmp = TempFile::new(dir, "write")?;
+    write_persist(dest, bytes)?;
+    sync_dir(dest.parent().unwrap_or(Path::new(".")))
+}
+
+/// [`write_replace`] without the fsync of the directory, for a caller that syncs it
+/// once for many files (a restore). A link at `dest` is replaced, never followed.
+pub(crate) fn write_persist(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = TempFile::new(dest.parent().unwrap_or(Path::new(".")), "write")?;
     let path = tmp.path().to_owned();
     tmp.file()
         .and_then(|f| f.write_all(bytes))
         .map_err(|e| Error::io("writing", &path, e))?;
-    tmp.file()
-        .and_then(|f| f.sync_all())
-        .map_err(|e| Error::io("syncing", &path, e))?;
-    fs::rename(tmp.path(), dest).map_err(|e| Error::io("renaming into", dest, e))?;
-    sync_dir(dir)
+    tmp.persist(dest)
 }
 
 /// An exclusive `flock` on a lock file (0600, holding our PID), as Barman takes its locks:

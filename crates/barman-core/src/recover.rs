@@ -85,6 +85,7 @@ pub use barman_catalog::{PyDateTime, RecoveryTarget, TargetTimeline};
 
 use crate::archive::{ArchiveError, GetWalOptions, WalArchive};
 use crate::config::{GlobalConfig, ServerConfig};
+use crate::fsutil::write_persist;
 use crate::hooks::Hooks;
 use crate::repo::BackupRepo;
 use crate::tarball;
@@ -491,7 +492,7 @@ pub async fn recover(
     let archive = WalArchive::for_server(global, server);
     let prepared = prepare(&repo, &archive, server, options).await?;
     // Barman's recovery hooks: pre, pre retry, the restore, post retry, post.
-    let (catalogue, _) = repo.load_readable()?;
+    let catalogue = &prepared.catalogue;
     let id = prepared.backup.id;
     let mut hooks = Hooks::new(global, server, "recovery_script");
     hooks.with_backup(
@@ -547,6 +548,8 @@ pub async fn recover(
 struct Prepared {
     /// The shared lock on the backup, held until the restore is over.
     _lock: crate::repo::RepoLock,
+    /// The readable catalogue the backup was chosen from.
+    catalogue: Catalogue,
     catalogue_warnings: Vec<String>,
     backup: BackupInfo,
     plan: RecoveryPlan,
@@ -598,7 +601,7 @@ async fn prepare(
     // As Barman does, archive what waits in incoming/ and streaming/ first. Best
     // effort: another archive-wal may be running, and a file it cannot archive is
     // cron's to report.
-    let _ = archive.archive_wal();
+    archive.archive_wal_best_effort().await;
     // A damaged entry does not stop the restore of another backup (in a disaster,
     // every restorable backup counts), but it is named, and never chosen.
     let (catalogue, unreadable) = repo.load_readable()?;
@@ -843,6 +846,7 @@ async fn prepare(
     let target_line = describe_target(options, &plan, &options.local_tz)?;
     Ok(Prepared {
         _lock: lock,
+        catalogue,
         catalogue_warnings,
         backup,
         plan,
@@ -1136,8 +1140,7 @@ async fn execute(
             .tablespaces
             .iter()
             .find(|t| t.location == dst)
-            .and_then(|t| tablespace_limit(server, &t.name))
-            .map_or(bwlimit, |kib| (kib > 0).then_some(kib));
+            .map_or(bwlimit, |t| server.tablespace_bwlimit(&t.name, bwlimit));
         let mut attempt = 0;
         loop {
             let copied = copy_tree(server, &p, &src, &dst, &excludes, bwlimit).await;
@@ -1153,7 +1156,7 @@ async fn execute(
                     copy_warnings.push(format!(
                         "Failure copying {} (attempt {attempt}): {}; retried after {} seconds",
                         src.display(),
-                        e.to_string().lines().next().unwrap_or_default(),
+                        crate::backup::first_line(&e),
                         retry.sleep.as_secs()
                     ));
                     tokio::time::sleep(retry.sleep).await;
@@ -1247,9 +1250,9 @@ async fn execute(
     if manifest.is_file() {
         let to = overlay.join(format!("backup_manifest.{id}"));
         let bytes = fs::read(&manifest).map_err(|e| Error::io("reading", &manifest, e))?;
-        write_file(&to, &bytes)?;
+        write_persist(&to, &bytes)?;
     }
-    write_file(
+    write_persist(
         &overlay.join(".barman-recover.info"),
         p.backup.to_string().as_bytes(),
     )?;
@@ -1292,7 +1295,7 @@ async fn execute(
             } else {
                 "recovery.signal"
             };
-            write_file(&overlay.join(signal), b"")?;
+            write_persist(&overlay.join(signal), b"")?;
             signal_file = Some(signal.to_owned());
         }
     } else if needs_conf {
@@ -1301,7 +1304,7 @@ async fn execute(
         }
         let mut text = lines.join("\n");
         text.push('\n');
-        write_file(&overlay.join("recovery.conf"), text.as_bytes())?;
+        write_persist(&overlay.join("recovery.conf"), text.as_bytes())?;
         recovery_configuration_file = Some("recovery.conf".to_owned());
         lines.clear();
     }
@@ -1319,8 +1322,8 @@ async fn execute(
         let (mangled, mut changed) = mangle(f, &text, append);
         changes.append(&mut changed);
         warnings.extend(dangerous(f, &text));
-        write_file(&overlay.join(format!("{f}.origin")), &original)?;
-        write_file(&overlay.join(f), mangled.as_bytes())?;
+        write_persist(&overlay.join(format!("{f}.origin")), &original)?;
+        write_persist(&overlay.join(f), mangled.as_bytes())?;
         copy_mode(&conf_source.join(f), &overlay.join(f));
     }
 
@@ -1335,7 +1338,7 @@ async fn execute(
         // Durable before anyone starts PostgreSQL on it: the file systems holding the
         // destination, the WAL and the tablespaces are flushed (`sync -f`, or a plain
         // `sync` where coreutils lacks it).
-        let mut argv: Vec<String> = ["sh", "-c", r#"sync -f -- "$@" 2>/dev/null || sync"#, "sh"]
+        let mut argv: Vec<String> = ["sh", "-c", SYNC_FILE_SYSTEMS, "sh"]
             .map(str::to_owned)
             .to_vec();
         argv.push(dest.to_string_lossy().into_owned());
@@ -1360,7 +1363,7 @@ async fn execute(
             let mut paths = vec![dest.clone()];
             paths.extend(p.tablespaces.iter().map(|t| t.location.clone()));
             let status = tokio::process::Command::new("sh")
-                .args(["-c", r#"sync -f -- "$@" 2>/dev/null || sync"#, "sh"])
+                .args(["-c", SYNC_FILE_SYSTEMS, "sh"])
                 .args(&paths)
                 .status()
                 .await
@@ -1403,16 +1406,9 @@ async fn execute(
     })
 }
 
-/// The `tablespace_bandwidth_limit` rule of tablespace `name`, in KiB/s.
-fn tablespace_limit(server: &ServerConfig, name: &str) -> Option<u64> {
-    match server.get("tablespace_bandwidth_limit") {
-        Some(crate::config::Value::Rules(rules)) => rules
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, kib)| u64::try_from(*kib).unwrap_or(0)),
-        _ => None,
-    }
-}
+/// A shell script that flushes the file systems holding its arguments (`sync -f`), or
+/// all of them where coreutils lacks `-f`: run as `sh -c SCRIPT sh PATH...`.
+const SYNC_FILE_SYSTEMS: &str = r#"sync -f -- "$@" 2>/dev/null || sync"#;
 
 /// Copies the tree `src` into `dst` as the restore needs: the parallel local copier
 /// (fsynced) into an empty local destination, else rsync (over ssh when remote, with
@@ -1706,7 +1702,7 @@ async fn deliver_wal(
                                 .get_wal_to_dir(&name, &opts, dir)
                                 .map_err(|e| archive_error(e, archive, &file))?;
                             if done {
-                                write_file(
+                                write_persist(
                                     &dir.join("archive_status").join(format!("{name}.done")),
                                     b"",
                                 )?;
@@ -1752,27 +1748,6 @@ fn create_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .map_err(|e| Error::io("creating", dir, e))
-}
-
-/// Writes a file of the restored cluster durably and atomically (temp file, fsync,
-/// rename): a link at `path` is replaced, never followed. The caller syncs the
-/// directory ([`Synced`]).
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut tmp = crate::fsutil::TempFile::new(dir, &stem)?;
-    let tmp_path = tmp.path().to_owned();
-    tmp.file()
-        .and_then(|f| {
-            use std::io::Write;
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .map_err(|e| Error::io("writing", &tmp_path, e))?;
-    tmp.rename_to(path)
 }
 
 /// Makes `dir` a real directory: a link there (a delta restore over a data directory

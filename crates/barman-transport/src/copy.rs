@@ -216,9 +216,9 @@ impl LocalCopier {
 
     /// CRC-32C checksums of the files of the [`link_dest`](Self::link_dest) tree,
     /// by relative path, so that reused files need not be read again when
-    /// [`checksums`](Self::checksums) is on.
-    pub fn known_checksums(mut self, known: HashMap<PathBuf, u32>) -> Self {
-        self.known = Arc::new(known);
+    /// [`checksums`](Self::checksums) is on. A map shared in an [`Arc`] is not copied.
+    pub fn known_checksums(mut self, known: impl Into<Arc<HashMap<PathBuf, u32>>>) -> Self {
+        self.known = known.into();
         self
     }
 

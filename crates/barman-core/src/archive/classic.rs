@@ -102,6 +102,15 @@ struct Batch {
 }
 
 impl WalArchive {
+    /// [`archive_wal`](Self::archive_wal) for an async caller, on a blocking thread (it
+    /// runs hook scripts and sleeps between their retries). Best effort, as before a
+    /// backup's end or a recovery: another `archive-wal` may be running, and a file it
+    /// cannot archive is cron's to report.
+    pub(crate) async fn archive_wal_best_effort(&self) {
+        let archive = self.clone();
+        let _ = tokio::task::spawn_blocking(move || archive.archive_wal()).await;
+    }
+
     /// Barman's `archive-wal`: moves the WAL files waiting in `streaming/` (when
     /// `streaming_archiver` is on) and then in `incoming/` (when `archiver` is on, or
     /// when neither is, as Barman forces it) into the archive.

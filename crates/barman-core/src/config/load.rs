@@ -353,11 +353,11 @@ impl Config {
 
         // Set explicitly, lock_directory_cleanup asks for what barman-rs does not do.
         let mut unsupported = Vec::new();
-        if cleanup_explicit && global.lock_directory_cleanup {
-            unsupported.push(
-                "[barman] lock_directory_cleanup is not supported yet: lock files are left in place"
-                    .to_owned(),
-            );
+        if cleanup_explicit
+            && global.lock_directory_cleanup
+            && let Some(m) = super::support::global_warning("lock_directory_cleanup")
+        {
+            unsupported.push(format!("[barman] {m}"));
         }
         let mut config = Config {
             global,

@@ -353,6 +353,20 @@ impl ServerConfig {
             .unwrap_or(0)
     }
 
+    /// The bandwidth limit of copying tablespace `name`, in KiB/s: its own
+    /// `tablespace_bandwidth_limit` rule when it has one (0: no limit), else `default`.
+    pub fn tablespace_bwlimit(&self, name: &str, default: Option<u64>) -> Option<u64> {
+        match self.get("tablespace_bandwidth_limit") {
+            Some(Value::Rules(rules)) => rules
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(default, |(_, kib)| {
+                    u64::try_from(*kib).ok().filter(|k| *k > 0)
+                }),
+            _ => default,
+        }
+    }
+
     /// Why this server is disabled, as Barman disables a server its configuration
     /// rules refuse (or barman-rs's: `support`): the one-line error, naming the file.
     /// The other servers are not affected; operations that write refuse this one.

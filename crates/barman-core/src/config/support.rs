@@ -284,6 +284,14 @@ pub const UNSUPPORTED_GLOBAL: &[(&str, Support)] = &[
     ),
 ];
 
+/// The warning [`UNSUPPORTED_GLOBAL`] gives for the global `option`, if any.
+pub(crate) fn global_warning(option: &str) -> Option<&'static str> {
+    UNSUPPORTED_GLOBAL.iter().find_map(|(o, s)| match s {
+        Support::Warned(m) if *o == option => Some(*m),
+        _ => None,
+    })
+}
+
 /// Refusals and warnings for `server`: the first refusal, if any, and every warning.
 pub(crate) fn review(server: &ServerConfig) -> (Option<&'static str>, Vec<&'static str>) {
     let mut refused = None;
