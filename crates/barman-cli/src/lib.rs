@@ -115,14 +115,7 @@ pub fn run_as_barman_user(config: &Config) -> Result<(), String> {
             "the entry of user '{want}' cannot be read: {entry}"
         ));
     };
-    let me = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|u| u.parse::<u32>().ok())
-        })
+    let me = barman_client::effective_uid()
         .ok_or("cannot tell which user runs barman (/proc/self/status)")?;
     if me == uid {
         return Ok(());

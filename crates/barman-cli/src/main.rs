@@ -251,15 +251,8 @@ enum Command {
         /// Take a PostgreSQL 17 block-level incremental on top of this backup.
         #[arg(long)]
         incremental: Option<String>,
-        /// How many times a failed copy is tried again (basebackup_retry_times).
-        #[arg(long = "retry-times", overrides_with = "no_retry")]
-        retry_times: Option<u32>,
-        /// Seconds before trying a failed copy again (basebackup_retry_sleep).
-        #[arg(long = "retry-sleep")]
-        retry_sleep: Option<u64>,
-        /// Never try a failed copy again (--retry-times 0).
-        #[arg(long = "no-retry", overrides_with = "retry_times")]
-        no_retry: bool,
+        #[command(flatten)]
+        retry: commands::RetryArgs,
         /// Write a backup_manifest (always done).
         #[arg(long = "manifest")]
         manifest: bool,
@@ -506,9 +499,7 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
             name,
             incremental,
             servers,
-            retry_times,
-            retry_sleep,
-            no_retry,
+            retry,
             no_manifest,
             keepalive_interval,
             check_timeout,
@@ -539,8 +530,8 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
                 wait_timeout: *wait_timeout,
                 name: name.clone(),
                 incremental: incremental.clone(),
-                retry_times: if *no_retry { Some(0) } else { *retry_times },
-                retry_sleep: *retry_sleep,
+                retry_times: retry.times(),
+                retry_sleep: retry.retry_sleep,
                 keepalive_interval: *keepalive_interval,
             };
             commands::backup::exec(ctx, servers, &args)

@@ -224,7 +224,7 @@ impl Hasher {
     }
 }
 
-pub(crate) struct HashingReader<'a> {
+struct HashingReader<'a> {
     inner: &'a mut dyn Read,
     hasher: &'a mut Hasher,
 }
@@ -238,7 +238,7 @@ impl Read for HashingReader<'_> {
 }
 
 /// Barman's put-wal stream: the file, then `SHA256SUMS` (`<hex> *<name>`).
-pub(crate) fn write_tar(
+fn write_tar(
     out: impl Write,
     name: &str,
     data: &mut dyn Read,

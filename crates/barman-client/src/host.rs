@@ -67,11 +67,11 @@ pub(crate) fn client_ssh(
 }
 
 /// OpenSSH's built-in cipher preference (the same from 6.9 to 9.x).
-pub(crate) const OPENSSH_DEFAULT_CIPHERS: &str = "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,\
+const OPENSSH_DEFAULT_CIPHERS: &str = "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,\
 aes256-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
 
 /// The same ciphers, AES-GCM first.
-pub(crate) const AES_FIRST_CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,\
+const AES_FIRST_CIPHERS: &str = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,\
 chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr";
 
 /// The cipher list for the shared connection: on a CPU with AES instructions, and only
@@ -102,7 +102,7 @@ pub(crate) fn preferred_ciphers(ssh: &SshCommand) -> Option<&'static str> {
 }
 
 /// Whether the CPU encrypts AES-GCM in hardware.
-pub(crate) fn cpu_has_aes() -> bool {
+fn cpu_has_aes() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("aes")

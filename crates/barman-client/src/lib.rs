@@ -36,7 +36,7 @@ mod spool;
 pub use archive::{WalArchiveClient, compression_choice};
 pub use host::BarmanHost;
 pub use restore::{DEFAULT_SPOOL_DIR, RestoreError, Restored, WalRestoreClient};
-pub use spool::segment_size_of;
+pub use spool::{effective_uid, segment_size_of};
 
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

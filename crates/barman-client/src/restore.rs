@@ -129,7 +129,7 @@ impl RestoreError {
     }
 }
 
-pub(crate) fn dest_error(dest: &Path, e: impl std::fmt::Display) -> Error {
+fn dest_error(dest: &Path, e: impl std::fmt::Display) -> Error {
     Error::Remote {
         what: format!(
             "Cannot open '{}' (WAL_DEST) for writing: {e}",
@@ -532,12 +532,14 @@ impl WalRestoreClient {
         {
             return Ok(Restored::FromSpool);
         }
+        if self.parallel > 0
+            && let Err(e) = self.prepare_spool()
+        {
+            return self.fetch(wal_name, dest).map(|()| Restored::Unspooled {
+                reason: e.to_string(),
+            });
+        }
         if self.parallel > 0 && self.background {
-            if let Err(e) = self.prepare_spool() {
-                return self.fetch(wal_name, dest).map(|()| Restored::Unspooled {
-                    reason: e.to_string(),
-                });
-            }
             // A prefetch already on its way is waited for rather than fetched twice.
             if self.wait_in_flight(wal_name)
                 && self
@@ -552,11 +554,6 @@ impl WalRestoreClient {
         }
         let mut additional = Vec::new();
         if self.parallel > 0 {
-            if let Err(e) = self.prepare_spool() {
-                return self.fetch(wal_name, dest).map(|()| Restored::Unspooled {
-                    reason: e.to_string(),
-                });
-            }
             let list = self
                 .peek(wal_name, self.parallel)
                 .map_err(RestoreError::fetch)?;
@@ -882,11 +879,7 @@ impl WalRestoreClient {
 }
 
 /// The names of the `count` segments after `seg`.
-pub(crate) fn following(
-    seg: barman_wal::SegmentName,
-    size: WalSegSize,
-    count: usize,
-) -> Vec<String> {
+fn following(seg: barman_wal::SegmentName, size: WalSegSize, count: usize) -> Vec<String> {
     std::iter::successors(seg.next(size), |s| s.next(size))
         .take(count)
         .map(|s| s.to_string())
@@ -908,12 +901,7 @@ pub(crate) enum Request<'a> {
 
 /// Copies the output of `get-wal` into `out`; with `decode`, decompressed whatever its
 /// codec (read from the magic bytes).
-pub(crate) fn decode_into(
-    input: impl Read,
-    out: &mut File,
-    wal_name: &str,
-    decode: bool,
-) -> Result<()> {
+fn decode_into(input: impl Read, out: &mut File, wal_name: &str, decode: bool) -> Result<()> {
     let mut input = io::BufReader::with_capacity(1 << 16, input);
     let mut w = io::BufWriter::with_capacity(1 << 16, out);
     let received = if decode {

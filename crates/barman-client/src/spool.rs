@@ -46,7 +46,7 @@ pub fn segment_size_of(path: &Path) -> Option<WalSegSize> {
 }
 
 /// The page header at the start of the file at `path`, and the file's length.
-pub(crate) fn first_page(path: &Path) -> Option<(barman_wal::PageHeader, u64)> {
+fn first_page(path: &Path) -> Option<(barman_wal::PageHeader, u64)> {
     let file = File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     let mut head = Vec::with_capacity(64);
@@ -55,7 +55,7 @@ pub(crate) fn first_page(path: &Path) -> Option<(barman_wal::PageHeader, u64)> {
 }
 
 /// The segment size a long header of a known PostgreSQL version gives.
-pub(crate) fn size_in(header: &barman_wal::PageHeader) -> Option<WalSegSize> {
+fn size_in(header: &barman_wal::PageHeader) -> Option<WalSegSize> {
     header.version()?;
     WalSegSize::new(u64::from(header.segment_size()?)).ok()
 }
@@ -117,7 +117,7 @@ pub(crate) fn spool_file_trusted(path: &Path, name: &str, system_id: Option<u64>
 }
 
 /// When the machine booted (Linux: `btime` in `/proc/stat`).
-pub(crate) fn boot_time() -> Option<std::time::SystemTime> {
+fn boot_time() -> Option<std::time::SystemTime> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let secs: u64 = stat
         .lines()
@@ -130,7 +130,7 @@ pub(crate) fn boot_time() -> Option<std::time::SystemTime> {
 
 /// The effective user id of this process (`/proc/self/status`), `None` where it cannot
 /// be read.
-pub(crate) fn effective_uid() -> Option<u32> {
+pub fn effective_uid() -> Option<u32> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

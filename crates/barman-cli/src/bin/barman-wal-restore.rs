@@ -111,12 +111,6 @@ fn main() -> ExitCode {
     client.parallel = a.parallel;
     client.spool_dir = a.spool_dir;
     client.background = !a.sync_prefetch;
-    // PostgreSQL runs restore_command in its data directory: its control file names the
-    // cluster, whose segments alone may come out of the spool.
-    client.system_id = std::fs::read("global/pg_control")
-        .ok()
-        .and_then(|b| b.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()))
-        .map(u64::from_ne_bytes);
     if let Some(name) = &a.prefetch_compression {
         match name.parse::<Codec>() {
             Ok(c) if c.is_available() => client.prefetch_compression = c,
@@ -164,6 +158,13 @@ fn main() -> ExitCode {
     let (Some(wal_name), Some(wal_dest)) = (a.wal_name, a.wal_dest) else {
         return exit("WAL_NAME and WAL_DEST are required (or --test)", 2, 0);
     };
+    // PostgreSQL runs restore_command in its data directory: its control file names the
+    // cluster, whose segments alone may come out of the spool (only a restore takes
+    // from the spool: the prefetch and --test need not read it).
+    client.system_id = std::fs::read("global/pg_control")
+        .ok()
+        .and_then(|b| b.first_chunk::<8>().copied())
+        .map(u64::from_ne_bytes);
     let is_segment = matches!(wal_name.parse(), Ok(WalFileName::Segment(_)));
     if client.parallel > 0 && client.background && is_segment {
         // Started first, so the next files come while this one is moved or fetched.

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value, json};
 
-use crate::commands::server::selected;
+use crate::commands::server::{selected, usable_server};
 use crate::{Context, fail};
 
 /// The server of a single-server command (`all` is refused, as Barman does).
@@ -25,14 +25,7 @@ fn single<'a>(ctx: &'a Context, server: &str) -> Result<&'a ServerConfig, ExitCo
     if server == "all" {
         return Err(fail("You cannot use 'all' in a single server context"));
     }
-    let sc = ctx
-        .config
-        .server(server)
-        .ok_or_else(|| fail(format!("unknown server '{server}'")))?;
-    match sc.disabled() {
-        Some(reason) => Err(fail(reason)),
-        None => Ok(sc),
-    }
+    usable_server(ctx, server)
 }
 
 fn backups_of(ctx: &Context, sc: &ServerConfig) -> ServerBackups {

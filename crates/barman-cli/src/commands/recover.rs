@@ -74,15 +74,9 @@ pub struct RecoverArgs {
     /// Where a point-in-time recovery gets its WAL files (default DEST/barman_wal).
     #[arg(long = "staging-wal-directory")]
     pub staging_wal_directory: Option<PathBuf>,
-    /// How many times a failed copy is tried again (basebackup_retry_times).
-    #[arg(long = "retry-times", overrides_with = "no_retry")]
-    pub retry_times: Option<u32>,
-    /// Seconds before trying a failed copy again (basebackup_retry_sleep).
-    #[arg(long = "retry-sleep")]
-    pub retry_sleep: Option<u64>,
-    /// Never try a failed copy again (--retry-times 0).
-    #[arg(long = "no-retry", overrides_with = "retry_times")]
-    pub no_retry: bool,
+    /// `--retry-times`, `--retry-sleep`, `--no-retry`.
+    #[command(flatten)]
+    pub retry: super::RetryArgs,
     /// The server.
     pub server: String,
     /// The backup: an id, latest, oldest, last-failed, latest-full, a name, or auto.
@@ -150,8 +144,8 @@ fn options(ctx: &Context, a: &RecoverArgs) -> Result<RecoverOptions, String> {
     o.recovery_conf_filename = a.recovery_conf_filename.clone();
     o.delta_restore = flag(a.delta_restore, a.no_delta_restore);
     o.staging_wal_directory = a.staging_wal_directory.clone();
-    o.retry_times = if a.no_retry { Some(0) } else { a.retry_times };
-    o.retry_sleep = a.retry_sleep;
+    o.retry_times = a.retry.times();
+    o.retry_sleep = a.retry.retry_sleep;
     // get-wal mode runs this very barman with this configuration file.
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())

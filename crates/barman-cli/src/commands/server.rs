@@ -12,6 +12,21 @@ use serde_json::{Map, Value, json};
 
 use crate::{Context, fail};
 
+/// The server named `name`, refused when unknown or disabled by its configuration.
+pub(crate) fn usable_server<'a>(
+    ctx: &'a Context,
+    name: &str,
+) -> Result<&'a ServerConfig, ExitCode> {
+    let sc = ctx
+        .config
+        .server(name)
+        .ok_or_else(|| fail(format!("unknown server '{name}'")))?;
+    match sc.disabled() {
+        Some(reason) => Err(fail(reason)),
+        None => Ok(sc),
+    }
+}
+
 /// The servers a command names: `all` means every configured one, in name order. A
 /// server its configuration disables is refused when named (`all` keeps it: the
 /// operations refuse it themselves, and `check` reports it).

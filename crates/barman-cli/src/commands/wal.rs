@@ -10,19 +10,14 @@ use barman_core::config::ServerConfig;
 use barman_wal::{Codec, TimelineId};
 use serde_json::{Map, Value, json};
 
-use crate::commands::server::selected;
+use crate::commands::server::{selected, usable_server};
 use crate::{Context, fail};
 
 fn archive_of<'a>(
     ctx: &'a Context,
     server: &str,
 ) -> Result<(&'a ServerConfig, WalArchive), ExitCode> {
-    let Some(sc) = ctx.config.server(server) else {
-        return Err(fail(format!("unknown server '{server}'")));
-    };
-    if let Some(reason) = sc.disabled() {
-        return Err(fail(reason));
-    }
+    let sc = usable_server(ctx, server)?;
     Ok((sc, WalArchive::for_server(ctx.config.global(), sc)))
 }
 
