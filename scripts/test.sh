@@ -63,9 +63,9 @@ for d in "${fuzz_dirs[@]}"; do
     cargo check --manifest-path "$d/Cargo.toml" --target-dir "$fuzz_target_dir" --bins
 done
 
-step "fuzz runner: its own tests, then the runners build (stable, optimised, with overflow checks)"
-cargo test --manifest-path crates/barman-wal/fuzz/Cargo.toml --target-dir "$fuzz_target_dir" \
-    -p barman-fuzz-runner
+# The runner (crates/barman-fuzz-runner) is a member of the workspace: its own tests ran
+# above.
+step "fuzz runners build (stable, optimised, with overflow checks)"
 for d in "${fuzz_dirs[@]}"; do
     cargo test --release --no-default-features --manifest-path "$d/Cargo.toml" \
         --target-dir "$fuzz_target_dir" --test seeds --no-run

@@ -423,7 +423,8 @@ const BYTES: &[u8] = b"\x00\xff\x7f\x80\n\r \t+-:./=,;#'\"\\()[]{}019afAFZTex_%"
 
 /// Values that break parsers: numeric limits and one past them, signs, blanks, line
 /// ends, separators, quotes, offsets, Python words, multibyte and invisible characters.
-const TOKENS: &[&str] = &[
+/// Written into fields by the mutations here, and by barman-testkit's near-valid inputs.
+pub const BOUNDARY_VALUES: &[&str] = &[
     "",
     "0",
     "1",
@@ -479,6 +480,7 @@ const TOKENS: &[&str] = &[
     "/",
     "=",
     ",",
+    ";",
     "#",
     "'",
     "\"",
@@ -617,7 +619,7 @@ fn splice(data: &mut Vec<u8>, start: usize, end: usize, with: &[u8]) {
 /// Applies one random mutation to `data`; `pool` gives other inputs to splice from.
 fn mutate(rng: &mut Rng, data: &mut Vec<u8>, pool: &[Vec<u8>]) {
     if data.is_empty() {
-        let token = rng.pick(TOKENS).as_bytes().to_vec();
+        let token = rng.pick(BOUNDARY_VALUES).as_bytes().to_vec();
         *data = token;
         return;
     }
@@ -661,13 +663,13 @@ fn mutate(rng: &mut Rng, data: &mut Vec<u8>, pool: &[Vec<u8>]) {
         // A token inserted.
         5 | 6 => {
             let at = position(rng, data, true);
-            splice(data, at, at, rng.pick(TOKENS).as_bytes());
+            splice(data, at, at, rng.pick(BOUNDARY_VALUES).as_bytes());
         }
         // A field replaced by a token.
         7 | 8 => {
             let f = fields(data);
             if let Some(&(s, e)) = (!f.is_empty()).then(|| rng.pick(&f)) {
-                splice(data, s, e, rng.pick(TOKENS).as_bytes());
+                splice(data, s, e, rng.pick(BOUNDARY_VALUES).as_bytes());
             }
         }
         // One to four fields, and what is between them, deleted.
