@@ -28,7 +28,7 @@ use barman_wal::{
 
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{Lock, TempFile, create_private_dir, sync_dir, write_replace};
-use crate::hooks::Hooks;
+use crate::hooks::{Hook, Hooks};
 use crate::{Error, Result};
 use std::sync::{Arc, Mutex};
 
@@ -100,28 +100,19 @@ impl WalArchive {
     /// The archive of `server` as configured.
     pub fn for_server(global: &GlobalConfig, server: &ServerConfig) -> WalArchive {
         let name = server.name().to_owned();
-        let backup_dir = PathBuf::from(server.get_str("backup_directory").unwrap_or_default());
-        let wals_dir = server
-            .get_str("wals_directory")
-            .map_or_else(|| backup_dir.join("wals"), PathBuf::from);
-        let errors_dir = server
-            .get_str("errors_directory")
-            .map_or_else(|| backup_dir.join("errors"), PathBuf::from);
-        let xlogdb_dir = server
-            .get_str("xlogdb_directory")
-            .map_or_else(|| wals_dir.clone(), PathBuf::from);
-        let incoming_dir = server
-            .get_str("incoming_wals_directory")
-            .map_or_else(|| backup_dir.join("incoming"), PathBuf::from);
-        let streaming_dir = server
-            .get_str("streaming_wals_directory")
-            .map_or_else(|| backup_dir.join("streaming"), PathBuf::from);
-        let batch = |option| {
-            server
-                .get_int(option)
-                .and_then(|v| usize::try_from(v).ok())
-                .unwrap_or(0)
+        let o = server.options();
+        let dir = |value: &Option<String>, fallback: &Path| {
+            value
+                .as_ref()
+                .map_or_else(|| fallback.to_owned(), PathBuf::from)
         };
+        let backup_dir = PathBuf::from(o.backup_directory.clone().unwrap_or_default());
+        let wals_dir = dir(&o.wals_directory, &backup_dir.join("wals"));
+        let errors_dir = dir(&o.errors_directory, &backup_dir.join("errors"));
+        let xlogdb_dir = dir(&o.xlogdb_directory, &wals_dir);
+        let incoming_dir = dir(&o.incoming_wals_directory, &backup_dir.join("incoming"));
+        let streaming_dir = dir(&o.streaming_wals_directory, &backup_dir.join("streaming"));
+        let batch = |size: i64| usize::try_from(size).unwrap_or(0);
         let compression = server.compression();
         WalArchive {
             xlogdb: xlogdb_dir.join(format!("{name}-xlog.db")),
@@ -134,15 +125,15 @@ impl WalArchive {
             lock_dir: PathBuf::from(&global.barman_lock_directory),
             archiver: server.archiver(),
             streaming_archiver: server.streaming_archiver(),
-            archiver_batch_size: batch("archiver_batch_size"),
-            streaming_archiver_batch_size: batch("streaming_archiver_batch_size"),
+            archiver_batch_size: batch(o.archiver_batch_size),
+            streaming_archiver_batch_size: batch(o.streaming_archiver_batch_size),
             codec: compression.and_then(|c| c.codec()).unwrap_or(Codec::None),
             compression_name: compression
                 .and_then(|c| c.codec())
                 .map(|c| c.name().to_owned()),
             level: server.compression_level(),
-            archive_hooks: Hooks::new(global, server, "archive_script"),
-            wal_delete_hooks: Hooks::new(global, server, "wal_delete_script"),
+            archive_hooks: Hooks::new(global, server, Hook::Archive),
+            wal_delete_hooks: Hooks::new(global, server, Hook::WalDelete),
             hook_warnings: Arc::default(),
             usable: server.usable(),
         }

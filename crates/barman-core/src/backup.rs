@@ -40,7 +40,7 @@ use jiff::tz::TimeZone;
 use crate::archive::WalArchive;
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil;
-use crate::hooks::Hooks;
+use crate::hooks::{Hook, Hooks};
 use crate::postgres::{ConnInfo, PgServer};
 use crate::repo::BackupRepo;
 use crate::tarball;
@@ -292,7 +292,7 @@ pub async fn backup(
         )));
     }
     let ssh = if method == "rsync" {
-        let command = server.get_str("ssh_command").unwrap_or("");
+        let command = server.options().ssh_command.as_deref().unwrap_or("");
         if command.trim().is_empty() {
             return Err(Error::refused(format!(
                 "server {name}: backup_method rsync needs ssh_command"
@@ -334,7 +334,7 @@ pub async fn backup(
     }
     let conninfo = match &options.conninfo {
         Some(ci) => ci.clone(),
-        None => ConnInfo::parse(server.get_str("conninfo").unwrap_or(""))?,
+        None => ConnInfo::parse(server.options().conninfo.as_deref().unwrap_or(""))?,
     };
     let pg = PgServer::connect(&conninfo, "barman_backup").await?;
     if pg.is_in_recovery().await? {
@@ -383,27 +383,24 @@ pub async fn backup(
     });
     let fast = options
         .immediate_checkpoint
-        .or_else(|| server.get_bool("immediate_checkpoint"))
-        .unwrap_or(false);
+        .unwrap_or(server.options().immediate_checkpoint);
     let jobs = options
         .jobs
-        .or_else(|| {
-            server
-                .get_int("parallel_jobs")
-                .and_then(|j| usize::try_from(j).ok())
-        })
+        .or_else(|| usize::try_from(server.options().parallel_jobs).ok())
         .unwrap_or(1)
         .max(1);
     let reuse = match options.reuse {
         Some(r) => r,
         None => server
-            .get_str("reuse_backup")
+            .options()
+            .reuse_backup
+            .as_deref()
             .map(ReuseBackup::from_str)
             .transpose()?
             .unwrap_or_default(),
     };
     let previous_id = previous.as_ref().map(|b| b.id.to_string());
-    let mut hooks = Hooks::new(global, server, "backup_script");
+    let mut hooks = Hooks::new(global, server, Hook::Backup);
     hooks.with_backup(&repo, &info, previous_id.clone(), None);
     hooks.run("pre");
     hooks.run_retry("pre")?;
@@ -421,7 +418,8 @@ pub async fn backup(
     };
     let bwlimit = options.bwlimit.or_else(|| {
         server
-            .get_int("bandwidth_limit")
+            .options()
+            .bandwidth_limit
             .and_then(|b| u64::try_from(b).ok())
     });
     let outcome = match method.as_str() {
@@ -433,14 +431,9 @@ pub async fn backup(
                     std::sync::atomic::Ordering::Relaxed,
                 );
             }
-            let keepalive = options
-                .keepalive_interval
-                .or_else(|| {
-                    server
-                        .get_int("keepalive_interval")
-                        .and_then(|v| u64::try_from(v).ok())
-                })
-                .unwrap_or(60);
+            let keepalive = options.keepalive_interval.unwrap_or_else(|| {
+                u64::try_from(server.options().keepalive_interval).unwrap_or(60)
+            });
             let copy = Copy {
                 progress: options.progress.clone(),
                 jobs,
@@ -449,7 +442,7 @@ pub async fn backup(
                 ssh: ssh.as_ref(),
                 bwlimit: bwlimit.filter(|b| *b > 0),
                 server,
-                compress: ssh.is_some() && server.get_bool("network_compression") == Some(true),
+                compress: ssh.is_some() && server.options().network_compression,
                 retry: Retry::of(server, options.retry_times, options.retry_sleep),
                 keepalive: (keepalive > 0).then(|| Duration::from_secs(keepalive)),
             };
@@ -503,7 +496,7 @@ pub async fn backup(
     // nothing is ever removed).
     let mut removed_wals = Vec::new();
     if first_backup
-        && !server.get_bool("worm_mode").unwrap_or(false)
+        && !server.options().worm_mode
         && let Some(begin) = info.begin_wal
     {
         match crate::backups::ServerBackups::for_server(global, server).remove_wals_before(begin) {
@@ -916,29 +909,23 @@ impl Job<'_> {
         self.info.status = BackupStatus::Started;
         self.repo.write_info(&self.info)?;
         self.phase = "copying files";
-        let program = find_program("pg_basebackup", self.server.get_str("path_prefix"))?;
+        let o = self.server.options();
+        let program = find_program("pg_basebackup", o.path_prefix.as_deref())?;
         let streaming = match &options.streaming_conninfo {
             Some(s) => s.clone(),
-            None => self
-                .server
-                .get_str("streaming_conninfo")
-                .or_else(|| self.server.get_str("conninfo"))
-                .unwrap_or("")
-                .to_owned(),
+            None => o
+                .streaming_conninfo
+                .as_ref()
+                .or(o.conninfo.as_ref())
+                .cloned()
+                .unwrap_or_default(),
         };
         // backup_compression: pg_basebackup's --compress, into tar files (Barman's
         // default format) or, compressed by the server, unpacked here (plain).
-        let compression = self
-            .server
-            .get_str("backup_compression")
-            .filter(|c| *c != "none")
-            .map(str::to_owned);
-        let location = self
-            .server
-            .get_str("backup_compression_location")
-            .unwrap_or("client");
-        let tar_format = compression.is_some()
-            && self.server.get_str("backup_compression_format") != Some("plain");
+        let compression = o.backup_compression.clone().filter(|c| c != "none");
+        let location = o.backup_compression_location.as_deref().unwrap_or("client");
+        let tar_format =
+            compression.is_some() && o.backup_compression_format.as_deref() != Some("plain");
         if compression.is_some() && !tar_format && location != "server" {
             return Err(Error::refused(format!(
                 "server {}: backup_compression_format = plain needs backup_compression_location = server",
@@ -950,8 +937,8 @@ impl Job<'_> {
         if ci.get("application_name").is_none() {
             ci.set(
                 "application_name",
-                self.server
-                    .get_str("streaming_backup_name")
+                o.streaming_backup_name
+                    .as_deref()
                     .unwrap_or("barman_streaming_backup"),
             )?;
         }
@@ -974,15 +961,11 @@ impl Job<'_> {
             format!("--label=Barman backup {} {id}", self.repo.server()),
         ];
         if let Some(method) = &compression {
-            let level = self
-                .server
-                .get_int("backup_compression_level")
+            let level = o
+                .backup_compression_level
                 .map(|l| format!(":level={l}"))
                 .unwrap_or_default();
-            let workers = match (
-                method.as_str(),
-                self.server.get_int("backup_compression_workers"),
-            ) {
+            let workers = match (method.as_str(), o.backup_compression_workers) {
                 ("zstd", Some(w)) if w > 0 => {
                     format!("{}workers={w}", if level.is_empty() { ":" } else { "," })
                 }
@@ -1003,11 +986,9 @@ impl Job<'_> {
                 dest.display().to_string().replace('=', "\\=")
             ));
         }
-        let bwlimit = options.bwlimit.or_else(|| {
-            self.server
-                .get_int("bandwidth_limit")
-                .and_then(|b| u64::try_from(b).ok())
-        });
+        let bwlimit = options
+            .bwlimit
+            .or_else(|| o.bandwidth_limit.and_then(|b| u64::try_from(b).ok()));
         if let Some(kbps) = bwlimit.filter(|b| *b > 0) {
             args.push(format!("--max-rate={}", kbps.clamp(32, 1_048_576)));
         }
@@ -1148,14 +1129,14 @@ impl Retry {
     /// `--retry-times`/`--retry-sleep` over `basebackup_retry_times` (default 0) and
     /// `basebackup_retry_sleep` (default 30).
     pub(crate) fn of(server: &ServerConfig, times: Option<u32>, sleep: Option<u64>) -> Retry {
-        let int = |o: &str| server.get_int(o).and_then(|v| u64::try_from(v).ok());
+        let o = server.options();
         Retry {
             times: times
-                .or_else(|| int("basebackup_retry_times").and_then(|v| u32::try_from(v).ok()))
+                .or_else(|| u32::try_from(o.basebackup_retry_times).ok())
                 .unwrap_or(0),
             sleep: Duration::from_secs(
                 sleep
-                    .or_else(|| int("basebackup_retry_sleep"))
+                    .or_else(|| u64::try_from(o.basebackup_retry_sleep).ok())
                     .unwrap_or(30),
             ),
         }

@@ -36,7 +36,7 @@ use jiff::tz::TimeZone;
 use crate::archive::WalArchive;
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{self, TempFile};
-use crate::hooks::Hooks;
+use crate::hooks::{Hook, Hooks};
 use crate::repo::DELETE_MARKER;
 use crate::repo::{BackupRepo, RepoLock, UnreadableBackup};
 use crate::{Error, Result};
@@ -324,14 +324,17 @@ impl ServerBackups {
             archive: WalArchive::for_server(global, server),
             policy: server.retention_policy(),
             retention_auto: server
-                .get_str("retention_policy_mode")
+                .options()
+                .retention_policy_mode
+                .as_ref()
                 .is_none_or(|m| m.eq_ignore_ascii_case("auto")),
             minimum_redundancy: server.minimum_redundancy(),
             concurrent: !server
-                .get_list("backup_options")
+                .options()
+                .backup_options
                 .iter()
                 .any(|o| o == "exclusive_backup"),
-            delete_hooks: Hooks::new(global, server, "delete_script"),
+            delete_hooks: Hooks::new(global, server, Hook::Delete),
         }
     }
 

@@ -209,7 +209,8 @@ impl RepoState {
                 _ => None,
             })
             .collect();
-        let backup_dir = config.get_str("backup_directory").unwrap_or("");
+        let o = config.options();
+        let backup_dir = o.backup_directory.as_deref().unwrap_or("");
         let meta = Path::new(backup_dir).join("meta");
         let meta = meta.to_string_lossy().into_owned();
         dirs.push(&meta);
@@ -222,15 +223,17 @@ impl RepoState {
                 break;
             }
         }
-        let xlogdb = config
-            .get_str("xlogdb_directory")
+        let xlogdb = o
+            .xlogdb_directory
+            .as_ref()
             .map(|d| Path::new(d).join(format!("{}-xlog.db", config.name())));
         let identity_path = Path::new(backup_dir).join("identity.json");
         let identity_systemid = std::fs::read_to_string(&identity_path)
             .ok()
             .map(|t| identity_systemid(&t));
-        let mut error_files: Vec<String> = config
-            .get_str("errors_directory")
+        let mut error_files: Vec<String> = o
+            .errors_directory
+            .as_ref()
             .and_then(|d| std::fs::read_dir(d).ok())
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
@@ -247,8 +250,8 @@ impl RepoState {
             identity_systemid,
             identity_path,
             error_files,
-            incoming_files: count_files(config.get_str("incoming_wals_directory")),
-            streaming_files: count_files(config.get_str("streaming_wals_directory")),
+            incoming_files: count_files(o.incoming_wals_directory.as_deref()),
+            streaming_files: count_files(o.streaming_wals_directory.as_deref()),
             directories_error,
             ..RepoState::default()
         }
@@ -333,25 +336,27 @@ pub fn evaluate(
         );
     }
     let max_queue = config
-        .get_int("max_incoming_wals_queue")
+        .options()
+        .max_incoming_wals_queue
         .and_then(|v| usize::try_from(v).ok());
-    for (dir, count, enabled, archiver) in [
+    let o = config.options();
+    for (dir, path, count, enabled, archiver) in [
         (
             "incoming",
+            &o.incoming_wals_directory,
             repo.incoming_files,
             config.archiver(),
             "archiver",
         ),
         (
             "streaming",
+            &o.streaming_wals_directory,
             repo.streaming_files.saturating_sub(1),
             config.streaming_archiver(),
             "streaming_archiver",
         ),
     ] {
-        let path = config
-            .get_str(&format!("{dir}_wals_directory"))
-            .unwrap_or("");
+        let path = path.as_deref().unwrap_or("");
         if !enabled {
             if count > 0 {
                 push(
@@ -419,7 +424,7 @@ pub fn evaluate(
             }
         }
         // Replication slot (with the main connection's status).
-        if let Some(slot_name) = config.get_str("slot_name")
+        if let Some(slot_name) = config.options().slot_name.as_deref()
             && let Some(r) = remote
         {
             let slot = r.replication_slot.as_ref();
@@ -492,10 +497,7 @@ pub fn evaluate(
             Some("no last_backup_maximum_age provided".into()),
         ),
     }
-    let min_size = match config.get("last_backup_minimum_size") {
-        Some(Value::Size(s)) => Some(*s),
-        _ => None,
-    };
+    let min_size = config.options().last_backup_minimum_size;
     let size = repo.last_backup_size;
     out.push(CheckResult {
         name: "backup minimum size".into(),
@@ -694,15 +696,12 @@ pub async fn check(
     server: Option<&PgServer>,
 ) -> Vec<CheckResult> {
     let repo = RepoState::inspect(global, config, Timestamp::now(), &TimeZone::system());
-    let timeout = config
-        .get_int("check_timeout")
-        .and_then(|t| u64::try_from(t).ok())
-        .unwrap_or(30);
+    let timeout = u64::try_from(config.options().check_timeout).unwrap_or(30);
     let mut timed_out = false;
     let remote = match server {
         None => None,
         Some(s) => {
-            let fut = s.remote_status(config.get_str("slot_name"));
+            let fut = s.remote_status(config.options().slot_name.as_deref());
             if timeout == 0 {
                 Some(fut.await)
             } else {
@@ -865,7 +864,7 @@ pub fn status(
     let mut item = |key: &'static str, label: &'static str, value: String| {
         out.push(StatusItem { key, label, value });
     };
-    if let Some(d) = config.get_str("description") {
+    if let Some(d) = &config.options().description {
         item("description", "Description", d.to_owned());
     }
     item("active", "Active", py_bool(config.active()));
@@ -994,9 +993,10 @@ pub fn status(
             "primary_ssh_command",
             "SSH command to primary server",
             config
-                .get_str("primary_ssh_command")
-                .unwrap_or_default()
-                .to_owned(),
+                .options()
+                .primary_ssh_command
+                .clone()
+                .unwrap_or_default(),
         );
     }
     out

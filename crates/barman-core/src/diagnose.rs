@@ -244,6 +244,12 @@ pub(crate) fn shown_value(option: &str, text: &str) -> String {
     }
 }
 
+/// Whether the value of `option` may hold a secret (a connection string, a password or
+/// passphrase option).
+pub(crate) fn is_sensitive(option: &str) -> bool {
+    option.ends_with("conninfo") || is_secret(option)
+}
+
 /// Whether the option's whole value is a secret.
 fn is_secret(option: &str) -> bool {
     ["password", "passphrase", "secret"]
@@ -472,7 +478,7 @@ pub async fn diagnose(
         };
         let status = match conninfos.get(name) {
             Some(Ok(ci)) => match PgServer::connect(ci, "barman").await {
-                Ok(pg) => Ok(pg.remote_status(sc.get_str("slot_name")).await),
+                Ok(pg) => Ok(pg.remote_status(sc.options().slot_name.as_deref()).await),
                 Err(e) => Err(e.to_string()),
             },
             Some(Err(e)) => Err(e.clone()),

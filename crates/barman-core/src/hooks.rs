@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use barman_catalog::BackupInfo;
 
-use crate::config::{GlobalConfig, ServerConfig};
+use crate::config::{GlobalConfig, ServerConfig, ServerOptions};
 use crate::repo::BackupRepo;
 use crate::{Error, Result};
 
@@ -24,55 +24,82 @@ pub const EXIT_ABORT_CONTINUE: i32 = 62;
 /// A retry script's exit code asking to stop the operation.
 pub const EXIT_ABORT_STOP: i32 = 63;
 
-/// The hook names, and each one's four script options (pre, post, pre retry, post
-/// retry): every script option there is.
-pub const HOOK_SCRIPTS: [(&str, [&str; 4]); 5] = [
-    (
-        "backup_script",
-        [
-            "pre_backup_script",
-            "post_backup_script",
-            "pre_backup_retry_script",
-            "post_backup_retry_script",
-        ],
-    ),
-    (
-        "recovery_script",
-        [
-            "pre_recovery_script",
-            "post_recovery_script",
-            "pre_recovery_retry_script",
-            "post_recovery_retry_script",
-        ],
-    ),
-    (
-        "archive_script",
-        [
-            "pre_archive_script",
-            "post_archive_script",
-            "pre_archive_retry_script",
-            "post_archive_retry_script",
-        ],
-    ),
-    (
-        "delete_script",
-        [
-            "pre_delete_script",
-            "post_delete_script",
-            "pre_delete_retry_script",
-            "post_delete_retry_script",
-        ],
-    ),
-    (
-        "wal_delete_script",
-        [
-            "pre_wal_delete_script",
-            "post_wal_delete_script",
-            "pre_wal_delete_retry_script",
-            "post_wal_delete_retry_script",
-        ],
-    ),
-];
+/// The operations that have hooks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// `backup_script`: around a backup.
+    Backup,
+    /// `recovery_script`: around a restore.
+    Recovery,
+    /// `archive_script`: around each WAL file archived.
+    Archive,
+    /// `delete_script`: around each backup deleted.
+    Delete,
+    /// `wal_delete_script`: around each WAL file removed.
+    WalDelete,
+}
+
+impl Hook {
+    /// Every hook.
+    pub const ALL: [Hook; 5] = [
+        Hook::Backup,
+        Hook::Recovery,
+        Hook::Archive,
+        Hook::Delete,
+        Hook::WalDelete,
+    ];
+
+    /// Barman's name (`BARMAN_HOOK`): `backup_script`, `recovery_script`, ...
+    ///
+    /// ```
+    /// assert_eq!(barman_core::hooks::Hook::WalDelete.name(), "wal_delete_script");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Backup => "backup_script",
+            Hook::Recovery => "recovery_script",
+            Hook::Archive => "archive_script",
+            Hook::Delete => "delete_script",
+            Hook::WalDelete => "wal_delete_script",
+        }
+    }
+
+    /// The hook's four scripts in `options`: pre, post, pre retry, post retry.
+    pub fn scripts(self, o: &ServerOptions) -> [&Option<String>; 4] {
+        match self {
+            Hook::Backup => [
+                &o.pre_backup_script,
+                &o.post_backup_script,
+                &o.pre_backup_retry_script,
+                &o.post_backup_retry_script,
+            ],
+            Hook::Recovery => [
+                &o.pre_recovery_script,
+                &o.post_recovery_script,
+                &o.pre_recovery_retry_script,
+                &o.post_recovery_retry_script,
+            ],
+            Hook::Archive => [
+                &o.pre_archive_script,
+                &o.post_archive_script,
+                &o.pre_archive_retry_script,
+                &o.post_archive_retry_script,
+            ],
+            Hook::Delete => [
+                &o.pre_delete_script,
+                &o.post_delete_script,
+                &o.pre_delete_retry_script,
+                &o.post_delete_retry_script,
+            ],
+            Hook::WalDelete => [
+                &o.pre_wal_delete_script,
+                &o.post_wal_delete_script,
+                &o.pre_wal_delete_retry_script,
+                &o.post_wal_delete_retry_script,
+            ],
+        }
+    }
+}
 
 /// The hooks of one operation of one server: `backup_script`, `recovery_script`, ...
 /// The scripts are read from the configuration when made; the value owns them.
@@ -92,26 +119,15 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    /// The `*_<name>` hooks of `server` (`name` is one of [`HOOK_SCRIPTS`]'
-    /// names: `backup_script`, `recovery_script`, `archive_script`, `delete_script`,
-    /// `wal_delete_script`).
-    pub fn new(global: &GlobalConfig, server: &ServerConfig, name: &'static str) -> Self {
-        let options = HOOK_SCRIPTS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, o)| *o);
-        let scripts = options.map_or([None, None, None, None], |o| {
-            o.map(|option| {
-                server
-                    .get_str(option)
-                    .filter(|s| !s.trim().is_empty())
-                    .map(str::to_owned)
-            })
-        });
+    /// The scripts of `hook` configured for `server`.
+    pub fn new(global: &GlobalConfig, server: &ServerConfig, hook: Hook) -> Self {
+        let scripts = hook
+            .scripts(server.options())
+            .map(|s| s.clone().filter(|s| !s.trim().is_empty()));
         Hooks {
             server: server.name().to_owned(),
             config_file: global.config_file.clone(),
-            name,
+            name: hook.name(),
             scripts,
             env: Vec::new(),
             retry_pause: (Duration::from_secs(3), Duration::from_secs(60)),

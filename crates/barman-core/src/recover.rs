@@ -86,7 +86,7 @@ pub use barman_catalog::{PyDateTime, RecoveryTarget, TargetTimeline};
 use crate::archive::{ArchiveError, GetWalOptions, WalArchive};
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::write_persist;
-use crate::hooks::Hooks;
+use crate::hooks::{Hook, Hooks};
 use crate::repo::BackupRepo;
 use crate::tarball;
 use crate::{Error, Result};
@@ -494,7 +494,7 @@ pub async fn recover(
     // Barman's recovery hooks: pre, pre retry, the restore, post retry, post.
     let catalogue = &prepared.catalogue;
     let id = prepared.backup.id;
-    let mut hooks = Hooks::new(global, server, "recovery_script");
+    let mut hooks = Hooks::new(global, server, Hook::Recovery);
     hooks.with_backup(
         &repo,
         &prepared.backup,
@@ -582,7 +582,7 @@ async fn prepare(
             "the destination directory {dest_text} is not an absolute path"
         )));
     }
-    let recovery_options = server.get_list("recovery_options");
+    let recovery_options = &server.options().recovery_options;
     let in_options = |o: &str| recovery_options.iter().any(|v| v == o);
     let get_wal = options.get_wal.unwrap_or_else(|| in_options("get-wal"));
     let delta = options
@@ -590,11 +590,7 @@ async fn prepare(
         .unwrap_or_else(|| in_options("delta-restore"));
     let jobs = options
         .jobs
-        .or_else(|| {
-            server
-                .get_int("parallel_jobs")
-                .and_then(|j| usize::try_from(j).ok())
-        })
+        .or_else(|| usize::try_from(server.options().parallel_jobs).ok())
         .unwrap_or(1)
         .max(1);
 
@@ -1005,7 +1001,9 @@ async fn remote_dir_is_empty(ssh: &SshCommand, dir: &Path) -> Result<bool> {
 /// delta restore, and the files of a remote restore are prepared there.
 fn staging_dir(server: &ServerConfig, prefix: &str) -> Result<tempfile::TempDir> {
     let base = server
-        .get_str("local_staging_path")
+        .options()
+        .local_staging_path
+        .as_ref()
         .map_or_else(std::env::temp_dir, PathBuf::from);
     tempfile::Builder::new()
         .prefix(prefix)
@@ -1060,7 +1058,8 @@ async fn execute(
     }
     let bwlimit = options.bwlimit_kib.or_else(|| {
         server
-            .get_int("bandwidth_limit")
+            .options()
+            .bandwidth_limit
             .and_then(|b| u64::try_from(b).ok())
             .filter(|b| *b > 0)
     });
@@ -1440,7 +1439,7 @@ async fn copy_tree(
     if let Some(k) = bwlimit {
         rsync = rsync.bwlimit_kib(k);
     }
-    if p.ssh.is_some() && server.get_bool("network_compression") == Some(true) {
+    if p.ssh.is_some() && server.options().network_compression {
         rsync = rsync.compress(true);
     }
     if p.delta {
@@ -1488,7 +1487,7 @@ fn recovery_lines(
                 command_word(&global.barman_user)?,
                 command_word(&options.barman_host)?
             );
-            let jobs = server.get_int("parallel_jobs").unwrap_or(1);
+            let jobs = server.options().parallel_jobs;
             if jobs > 1 {
                 cmd.push_str(&format!(" -p {jobs}"));
             }

@@ -59,9 +59,11 @@ pub struct RepoLock {
 impl BackupRepo {
     /// The repository of `server` as configured.
     pub fn for_server(global: &GlobalConfig, server: &ServerConfig) -> BackupRepo {
-        let backup_dir = PathBuf::from(server.get_str("backup_directory").unwrap_or_default());
-        let base_dir = server
-            .get_str("basebackups_directory")
+        let o = server.options();
+        let backup_dir = PathBuf::from(o.backup_directory.clone().unwrap_or_default());
+        let base_dir = o
+            .basebackups_directory
+            .as_ref()
             .map_or_else(|| backup_dir.join("base"), PathBuf::from);
         BackupRepo {
             server: server.name().to_owned(),

@@ -66,7 +66,7 @@ pub(crate) fn selected_for_report<'a>(
 /// The server's conninfo completed as libpq would: `PG*` variables, then `~/.pgpass`
 /// (or `passfile`/`PGPASSFILE`), read here since the library reads no environment.
 pub(crate) fn conninfo(config: &ServerConfig) -> Result<ConnInfo, String> {
-    let text = config.get_str("conninfo").unwrap_or("");
+    let text = config.options().conninfo.as_deref().unwrap_or("");
     let env: HashMap<String, String> = std::env::vars()
         .filter(|(k, _)| k.starts_with("PG"))
         .collect();
@@ -185,7 +185,7 @@ pub fn status(ctx: &Context, names: &[String]) -> ExitCode {
         );
         let remote = rt.block_on(async {
             match connect(s).await {
-                Ok(server) => Some(server.remote_status(s.get_str("slot_name")).await),
+                Ok(server) => Some(server.remote_status(s.options().slot_name.as_deref()).await),
                 Err(_) => None,
             }
         });

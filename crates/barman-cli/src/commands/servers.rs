@@ -10,7 +10,7 @@ fn description(ctx: &Context, name: &str) -> String {
     let Some(s) = ctx.config.server(name) else {
         return String::new();
     };
-    let mut d = s.get_str("description").unwrap_or("").to_owned();
+    let mut d = s.options().description.clone().unwrap_or_default();
     if !s.active() {
         d.push_str(" (inactive)");
     }

@@ -174,7 +174,7 @@ pub struct GlobalConfig {
 /// let config = Config::load("/etc/barman.conf", main, &src)?;
 /// assert_eq!(config.global().barman_user, "barman");
 /// assert_eq!(config.server_names().collect::<Vec<_>>(), ["pg"]);
-/// assert_eq!(config.server("pg").unwrap().get_str("streaming_conninfo"), Some("host=pg"));
+/// assert_eq!(config.server("pg").unwrap().options().streaming_conninfo.as_deref(), Some("host=pg"));
 ///
 /// let err = Config::load("/etc/barman.conf", "[barman]\nbarman_home = /b\n[pg]\nconninfo = x\nminimum_redundancy = two\n", &src).unwrap_err();
 /// assert_eq!(err.to_string(), "/etc/barman.conf, line 5, [pg] minimum_redundancy: invalid value \"two\": expected a non-negative integer");
@@ -478,7 +478,7 @@ impl Config {
         self.check_paths(source)?;
         // Models made active by `barman config-switch`.
         for i in 0..self.servers.len() {
-            let Some(dir) = self.servers[i].get_str("backup_directory") else {
+            let Some(dir) = &self.servers[i].options().backup_directory else {
                 continue;
             };
             let Some(text) = source.read(&format!("{dir}/.active-model.auto")) else {
@@ -519,20 +519,20 @@ impl Config {
 
     /// Barman's `_check_conflicting_paths`, servers in name order.
     fn check_paths(&self, source: &dyn ConfigSource) -> Result<(), ConfigError> {
-        const LABELS: [&str; 6] = [
-            "backup_directory",
-            "basebackups_directory",
-            "errors_directory",
-            "incoming_wals_directory",
-            "streaming_wals_directory",
-            "wals_directory",
-        ];
         let mut seen: BTreeMap<String, (&'static str, &str)> = BTreeMap::new();
         let mut servers: Vec<&ServerConfig> = self.servers.iter().collect();
         servers.sort_by(|a, b| a.name().cmp(b.name()));
         for server in servers {
-            for label in LABELS {
-                let Some(path) = server.get_str(label) else {
+            let o = server.options();
+            for (label, path) in [
+                ("backup_directory", &o.backup_directory),
+                ("basebackups_directory", &o.basebackups_directory),
+                ("errors_directory", &o.errors_directory),
+                ("incoming_wals_directory", &o.incoming_wals_directory),
+                ("streaming_wals_directory", &o.streaming_wals_directory),
+                ("wals_directory", &o.wals_directory),
+            ] {
+                let Some(path) = path else {
                     // Barman crashes on an unset directory (TypeError).
                     return Err(ConfigError::Inconsistent {
                         file: self.section_file(server.name()),

@@ -29,12 +29,18 @@
 //! "#;
 //! let config = Config::load("/etc/barman.conf", main, &MemorySource::default())?;
 //! let pg = config.server("pg").unwrap();
-//! assert_eq!(pg.get_str("description"), Some("Main cluster"));
-//! assert_eq!(pg.get_str("backup_directory"), Some("/var/lib/barman/pg"));
+//! assert_eq!(pg.options().description.as_deref(), Some("Main cluster"));
+//! assert_eq!(pg.options().backup_directory.as_deref(), Some("/var/lib/barman/pg"));
 //! assert_eq!(pg.retention_policy().unwrap().to_string(), "REDUNDANCY 3");
 //! assert_eq!(pg.compression().unwrap().codec(), Some(barman_wal::Codec::Gzip));
 //! # Ok::<(), barman_core::config::ConfigError>(())
 //! ```
+//!
+//! Code reads a server's options as the typed fields of [`ServerOptions`]
+//! ([`ServerConfig::options`]), never by name: a misspelt option does not compile. The
+//! fields and [`SERVER_OPTIONS`] (names, parsers, defaults, Barman's order) are generated
+//! from one list in `options.rs`. [`ServerConfig::setting`] and [`ServerConfig::iter`]
+//! give an option's source, for display.
 //!
 //! # How a server option is resolved
 //!
@@ -92,6 +98,7 @@ pub use load::{
     Config, ConfigSource, GlobalConfig, LoadOptions, MemorySource, UnknownOptions, normalise_path,
 };
 pub use options::{
-    GLOBAL_OPTIONS, Kind, OptionSpec, SERVER_OPTIONS, Value, WalCompression, option_spec,
+    GLOBAL_OPTIONS, Kind, OptionSpec, SERVER_OPTIONS, ServerOptions, Value, WalCompression,
+    option_spec,
 };
 pub use server::{ModelConfig, ServerConfig, Setting, unquote};

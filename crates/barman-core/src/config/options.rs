@@ -175,7 +175,7 @@ const BACKUP_METHODS: &[&str] = &[
 ];
 
 macro_rules! opt {
-    ($name:literal, $kind:expr) => {
+    ($name:expr, $kind:expr) => {
         OptionSpec {
             name: $name,
             kind: $kind,
@@ -183,7 +183,7 @@ macro_rules! opt {
             inherited: false,
         }
     };
-    ($name:literal, $kind:expr, inherit) => {
+    ($name:expr, $kind:expr, inherit) => {
         OptionSpec {
             name: $name,
             kind: $kind,
@@ -191,7 +191,7 @@ macro_rules! opt {
             inherited: true,
         }
     };
-    ($name:literal, $kind:expr, $default:literal) => {
+    ($name:expr, $kind:expr, $default:literal) => {
         OptionSpec {
             name: $name,
             kind: $kind,
@@ -199,7 +199,7 @@ macro_rules! opt {
             inherited: false,
         }
     };
-    ($name:literal, $kind:expr, $default:literal, inherit) => {
+    ($name:expr, $kind:expr, $default:literal, inherit) => {
         OptionSpec {
             name: $name,
             kind: $kind,
@@ -209,137 +209,203 @@ macro_rules! opt {
     };
 }
 
+/// Generates [`SERVER_OPTIONS`] (the table the configuration reader walks) and
+/// [`ServerOptions`] (the typed values core reads) from one list of
+/// `name: FieldType => (Kind, "default", inherit);` lines.
+macro_rules! server_options {
+    ($( $name:ident : $ty:ty => ($($spec:tt)*); )*) => {
+        /// Every server option of Barman 3.19, in Barman's order (`ServerConfig.KEYS`):
+        /// options are resolved in this order, so a default may refer to an option
+        /// listed before it.
+        pub const SERVER_OPTIONS: &[OptionSpec] = &[ $( opt!(stringify!($name), $($spec)*) ),* ];
+
+        /// The resolved options of one server, one typed field per option of
+        /// [`SERVER_OPTIONS`] (same names), defaults applied: what barman-core reads.
+        ///
+        /// An option without a default is an `Option`; a list is empty when unset; a
+        /// choice is its lower-cased word. [`ServerConfig::setting`](super::ServerConfig::setting)
+        /// still gives where a value was written.
+        #[derive(Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct ServerOptions {
+            $(
+                #[doc = concat!("`", stringify!($name), "`.")]
+                pub $name: $ty,
+            )*
+        }
+
+        /// Never shows a value that may hold a secret (connection strings, passphrase
+        /// commands): only whether it is set.
+        impl fmt::Debug for ServerOptions {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut d = f.debug_struct("ServerOptions");
+                $( d.field(stringify!($name), &Masked(stringify!($name), &self.$name)); )*
+                d.finish()
+            }
+        }
+
+        impl ServerOptions {
+            /// Builds the fields from the resolved values, in [`SERVER_OPTIONS`]' order.
+            pub(crate) fn from_values(values: &[Option<&Value>]) -> ServerOptions {
+                let mut values = values.iter().copied();
+                ServerOptions {
+                    $( $name: FromValue::from_value(values.next().flatten()), )*
+                }
+            }
+
+            /// For each option, whether its field's type can hold what its parser makes,
+            /// and whether a field that is not an `Option` has a default to fall back on
+            /// (or is a list, empty when unset).
+            #[cfg(test)]
+            pub(crate) fn field_checks() -> Vec<(&'static str, bool, bool)> {
+                let mut specs = SERVER_OPTIONS.iter();
+                vec![ $( {
+                    let spec = specs.next().expect("one spec per field");
+                    (
+                        spec.name,
+                        spec.name == stringify!($name) && <$ty as FromValue>::holds(spec.kind),
+                        <$ty as FromValue>::OPTIONAL
+                            || spec.default.is_some()
+                            || matches!(spec.kind, Kind::NameList | Kind::TablespaceBandwidth),
+                    )
+                } ),* ]
+            }
+        }
+    };
+}
+
 use Kind::*;
 
-/// Every server option of Barman 3.19, in Barman's order (`ServerConfig.KEYS`): options
-/// are resolved in this order, so a default may refer to an option listed before it.
-///
-/// `keepalive_interval` is not inherited from `[barman]`: Barman's list of inheritable
-/// options misspells it `keepalive_internval`.
-#[rustfmt::skip]
-pub const SERVER_OPTIONS: &[OptionSpec] = &[
-    opt!("active", Bool, "true"),
-    opt!("archiver", Bool, "off", inherit),
-    opt!("archiver_batch_size", Int, "0", inherit),
-    opt!("autogenerate_manifest", Bool, "false", inherit),
-    opt!("aws_check_object_lock", Bool, "off", inherit),
-    opt!("aws_encryption", OneOfExact(&["AES256", "aws:kms"]), inherit),
-    opt!("aws_read_timeout", Int, inherit),
-    opt!("aws_await_snapshots_timeout", Int, "3600", inherit),
-    opt!("aws_snapshot_lock_mode", Text, inherit),
-    opt!("aws_snapshot_lock_duration", Int, inherit),
-    opt!("aws_snapshot_lock_cool_off_period", Int, inherit),
-    opt!("aws_snapshot_lock_expiration_date", Text, inherit),
-    opt!("aws_profile", Text, inherit),
-    opt!("aws_region", Text, inherit),
-    opt!("aws_sse_kms_key_id", Text, inherit),
-    opt!("azure_credential", Text, inherit),
-    opt!("azure_resource_group", Text, inherit),
-    opt!("azure_subscription_id", Text, inherit),
-    opt!("backup_compression", OneOf(&["gzip", "lz4", "zstd", "none"]), inherit),
-    opt!("backup_compression_format", OneOf(&["plain", "tar"]), inherit),
-    opt!("backup_compression_level", Int, inherit),
-    opt!("backup_compression_location", OneOf(&["client", "server"]), inherit),
-    opt!("backup_compression_workers", Int, inherit),
-    opt!("backup_directory", Text, "%(barman_home)s/%(name)s"),
-    opt!("backup_method", OneOf(BACKUP_METHODS), "rsync", inherit),
-    opt!("backup_options", Csv(&["exclusive_backup", "concurrent_backup", "external_configuration"], Some(("exclusive_backup", "concurrent_backup"))), "", inherit),
-    opt!("bandwidth_limit", Bandwidth, inherit),
-    opt!("basebackup_retry_sleep", Int, "30", inherit),
-    opt!("basebackup_retry_times", Int, "0", inherit),
-    opt!("basebackups_directory", DirectoryOrUrl, "%(backup_directory)s/base"),
-    opt!("check_timeout", Int, "30", inherit),
-    opt!("cloud_delete_batch_size", Int, inherit),
-    opt!("cloud_staging_directory", AbsolutePath, "/tmp/barman/cloud-staging", inherit),
-    opt!("cloud_staging_max_size", Size, "30Gi", inherit),
-    opt!("cloud_upload_max_archive_size", Size, "100Gi"),
-    opt!("cloud_upload_min_chunk_size", Size),
-    opt!("cloud_wal_archive_parallel", Int, "0", inherit),
-    opt!("cloud_wal_restore_parallel", Int, "0", inherit),
-    opt!("cluster", Text, "%(name)s"),
-    opt!("compression", Compression, inherit),
-    opt!("compression_level", CompressionLevel, "medium", inherit),
-    opt!("conninfo", Text),
-    opt!("custom_compression_filter", Text, inherit),
-    opt!("custom_decompression_filter", Text, inherit),
-    opt!("custom_compression_magic", Text, inherit),
-    opt!("description", Text),
-    opt!("disabled", Bool, "false"),
-    opt!("encryption", Encryption, "none", inherit),
-    opt!("encryption_key_id", Text, inherit),
-    opt!("encryption_passphrase_command", Text, inherit),
-    opt!("errors_directory", Text, "%(backup_directory)s/errors"),
-    opt!("forward_config_path", Bool, "false", inherit),
-    opt!("gcp_project", Text, inherit),
-    opt!("gcp_zone", Text),
-    opt!("immediate_checkpoint", Bool, "false", inherit),
-    opt!("incoming_wals_directory", Text, "%(backup_directory)s/incoming"),
-    opt!("keepalive_interval", Int, "60"),
-    opt!("last_backup_maximum_age", Interval, inherit),
-    opt!("last_backup_minimum_size", Size, inherit),
-    opt!("last_wal_maximum_age", Interval, inherit),
-    opt!("combine_mode", OneOf(&["copy", "link", "clone", "copy-file-range"]), "copy", inherit),
-    opt!("local_staging_path", AbsolutePath, inherit),
-    opt!("max_incoming_wals_queue", Int, inherit),
-    opt!("minimum_redundancy", NonNegativeInt, "0", inherit),
-    opt!("network_compression", Bool, "false", inherit),
-    opt!("parallel_jobs", Int, "1", inherit),
-    opt!("parallel_jobs_start_batch_period", Int, "1", inherit),
-    opt!("parallel_jobs_start_batch_size", Int, "10", inherit),
-    opt!("path_prefix", Text, inherit),
-    opt!("post_archive_retry_script", Text, inherit),
-    opt!("post_archive_script", Text, inherit),
-    opt!("post_backup_retry_script", Text, inherit),
-    opt!("post_backup_script", Text, inherit),
-    opt!("post_delete_script", Text, inherit),
-    opt!("post_delete_retry_script", Text, inherit),
-    opt!("post_recovery_retry_script", Text, inherit),
-    opt!("post_recovery_script", Text, inherit),
-    opt!("post_wal_delete_script", Text, inherit),
-    opt!("post_wal_delete_retry_script", Text, inherit),
-    opt!("pre_archive_retry_script", Text, inherit),
-    opt!("pre_archive_script", Text, inherit),
-    opt!("pre_backup_retry_script", Text, inherit),
-    opt!("pre_backup_script", Text, inherit),
-    opt!("pre_delete_script", Text, inherit),
-    opt!("pre_delete_retry_script", Text, inherit),
-    opt!("pre_recovery_retry_script", Text, inherit),
-    opt!("pre_recovery_script", Text, inherit),
-    opt!("pre_wal_delete_script", Text, inherit),
-    opt!("pre_wal_delete_retry_script", Text, inherit),
-    opt!("primary_checkpoint_timeout", Int, "0"),
-    opt!("primary_conninfo", Text),
-    opt!("primary_ssh_command", Text, inherit),
-    opt!("recovery_options", Csv(&["get-wal", "delta-restore"], None), "", inherit),
-    opt!("recovery_staging_path", AbsolutePath, inherit),
-    opt!("create_slot", OneOf(&["manual", "auto"]), "manual", inherit),
-    opt!("retention_policy", Retention, inherit),
-    opt!("retention_policy_mode", Exactly("auto"), "auto", inherit),
-    opt!("reuse_backup", OneOf(&["copy", "link", "off"]), inherit),
-    opt!("slot_name", SlotName, inherit),
-    opt!("snapshot_disks", NameList),
-    opt!("snapshot_gcp_project", Text, inherit),
-    opt!("snapshot_instance", Text),
-    opt!("snapshot_provider", Text, inherit),
-    opt!("snapshot_zone", Text),
-    opt!("ssh_command", Text),
-    opt!("staging_path", AbsolutePath, inherit),
-    opt!("staging_location", OneOfExact(&["local", "remote"]), "local", inherit),
-    opt!("streaming_archiver", Bool, "off", inherit),
-    opt!("streaming_archiver_batch_size", Int, "0", inherit),
-    opt!("streaming_archiver_name", Text, "barman_receive_wal", inherit),
-    opt!("streaming_backup_name", Text, "barman_streaming_backup", inherit),
-    opt!("streaming_conninfo", Text, "%(conninfo)s"),
-    opt!("streaming_wals_directory", Text, "%(backup_directory)s/streaming"),
-    opt!("tablespace_bandwidth_limit", TablespaceBandwidth, inherit),
-    opt!("wal_conninfo", Text),
-    opt!("wal_retention_policy", Exactly("main"), "main", inherit),
-    opt!("wal_streaming_conninfo", Text),
-    opt!("wals_directory", DirectoryOrUrl, "%(backup_directory)s/wals"),
-    opt!("warehousepg_dbid", Int, inherit),
-    opt!("worm_mode", Bool, "off", inherit),
-    opt!("xlogdb_directory", Text, "%(wals_directory)s", inherit),
-];
+// The server options: one line per option, in Barman's order, giving its name, the type
+// of its field in `ServerOptions`, its parser, its default and whether `[barman]` sets it
+// for every server. Both `SERVER_OPTIONS` and `ServerOptions` are generated from this one
+// list.
+//
+// `keepalive_interval` is not inherited from `[barman]`: Barman's list of inheritable
+// options misspells it `keepalive_internval`.
+server_options! {
+    active: bool => (Bool, "true");
+    archiver: bool => (Bool, "off", inherit);
+    archiver_batch_size: i64 => (Int, "0", inherit);
+    autogenerate_manifest: bool => (Bool, "false", inherit);
+    aws_check_object_lock: bool => (Bool, "off", inherit);
+    aws_encryption: Option<String> => (OneOfExact(&["AES256", "aws:kms"]), inherit);
+    aws_read_timeout: Option<i64> => (Int, inherit);
+    aws_await_snapshots_timeout: i64 => (Int, "3600", inherit);
+    aws_snapshot_lock_mode: Option<String> => (Text, inherit);
+    aws_snapshot_lock_duration: Option<i64> => (Int, inherit);
+    aws_snapshot_lock_cool_off_period: Option<i64> => (Int, inherit);
+    aws_snapshot_lock_expiration_date: Option<String> => (Text, inherit);
+    aws_profile: Option<String> => (Text, inherit);
+    aws_region: Option<String> => (Text, inherit);
+    aws_sse_kms_key_id: Option<String> => (Text, inherit);
+    azure_credential: Option<String> => (Text, inherit);
+    azure_resource_group: Option<String> => (Text, inherit);
+    azure_subscription_id: Option<String> => (Text, inherit);
+    backup_compression: Option<String> => (OneOf(&["gzip", "lz4", "zstd", "none"]), inherit);
+    backup_compression_format: Option<String> => (OneOf(&["plain", "tar"]), inherit);
+    backup_compression_level: Option<i64> => (Int, inherit);
+    backup_compression_location: Option<String> => (OneOf(&["client", "server"]), inherit);
+    backup_compression_workers: Option<i64> => (Int, inherit);
+    backup_directory: Option<String> => (Text, "%(barman_home)s/%(name)s");
+    backup_method: String => (OneOf(BACKUP_METHODS), "rsync", inherit);
+    backup_options: Vec<String> => (Csv(&["exclusive_backup", "concurrent_backup", "external_configuration"], Some(("exclusive_backup", "concurrent_backup"))), "", inherit);
+    bandwidth_limit: Option<i64> => (Bandwidth, inherit);
+    basebackup_retry_sleep: i64 => (Int, "30", inherit);
+    basebackup_retry_times: i64 => (Int, "0", inherit);
+    basebackups_directory: Option<String> => (DirectoryOrUrl, "%(backup_directory)s/base");
+    check_timeout: i64 => (Int, "30", inherit);
+    cloud_delete_batch_size: Option<i64> => (Int, inherit);
+    cloud_staging_directory: Option<String> => (AbsolutePath, "/tmp/barman/cloud-staging", inherit);
+    cloud_staging_max_size: u64 => (Size, "30Gi", inherit);
+    cloud_upload_max_archive_size: u64 => (Size, "100Gi");
+    cloud_upload_min_chunk_size: Option<u64> => (Size);
+    cloud_wal_archive_parallel: i64 => (Int, "0", inherit);
+    cloud_wal_restore_parallel: i64 => (Int, "0", inherit);
+    cluster: Option<String> => (Text, "%(name)s");
+    compression: Option<WalCompression> => (Compression, inherit);
+    compression_level: CompressionLevel => (CompressionLevel, "medium", inherit);
+    conninfo: Option<String> => (Text);
+    custom_compression_filter: Option<String> => (Text, inherit);
+    custom_decompression_filter: Option<String> => (Text, inherit);
+    custom_compression_magic: Option<String> => (Text, inherit);
+    description: Option<String> => (Text);
+    disabled: bool => (Bool, "false");
+    encryption: Option<String> => (Encryption, "none", inherit);
+    encryption_key_id: Option<String> => (Text, inherit);
+    encryption_passphrase_command: Option<String> => (Text, inherit);
+    errors_directory: Option<String> => (Text, "%(backup_directory)s/errors");
+    forward_config_path: bool => (Bool, "false", inherit);
+    gcp_project: Option<String> => (Text, inherit);
+    gcp_zone: Option<String> => (Text);
+    immediate_checkpoint: bool => (Bool, "false", inherit);
+    incoming_wals_directory: Option<String> => (Text, "%(backup_directory)s/incoming");
+    keepalive_interval: i64 => (Int, "60");
+    last_backup_maximum_age: Option<Duration> => (Interval, inherit);
+    last_backup_minimum_size: Option<u64> => (Size, inherit);
+    last_wal_maximum_age: Option<Duration> => (Interval, inherit);
+    combine_mode: String => (OneOf(&["copy", "link", "clone", "copy-file-range"]), "copy", inherit);
+    local_staging_path: Option<String> => (AbsolutePath, inherit);
+    max_incoming_wals_queue: Option<i64> => (Int, inherit);
+    minimum_redundancy: i64 => (NonNegativeInt, "0", inherit);
+    network_compression: bool => (Bool, "false", inherit);
+    parallel_jobs: i64 => (Int, "1", inherit);
+    parallel_jobs_start_batch_period: i64 => (Int, "1", inherit);
+    parallel_jobs_start_batch_size: i64 => (Int, "10", inherit);
+    path_prefix: Option<String> => (Text, inherit);
+    post_archive_retry_script: Option<String> => (Text, inherit);
+    post_archive_script: Option<String> => (Text, inherit);
+    post_backup_retry_script: Option<String> => (Text, inherit);
+    post_backup_script: Option<String> => (Text, inherit);
+    post_delete_script: Option<String> => (Text, inherit);
+    post_delete_retry_script: Option<String> => (Text, inherit);
+    post_recovery_retry_script: Option<String> => (Text, inherit);
+    post_recovery_script: Option<String> => (Text, inherit);
+    post_wal_delete_script: Option<String> => (Text, inherit);
+    post_wal_delete_retry_script: Option<String> => (Text, inherit);
+    pre_archive_retry_script: Option<String> => (Text, inherit);
+    pre_archive_script: Option<String> => (Text, inherit);
+    pre_backup_retry_script: Option<String> => (Text, inherit);
+    pre_backup_script: Option<String> => (Text, inherit);
+    pre_delete_script: Option<String> => (Text, inherit);
+    pre_delete_retry_script: Option<String> => (Text, inherit);
+    pre_recovery_retry_script: Option<String> => (Text, inherit);
+    pre_recovery_script: Option<String> => (Text, inherit);
+    pre_wal_delete_script: Option<String> => (Text, inherit);
+    pre_wal_delete_retry_script: Option<String> => (Text, inherit);
+    primary_checkpoint_timeout: i64 => (Int, "0");
+    primary_conninfo: Option<String> => (Text);
+    primary_ssh_command: Option<String> => (Text, inherit);
+    recovery_options: Vec<String> => (Csv(&["get-wal", "delta-restore"], None), "", inherit);
+    recovery_staging_path: Option<String> => (AbsolutePath, inherit);
+    create_slot: String => (OneOf(&["manual", "auto"]), "manual", inherit);
+    retention_policy: Option<RetentionPolicy> => (Retention, inherit);
+    retention_policy_mode: Option<String> => (Exactly("auto"), "auto", inherit);
+    reuse_backup: Option<String> => (OneOf(&["copy", "link", "off"]), inherit);
+    slot_name: Option<String> => (SlotName, inherit);
+    snapshot_disks: Vec<String> => (NameList);
+    snapshot_gcp_project: Option<String> => (Text, inherit);
+    snapshot_instance: Option<String> => (Text);
+    snapshot_provider: Option<String> => (Text, inherit);
+    snapshot_zone: Option<String> => (Text);
+    ssh_command: Option<String> => (Text);
+    staging_path: Option<String> => (AbsolutePath, inherit);
+    staging_location: Option<String> => (OneOfExact(&["local", "remote"]), "local", inherit);
+    streaming_archiver: bool => (Bool, "off", inherit);
+    streaming_archiver_batch_size: i64 => (Int, "0", inherit);
+    streaming_archiver_name: Option<String> => (Text, "barman_receive_wal", inherit);
+    streaming_backup_name: Option<String> => (Text, "barman_streaming_backup", inherit);
+    streaming_conninfo: Option<String> => (Text, "%(conninfo)s");
+    streaming_wals_directory: Option<String> => (Text, "%(backup_directory)s/streaming");
+    tablespace_bandwidth_limit: Vec<(String, i64)> => (TablespaceBandwidth, inherit);
+    wal_conninfo: Option<String> => (Text);
+    wal_retention_policy: Option<String> => (Exactly("main"), "main", inherit);
+    wal_streaming_conninfo: Option<String> => (Text);
+    wals_directory: Option<String> => (DirectoryOrUrl, "%(backup_directory)s/wals");
+    warehousepg_dbid: Option<i64> => (Int, inherit);
+    worm_mode: bool => (Bool, "off", inherit);
+    xlogdb_directory: Option<String> => (Text, "%(wals_directory)s", inherit);
+}
 
 /// The specification of server option `name`.
 ///
@@ -421,6 +487,102 @@ pub enum Value {
     /// [`Kind::TablespaceBandwidth`]: (tablespace, kbps), in order.
     Rules(Vec<(String, i64)>),
 }
+
+/// A field of [`ServerOptions`] as `Debug` shows it: masked when it may hold a secret.
+struct Masked<'a>(&'static str, &'a dyn fmt::Debug);
+
+impl fmt::Debug for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !crate::diagnose::is_sensitive(self.0) {
+            return self.1.fmt(f);
+        }
+        match format!("{:?}", self.1).as_str() {
+            "None" => f.write_str("None"),
+            _ => f.write_str(crate::diagnose::MASK),
+        }
+    }
+}
+
+/// How a [`ServerOptions`] field is read from a resolved [`Value`]: the variant its kinds
+/// produce, or the fallback when the option is unset (`None`, an empty list, `false`,
+/// `0`, an empty text, the medium compression level).
+pub(crate) trait FromValue: Sized {
+    /// Whether unset is told apart (`Option<_>`).
+    #[cfg(test)]
+    const OPTIONAL: bool;
+    /// Whether a value of `kind` becomes this type.
+    #[cfg(test)]
+    fn holds(kind: Kind) -> bool;
+    /// The field for `value`; a value of another variant (never produced, see
+    /// `holds`) reads as unset.
+    fn from_value(value: Option<&Value>) -> Self;
+}
+
+macro_rules! from_value {
+    ($ty:ty, $kinds:pat, $variant:ident($v:ident) => $get:expr) => {
+        impl FromValue for Option<$ty> {
+            #[cfg(test)]
+            const OPTIONAL: bool = true;
+            #[cfg(test)]
+            fn holds(kind: Kind) -> bool {
+                matches!(kind, $kinds)
+            }
+            fn from_value(value: Option<&Value>) -> Self {
+                match value {
+                    Some(Value::$variant($v)) => Some($get),
+                    _ => None,
+                }
+            }
+        }
+    };
+    ($ty:ty, $kinds:pat, $variant:ident($v:ident) => $get:expr, or $default:expr) => {
+        from_value!($ty, $kinds, $variant($v) => $get);
+        impl FromValue for $ty {
+            #[cfg(test)]
+            const OPTIONAL: bool = false;
+            #[cfg(test)]
+            fn holds(kind: Kind) -> bool {
+                matches!(kind, $kinds)
+            }
+            fn from_value(value: Option<&Value>) -> Self {
+                Option::<$ty>::from_value(value).unwrap_or($default)
+            }
+        }
+    };
+}
+
+from_value!(bool, Kind::Bool, Bool(v) => *v, or false);
+from_value!(i64, Kind::Int | Kind::NonNegativeInt | Kind::Bandwidth, Int(v) => *v, or 0);
+from_value!(u64, Kind::Size, Size(v) => *v, or 0);
+from_value!(
+    String,
+    Kind::Text
+        | Kind::OneOf(_)
+        | Kind::OneOfExact(_)
+        | Kind::Encryption
+        | Kind::AbsolutePath
+        | Kind::DirectoryOrUrl
+        | Kind::SlotName
+        | Kind::Exactly(_),
+    Text(v) => v.clone(),
+    or String::new()
+);
+from_value!(Duration, Kind::Interval, Interval(v) => *v);
+from_value!(WalCompression, Kind::Compression, Compression(v) => *v);
+from_value!(
+    CompressionLevel,
+    Kind::CompressionLevel,
+    CompressionLevel(v) => *v,
+    or CompressionLevel::Medium
+);
+from_value!(RetentionPolicy, Kind::Retention, Retention(v) => *v);
+from_value!(Vec<String>, Kind::NameList | Kind::Csv(..), List(v) => v.clone(), or Vec::new());
+from_value!(
+    Vec<(String, i64)>,
+    Kind::TablespaceBandwidth,
+    Rules(v) => v.clone(),
+    or Vec::new()
+);
 
 /// What a parser makes of a text.
 pub(crate) enum Parsed {
@@ -792,6 +954,41 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), SERVER_OPTIONS.len());
+    }
+
+    #[test]
+    fn every_field_holds_what_its_parser_makes() {
+        let checks = ServerOptions::field_checks();
+        assert_eq!(checks.len(), SERVER_OPTIONS.len());
+        for (name, holds, falls_back) in checks {
+            assert!(
+                holds,
+                "{name}: its field's type cannot hold its kind's values"
+            );
+            assert!(
+                falls_back,
+                "{name}: a field that is not an Option needs a default"
+            );
+        }
+    }
+
+    #[test]
+    fn fields_read_values_and_fall_back_when_unset() {
+        let mut values: Vec<Option<&Value>> = vec![None; SERVER_OPTIONS.len()];
+        let at = |name: &str| SERVER_OPTIONS.iter().position(|s| s.name == name).unwrap();
+        let unset = ServerOptions::from_values(&values);
+        assert!(!unset.active && unset.compression_level == CompressionLevel::Medium);
+        assert_eq!((unset.slot_name, unset.parallel_jobs), (None, 0));
+        let jobs = Value::Int(4);
+        let slot = Value::Text("barman".into());
+        let options = Value::List(vec!["get-wal".into()]);
+        values[at("parallel_jobs")] = Some(&jobs);
+        values[at("slot_name")] = Some(&slot);
+        values[at("recovery_options")] = Some(&options);
+        let set = ServerOptions::from_values(&values);
+        assert_eq!(set.parallel_jobs, 4);
+        assert_eq!(set.slot_name.as_deref(), Some("barman"));
+        assert_eq!(set.recovery_options, ["get-wal"]);
     }
 
     #[test]

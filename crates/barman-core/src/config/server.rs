@@ -5,7 +5,9 @@ use barman_wal::CompressionLevel;
 
 use super::error::ConfigError;
 use super::ini::{Ini, IniValue, OptionRef};
-use super::options::{OptionSpec, Parsed, SERVER_OPTIONS, Value, WalCompression, parse};
+use super::options::{
+    OptionSpec, Parsed, SERVER_OPTIONS, ServerOptions, Value, WalCompression, parse,
+};
 
 /// Barman's `Config.get`: the interpolated value of `option` in `section`, `None` when the
 /// section or option is missing; the literal `None` becomes `none_value`; a value wrapped
@@ -114,6 +116,15 @@ fn format_default(default: &str, vars: &[(String, String)]) -> String {
     out
 }
 
+/// The typed options of resolved `settings` (in [`SERVER_OPTIONS`]' order).
+fn typed(settings: &[Option<Setting>]) -> ServerOptions {
+    let values: Vec<Option<&Value>> = settings
+        .iter()
+        .map(|s| s.as_ref().map(|s| &s.value))
+        .collect();
+    ServerOptions::from_values(&values)
+}
+
 /// A resolved option: its value and, when it was written in a file, where.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -159,7 +170,7 @@ pub(crate) struct ServerContext<'a> {
 /// let text = "[barman]\nbarman_home = /srv/barman\ncompression = gzip\n\n[pg]\nconninfo = host=pg\nssh_command = ssh postgres@pg\narchiver = on\n";
 /// let config = Config::load("/etc/barman.conf", text, &MemorySource::default())?;
 /// let pg = config.server("pg").unwrap();
-/// assert_eq!(pg.get_str("wals_directory"), Some("/srv/barman/pg/wals"));
+/// assert_eq!(pg.options().wals_directory.as_deref(), Some("/srv/barman/pg/wals"));
 /// assert_eq!(pg.compression().map(|c| c.name()), Some("gzip"));
 /// assert_eq!(pg.get("minimum_redundancy"), Some(&Value::Int(0)));
 /// # Ok::<(), barman_core::config::ConfigError>(())
@@ -168,6 +179,7 @@ pub(crate) struct ServerContext<'a> {
 pub struct ServerConfig {
     name: String,
     settings: Vec<Option<Setting>>,
+    options: ServerOptions,
     active_model: Option<String>,
     disabled: Option<String>,
 }
@@ -237,6 +249,7 @@ impl ServerConfig {
         }
         Ok(ServerConfig {
             name: name.to_owned(),
+            options: typed(&settings),
             settings,
             active_model: None,
             disabled: None,
@@ -246,6 +259,11 @@ impl ServerConfig {
     /// The server's name (its section).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Every option's resolved value, typed, defaults applied.
+    pub fn options(&self) -> &ServerOptions {
+        &self.options
     }
 
     fn index(option: &str) -> Option<usize> {
@@ -270,101 +288,56 @@ impl ServerConfig {
             .map(|(spec, s)| (spec, s.as_ref().map(|s| &s.value)))
     }
 
-    /// A text option (also the lower-cased word of a choice).
-    pub fn get_str(&self, option: &str) -> Option<&str> {
-        match self.get(option) {
-            Some(Value::Text(s)) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// A boolean option.
-    pub fn get_bool(&self, option: &str) -> Option<bool> {
-        match self.get(option) {
-            Some(Value::Bool(b)) => Some(*b),
-            _ => None,
-        }
-    }
-
-    /// An integer option.
-    pub fn get_int(&self, option: &str) -> Option<i64> {
-        match self.get(option) {
-            Some(Value::Int(v)) => Some(*v),
-            _ => None,
-        }
-    }
-
-    /// A list option (`backup_options`, `recovery_options`, `snapshot_disks`).
-    pub fn get_list(&self, option: &str) -> &[String] {
-        match self.get(option) {
-            Some(Value::List(v)) => v,
-            _ => &[],
-        }
-    }
-
     /// `active` (default true).
     pub fn active(&self) -> bool {
-        self.get_bool("active").unwrap_or(true)
+        self.options.active
     }
 
     /// Whether the file-based archiver is on.
     pub fn archiver(&self) -> bool {
-        self.get_bool("archiver").unwrap_or(false)
+        self.options.archiver
     }
 
     /// Whether the streaming archiver is on.
     pub fn streaming_archiver(&self) -> bool {
-        self.get_bool("streaming_archiver").unwrap_or(false)
+        self.options.streaming_archiver
     }
 
     /// `backup_method` (`rsync`, `postgres`, `local-rsync`, `snapshot`, `local-to-cloud`).
     pub fn backup_method(&self) -> &str {
-        self.get_str("backup_method").unwrap_or("rsync")
+        &self.options.backup_method
     }
 
     /// The WAL compression, `None` for none.
     pub fn compression(&self) -> Option<WalCompression> {
-        match self.get("compression") {
-            Some(Value::Compression(c)) => Some(*c),
-            _ => None,
-        }
+        self.options.compression
     }
 
     /// The WAL compression level (default medium).
     pub fn compression_level(&self) -> CompressionLevel {
-        match self.get("compression_level") {
-            Some(Value::CompressionLevel(l)) => *l,
-            _ => CompressionLevel::Medium,
-        }
+        self.options.compression_level
     }
 
     /// The retention policy, `None` for no automatic deletion.
     pub fn retention_policy(&self) -> Option<RetentionPolicy> {
-        match self.get("retention_policy") {
-            Some(Value::Retention(p)) => Some(*p),
-            _ => None,
-        }
+        self.options.retention_policy
     }
 
     /// `minimum_redundancy` (0 when unset).
     pub fn minimum_redundancy(&self) -> u32 {
-        self.get_int("minimum_redundancy")
-            .and_then(|v| u32::try_from(v).ok())
-            .unwrap_or(0)
+        u32::try_from(self.options.minimum_redundancy).unwrap_or(0)
     }
 
     /// The bandwidth limit of copying tablespace `name`, in KiB/s: its own
     /// `tablespace_bandwidth_limit` rule when it has one (0: no limit), else `default`.
     pub fn tablespace_bwlimit(&self, name: &str, default: Option<u64>) -> Option<u64> {
-        match self.get("tablespace_bandwidth_limit") {
-            Some(Value::Rules(rules)) => rules
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(default, |(_, kib)| {
-                    u64::try_from(*kib).ok().filter(|k| *k > 0)
-                }),
-            _ => default,
-        }
+        self.options
+            .tablespace_bandwidth_limit
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(default, |(_, kib)| {
+                u64::try_from(*kib).ok().filter(|k| *k > 0)
+            })
     }
 
     /// Why this server is disabled, as Barman disables a server its configuration
@@ -394,7 +367,7 @@ impl ServerConfig {
 
     /// Whether this is a passive node (`primary_ssh_command` set).
     pub fn is_passive(&self) -> bool {
-        self.get("primary_ssh_command").is_some()
+        self.options.primary_ssh_command.is_some()
     }
 
     /// The model applied to this server, if any.
@@ -405,6 +378,7 @@ impl ServerConfig {
     fn set(&mut self, option: &str, setting: Option<Setting>) {
         if let Some(i) = Self::index(option) {
             self.settings[i] = setting;
+            self.options = typed(&self.settings);
         }
     }
 
@@ -415,7 +389,7 @@ impl ServerConfig {
     ///
     /// [`ConfigError::Inconsistent`] when the model's `cluster` differs from the server's.
     pub fn apply_model(&mut self, model: &ModelConfig) -> Result<(), ConfigError> {
-        let cluster = self.get_str("cluster").unwrap_or_default();
+        let cluster = self.options.cluster.as_deref().unwrap_or_default();
         if model.cluster() != cluster {
             return Err(ConfigError::Inconsistent {
                 file: model.file.clone(),
@@ -476,28 +450,24 @@ impl ServerConfig {
         if self.is_passive() {
             return review(self, unsupported);
         }
-        if self.get("conninfo").is_none() {
+        let o = &self.options;
+        if o.conninfo.is_none() {
             return Err(fail(format!(
                 "PostgreSQL connection: Missing 'conninfo' parameter for server '{name}'"
             )));
         }
         let method = self.backup_method().to_owned();
-        if (method == "postgres" || self.streaming_archiver())
-            && self.get("streaming_conninfo").is_none()
-        {
+        if (method == "postgres" || self.streaming_archiver()) && o.streaming_conninfo.is_none() {
             return Err(fail(format!(
                 "Streaming connection: Missing 'streaming_conninfo' parameter for server '{name}'"
             )));
         }
-        let set = |s: &Self, o: &str| match s.get(o) {
-            None | Some(Value::Bool(false)) | Some(Value::Int(0)) => false,
-            Some(Value::Rules(r)) => !r.is_empty(),
-            Some(_) => true,
-        };
-        let reuse = matches!(self.get_str("reuse_backup"), Some("copy" | "link"));
-        let mut options: Vec<String> = self.get_list("backup_options").to_vec();
-        let ssh = self
-            .get_str("ssh_command")
+        let nonzero = |v: Option<i64>| v.is_some_and(|v| v != 0);
+        let reuse = matches!(o.reuse_backup.as_deref(), Some("copy" | "link"));
+        let mut options: Vec<String> = o.backup_options.clone();
+        let ssh = o
+            .ssh_command
+            .as_ref()
             .is_some_and(|s| s.split_whitespace().next().is_some());
         match method.as_str() {
             "postgres" => {
@@ -505,7 +475,7 @@ impl ServerConfig {
                     options.retain(|o| o != "exclusive_backup");
                     warnings.push(format!("[{name}] 'exclusive_backup' is not a valid backup_option using postgres backup_method. Overriding with 'concurrent_backup'."));
                 }
-                if set(self, "tablespace_bandwidth_limit") {
+                if !o.tablespace_bandwidth_limit.is_empty() {
                     return Err(fail("tablespace_bandwidth_limit option is not supported by postgres backup_method".into()));
                 }
                 if reuse {
@@ -513,7 +483,7 @@ impl ServerConfig {
                         "reuse_backup option is not supported by postgres backup_method".into(),
                     ));
                 }
-                if set(self, "network_compression") {
+                if o.network_compression {
                     return Err(fail(
                         "network_compression option is not supported by postgres backup_method"
                             .into(),
@@ -545,15 +515,18 @@ impl ServerConfig {
                     ));
                 }
                 if method == "snapshot" {
-                    for o in [
-                        "backup_compression",
-                        "bandwidth_limit",
-                        "network_compression",
-                        "tablespace_bandwidth_limit",
+                    for (option, set) in [
+                        ("backup_compression", o.backup_compression.is_some()),
+                        ("bandwidth_limit", nonzero(o.bandwidth_limit)),
+                        ("network_compression", o.network_compression),
+                        (
+                            "tablespace_bandwidth_limit",
+                            !o.tablespace_bandwidth_limit.is_empty(),
+                        ),
                     ] {
-                        if set(self, o) {
+                        if set {
                             return Err(fail(format!(
-                                "{o} option is not supported by snapshot backup_method"
+                                "{option} option is not supported by snapshot backup_method"
                             )));
                         }
                     }
@@ -562,31 +535,35 @@ impl ServerConfig {
                             "reuse_backup option is not supported by snapshot backup_method".into(),
                         ));
                     }
-                    for o in ["snapshot_disks", "snapshot_instance", "snapshot_provider"] {
-                        if self.get(o).is_none() {
+                    for (option, set) in [
+                        ("snapshot_disks", !o.snapshot_disks.is_empty()),
+                        ("snapshot_instance", o.snapshot_instance.is_some()),
+                        ("snapshot_provider", o.snapshot_provider.is_some()),
+                    ] {
+                        if !set {
                             return Err(fail(format!(
-                                "{o} option is required by snapshot backup_method"
+                                "{option} option is required by snapshot backup_method"
                             )));
                         }
                     }
-                    if self.get("aws_snapshot_lock_mode").is_some()
-                        && self.get_str("snapshot_provider") == Some("aws")
+                    if o.aws_snapshot_lock_mode.is_some()
+                        && o.snapshot_provider.as_deref() == Some("aws")
                     {
-                        let duration = set(self, "aws_snapshot_lock_duration");
-                        let date = self.get("aws_snapshot_lock_expiration_date").is_some();
+                        let duration = nonzero(o.aws_snapshot_lock_duration);
+                        let date = o.aws_snapshot_lock_expiration_date.is_some();
                         if !duration && !date {
                             return Err(fail("'aws_snapshot_lock_mode' is set, you must specify 'aws_snapshot_lock_duration' or 'aws_snapshot_lock_expiration_date'.".into()));
                         }
                         if duration && date {
                             return Err(fail("You must specify either 'aws_snapshot_lock_duration' or 'aws_snapshot_lock_expiration_date' in the configuration, but not both.".into()));
                         }
-                        if self.get_str("aws_snapshot_lock_mode") == Some("governance")
-                            && set(self, "aws_snapshot_lock_cool_off_period")
+                        if o.aws_snapshot_lock_mode.as_deref() == Some("governance")
+                            && nonzero(o.aws_snapshot_lock_cool_off_period)
                         {
                             return Err(fail("'aws_snapshot_lock_cool_off_period' cannot be used with 'aws_snapshot_lock_mode' = 'governance'.".into()));
                         }
                     }
-                } else if self.get("backup_compression").is_some() {
+                } else if o.backup_compression.is_some() {
                     return Err(fail(
                         "backup_compression option is not supported by rsync backup_method".into(),
                     ));
@@ -605,7 +582,7 @@ impl ServerConfig {
                 source,
             }),
         );
-        if !self.archiver() && self.streaming_archiver() && self.get("slot_name").is_none() {
+        if !self.archiver() && self.streaming_archiver() && self.options.slot_name.is_none() {
             return Err(fail("Streaming-only archiver requires 'streaming_conninfo' and 'slot_name' options to be properly configured".into()));
         }
         if !self.archiver() && !self.streaming_archiver() {

@@ -134,7 +134,7 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     unsupported!(
         "create_slot",
         Support::Warned("create_slot is not supported yet: no replication slot is created"),
-        |s| s.get_str("create_slot") == Some("auto")
+        |s| s.options().create_slot == "auto"
     ),
     unsupported!(
         "streaming_archiver_name",
@@ -146,7 +146,9 @@ pub const UNSUPPORTED: &[Unsupported] = &[
             "a repository in cloud storage is not supported yet: wals_directory must be a path"
         ),
         |s| s
-            .get_str("wals_directory")
+            .options()
+            .wals_directory
+            .as_ref()
             .is_some_and(|d| d.contains("://"))
     ),
     unsupported!(
@@ -155,7 +157,9 @@ pub const UNSUPPORTED: &[Unsupported] = &[
             "a repository in cloud storage is not supported yet: basebackups_directory must be a path"
         ),
         |s| s
-            .get_str("basebackups_directory")
+            .options()
+            .basebackups_directory
+            .as_ref()
             .is_some_and(|d| d.contains("://"))
     ),
     unsupported!(
@@ -164,7 +168,8 @@ pub const UNSUPPORTED: &[Unsupported] = &[
             "backup_options = exclusive_backup is not supported (PostgreSQL 15 removed exclusive backups): backups are concurrent"
         ),
         |s| s.backup_method() != "postgres"
-            && s.get_list("backup_options")
+            && s.options()
+                .backup_options
                 .iter()
                 .any(|o| o == "exclusive_backup")
     ),
@@ -173,7 +178,7 @@ pub const UNSUPPORTED: &[Unsupported] = &[
         Support::Warned(
             "network_compression has no effect on a local-rsync backup (nothing crosses a network)"
         ),
-        |s| s.backup_method() == "local-rsync" && s.get_bool("network_compression") == Some(true)
+        |s| s.backup_method() == "local-rsync" && s.options().network_compression
     ),
     unsupported!(
         "autogenerate_manifest",

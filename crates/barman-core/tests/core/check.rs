@@ -58,7 +58,7 @@ fn check_and_status_on_good_and_bad_servers() {
     // Well configured.
     let pg = barman_testkit::PgCluster::start(&bin, &[], &[]).expect("start PostgreSQL");
     let (global, cfg) = server_config(home.path(), pg.dir());
-    let ci = ConnInfo::parse(cfg.get_str("conninfo").unwrap()).unwrap();
+    let ci = ConnInfo::parse(cfg.options().conninfo.as_deref().unwrap()).unwrap();
     let (results, status) = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
         let results = check::check(&global, &cfg, Some(&s)).await;
@@ -185,7 +185,7 @@ fn check_and_status_on_good_and_bad_servers() {
     .expect("start PostgreSQL");
     let home = tempfile::tempdir().unwrap();
     let (global, cfg) = server_config(home.path(), bad.dir());
-    let ci = ConnInfo::parse(cfg.get_str("conninfo").unwrap()).unwrap();
+    let ci = ConnInfo::parse(cfg.options().conninfo.as_deref().unwrap()).unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
         check::check(&global, &cfg, Some(&s)).await

@@ -451,7 +451,7 @@ fn normalised(server: &ServerConfig, option: &str) -> Json {
         Value::List(l) if matches!(spec.kind, Kind::Csv(..)) => json!({"set": l}),
         Value::List(l) => json!(l),
         Value::Rules(rules) => {
-            let bw = server.get_int("bandwidth_limit");
+            let bw = server.options().bandwidth_limit;
             let map: serde_json::Map<String, Json> = rules
                 .iter()
                 .filter(|(_, v)| Some(*v) != bw)
@@ -800,7 +800,7 @@ mod rules {
     fn postgres_method_defaults_to_concurrent_backup() {
         let c = load("[pg]\nconninfo = x\nbackup_method = postgres\narchiver = on\nbackup_options = exclusive_backup\n").unwrap();
         assert_eq!(
-            c.server("pg").unwrap().get_list("backup_options"),
+            c.server("pg").unwrap().options().backup_options,
             ["concurrent_backup"]
         );
     }
@@ -848,8 +848,11 @@ mod rules {
         assert_eq!(c.server_names().collect::<Vec<_>>(), ["pg"]);
         let pg = c.server("pg").unwrap();
         assert_eq!(pg.active_model(), Some("fast"));
-        assert_eq!(pg.get_int("parallel_jobs"), Some(8));
-        assert_eq!(pg.get_str("description"), Some("from config-update"));
+        assert_eq!(pg.options().parallel_jobs, 8);
+        assert_eq!(
+            pg.options().description.as_deref(),
+            Some("from config-update")
+        );
         assert_eq!(c.model("fast").unwrap().cluster(), "main");
 
         let bad =
@@ -884,9 +887,9 @@ mod rules {
         );
         let c = Config::load("/etc/barman.conf", &main, &src).unwrap();
         assert_eq!(
-            c.server("a").unwrap().get_str("description"),
+            c.server("a").unwrap().options().description.as_deref(),
             Some("everyone")
         );
-        assert_eq!(c.server("pg").unwrap().get_str("description"), None);
+        assert_eq!(c.server("pg").unwrap().options().description, None);
     }
 }
