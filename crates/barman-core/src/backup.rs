@@ -248,14 +248,14 @@ pub(crate) fn first_line(e: &impl std::fmt::Display) -> String {
 }
 
 /// A new backup id from the clock, one that no backup of the server uses yet.
-fn new_backup_id(repo: &BackupRepo) -> BackupId {
+async fn new_backup_id(repo: &BackupRepo) -> BackupId {
     loop {
         let now = TimeZone::system().to_datetime(Timestamp::now());
         let id = BackupId::from_datetime(now);
         if !repo.info_path(id).exists() && !repo.backup_path(id).exists() {
             return id;
         }
-        std::thread::sleep(Duration::from_millis(200));
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -355,7 +355,7 @@ pub async fn backup(
         .cloned();
     let first_backup = !catalogue.iter().any(|b| b.status.is_copy_done());
 
-    let id = new_backup_id(&repo);
+    let id = new_backup_id(&repo).await;
     let mut info = BackupInfo::new(id);
     info.server_name = Some(name.to_owned());
     info.backup_name = options.name.clone();
@@ -402,8 +402,8 @@ pub async fn backup(
     let previous_id = previous.as_ref().map(|b| b.id.to_string());
     let mut hooks = Hooks::new(global, server, Hook::Backup);
     hooks.with_backup(&repo, &info, previous_id.clone(), None);
-    hooks.run("pre");
-    hooks.run_retry("pre")?;
+    hooks.run_async("pre").await;
+    hooks.run_retry_async("pre").await?;
     let started = Instant::now();
     let mut job = Job {
         repo: &repo,
@@ -461,8 +461,8 @@ pub async fn backup(
             let _ = repo.write_info(&job.info);
         }
         hooks.with_backup(&repo, &job.info, previous_id, None);
-        let _ = hooks.run_retry("post");
-        hooks.run("post");
+        let _ = hooks.run_retry_async("post").await;
+        hooks.run_async("post").await;
         return Err(e);
     }
     // The restore point lets recovery stop exactly at the end of this backup.
@@ -507,8 +507,8 @@ pub async fn backup(
         }
     }
     hooks.with_backup(&repo, &info, previous_id, None);
-    let post = hooks.run_retry("post");
-    hooks.run("post");
+    let post = hooks.run_retry_async("post").await;
+    hooks.run_async("post").await;
     let mut warnings = job.warnings;
     warnings.append(&mut hooks.warnings);
     if let Err(e) = post {
@@ -627,15 +627,7 @@ impl Job<'_> {
             let bad = if checksums {
                 self.phase = "verifying page checksums";
                 let (repo, id, list) = (self.repo.clone(), self.info.id, files.clone());
-                tokio::task::spawn_blocking(move || verify_pages(&repo, id, &list, lsn))
-                    .await
-                    .map_err(|e| {
-                        Error::io(
-                            "verifying the pages of",
-                            self.repo.data_dir(id),
-                            io::Error::other(e),
-                        )
-                    })?
+                crate::blocking(move || verify_pages(&repo, id, &list, lsn)).await
             } else {
                 Vec::new()
             };
@@ -824,14 +816,8 @@ impl Job<'_> {
                             Ok(()) => {
                                 let (d, l, k, x) =
                                     (dest.clone(), link.clone(), known.clone(), prefix.clone());
-                                tokio::task::spawn_blocking(move || {
-                                    checksum_tree(&d, l.as_deref(), &k, &x)
-                                })
-                                .await
-                                .map_err(|e| {
-                                    Error::io("checksumming", dest.clone(), io::Error::other(e))
-                                })
-                                .and_then(|r| r)
+                                crate::blocking(move || checksum_tree(&d, l.as_deref(), &k, &x))
+                                    .await
                             }
                             Err(e) => Err(e.into()),
                         }

@@ -689,13 +689,17 @@ pub fn summarise_error_files(files: &[String]) -> Option<String> {
 /// `barman check` for one server: reads the repository (creating missing directories),
 /// asks the connected server (if any) for its status within `check_timeout` (0 = no
 /// limit), and evaluates. When the time runs out the PostgreSQL checks see no server
-/// and a failed `check timeout` closes the list.
+/// and a failed `check timeout` closes the list. Ages (of the last backup, the last
+/// WAL) are measured at `now`.
 pub async fn check(
     global: &GlobalConfig,
     config: &ServerConfig,
     server: Option<&PgServer>,
+    now: Timestamp,
 ) -> Vec<CheckResult> {
-    let repo = RepoState::inspect(global, config, Timestamp::now(), &TimeZone::system());
+    // The repository's files, the catalogue and xlog.db: off the runtime.
+    let (g, c) = (global.clone(), config.clone());
+    let repo = crate::blocking(move || RepoState::inspect(&g, &c, now, &TimeZone::system())).await;
     let timeout = u64::try_from(config.options().check_timeout).unwrap_or(30);
     let mut timed_out = false;
     let remote = match server {

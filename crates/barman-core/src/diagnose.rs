@@ -468,7 +468,7 @@ pub async fn diagnose(
     conninfos: &BTreeMap<String, Result<ConnInfo, String>>,
     show_config_source: bool,
 ) -> Value {
-    let system = SystemInfo::collect();
+    let system = crate::blocking(SystemInfo::collect).await;
     let mut names: Vec<&str> = config.server_names().collect();
     names.sort_unstable();
     let mut states = Vec::new();

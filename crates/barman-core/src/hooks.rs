@@ -252,6 +252,42 @@ impl Hooks {
         Some((script, option))
     }
 
+    /// [`run`](Self::run) for async operations: the script runs on tokio's blocking
+    /// pool, never on the caller's runtime.
+    pub async fn run_async(&mut self, phase: &'static str) -> Option<i32> {
+        self.script(phase, false)?;
+        self.off_runtime(move |h| h.run(phase)).await
+    }
+
+    /// [`run_retry`](Self::run_retry) for async operations: the script runs, and the
+    /// pauses between its runs are taken, on tokio's blocking pool.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::HookAborted`] when it exits 63 (abort, stop the operation).
+    pub async fn run_retry_async(&mut self, phase: &'static str) -> Result<()> {
+        if self.script(phase, true).is_none() {
+            return Ok(());
+        }
+        self.off_runtime(move |h| h.run_retry(phase)).await
+    }
+
+    /// Runs `f` on a copy of the hooks on the blocking pool, then keeps the copy (its
+    /// warnings). A panic of `f` is resumed here.
+    async fn off_runtime<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Hooks) -> T + Send + 'static,
+    ) -> T {
+        let mut hooks = self.clone();
+        let (hooks, out) = crate::blocking(move || {
+            let out = f(&mut hooks);
+            (hooks, out)
+        })
+        .await;
+        *self = hooks;
+        out
+    }
+
     /// Runs `<phase>_<name>` if configured; its failure is only a warning. Returns its
     /// exit code.
     pub fn run(&mut self, phase: &str) -> Option<i32> {

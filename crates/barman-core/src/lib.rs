@@ -5,6 +5,29 @@
 //! (`barman-transport`). It holds configuration ([`config`]), the WAL archive
 //! ([`archive`]), recovery ([`recover`]), and will hold the other operations (backup,
 //! receive-wal, retention, verify).
+//!
+//! # Async and blocking: the rule
+//!
+//! Every operation is one of two kinds, and its signature says which:
+//!
+//! - **`async fn`** ([`backup::backup`], [`recover::recover`], [`recover::preview`],
+//!   [`check::check`], [`diagnose::diagnose`], [`repo::BackupRepo::lock_backup_shared`],
+//!   the [`postgres`] client): never blocks the caller's runtime. Network I/O is
+//!   async; processes run through `tokio::process`; whatever walks or reads a tree,
+//!   parses a large file (xlog.db, the catalogue), unpacks a tar, runs a hook script
+//!   or sleeps between retries runs on tokio's blocking pool. These can be awaited on
+//!   a current-thread runtime next to other work. What they still do inline is small
+//!   bounded file I/O (reading `identity.json`, writing a `backup.info`), which the
+//!   repository seam of the next step moves behind the storage trait.
+//! - **plain `fn`** (the WAL archive: [`archive::WalArchive::put_wal`], `get_wal`,
+//!   `archive_wal`, `rebuild_xlogdb`; the catalogue: [`backups::ServerBackups`],
+//!   retention, delete; the configuration): synchronous, and blocking (files are
+//!   fsynced). Call them from a thread, or from async code through
+//!   `tokio::task::spawn_blocking`, never directly inside an async task: one put-wal
+//!   holds its thread for the whole validate-compress-fsync of a segment.
+//!
+//! `examples/embed.rs` runs both kinds on a multi-threaded runtime and prints the worst
+//! stall of a heartbeat task.
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
@@ -26,6 +49,18 @@ pub mod repo;
 mod tarball;
 
 pub use error::{Error, Result};
+
+/// Runs blocking work (file trees, scripts, waits) on tokio's blocking pool and awaits
+/// it, so that an async operation never blocks its caller's runtime. A panic in `f` is
+/// resumed here.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(value) => value,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only when the runtime shuts down, which drops this future too.
+        Err(e) => panic!("a blocking task was cancelled: {e}"),
+    }
+}
 
 /// The programs of the PostgreSQL host (`barman-wal-archive`, `barman-wal-restore`),
 /// which live in the light `barman-client` crate.

@@ -4,7 +4,8 @@
 //!
 //! [`recover`] is the one entry point; [`RecoverOptions`] says what to restore where,
 //! and [`RecoverReport`] what was done and what the user must review before starting
-//! the server.
+//! the server. [`preview`] makes the same decisions (step 1) and writes nothing: the
+//! backup, timeline and WAL files a restore would use ([`RecoverPreview`]).
 //!
 //! # Steps
 //!
@@ -490,7 +491,7 @@ pub async fn recover(
     server.usable()?;
     let repo = BackupRepo::for_server(global, server);
     let archive = WalArchive::for_server(global, server);
-    let prepared = prepare(&repo, &archive, server, options).await?;
+    let prepared = prepare(&repo, &archive, server, options, Mode::Restore).await?;
     // Barman's recovery hooks: pre, pre retry, the restore, post retry, post.
     let catalogue = &prepared.catalogue;
     let id = prepared.backup.id;
@@ -533,21 +534,111 @@ pub async fn recover(
         })
         .to_string(),
     );
-    hooks.run("pre");
-    hooks.run_retry("pre")?;
+    hooks.run_async("pre").await;
+    hooks.run_retry_async("pre").await?;
     let result = execute(global, server, &repo, &archive, options, prepared).await;
-    let post = hooks.run_retry("post");
-    hooks.run("post");
+    let post = hooks.run_retry_async("post").await;
+    hooks.run_async("post").await;
     let mut report = result?;
     post?;
     report.hook_warnings = hooks.warnings;
     Ok(report)
 }
 
+/// What a restore would do, decided as [`recover`] decides it (its step 1) with nothing
+/// written: for an orchestrator that shows or checks a plan before running it.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct RecoverPreview {
+    /// The server.
+    pub server: String,
+    /// The backup that would be restored (`auto` and shortcuts resolved).
+    pub backup: BackupInfo,
+    /// Whether it would be a point-in-time recovery.
+    pub pitr: bool,
+    /// The timeline recovery would follow.
+    pub target_timeline: TimelineId,
+    /// The target as Barman prints it (`time: '...'`).
+    pub target_description: Option<String>,
+    /// Whether `restore_command` would fetch the WAL from Barman (get-wal mode).
+    pub get_wal: bool,
+    /// Whether it would be a delta restore (rsync over what the destination holds).
+    pub delta: bool,
+    /// Parallel copy jobs.
+    pub jobs: usize,
+    /// The WAL files recovery needs from the archive, history files first, then
+    /// segments in replay order; a trailing `.partial` one is the newest streamed WAL.
+    /// In get-wal mode PostgreSQL fetches them; otherwise they are delivered.
+    pub wal_files: Vec<WalFileName>,
+    /// Where the WAL files would be delivered.
+    pub wal_destination: PathBuf,
+    /// The tablespaces and where they would be restored.
+    pub tablespaces: Vec<RestoredTablespace>,
+    /// Catalogue entries that could not be read, and so were not considered.
+    pub catalogue_warnings: Vec<String>,
+}
+
+/// Decides a restore as [`recover`] would, with every check it makes before its first
+/// write (destination, tablespaces, target, timeline, WAL present), and writes nothing:
+/// neither the destination nor the repository (what waits in `incoming/` is not
+/// archived first, so it does not count; no backup lock is taken).
+///
+/// # Errors
+///
+/// Those of [`recover`] before its first write.
+///
+/// # Examples
+///
+/// ```no_run
+/// use barman_core::config::{Config, MemorySource};
+/// use barman_core::recover::{preview, RecoverOptions};
+///
+/// let config = Config::load("/etc/barman.conf", "[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\nbackup_method = postgres\n", &MemorySource::default())?;
+/// let options = RecoverOptions::new("auto", "/var/lib/postgresql/15/restored");
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+/// let plan = rt.block_on(preview(config.global(), config.server("pg").unwrap(), &options))?;
+/// println!("backup {}, timeline {}, {} WAL files", plan.backup.id, plan.target_timeline, plan.wal_files.len());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub async fn preview(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    options: &RecoverOptions,
+) -> Result<RecoverPreview> {
+    server.usable()?;
+    let repo = BackupRepo::for_server(global, server);
+    let archive = WalArchive::for_server(global, server);
+    let p = prepare(&repo, &archive, server, options, Mode::Preview).await?;
+    Ok(RecoverPreview {
+        server: server.name().to_owned(),
+        backup: p.backup,
+        pitr: p.pitr,
+        target_timeline: p.plan.target_timeline,
+        target_description: p.target_line,
+        get_wal: p.get_wal,
+        delta: p.delta,
+        jobs: p.jobs,
+        wal_files: p.plan.wal_files,
+        wal_destination: p.wal_dest,
+        tablespaces: p.tablespaces,
+        catalogue_warnings: p.catalogue_warnings,
+    })
+}
+
+/// Whether [`prepare`] decides for a restore or only for a [`preview`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Archive what waits first, and lock the backup.
+    Restore,
+    /// Write nothing.
+    Preview,
+}
+
 /// Everything decided before the first write.
 struct Prepared {
-    /// The shared lock on the backup, held until the restore is over.
-    _lock: crate::repo::RepoLock,
+    /// The shared lock on the backup, held until the restore is over (none for a
+    /// preview).
+    _lock: Option<crate::repo::RepoLock>,
     /// The readable catalogue the backup was chosen from.
     catalogue: Catalogue,
     catalogue_warnings: Vec<String>,
@@ -568,6 +659,7 @@ async fn prepare(
     archive: &WalArchive,
     server: &ServerConfig,
     options: &RecoverOptions,
+    mode: Mode,
 ) -> Result<Prepared> {
     let name = server.name();
     let dest = &options.destination;
@@ -597,10 +689,22 @@ async fn prepare(
     // As Barman does, archive what waits in incoming/ and streaming/ first. Best
     // effort: another archive-wal may be running, and a file it cannot archive is
     // cron's to report.
-    archive.archive_wal_best_effort().await;
+    if mode == Mode::Restore {
+        archive.archive_wal_best_effort().await;
+    }
     // A damaged entry does not stop the restore of another backup (in a disaster,
     // every restorable backup counts), but it is named, and never chosen.
-    let (catalogue, unreadable) = repo.load_readable()?;
+    // Reading the catalogue, xlog.db (a million lines on a busy server) and the
+    // history files: off the runtime.
+    let (repo_copy, archive_copy) = (repo.clone(), archive.clone());
+    let (catalogue, unreadable, wals, histories) = crate::blocking(move || {
+        let (catalogue, unreadable) = repo_copy.load_readable()?;
+        let mut wals = archive_copy.wal_index()?;
+        add_streaming_partials(&archive_copy, &mut wals)?;
+        let histories = load_histories(&archive_copy, &wals)?;
+        Ok::<_, Error>((catalogue, unreadable, wals, histories))
+    })
+    .await?;
     if let Some(u) = unreadable.iter().find(|u| u.name == options.backup_id) {
         return Err(Error::UnreadableBackup {
             server: name.to_owned(),
@@ -618,9 +722,6 @@ async fn prepare(
             )
         })
         .collect();
-    let mut wals = archive.wal_index()?;
-    add_streaming_partials(archive, &mut wals)?;
-    let histories = load_histories(archive, &wals)?;
     let request = RecoveryRequest {
         target: options.target.clone(),
         timeline: options.target_tli,
@@ -644,11 +745,14 @@ async fn prepare(
     // A shared lock on the backup for the whole restore: a delete (or retention) of it
     // waits or is refused meanwhile. Read again under the lock: a delete may have
     // started or finished in between.
-    let lock = repo.lock_backup_shared(id).await?.ok_or_else(|| {
-        Error::refused(format!(
-            "backup {id} of server {name} is locked by another process (a delete or a check): try again later"
-        ))
-    })?;
+    let lock = match mode {
+        Mode::Preview => None,
+        Mode::Restore => Some(repo.lock_backup_shared(id).await?.ok_or_else(|| {
+            Error::refused(format!(
+                "backup {id} of server {name} is locked by another process (a delete or a check): try again later"
+            ))
+        })?),
+    };
     if repo.has_delete_marker(id) {
         return Err(being_deleted());
     }
@@ -1105,15 +1209,19 @@ async fn execute(
                     .path()
                     .join(oid.map_or_else(|| "data".to_owned(), |o| o.to_string())),
             };
-            let skip = |rel: &str| {
-                excl.iter().any(|e| match e.strip_suffix("/*") {
+            let skipped = excl.clone();
+            let skip = move |rel: &str| {
+                skipped.iter().any(|e| match e.strip_suffix("/*") {
                     Some(dir) => rel.strip_prefix(dir).is_some_and(|r| r.starts_with('/')),
                     None => rel
                         .strip_prefix(e.as_str())
                         .is_some_and(|r| r.is_empty() || r.starts_with('/')),
                 })
             };
-            let done = tarball::unpack(&tar.path, &target, &skip, direct)?;
+            // Unpacking reads and writes the whole backup: off the runtime.
+            let (tar_path, into) = (tar.path.clone(), target.clone());
+            let done =
+                crate::blocking(move || tarball::unpack(&tar_path, &into, &skip, direct)).await?;
             bytes_copied += done.bytes;
             if root.is_some() {
                 staged.push((target, final_dst, excl));
@@ -1674,7 +1782,7 @@ async fn deliver_wal(
     jobs: usize,
     done: bool,
 ) -> Result<()> {
-    tokio::task::spawn_blocking(move || {
+    crate::blocking(move || {
         if done {
             create_dir(&dir.join("archive_status"))?;
         }
@@ -1727,7 +1835,6 @@ async fn deliver_wal(
         })
     })
     .await
-    .map_err(|e| Error::io("delivering WAL", PathBuf::new(), io::Error::other(e)))?
 }
 
 fn archive_error(e: ArchiveError, archive: &WalArchive, name: &WalFileName) -> Error {

@@ -113,7 +113,13 @@ pub fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
     for s in servers {
         let results = rt.block_on(async {
             let server = connect(s).await.ok();
-            check::check(ctx.config.global(), s, server.as_ref()).await
+            check::check(
+                ctx.config.global(),
+                s,
+                server.as_ref(),
+                jiff::Timestamp::now(),
+            )
+            .await
         });
         for r in &results {
             if r.ok {

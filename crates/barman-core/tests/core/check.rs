@@ -61,7 +61,7 @@ fn check_and_status_on_good_and_bad_servers() {
     let ci = ConnInfo::parse(cfg.options().conninfo.as_deref().unwrap()).unwrap();
     let (results, status) = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        let results = check::check(&global, &cfg, Some(&s)).await;
+        let results = check::check(&global, &cfg, Some(&s), jiff::Timestamp::now()).await;
         let remote = s.remote_status(None).await;
         let status = check::status(&cfg, Some(&remote), &inspect(&global, &cfg));
         (results, status)
@@ -110,7 +110,7 @@ fn check_and_status_on_good_and_bad_servers() {
     .unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&global, &cfg, Some(&s)).await
+        check::check(&global, &cfg, Some(&s), jiff::Timestamp::now()).await
     });
     assert!(results.iter().all(|r| r.ok), "{results:#?}");
     let (text, code) = check::nagios(&[NagiosServer {
@@ -167,7 +167,7 @@ fn check_and_status_on_good_and_bad_servers() {
     .unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&global, &cfg, Some(&s)).await
+        check::check(&global, &cfg, Some(&s), jiff::Timestamp::now()).await
     });
     assert!(names(&results).contains(&("systemid coherence".into(), false)));
     drop(pg);
@@ -188,7 +188,7 @@ fn check_and_status_on_good_and_bad_servers() {
     let ci = ConnInfo::parse(cfg.options().conninfo.as_deref().unwrap()).unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&global, &cfg, Some(&s)).await
+        check::check(&global, &cfg, Some(&s), jiff::Timestamp::now()).await
     });
     let failed: Vec<_> = results
         .iter()
@@ -233,7 +233,7 @@ fn check_and_status_on_good_and_bad_servers() {
     drop(bad);
 
     // No server at all: `PostgreSQL` fails, status says so.
-    let results = rt().block_on(check::check(&global, &cfg, None));
+    let results = rt().block_on(check::check(&global, &cfg, None, jiff::Timestamp::now()));
     assert!(names(&results).contains(&("PostgreSQL".into(), false)));
     let status = check::status(&cfg, None, &inspect(&global, &cfg));
     assert!(

@@ -350,3 +350,66 @@ fn recovery_options_from_the_configuration_apply() {
         .unwrap();
     assert!(!report.get_wal);
 }
+
+/// Every file and directory under `root`, with the content of each file.
+fn tree(root: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(dir) = todo.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p.clone());
+                out.push((p, None));
+            } else {
+                let content = fs::read(&p).unwrap();
+                out.push((p, Some(content)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_preview_decides_as_recover_and_writes_nothing() {
+    use barman_core::recover::preview;
+    let r = repo("DONE");
+    let dest = r.dest();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = r.config.server("pg").unwrap();
+    let mut o = RecoverOptions::new("latest", &dest);
+    o.target = Some(RecoveryTarget::Lsn("0/4000010".parse().unwrap()));
+    let before = tree(&r.root);
+    let plan = rt.block_on(preview(r.config.global(), server, &o)).unwrap();
+    assert_eq!(tree(&r.root), before, "a preview wrote something");
+    assert_eq!(plan.backup.id.to_string(), ID);
+    assert!(plan.pitr && !plan.get_wal && !plan.delta);
+    assert_eq!(u32::from(plan.target_timeline), 1);
+    assert_eq!(plan.wal_destination, dest.join("barman_wal"));
+    let wal: Vec<String> = plan.wal_files.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        wal,
+        [
+            "000000010000000000000002",
+            "000000010000000000000003",
+            "000000010000000000000004"
+        ]
+    );
+    // The restore then does what the preview said.
+    let report = r.run(&o).unwrap();
+    assert_eq!(report.wal_files, plan.wal_files);
+    assert_eq!(report.target_timeline, plan.target_timeline);
+
+    // A restore it would refuse, it refuses with the same error.
+    let o = RecoverOptions::new(ID, &dest);
+    let refused = rt
+        .block_on(preview(r.config.global(), server, &o))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("is not empty"), "{refused}");
+    assert_eq!(r.run(&o).unwrap_err().to_string(), refused);
+}
