@@ -555,29 +555,30 @@ impl WalArchive {
                     attempt += 1;
                 }
                 Err(_) => {
-                    // Another file system (or a copy was asked for): copy, no-replace.
+                    // Another file system (or a copy was asked for): a durable copy,
+                    // installed under a name nothing holds.
                     let mut input = File::open(src).map_err(|e| Error::io("opening", src, e))?;
-                    let mut out = match OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode_0600()
-                        .open(&dest)
-                    {
-                        Ok(f) => f,
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => {
-                            attempt += 1;
-                            continue;
-                        }
-                        Err(e) => return Err(Error::io("creating", &dest, e)),
-                    };
-                    io::copy(&mut input, &mut out)
-                        .and_then(|_| out.sync_all())
-                        .map_err(|e| Error::io("copying to", &dest, e))?;
+                    let mut tmp = TempFile::new(&self.errors_dir, file_name)?;
+                    let tmp_path = tmp.path().to_owned();
+                    let out = tmp
+                        .file()
+                        .map_err(|e| Error::io("creating", &tmp_path, e))?;
+                    io::copy(&mut input, out).map_err(|e| Error::io("copying to", &tmp_path, e))?;
                     if let Ok(t) = fs::metadata(src).and_then(|m| m.modified()) {
                         let _ = out.set_modified(t);
                     }
+                    if !tmp.install_new(&dest)? {
+                        if attempt >= 1000 {
+                            return Err(Error::io(
+                                "setting aside into",
+                                &self.errors_dir,
+                                io::Error::other("no free name after 1000 attempts"),
+                            ));
+                        }
+                        attempt += 1;
+                        continue;
+                    }
                     if !copy {
-                        sync_dir(&self.errors_dir)?;
                         remove_durably(src)?;
                     }
                     break dest;
@@ -752,14 +753,9 @@ enum Stored {
     Different,
 }
 
-/// Removes `path` and fsyncs its directory.
+/// Removes `path` and fsyncs its directory (nothing to do when it is gone).
 fn remove_durably(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("removing", path, e)),
-    }
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    Ok(crate::fsutil::remove_file(path)?)
 }
 
 /// The xlog.db line of the archived file at `path`: its size and mtime as stored, its

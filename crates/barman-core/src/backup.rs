@@ -477,7 +477,8 @@ pub async fn backup(
     let deadline = options.wait_timeout.map(|t| Instant::now() + t);
     loop {
         archive.archive_wal_best_effort().await;
-        let index = archive.wal_index()?;
+        let reader = archive.clone();
+        let index = crate::blocking(move || reader.wal_index()).await?;
         match check_backup(&info, &index) {
             outcome @ (CheckOutcome::Done | CheckOutcome::Failed { .. }) => {
                 if let Some(s) = outcome.status() {
@@ -499,7 +500,8 @@ pub async fn backup(
         && !server.options().worm_mode
         && let Some(begin) = info.begin_wal
     {
-        match crate::backups::ServerBackups::for_server(global, server).remove_wals_before(begin) {
+        let backups = crate::backups::ServerBackups::for_server(global, server);
+        match crate::blocking(move || backups.remove_wals_before(begin)).await {
             Ok(names) => removed_wals = names,
             Err(e) => job.warnings.push(format!(
                 "removing the WAL files older than the first backup failed: {e}"
@@ -548,7 +550,7 @@ fn check_identity(repo: &BackupRepo, systemid: u64, version: u32) -> Result<()> 
                 systemid: systemid.to_string(),
                 version: (version / 10000).to_string(),
             };
-            fsutil::write_replace(&path, identity.to_json().as_bytes())
+            Ok(fsutil::write_replace(&path, identity.to_json().as_bytes())?)
         }
         Err(e) => Err(Error::io("reading", &path, e)),
     }

@@ -1167,9 +1167,5 @@ fn remove_tree(path: &Path) -> Result<()> {
 }
 
 fn remove_file_durably(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => fsutil::sync_dir(path.parent().unwrap_or(Path::new("."))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("removing", path, e)),
-    }
+    Ok(fsutil::remove_file(path)?)
 }

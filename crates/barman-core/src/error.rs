@@ -123,6 +123,17 @@ pub enum Error {
     },
 }
 
+/// A failed step of a durable write is an I/O error on its path.
+impl From<barman_transport::durable::FsError> for Error {
+    fn from(e: barman_transport::durable::FsError) -> Error {
+        Error::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 impl Error {
     /// The exit code a client program reports for this error (Barman's: 2 local, 3 SSH
     /// connection, else the remote command's).

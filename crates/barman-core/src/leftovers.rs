@@ -19,7 +19,7 @@ use crate::{Error, Result};
 pub const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
 
 /// The prefix of every temporary file barman-rs writes into a repository.
-pub(crate) const TEMP_PREFIX: &str = ".barman-tmp.";
+pub(crate) const TEMP_PREFIX: &str = barman_transport::TEMP_FILE_PREFIX;
 
 /// A temporary file left behind.
 #[derive(Clone, Debug, PartialEq, Eq)]

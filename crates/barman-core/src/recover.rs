@@ -1892,9 +1892,8 @@ impl Synced {
                 Ok(()) => {}
                 // A parent we may not read (the destination's, owned by someone else):
                 // its entry for the destination was made by whoever made it.
-                Err(Error::Io { source, .. })
-                    if source.kind() == io::ErrorKind::PermissionDenied => {}
-                Err(e) => return Err(e),
+                Err(e) if e.source.kind() == io::ErrorKind::PermissionDenied => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())

@@ -153,7 +153,10 @@ impl BackupRepo {
     /// I/O errors; the previous file stays as it was.
     pub fn write_info(&self, info: &BackupInfo) -> Result<()> {
         fsutil::create_private_dir(&self.meta_dir)?;
-        fsutil::write_replace(&self.info_path(info.id), info.to_string().as_bytes())
+        Ok(fsutil::write_replace(
+            &self.info_path(info.id),
+            info.to_string().as_bytes(),
+        )?)
     }
 
     /// Every backup of the server with its keep annotation, read from `meta/` and from
@@ -297,7 +300,10 @@ impl BackupRepo {
         match keep {
             Some(k) => {
                 fsutil::create_private_dir(&self.meta_dir)?;
-                fsutil::write_replace(&self.keep_path(id), k.name().as_bytes())
+                Ok(fsutil::write_replace(
+                    &self.keep_path(id),
+                    k.name().as_bytes(),
+                )?)
             }
             None => {
                 for path in [

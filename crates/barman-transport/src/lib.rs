@@ -68,6 +68,7 @@ mod cloud;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod copy;
+pub mod durable;
 mod error;
 #[cfg(feature = "testing")]
 mod faulty;
@@ -84,11 +85,12 @@ mod storage;
 #[cfg(feature = "object-store")]
 pub use cloud::{CloudOptions, ObjectStoreStorage};
 pub use copy::{CopiedFile, CopyProgress, CopyStats, LocalCopier, Reuse};
+pub use durable::TEMP_FILE_PREFIX;
 pub use error::{BoxError, Error, Result};
 #[cfg(feature = "testing")]
 pub use faulty::{FaultyStorage, Operation};
 pub use limit::{Limited, RateLimiter};
-pub use local::{LocalStorage, TEMP_FILE_PREFIX};
+pub use local::LocalStorage;
 pub use location::Location;
 pub use memory::MemoryStorage;
 #[cfg(feature = "ssh")]

@@ -6,12 +6,12 @@ use std::ops::Range;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::durable::{FsError, TEMP_FILE_PREFIX, TempFile};
 use crate::error::PathError;
 use crate::storage::resolve_range;
 use crate::{
@@ -20,10 +20,6 @@ use crate::{
 };
 
 const TRANSPORT: &str = "local";
-
-/// File names starting with this are temporary files of puts in progress: they are
-/// never listed, and locations whose last segment starts with it are refused.
-pub const TEMP_FILE_PREFIX: &str = ".barman-tmp.";
 
 const CHUNK: usize = 64 * 1024;
 
@@ -219,28 +215,8 @@ fn not_a_directory(location: &Location, path: &Path) -> Error {
     }
 }
 
-/// Removes the temporary file of a put unless it was renamed or linked into place.
-struct TempGuard(Option<PathBuf>);
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = fs::remove_file(p);
-        }
-    }
-}
-
-fn temp_name() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{TEMP_FILE_PREFIX}{}.{}.{nanos:x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+fn fs_err(location: &Location) -> impl FnOnce(FsError) -> Error + '_ {
+    move |e| Error::from_io(TRANSPORT, location.as_str(), Some(&e.path), e.op, e.source)
 }
 
 #[async_trait]
@@ -255,15 +231,19 @@ impl Storage for LocalStorage {
         let root = self.root.clone();
         let loc = location.clone();
         let parent = blocking(location, move || ensure_parent(&root, &loc)).await?;
-        let tmp = parent.join(temp_name());
-        let mut guard = TempGuard(Some(tmp.clone()));
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .await
-            .map_err(io_err(location, "create", &tmp))?;
+        let loc = location.clone();
+        let dir = parent.clone();
+        let mut tmp = blocking(location, move || {
+            TempFile::new(&dir, "put").map_err(fs_err(&loc))
+        })
+        .await?;
+        let path = tmp.path().to_owned();
+        // Written and fsynced here, streaming; on any failure `tmp` is dropped, which
+        // removes the temporary file.
+        let std_file = tmp
+            .take_file()
+            .ok_or_else(|| io_err(location, "create", &path)(io::Error::other("no file")))?;
+        let mut file = tokio::fs::File::from_std(std_file);
         let mut stream = payload.into_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|source| Error::Payload {
@@ -272,38 +252,34 @@ impl Storage for LocalStorage {
             })?;
             file.write_all(&chunk)
                 .await
-                .map_err(io_err(location, "write", &tmp))?;
+                .map_err(io_err(location, "write", &path))?;
         }
         file.flush()
             .await
-            .map_err(io_err(location, "write", &tmp))?;
+            .map_err(io_err(location, "write", &path))?;
         file.sync_all()
             .await
-            .map_err(io_err(location, "fsync", &tmp))?;
+            .map_err(io_err(location, "fsync", &path))?;
         drop(file);
 
         let loc = location.clone();
         let name = location.file_name().unwrap_or_default().to_owned();
-        let meta = blocking(location, move || {
+        blocking(location, move || {
             let dest = parent.join(&name);
             match mode {
                 PutMode::Create => {
-                    fs::hard_link(&tmp, &dest).map_err(io_err(&loc, "link", &dest))?;
-                    let _ = fs::remove_file(&tmp);
+                    if !tmp.install_new(&dest).map_err(fs_err(&loc))? {
+                        return Err(Error::AlreadyExists {
+                            location: loc.to_string(),
+                        });
+                    }
                 }
-                _ => fs::rename(&tmp, &dest).map_err(io_err(&loc, "rename", &dest))?,
+                _ => tmp.replace(&dest).map_err(fs_err(&loc))?,
             }
-            fsync_dir(&loc, &parent)?;
             let m = fs::symlink_metadata(&dest).map_err(io_err(&loc, "inspect", &dest))?;
             Ok(meta_of(&loc, &m))
         })
-        .await;
-        // Renamed or linked (then removed): nothing left to clean; on failure the guard
-        // removes the temporary file.
-        if meta.is_ok() {
-            guard.0 = None;
-        }
-        meta
+        .await
     }
 
     async fn get_opts(&self, location: &Location, range: Option<Range<u64>>) -> Result<GetResult> {

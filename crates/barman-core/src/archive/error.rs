@@ -128,3 +128,10 @@ pub enum ArchiveError {
         reason: String,
     },
 }
+
+/// A failed step of a durable write is an I/O error of the store step.
+impl From<barman_transport::durable::FsError> for ArchiveError {
+    fn from(e: barman_transport::durable::FsError) -> ArchiveError {
+        ArchiveError::Core(e.into())
+    }
+}

@@ -132,12 +132,9 @@ impl WalArchive {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io("opening", &path, e).into()),
             };
-            let mut tmp = TempFile::new(dir, name).map_err(|e| match e {
-                Error::Io { source, .. } => ArchiveError::OutputFile {
-                    path: dest.clone(),
-                    source,
-                },
-                other => other.into(),
+            let mut tmp = TempFile::new(dir, name).map_err(|e| ArchiveError::OutputFile {
+                path: dest.clone(),
+                source: e.source,
             })?;
             let tmp_path = tmp.path().to_owned();
             let found = {
