@@ -512,7 +512,7 @@ impl BackupInfo {
                 value
                     .parse::<PyDateTime>()
                     .map(Some)
-                    .map_err(|e| invalid(&e))
+                    .map_err(|e| invalid(&e.to_string()))
             };
             let seg = || {
                 value

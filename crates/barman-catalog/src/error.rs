@@ -3,6 +3,46 @@
 /// Result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A Python literal that cannot be read ([`PyValue::parse`](crate::PyValue::parse)):
+/// what is wrong, and at which byte where that is known.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct LiteralError {
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// A timestamp that is not one Barman writes ([`PyDateTime`](crate::PyDateTime)'s
+/// `FromStr`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid timestamp {input:?}: expected YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]")]
+pub struct TimestampError {
+    /// The text.
+    pub input: String,
+}
+
+/// Why a recovery cannot reach its target ([`Error::ImpossibleTarget`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Impossible {
+    /// The target itself cannot be used (an unreadable time, `current` with `auto`,
+    /// a kind of target `auto` cannot choose a backup for).
+    InvalidTarget,
+    /// No backup ends before the target.
+    NoBackup,
+    /// The chosen backup cannot be restored (its status, or missing WAL bounds).
+    BackupNotRestorable,
+    /// The target is before the end of the backup.
+    BeforeBackupEnd,
+    /// The target timeline does not descend from the backup's.
+    TimelineNotDescendant,
+    /// A timeline's history file is not in the archive.
+    MissingHistory,
+    /// A WAL segment recovery needs is not in the archive (archiving may catch up:
+    /// the one kind worth trying again later).
+    MissingWal,
+}
+
 /// Everything that can go wrong in `barman-catalog`.
 ///
 /// Variants name what was wrong and where: the file, the line, the key and the value.
@@ -107,7 +147,9 @@ pub enum Error {
     /// A recovery target that cannot be reached with the given backup and archive.
     #[error("impossible recovery target: {reason}")]
     ImpossibleTarget {
-        /// Why.
+        /// What a caller branches on.
+        kind: Impossible,
+        /// Why, for a person.
         reason: String,
     },
     /// An error from the WAL vocabulary.

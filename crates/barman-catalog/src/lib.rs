@@ -60,7 +60,7 @@ mod xlogdb;
 pub use backup::{BACKUP_INFO_KEYS, BackupId, BackupInfo, BackupStatus, BackupType, Tablespace};
 pub use catalog::{Catalogue, KeepTarget, RESERVED_BACKUP_IDS, check_backup_name};
 pub use check::{CheckOutcome, check_backup};
-pub use error::{Error, Result};
+pub use error::{Error, Impossible, LiteralError, Result, TimestampError};
 pub use identity::Identity;
 pub use manifest::{BackupManifest, ManifestChecksum, ManifestFile, WalRange};
 pub use pyliteral::PyValue;

@@ -20,7 +20,7 @@ use std::fmt::{self, Write as _};
 /// let s = PyValue::parse("'START WAL LOCATION: 0/2000028\\n'")?;
 /// assert_eq!(s.as_str(), Some("START WAL LOCATION: 0/2000028\n"));
 /// assert_eq!(PyValue::parse("{'copy_time': 1e-05}")?.to_string(), "{'copy_time': 1e-05}");
-/// # Ok::<(), String>(())
+/// # Ok::<(), barman_catalog::LiteralError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum PyValue {
@@ -49,23 +49,29 @@ impl PyValue {
     ///
     /// # Errors
     ///
-    /// A description of what is wrong and at which byte.
+    /// [`LiteralError`](crate::LiteralError): what is wrong and at which byte.
     ///
     /// ```
-    /// assert!(barman_catalog::PyValue::parse("[1, 2").is_err());
+    /// let err = barman_catalog::PyValue::parse("[1, 2").unwrap_err();
+    /// assert_eq!(err.to_string(), "expected ',' or ']' at byte 5");
     /// ```
-    pub fn parse(text: &str) -> Result<PyValue, String> {
+    pub fn parse(text: &str) -> Result<PyValue, crate::LiteralError> {
         let mut p = Parser {
             s: text.as_bytes(),
             i: 0,
             depth: 0,
         };
-        let v = p.value()?;
-        p.ws();
-        if p.i != p.s.len() {
-            return Err(format!("unexpected {:?} at byte {}", p.rest(), p.i));
-        }
-        Ok(v)
+        let reason = match p.value() {
+            Ok(v) => {
+                p.ws();
+                if p.i == p.s.len() {
+                    return Ok(v);
+                }
+                format!("unexpected {:?} at byte {}", p.rest(), p.i)
+            }
+            Err(reason) => reason,
+        };
+        Err(crate::LiteralError { reason })
     }
 
     /// The string, if this is a `Str`.

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use barman_wal::{Lsn, SegmentName, TimelineHistory, TimelineId, WalFileName};
 use jiff::tz::TimeZone;
 
-use crate::{BackupId, BackupInfo, Catalogue, Error, PyDateTime, Result, WalIndex};
+use crate::{BackupId, BackupInfo, Catalogue, Error, Impossible, PyDateTime, Result, WalIndex};
 
 /// Where recovery stops (`recovery_target_*`). At most one per recovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,8 +89,8 @@ pub struct RecoveryPlan {
     pub wal_files: Vec<WalFileName>,
 }
 
-fn impossible(reason: String) -> Error {
-    Error::ImpossibleTarget { reason }
+fn impossible(kind: Impossible, reason: String) -> Error {
+    Error::ImpossibleTarget { kind, reason }
 }
 
 /// Chooses the backup for `BACKUP_ID = auto`: the newest restorable backup that ends at
@@ -125,6 +125,7 @@ pub fn choose_backup(
         Some(TargetTimeline::Id(t)) => Some(t),
         Some(TargetTimeline::Current) => {
             return Err(impossible(
+                Impossible::InvalidTarget,
                 "'current' is not a valid timeline when the backup is chosen automatically".into(),
             ));
         }
@@ -133,9 +134,9 @@ pub fn choose_backup(
     let on_timeline = |b: &&BackupInfo| tli.is_none_or(|t| b.timeline == Some(t));
     let found = match &request.target {
         Some(RecoveryTarget::Time(t)) => {
-            let target = t
-                .to_timestamp(local)
-                .map_err(|e| impossible(format!("target time {t}: {e}")))?;
+            let target = t.to_timestamp(local).map_err(|e| {
+                impossible(Impossible::InvalidTarget, format!("target time {t}: {e}"))
+            })?;
             catalogue.available().rev().filter(on_timeline).find(|b| {
                 b.end_time
                     .and_then(|e| e.to_timestamp(local).ok())
@@ -149,15 +150,19 @@ pub fn choose_backup(
             .find(|b| b.end_xlog.is_some_and(|e| e <= *l)),
         Some(_) => {
             return Err(impossible(
+                Impossible::InvalidTarget,
                 "a backup can be chosen automatically only for a time, LSN or timeline target"
                     .into(),
             ));
         }
         None => catalogue.available().rev().find(on_timeline),
     };
-    found
-        .map(|b| b.id)
-        .ok_or_else(|| impossible("no backup ends before the recovery target".into()))
+    found.map(|b| b.id).ok_or_else(|| {
+        impossible(
+            Impossible::NoBackup,
+            "no backup ends before the recovery target".into(),
+        )
+    })
 }
 
 /// The ancestry of `tli`: from its history file, or none for timeline 1.
@@ -168,10 +173,13 @@ fn history_of(
     match histories.get(&tli) {
         Some(h) => Ok(h.clone()),
         None if tli == TimelineId::FIRST => Ok(TimelineHistory::first()),
-        None => Err(impossible(format!(
-            "timeline {tli} has no history file ({}.history) in the archive",
-            tli.to_hex()
-        ))),
+        None => Err(impossible(
+            Impossible::MissingHistory,
+            format!(
+                "timeline {tli} has no history file ({}.history) in the archive",
+                tli.to_hex()
+            ),
+        )),
     }
 }
 
@@ -233,17 +241,18 @@ pub fn plan_recovery(
         server: catalogue.server().to_owned(),
     })?;
     if !backup.status.is_copy_done() {
-        return Err(impossible(format!(
-            "backup {id} is {} and cannot be restored",
-            backup.status
-        )));
+        return Err(impossible(
+            Impossible::BackupNotRestorable,
+            format!("backup {id} is {} and cannot be restored", backup.status),
+        ));
     }
     let (Some(begin), Some(end_wal), Some(end_lsn)) =
         (backup.begin_wal, backup.end_wal, backup.end_xlog)
     else {
-        return Err(impossible(format!(
-            "backup {id} has no begin_wal, end_wal or end_xlog"
-        )));
+        return Err(impossible(
+            Impossible::BackupNotRestorable,
+            format!("backup {id} has no begin_wal, end_wal or end_xlog"),
+        ));
     };
     let size = backup.xlog_segment_size;
     let backup_tli = backup.begin_timeline().unwrap_or(begin.timeline());
@@ -251,21 +260,23 @@ pub fn plan_recovery(
 
     match &request.target {
         Some(RecoveryTarget::Time(t)) => {
-            let target = t
-                .to_timestamp(local)
-                .map_err(|e| impossible(format!("target time {t}: {e}")))?;
+            let target = t.to_timestamp(local).map_err(|e| {
+                impossible(Impossible::InvalidTarget, format!("target time {t}: {e}"))
+            })?;
             if let Some(end) = backup.end_time
                 && end.to_timestamp(local).is_ok_and(|end| target < end)
             {
-                return Err(impossible(format!(
-                    "target time {t} is before the end of backup {id} ({end})"
-                )));
+                return Err(impossible(
+                    Impossible::BeforeBackupEnd,
+                    format!("target time {t} is before the end of backup {id} ({end})"),
+                ));
             }
         }
         Some(RecoveryTarget::Lsn(l)) if *l < end_lsn => {
-            return Err(impossible(format!(
-                "target LSN {l} is before the end of backup {id} ({end_lsn})"
-            )));
+            return Err(impossible(
+                Impossible::BeforeBackupEnd,
+                format!("target LSN {l} is before the end of backup {id} ({end_lsn})"),
+            ));
         }
         _ => {}
     }
@@ -293,9 +304,12 @@ pub fn plan_recovery(
     };
     let history = history_of(target_tli, histories)?;
     if !history.descends_from(end_tli, end_lsn) {
-        return Err(impossible(format!(
-            "timeline {target_tli} does not descend from timeline {end_tli} of backup {id} at {end_lsn}"
-        )));
+        return Err(impossible(
+            Impossible::TimelineNotDescendant,
+            format!(
+                "timeline {target_tli} does not descend from timeline {end_tli} of backup {id} at {end_lsn}"
+            ),
+        ));
     }
 
     // For each segment number, the timeline PostgreSQL reads it from: the newest
@@ -322,14 +336,16 @@ pub fn plan_recovery(
     let name_for = |segno: u64| SegmentName::from_segment_no(tli_for(segno), segno, size);
 
     let first_no = begin.segment_no(size).ok_or_else(|| {
-        impossible(format!(
-            "begin_wal {begin} does not fit segment size {size}"
-        ))
+        impossible(
+            Impossible::BackupNotRestorable,
+            format!("begin_wal {begin} does not fit segment size {size}"),
+        )
     })?;
     let end_no = end_wal.segment_no(size).ok_or_else(|| {
-        impossible(format!(
-            "end_wal {end_wal} does not fit segment size {size}"
-        ))
+        impossible(
+            Impossible::BackupNotRestorable,
+            format!("end_wal {end_wal} does not fit segment size {size}"),
+        )
     })?;
     let stop_no = match &request.target {
         Some(RecoveryTarget::Immediate) => Some(end_no),
@@ -347,18 +363,24 @@ pub fn plan_recovery(
         if wals.has_segment(name) {
             files.push(WalFileName::Segment(name));
         } else if segno <= end_no {
-            return Err(impossible(format!(
-                "WAL segment {name}, needed to make backup {id} consistent, is not archived"
-            )));
+            return Err(impossible(
+                Impossible::MissingWal,
+                format!(
+                    "WAL segment {name}, needed to make backup {id} consistent, is not archived"
+                ),
+            ));
         } else if let Some(stop) = stop_no {
             if request.include_partial && wals.contains(&WalFileName::Partial(name)) {
                 files.push(WalFileName::Partial(name));
                 break;
             }
-            return Err(impossible(format!(
-                "the target needs WAL up to segment {}, but the archive stops before {name}",
-                name_for(stop).map_or_else(String::new, |n| n.to_string())
-            )));
+            return Err(impossible(
+                Impossible::MissingWal,
+                format!(
+                    "the target needs WAL up to segment {}, but the archive stops before {name}",
+                    name_for(stop).map_or_else(String::new, |n| n.to_string())
+                ),
+            ));
         } else {
             if request.include_partial && wals.contains(&WalFileName::Partial(name)) {
                 files.push(WalFileName::Partial(name));

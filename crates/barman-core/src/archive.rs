@@ -14,7 +14,7 @@
 //! - **A file that fails validation stays where it is.** [`WalArchive::archive_wal`]
 //!   leaves it in `incoming/` or `streaming/` and reports it: a file still being copied
 //!   by a plain `cp` is complete on the next run.
-//! - **Errors of these operations** are [`ArchiveError`]: the crate's [`Error`] plus the
+//! - **Errors of these operations** are the crate's [`Error`], with variants for the
 //!   conditions the command line reports with Barman's own messages.
 
 use std::fs::{self, File, OpenOptions};
@@ -33,13 +33,11 @@ use crate::{Error, Result};
 use std::sync::{Arc, Mutex};
 
 mod classic;
-mod error;
 mod get;
 mod maintenance;
 mod tarstream;
 
 pub use classic::{ArchiveReport, ArchivedFile, Archiver, ErrorKind, FailedFile, MovedToErrors};
-pub use error::ArchiveError;
 pub use get::{FoundWal, GetWalOptions, TarWalOptions};
 pub use maintenance::{RebuildReport, SkipReason, SkippedFile};
 

@@ -44,7 +44,7 @@ use crate::hooks::{Hook, Hooks};
 use crate::postgres::{ConnInfo, PgServer};
 use crate::repo::BackupRepo;
 use crate::tarball;
-use crate::{Error, Result};
+use crate::{Error, Refusal, Result};
 
 /// `reuse_backup` / `--reuse-backup`: how files unchanged since the previous backup are
 /// stored.
@@ -66,9 +66,10 @@ impl FromStr for ReuseBackup {
             "off" => Ok(ReuseBackup::Off),
             "copy" => Ok(ReuseBackup::Copy),
             "link" => Ok(ReuseBackup::Link),
-            other => Err(Error::refused(format!(
-                "invalid reuse_backup {other:?}: expected off, copy or link"
-            ))),
+            other => Err(Error::refused(
+                Refusal::InvalidRequest,
+                format!("invalid reuse_backup {other:?}: expected off, copy or link"),
+            )),
         }
     }
 }
@@ -216,6 +217,7 @@ fn without_secrets(conninfo: &str) -> Result<Unsecret> {
     if let Some(secret) = ci.get("sslpassword").map(str::to_owned) {
         if ci.get("service").is_some() || secret.contains(['\n', '\r']) || secret.trim() != secret {
             return Err(Error::refused(
+                Refusal::Unsupported,
                 "sslpassword cannot be passed to pg_basebackup off its command line (with a service, or a line break or spaces at its ends): put it in a service file and name the service in the connection string",
             ));
         }
@@ -276,27 +278,35 @@ pub async fn backup(
     let name = server.name();
     server.usable()?;
     if !server.active() {
-        return Err(Error::refused(format!(
-            "server {name}: inactive servers cannot be backed up"
-        )));
+        return Err(Error::refused(
+            Refusal::ServerState,
+            format!("server {name}: inactive servers cannot be backed up"),
+        ));
     }
     if server.is_passive() {
-        return Err(Error::refused(format!(
-            "server {name}: passive nodes cannot take backups (they copy them from the primary)"
-        )));
+        return Err(Error::refused(
+            Refusal::ServerState,
+            format!(
+                "server {name}: passive nodes cannot take backups (they copy them from the primary)"
+            ),
+        ));
     }
     let method = server.backup_method().to_owned();
     if !matches!(method.as_str(), "local-rsync" | "rsync" | "postgres") {
-        return Err(Error::refused(format!(
-            "server {name}: backup_method {method} is not supported yet (use rsync, local-rsync or postgres)"
-        )));
+        return Err(Error::refused(
+            Refusal::Unsupported,
+            format!(
+                "server {name}: backup_method {method} is not supported yet (use rsync, local-rsync or postgres)"
+            ),
+        ));
     }
     let ssh = if method == "rsync" {
         let command = server.options().ssh_command.as_deref().unwrap_or("");
         if command.trim().is_empty() {
-            return Err(Error::refused(format!(
-                "server {name}: backup_method rsync needs ssh_command"
-            )));
+            return Err(Error::refused(
+                Refusal::InvalidRequest,
+                format!("server {name}: backup_method rsync needs ssh_command"),
+            ));
         }
         Some(SshCommand::new(command)?)
     } else {
@@ -304,9 +314,10 @@ pub async fn backup(
     };
     let repo = BackupRepo::for_server(global, server);
     let _lock = repo.try_lock_backup()?.ok_or_else(|| {
-        Error::refused(format!(
-            "Another backup process is already running on server {name}"
-        ))
+        Error::refused(
+            Refusal::Busy,
+            format!("Another backup process is already running on server {name}"),
+        )
     })?;
     for dir in [repo.base_dir(), repo.meta_dir()] {
         fsutil::create_private_dir(dir)?;
@@ -327,9 +338,10 @@ pub async fn backup(
             .iter()
             .any(|b| b.backup_name.as_deref() == Some(n))
         {
-            return Err(Error::refused(format!(
-                "server {name}: a backup named {n:?} already exists"
-            )));
+            return Err(Error::refused(
+                Refusal::Conflict,
+                format!("server {name}: a backup named {n:?} already exists"),
+            ));
         }
     }
     let conninfo = match &options.conninfo {
@@ -338,9 +350,12 @@ pub async fn backup(
     };
     let pg = PgServer::connect(&conninfo, "barman_backup").await?;
     if pg.is_in_recovery().await? {
-        return Err(Error::refused(format!(
-            "server {name}: PostgreSQL is a standby; backups from a standby are not supported yet"
-        )));
+        return Err(Error::refused(
+            Refusal::Unsupported,
+            format!(
+                "server {name}: PostgreSQL is a standby; backups from a standby are not supported yet"
+            ),
+        ));
     }
     let systemid = pg.system_identifier().await?;
     check_identity(&repo, systemid, pg.server_version_num())?;
@@ -537,11 +552,14 @@ fn check_identity(repo: &BackupRepo, systemid: u64, version: u32) -> Result<()> 
             let identity = barman_catalog::Identity::parse(&path.to_string_lossy(), &text)?;
             let recorded = identity.system_id()?;
             if recorded != systemid {
-                return Err(Error::refused(format!(
-                    "server {}: PostgreSQL has system id {systemid}, but {} records {recorded}: this is another cluster",
-                    repo.server(),
-                    path.display()
-                )));
+                return Err(Error::refused(
+                    Refusal::Conflict,
+                    format!(
+                        "server {}: PostgreSQL has system id {systemid}, but {} records {recorded}: this is another cluster",
+                        repo.server(),
+                        path.display()
+                    ),
+                ));
             }
             Ok(())
         }
@@ -596,17 +614,20 @@ impl Job<'_> {
             None => Path::new(&pgdata).join("PG_VERSION").is_file(),
         };
         if !readable {
-            return Err(Error::refused(match how.ssh {
-                Some(ssh) => format!(
-                    "server {}: the data directory {pgdata} is not readable through ssh_command ({})",
-                    self.repo.server(),
-                    ssh.destination()
-                ),
-                None => format!(
-                    "server {}: the data directory {pgdata} is not readable on this host (local-rsync needs PostgreSQL on the Barman host)",
-                    self.repo.server()
-                ),
-            }));
+            return Err(Error::refused(
+                Refusal::ServerState,
+                match how.ssh {
+                    Some(ssh) => format!(
+                        "server {}: the data directory {pgdata} is not readable through ssh_command ({})",
+                        self.repo.server(),
+                        ssh.destination()
+                    ),
+                    None => format!(
+                        "server {}: the data directory {pgdata} is not readable on this host (local-rsync needs PostgreSQL on the Barman host)",
+                        self.repo.server()
+                    ),
+                },
+            ));
         }
         let label = format!("Barman backup {} {id}", self.repo.server());
         let start = pg.backup_start(&label, fast).await?;
@@ -646,10 +667,13 @@ impl Job<'_> {
                     }
                 };
                 if let Some(e) = lost {
-                    return Err(Error::refused(format!(
-                        "Connection to the Postgres server was lost during the backup ({})",
-                        first_line(&e)
-                    )));
+                    return Err(Error::refused(
+                        Refusal::ConnectionLost,
+                        format!(
+                            "Connection to the Postgres server was lost during the backup ({})",
+                            first_line(&e)
+                        ),
+                    ));
                 }
                 done?
             }
@@ -915,10 +939,13 @@ impl Job<'_> {
         let tar_format =
             compression.is_some() && o.backup_compression_format.as_deref() != Some("plain");
         if compression.is_some() && !tar_format && location != "server" {
-            return Err(Error::refused(format!(
-                "server {}: backup_compression_format = plain needs backup_compression_location = server",
-                self.repo.server()
-            )));
+            return Err(Error::refused(
+                Refusal::InvalidRequest,
+                format!(
+                    "server {}: backup_compression_format = plain needs backup_compression_location = server",
+                    self.repo.server()
+                ),
+            ));
         }
         // The name the server shows for this session (`streaming_backup_name`).
         let mut ci = ConnInfo::parse(&streaming)?;
@@ -1042,13 +1069,16 @@ impl Job<'_> {
                 .into_iter()
                 .find(|t| t.oid.is_none())
                 .ok_or_else(|| {
-                    Error::refused(format!(
-                        "pg_basebackup wrote no base.tar in {}",
-                        data_dir.display()
-                    ))
+                    Error::refused(
+                        Refusal::Damaged,
+                        format!("pg_basebackup wrote no base.tar in {}", data_dir.display()),
+                    )
                 })?;
             let bytes = tarball::read_member(&base.path, "backup_label")?.ok_or_else(|| {
-                Error::refused(format!("{}: no backup_label inside", base.path.display()))
+                Error::refused(
+                    Refusal::Damaged,
+                    format!("{}: no backup_label inside", base.path.display()),
+                )
             })?;
             (base.path, String::from_utf8_lossy(&bytes).into_owned())
         } else {
@@ -1064,10 +1094,12 @@ impl Job<'_> {
         let manifest_text = fs::read_to_string(&manifest_path)
             .map_err(|e| Error::io("reading", &manifest_path, e))?;
         let manifest = BackupManifest::parse(&manifest_path.to_string_lossy(), &manifest_text)?;
-        let range = manifest
-            .wal_ranges
-            .last()
-            .ok_or_else(|| Error::refused(format!("{}: no WAL range", manifest_path.display())))?;
+        let range = manifest.wal_ranges.last().ok_or_else(|| {
+            Error::refused(
+                Refusal::Damaged,
+                format!("{}: no WAL range", manifest_path.display()),
+            )
+        })?;
         let tli = label.start_timeline().unwrap_or(range.timeline);
         self.set_begin(label.start_lsn(), tli, begin);
         self.set_end(range.end, range.timeline, end_time);

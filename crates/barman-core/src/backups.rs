@@ -39,7 +39,7 @@ use crate::fsutil::{self, TempFile};
 use crate::hooks::{Hook, Hooks};
 use crate::repo::DELETE_MARKER;
 use crate::repo::{BackupRepo, RepoLock, UnreadableBackup};
-use crate::{Error, Result};
+use crate::{Error, Refusal, Result};
 
 /// The catalogue as `check` and `status` see it ([`ServerBackups::summary`]).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -583,10 +583,13 @@ impl ServerBackups {
         let info = cat.resolve(wanted)?.clone();
         let server = self.server();
         if cat.keep(info.id).is_some() {
-            return Err(Error::refused(format!(
-                "Skipping delete of backup {} for server {server} as it has a current keep request. If you really want to delete this backup please remove the keep and try again.",
-                info.id
-            )));
+            return Err(Error::refused(
+                Refusal::BackupState,
+                format!(
+                    "Skipping delete of backup {} for server {server} as it has a current keep request. If you really want to delete this backup please remove the keep and try again.",
+                    info.id
+                ),
+            ));
         }
         let full_done = cat
             .with_status(&[BackupStatus::Done])
@@ -596,16 +599,22 @@ impl ServerBackups {
             && !info.is_incremental()
             && self.minimum_redundancy as usize >= full_done
         {
-            return Err(Error::refused(format!(
-                "Skipping delete of backup {} for server {server} due to minimum redundancy requirements (minimum redundancy = {}, current redundancy = {full_done})",
-                info.id, self.minimum_redundancy
-            )));
+            return Err(Error::refused(
+                Refusal::BackupState,
+                format!(
+                    "Skipping delete of backup {} for server {server} due to minimum redundancy requirements (minimum redundancy = {}, current redundancy = {full_done})",
+                    info.id, self.minimum_redundancy
+                ),
+            ));
         }
         let Some(_server_lock) = self.repo.try_lock_backup()? else {
-            return Err(Error::refused(format!(
-                "Another process is running on server {server} (a backup or a delete): impossible to delete backup {}",
-                info.id
-            )));
+            return Err(Error::refused(
+                Refusal::Busy,
+                format!(
+                    "Another process is running on server {server} (a backup or a delete): impossible to delete backup {}",
+                    info.id
+                ),
+            ));
         };
         let mut order = Vec::new();
         tree_bottom_up(&cat, info.id, &mut order);
@@ -623,10 +632,13 @@ impl ServerBackups {
 
     fn lock_backup(&self, id: BackupId) -> Result<RepoLock> {
         self.repo.try_lock_backup_id(id)?.ok_or_else(|| {
-            Error::refused(format!(
-                "Another process is holding the lock for backup {id} of server {}",
-                self.server()
-            ))
+            Error::refused(
+                Refusal::Busy,
+                format!(
+                    "Another process is holding the lock for backup {id} of server {}",
+                    self.server()
+                ),
+            )
         })
     }
 
@@ -843,17 +855,23 @@ impl ServerBackups {
             }
             KeepAction::Keep(target) => {
                 if info.status != BackupStatus::Done {
-                    return Err(Error::refused(format!(
-                        "Cannot add keep to backup {id} of server {} because it has status {}. Only backups with status DONE can be kept.",
-                        self.server(),
-                        info.status
-                    )));
+                    return Err(Error::refused(
+                        Refusal::BackupState,
+                        format!(
+                            "Cannot add keep to backup {id} of server {} because it has status {}. Only backups with status DONE can be kept.",
+                            self.server(),
+                            info.status
+                        ),
+                    ));
                 }
                 if info.is_incremental() {
-                    return Err(Error::refused(format!(
-                        "Unable to execute the keep command on backup {id} of server {}: it is an incremental backup. Only full backups are eligible for the use of the keep command.",
-                        self.server()
-                    )));
+                    return Err(Error::refused(
+                        Refusal::BackupState,
+                        format!(
+                            "Unable to execute the keep command on backup {id} of server {}: it is an incremental backup. Only full backups are eligible for the use of the keep command.",
+                            self.server()
+                        ),
+                    ));
                 }
                 self.repo.write_keep(id, Some(target))?;
                 Ok((id, Some(target)))

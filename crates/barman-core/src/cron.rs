@@ -7,12 +7,12 @@ use barman_catalog::BackupId;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::Error;
-use crate::archive::{ArchiveError, ArchiveReport};
+use crate::archive::ArchiveReport;
 use crate::backups::{CheckReport, RetentionRun, ServerBackups};
 use crate::config::Config;
 use crate::fsutil::Lock;
 use crate::leftovers::{self, Leftover};
+use crate::{Error, Result};
 
 /// What cron did for one server.
 #[derive(Debug)]
@@ -32,8 +32,8 @@ pub enum CronOutcome {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ServerCron {
-    /// archive-wal (an [`ArchiveError::Busy`] when another archive-wal runs).
-    pub archive: Result<ArchiveReport, ArchiveError>,
+    /// archive-wal (an [`Error::Busy`] when another archive-wal runs).
+    pub archive: Result<ArchiveReport>,
     /// STARTED backups whose process is gone, now written FAILED.
     pub failed_stale: Result<Vec<BackupId>, Error>,
     /// WAITING_FOR_WALS backups checked again.
@@ -87,7 +87,7 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
                 }
                 Ok(None) => CronOutcome::Busy,
                 Err(e) => CronOutcome::Ran(Box::new(ServerCron {
-                    archive: Err(ArchiveError::Core(e)),
+                    archive: Err(e),
                     failed_stale: Ok(Vec::new()),
                     checked: Ok(Vec::new()),
                     retention: Ok(RetentionRun::default()),

@@ -84,10 +84,13 @@ pub enum Error {
     #[error(transparent)]
     Transport(#[from] barman_transport::Error),
     /// What was asked cannot be done safely; nothing was changed. The reason is one line
-    /// that names the server, backup, path or option involved.
+    /// that names the server, backup, path or option involved; `kind` is what a caller
+    /// branches on.
     #[error("{reason}")]
     Refused {
-        /// Why.
+        /// What kind of refusal.
+        kind: Refusal,
+        /// Why, for a person.
         reason: String,
     },
     /// A catalogue entry (`backup.info`) cannot be read: deletes and retention refuse
@@ -110,6 +113,120 @@ pub enum Error {
         server: String,
         /// The script's option (`pre_backup_retry_script`, ...).
         option: String,
+    },
+    // The archive's conditions, with Barman's messages where Barman has one. The
+    // command line maps `InvalidWalName` and `OutputFile` of get-wal to exit code 3, as
+    // Barman does.
+    /// A name that is not a WAL file name.
+    #[error("'{name}' is not a valid wal file name")]
+    InvalidWalName {
+        /// The name given.
+        name: String,
+        /// Why it is not valid.
+        #[source]
+        source: barman_wal::Error,
+    },
+    /// get-wal found the file nowhere.
+    #[error("WAL file '{name}' not found in server '{server}'")]
+    WalNotFound {
+        /// The name asked for.
+        name: String,
+        /// The server.
+        server: String,
+    },
+    /// get-wal could not create its output file.
+    #[error("Unable to open '{}' file: {source}", path.display())]
+    OutputFile {
+        /// The output file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process holds the operation's lock.
+    #[error("another {operation} is already running for server {server}")]
+    Busy {
+        /// The operation (`archive-wal`).
+        operation: &'static str,
+        /// The server.
+        server: String,
+    },
+    /// The put-wal tar stream could not be read.
+    #[error("reading the put-wal tar stream for server '{server}': {source}")]
+    Tar {
+        /// The server.
+        server: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A put-wal tar member that is not a regular file.
+    #[error("Unsupported file type '{kind}' for file '{name}' in put-wal for server '{server}'")]
+    UnsupportedFileType {
+        /// The tar type flag, as a character.
+        kind: char,
+        /// The member's name.
+        name: String,
+        /// The server.
+        server: String,
+    },
+    /// A put-wal tar member whose name has a directory part or is not a WAL file name.
+    #[error("Unsupported filename '{name}' in put-wal for server '{server}'")]
+    UnsupportedFilename {
+        /// The member's name.
+        name: String,
+        /// The server.
+        server: String,
+    },
+    /// A put-wal tar member bigger than any WAL file can be.
+    #[error(
+        "File '{name}' of {size} bytes is too big for a WAL file in put-wal for server '{server}'"
+    )]
+    MemberTooBig {
+        /// The member's name.
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The server.
+        server: String,
+    },
+    /// A file of the put-wal stream with no line in `SHA256SUMS`/`MD5SUMS`.
+    #[error("Missing checksum for file '{name}' in put-wal for server '{server}'")]
+    MissingChecksum {
+        /// The file.
+        name: String,
+        /// The server.
+        server: String,
+    },
+    /// A checksum line of the put-wal stream for a file the stream does not hold.
+    #[error("Checksum without corresponding file '{name}' in put-wal for server '{server}'")]
+    ChecksumWithoutFile {
+        /// The file named by the checksum line.
+        name: String,
+        /// The server.
+        server: String,
+    },
+    /// A file of the put-wal stream whose checksum does not match.
+    #[error(
+        "Bad file checksum '{found}' (should be {expected}) for file '{name}' in put-wal for server '{server}'"
+    )]
+    BadChecksum {
+        /// The file.
+        name: String,
+        /// The checksum of what was received.
+        found: String,
+        /// The checksum the stream announced.
+        expected: String,
+        /// The server.
+        server: String,
+    },
+    /// check-wal-archive: the archive is not safe for a new cluster.
+    #[error("WAL archive check failed for server {server}: {reason}")]
+    ArchiveNotUsable {
+        /// The server.
+        server: String,
+        /// Barman's reason (`Expected empty archive`, ...).
+        reason: String,
     },
     /// An external program (pg_basebackup, rsync, ssh, a hook) failed.
     #[error("{program} failed ({status}): {detail}")]
@@ -134,7 +251,67 @@ impl From<barman_transport::durable::FsError> for Error {
     }
 }
 
+/// Why an operation refused ([`Error::Refused`]): what a caller can branch on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The request or the configuration is invalid: a value, a path, a combination of
+    /// options. Asking again the same way fails the same way.
+    InvalidRequest,
+    /// barman-rs does not do this (yet), or not for this PostgreSQL version.
+    Unsupported,
+    /// The server cannot do it in its state: inactive, passive, its data directory
+    /// unreachable.
+    ServerState,
+    /// Another process holds what this needs (a backup, a delete, a lock): try again
+    /// later.
+    Busy,
+    /// The backup cannot be used for this: its status, a keep request, the minimum
+    /// redundancy, a delete in progress.
+    BackupState,
+    /// It would overwrite or mix with something else: a destination that is not empty,
+    /// a name taken, another cluster's data.
+    Conflict,
+    /// The repository does not hold what it should (a damaged or incomplete backup).
+    Damaged,
+    /// The PostgreSQL session a backup needed was lost.
+    ConnectionLost,
+}
+
 impl Error {
+    /// The kind of refusal, for an [`Error::Refused`].
+    ///
+    /// ```
+    /// use barman_core::{Error, Refusal};
+    /// let e = Error::Refused { kind: Refusal::Busy, reason: "a backup runs".into() };
+    /// assert_eq!(e.refusal(), Some(Refusal::Busy));
+    /// assert!(e.is_retryable());
+    /// ```
+    pub fn refusal(&self) -> Option<Refusal> {
+        match self {
+            Error::Refused { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed without anything else changing: another
+    /// process held what was needed, a connection was lost, a transient network or
+    /// storage failure, WAL a recovery needs that is not archived yet.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Refused { kind, .. } => matches!(kind, Refusal::Busy | Refusal::ConnectionLost),
+            Error::Busy { .. } => true,
+            Error::Transport(e) => e.is_retryable(),
+            Error::Postgres(e) => e.is_retryable(),
+            // WAL that archiving has not delivered yet.
+            Error::Catalog(barman_catalog::Error::ImpossibleTarget {
+                kind: barman_catalog::Impossible::MissingWal,
+                ..
+            }) => true,
+            _ => false,
+        }
+    }
+
     /// The exit code a client program reports for this error (Barman's: 2 local, 3 SSH
     /// connection, else the remote command's).
     pub fn exit_code(&self) -> i32 {
@@ -144,8 +321,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn refused(reason: impl Into<String>) -> Error {
+    pub(crate) fn refused(kind: Refusal, reason: impl Into<String>) -> Error {
         Error::Refused {
+            kind,
             reason: reason.into(),
         }
     }

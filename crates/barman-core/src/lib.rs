@@ -48,7 +48,7 @@ pub mod recover;
 pub mod repo;
 mod tarball;
 
-pub use error::{Error, Result};
+pub use error::{Error, Refusal, Result};
 
 /// Runs blocking work (file trees, scripts, waits) on tokio's blocking pool and awaits
 /// it, so that an async operation never blocks its caller's runtime. A panic in `f` is

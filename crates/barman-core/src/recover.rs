@@ -84,13 +84,13 @@ use jiff::tz::TimeZone;
 
 pub use barman_catalog::{PyDateTime, RecoveryTarget, TargetTimeline};
 
-use crate::archive::{ArchiveError, GetWalOptions, WalArchive};
+use crate::archive::{GetWalOptions, WalArchive};
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::write_persist;
 use crate::hooks::{Hook, Hooks};
 use crate::repo::BackupRepo;
 use crate::tarball;
-use crate::{Error, Result};
+use crate::{Error, Refusal, Result};
 
 /// What happens when the recovery target is reached (`--target-action`,
 /// `recovery_target_action`).
@@ -118,9 +118,10 @@ impl FromStr for TargetAction {
             "pause" => Ok(TargetAction::Pause),
             "shutdown" => Ok(TargetAction::Shutdown),
             "promote" => Ok(TargetAction::Promote),
-            other => Err(Error::refused(format!(
-                "invalid target action {other:?}: expected pause, shutdown or promote"
-            ))),
+            other => Err(Error::refused(
+                Refusal::InvalidRequest,
+                format!("invalid target action {other:?}: expected pause, shutdown or promote"),
+            )),
         }
     }
 }
@@ -177,27 +178,29 @@ impl Targets {
         ];
         if given.iter().filter(|g| **g).count() > 1 {
             return Err(Error::refused(
+                Refusal::InvalidRequest,
                 "you cannot specify multiple targets for the recovery operation",
             ));
         }
         if let Some(t) = self.time {
-            let parsed = t
-                .parse::<PyDateTime>()
-                .map_err(|e| Error::refused(format!("invalid target time: {e}")))?;
+            let parsed = t.parse::<PyDateTime>().map_err(|e| {
+                Error::refused(Refusal::InvalidRequest, format!("invalid target time: {e}"))
+            })?;
             return Ok(Some(RecoveryTarget::Time(parsed)));
         }
         if let Some(x) = self.xid {
-            let xid = x
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| Error::refused(format!("invalid target xid {x:?}")))?;
+            let xid = x.trim().parse::<u64>().map_err(|_| {
+                Error::refused(Refusal::InvalidRequest, format!("invalid target xid {x:?}"))
+            })?;
             return Ok(Some(RecoveryTarget::Xid(xid)));
         }
         if let Some(l) = self.lsn {
-            let lsn = l
-                .trim()
-                .parse::<Lsn>()
-                .map_err(|e| Error::refused(format!("invalid target LSN {l:?}: {e}")))?;
+            let lsn = l.trim().parse::<Lsn>().map_err(|e| {
+                Error::refused(
+                    Refusal::InvalidRequest,
+                    format!("invalid target LSN {l:?}: {e}"),
+                )
+            })?;
             return Ok(Some(RecoveryTarget::Lsn(lsn)));
         }
         if let Some(n) = self.name {
@@ -221,9 +224,10 @@ impl Targets {
 /// ```
 pub fn parse_target_tli(s: &str) -> Result<TargetTimeline> {
     s.trim().parse().map_err(|e| {
-        Error::refused(format!(
-            "invalid target timeline {s:?} (a number, current or latest): {e}"
-        ))
+        Error::refused(
+            Refusal::InvalidRequest,
+            format!("invalid target timeline {s:?} (a number, current or latest): {e}"),
+        )
     })
 }
 
@@ -665,14 +669,18 @@ async fn prepare(
     let dest = &options.destination;
     let dest_text = dest.to_string_lossy();
     if dest_text.contains(':') {
-        return Err(Error::refused(format!(
-            "the destination directory {dest_text} contains ':', which rsync would read as a host"
-        )));
+        return Err(Error::refused(
+            Refusal::InvalidRequest,
+            format!(
+                "the destination directory {dest_text} contains ':', which rsync would read as a host"
+            ),
+        ));
     }
     if !dest.is_absolute() {
-        return Err(Error::refused(format!(
-            "the destination directory {dest_text} is not an absolute path"
-        )));
+        return Err(Error::refused(
+            Refusal::InvalidRequest,
+            format!("the destination directory {dest_text} is not an absolute path"),
+        ));
     }
     let recovery_options = &server.options().recovery_options;
     let in_options = |o: &str| recovery_options.iter().any(|v| v == o);
@@ -733,10 +741,13 @@ async fn prepare(
         catalogue.resolve(&options.backup_id)?.id
     };
     let being_deleted = || {
-        Error::refused(format!(
-            "backup {id} of server {name} is being deleted ({} exists): it cannot be restored",
-            repo.delete_marker_path(id).display()
-        ))
+        Error::refused(
+            Refusal::BackupState,
+            format!(
+                "backup {id} of server {name} is being deleted ({} exists): it cannot be restored",
+                repo.delete_marker_path(id).display()
+            ),
+        )
     };
     if repo.has_delete_marker(id) {
         return Err(being_deleted());
@@ -748,7 +759,7 @@ async fn prepare(
     let lock = match mode {
         Mode::Preview => None,
         Mode::Restore => Some(repo.lock_backup_shared(id).await?.ok_or_else(|| {
-            Error::refused(format!(
+            Error::refused(Refusal::Busy, format!(
                 "backup {id} of server {name} is locked by another process (a delete or a check): try again later"
             ))
         })?),
@@ -762,6 +773,7 @@ async fn prepare(
     let pitr = request.is_pitr();
     if options.target_action.is_some() && !pitr {
         return Err(Error::refused(
+            Refusal::InvalidRequest,
             "a target action needs a point-in-time recovery (a target or --target-tli)",
         ));
     }
@@ -769,14 +781,18 @@ async fn prepare(
         && a != TargetAction::Pause
         && backup.version.is_some_and(|v| v < 90500)
     {
-        return Err(Error::refused(format!(
-            "illegal target action '{a}' for this version of PostgreSQL (9.5 or later needed)"
-        )));
+        return Err(Error::refused(
+            Refusal::Unsupported,
+            format!(
+                "illegal target action '{a}' for this version of PostgreSQL (9.5 or later needed)"
+            ),
+        ));
     }
     if backup.version.is_some_and(|v| v < 100000)
         && matches!(options.target, Some(RecoveryTarget::Lsn(_)))
     {
         return Err(Error::refused(
+            Refusal::Unsupported,
             "a target LSN needs PostgreSQL 10 or later".to_owned(),
         ));
     }
@@ -790,10 +806,13 @@ async fn prepare(
     )?;
     let data = repo.data_dir(id);
     if !data.is_dir() {
-        return Err(Error::refused(format!(
-            "backup {id} of server {name} has no data directory {}",
-            data.display()
-        )));
+        return Err(Error::refused(
+            Refusal::Damaged,
+            format!(
+                "backup {id} of server {name} has no data directory {}",
+                data.display()
+            ),
+        ));
     }
 
     // Tablespaces: every relocation must name one of the backup's.
@@ -801,14 +820,17 @@ async fn prepare(
     for (ts, _) in &options.tablespaces {
         if !known.iter().any(|t| &t.name == ts) {
             let names: Vec<&str> = known.iter().map(|t| t.name.as_str()).collect();
-            return Err(Error::refused(format!(
-                "tablespace {ts:?} is not in backup {id} of server {name} (it has: {})",
-                if names.is_empty() {
-                    "none".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            )));
+            return Err(Error::refused(
+                Refusal::InvalidRequest,
+                format!(
+                    "tablespace {ts:?} is not in backup {id} of server {name} (it has: {})",
+                    if names.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
         }
     }
     let mut tablespaces = Vec::new();
@@ -823,21 +845,27 @@ async fn prepare(
             .clone()
             .unwrap_or_else(|| PathBuf::from(&t.location));
         if location.to_string_lossy().contains(':') || !location.is_absolute() {
-            return Err(Error::refused(format!(
-                "tablespace {} location {} must be an absolute path without ':'",
-                t.name,
-                location.display()
-            )));
+            return Err(Error::refused(
+                Refusal::InvalidRequest,
+                format!(
+                    "tablespace {} location {} must be an absolute path without ':'",
+                    t.name,
+                    location.display()
+                ),
+            ));
         }
         let src = repo.tablespace_dir(id, t.oid);
         let in_tar = tarball::backup_tars(&data)
             .is_ok_and(|tars| tars.iter().any(|tar| tar.oid == Some(t.oid)));
         if !src.is_dir() && !in_tar {
-            return Err(Error::refused(format!(
-                "backup {id} of server {name} lacks the copy of tablespace {} ({})",
-                t.name,
-                src.display()
-            )));
+            return Err(Error::refused(
+                Refusal::Damaged,
+                format!(
+                    "backup {id} of server {name} lacks the copy of tablespace {} ({})",
+                    t.name,
+                    src.display()
+                ),
+            ));
         }
         tablespaces.push(RestoredTablespace {
             name: t.name.clone(),
@@ -854,14 +882,17 @@ async fn prepare(
         && backup.pgdata.as_deref().map(Path::new) != Some(dest.as_path())
         && let Some(t) = tablespaces.iter().find(|t| !t.relocated)
     {
-        return Err(Error::refused(format!(
-            "--delta-restore into {} would rewrite tablespace {} at its original location {}, which belongs to the cluster of {}: relocate it with --tablespace {}:LOCATION",
-            dest.display(),
-            t.name,
-            t.location.display(),
-            backup.pgdata.as_deref().unwrap_or("the backed-up server"),
-            t.name
-        )));
+        return Err(Error::refused(
+            Refusal::Conflict,
+            format!(
+                "--delta-restore into {} would rewrite tablespace {} at its original location {}, which belongs to the cluster of {}: relocate it with --tablespace {}:LOCATION",
+                dest.display(),
+                t.name,
+                t.location.display(),
+                backup.pgdata.as_deref().unwrap_or("the backed-up server"),
+                t.name
+            ),
+        ));
     }
     let ssh = options
         .remote_ssh_command
@@ -877,10 +908,13 @@ async fn prepare(
                 Some(s) => remote_dir_is_empty(s, &dir).await?,
             };
             if !empty {
-                return Err(Error::refused(format!(
-                    "the destination directory {} is not empty (use --delta-restore to restore over it)",
-                    dir.display()
-                )));
+                return Err(Error::refused(
+                    Refusal::Conflict,
+                    format!(
+                        "the destination directory {} is not empty (use --delta-restore to restore over it)",
+                        dir.display()
+                    ),
+                ));
             }
         }
     }
@@ -894,10 +928,13 @@ async fn prepare(
         dest.join(wal_dir_name(&backup))
     };
     if wal_dest.to_string_lossy().contains(':') || !wal_dest.is_absolute() {
-        return Err(Error::refused(format!(
-            "the staging WAL directory {} must be an absolute path without ':'",
-            wal_dest.display()
-        )));
+        return Err(Error::refused(
+            Refusal::InvalidRequest,
+            format!(
+                "the staging WAL directory {} must be an absolute path without ':'",
+                wal_dest.display()
+            ),
+        ));
     }
     // The staging WAL directory is removed by `recovery_end_command` once recovery
     // ends: it must hold nothing but what this restore puts there.
@@ -908,16 +945,22 @@ async fn prepare(
             Some(s) => remote_dir_is_empty(s, &wal_dest).await?,
         };
         if !empty {
-            return Err(Error::refused(format!(
-                "the staging WAL directory {} is not empty: recovery removes it when it ends, so it must be new or empty",
-                wal_dest.display()
-            )));
+            return Err(Error::refused(
+                Refusal::Conflict,
+                format!(
+                    "the staging WAL directory {} is not empty: recovery removes it when it ends, so it must be new or empty",
+                    wal_dest.display()
+                ),
+            ));
         }
         if wal_dest == *dest || dest.starts_with(&wal_dest) {
-            return Err(Error::refused(format!(
-                "the staging WAL directory {} must not be the destination directory or contain it",
-                wal_dest.display()
-            )));
+            return Err(Error::refused(
+                Refusal::InvalidRequest,
+                format!(
+                    "the staging WAL directory {} must not be the destination directory or contain it",
+                    wal_dest.display()
+                ),
+            ));
         }
         // Removed whole at the end of recovery: never a part of the restored cluster
         // (`pg_wal`, `base`, ...) nor a tablespace.
@@ -926,20 +969,26 @@ async fn prepare(
         {
             let first = first.as_os_str().to_string_lossy();
             if PGDATA_ENTRIES.contains(&first.as_ref()) || data.join(first.as_ref()).exists() {
-                return Err(Error::refused(format!(
-                    "the staging WAL directory {} is part of the restored data directory ({first}): recovery removes it when it ends",
-                    wal_dest.display()
-                )));
+                return Err(Error::refused(
+                    Refusal::InvalidRequest,
+                    format!(
+                        "the staging WAL directory {} is part of the restored data directory ({first}): recovery removes it when it ends",
+                        wal_dest.display()
+                    ),
+                ));
             }
         }
         for t in &tablespaces {
             if wal_dest.starts_with(&t.location) || t.location.starts_with(&wal_dest) {
-                return Err(Error::refused(format!(
-                    "the staging WAL directory {} overlaps tablespace {} ({}): recovery removes it when it ends",
-                    wal_dest.display(),
-                    t.name,
-                    t.location.display()
-                )));
+                return Err(Error::refused(
+                    Refusal::InvalidRequest,
+                    format!(
+                        "the staging WAL directory {} overlaps tablespace {} ({}): recovery removes it when it ends",
+                        wal_dest.display(),
+                        t.name,
+                        t.location.display()
+                    ),
+                ));
             }
         }
     }
@@ -969,10 +1018,13 @@ fn restorable(catalogue: &Catalogue, id: BackupId, server: &str) -> Result<Backu
         })
     })?;
     if !backup.status.is_copy_done() {
-        return Err(Error::refused(format!(
-            "backup {id} of server {server} is {}: only DONE or WAITING_FOR_WALS backups can be restored",
-            backup.status
-        )));
+        return Err(Error::refused(
+            Refusal::BackupState,
+            format!(
+                "backup {id} of server {server} is {}: only DONE or WAITING_FOR_WALS backups can be restored",
+                backup.status
+            ),
+        ));
     }
     Ok(backup)
 }
@@ -1013,7 +1065,7 @@ fn aware(t: &PyDateTime, tz: &TimeZone) -> Result<PyDateTime> {
     }
     let ts = t
         .to_timestamp(tz)
-        .map_err(|e| Error::refused(format!("target time {t}: {e}")))?;
+        .map_err(|e| Error::refused(Refusal::InvalidRequest, format!("target time {t}: {e}")))?;
     Ok(PyDateTime::from_timestamp(ts, tz.to_offset(ts).seconds()))
 }
 
@@ -1197,11 +1249,14 @@ async fn execute(
                     .map(|t| t.oid)
             };
             let Some(tar) = tars.iter().find(|t| t.oid == oid) else {
-                return Err(Error::refused(format!(
-                    "backup {id}: no tar file for tablespace {} in {}",
-                    oid.map_or_else(String::new, |o| o.to_string()),
-                    data.display()
-                )));
+                return Err(Error::refused(
+                    Refusal::Damaged,
+                    format!(
+                        "backup {id}: no tar file for tablespace {} in {}",
+                        oid.map_or_else(String::new, |o| o.to_string()),
+                        data.display()
+                    ),
+                ));
             };
             let target = match &root {
                 None => final_dst.clone(),
@@ -1697,9 +1752,10 @@ fn conf_quote(s: &str) -> String {
 /// [`Error::Refused`] for a word with a NUL byte, which no shell word can hold.
 fn command_word(word: &str) -> Result<String> {
     let quoted = shlex::try_quote(word).map_err(|_| {
-        Error::refused(format!(
-            "{word:?} cannot be written into a command: it holds a NUL byte"
-        ))
+        Error::refused(
+            Refusal::InvalidRequest,
+            format!("{word:?} cannot be written into a command: it holds a NUL byte"),
+        )
     })?;
     Ok(quoted.replace('%', "%%"))
 }
@@ -1805,9 +1861,7 @@ async fn deliver_wal(
                                 sync: true,
                                 ..GetWalOptions::default()
                             };
-                            archive
-                                .get_wal_to_dir(&name, &opts, dir)
-                                .map_err(|e| archive_error(e, archive, &file))?;
+                            archive.get_wal_to_dir(&name, &opts, dir)?;
                             if done {
                                 write_persist(
                                     &dir.join("archive_status").join(format!("{name}.done")),
@@ -1835,17 +1889,6 @@ async fn deliver_wal(
         })
     })
     .await
-}
-
-fn archive_error(e: ArchiveError, archive: &WalArchive, name: &WalFileName) -> Error {
-    match e {
-        ArchiveError::Core(e) => e,
-        other => Error::io(
-            "fetching",
-            archive.path_of(name),
-            io::Error::new(io::ErrorKind::NotFound, other.to_string()),
-        ),
-    }
 }
 
 fn create_dir(dir: &Path) -> Result<()> {

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use barman_wal::Codec;
 
-use crate::{Error, Result};
+use crate::{Error, Refusal, Result};
 
 /// One tar of a backup: the data directory's (`oid` `None`) or a tablespace's.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,11 +88,14 @@ pub(crate) fn for_each_file(
         }
         let name = entry.path().map_err(bad)?.into_owned();
         let Some(rel) = safe_relative(&name) else {
-            return Err(Error::refused(format!(
-                "{}: member {:?} escapes the archive's root",
-                path.display(),
-                name.display()
-            )));
+            return Err(Error::refused(
+                Refusal::Damaged,
+                format!(
+                    "{}: member {:?} escapes the archive's root",
+                    path.display(),
+                    name.display()
+                ),
+            ));
         };
         each(&rel.to_string_lossy(), &mut entry)?;
     }
@@ -153,21 +156,27 @@ pub(crate) fn unpack(
         let mut entry = entry.map_err(bad)?;
         let name = entry.path().map_err(bad)?.into_owned();
         let Some(rel) = safe_relative(&name) else {
-            return Err(Error::refused(format!(
-                "{}: member {:?} escapes the archive's root: nothing of it is written",
-                path.display(),
-                name.display()
-            )));
+            return Err(Error::refused(
+                Refusal::Damaged,
+                format!(
+                    "{}: member {:?} escapes the archive's root: nothing of it is written",
+                    path.display(),
+                    name.display()
+                ),
+            ));
         };
         let rel_s = rel.to_string_lossy().into_owned();
         if skip(&rel_s) {
             continue;
         }
         let refuse = |why: &str| {
-            Error::refused(format!(
-                "{}: member {rel_s:?} {why}: the unpacking stopped",
-                path.display()
-            ))
+            Error::refused(
+                Refusal::Damaged,
+                format!(
+                    "{}: member {rel_s:?} {why}: the unpacking stopped",
+                    path.display()
+                ),
+            )
         };
         // Every directory on the way is created here or is a real directory: never a
         // link, whoever made it.

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use barman_catalog::{
-    BackupInfo, BackupStatus, Catalogue, Error, RecoveryRequest, RecoveryTarget, TargetTimeline,
-    WalIndex, choose_backup, plan_recovery,
+    BackupInfo, BackupStatus, Catalogue, Error, Impossible, RecoveryRequest, RecoveryTarget,
+    TargetTimeline, WalIndex, choose_backup, plan_recovery,
 };
 use barman_wal::{TimelineHistory, TimelineId};
 use jiff::tz::TimeZone;
@@ -167,9 +167,12 @@ fn stops_where_the_target_needs() {
     assert_eq!(names(&p).last().unwrap(), "000000010000000000000004");
 }
 
-fn impossible(req: RecoveryRequest, what: &str) {
+fn impossible(req: RecoveryRequest, kind: Impossible, what: &str) {
     match plan(req) {
-        Err(Error::ImpossibleTarget { reason }) => assert!(reason.contains(what), "{reason}"),
+        Err(Error::ImpossibleTarget { kind: k, reason }) => {
+            assert_eq!(k, kind, "{reason}");
+            assert!(reason.contains(what), "{reason}");
+        }
         other => panic!("expected an impossible target ({what}), got {other:?}"),
     }
 }
@@ -183,6 +186,7 @@ fn refuses_impossible_targets() {
             )),
             ..Default::default()
         },
+        Impossible::BeforeBackupEnd,
         "before the end of backup",
     );
     impossible(
@@ -190,6 +194,7 @@ fn refuses_impossible_targets() {
             target: Some(RecoveryTarget::Lsn("0/2000000".parse().unwrap())),
             ..Default::default()
         },
+        Impossible::BeforeBackupEnd,
         "before the end of backup",
     );
     impossible(
@@ -197,6 +202,7 @@ fn refuses_impossible_targets() {
             timeline: Some(TargetTimeline::Id(TimelineId::new(7))),
             ..Default::default()
         },
+        Impossible::MissingHistory,
         "no history file",
     );
     impossible(
@@ -205,6 +211,7 @@ fn refuses_impossible_targets() {
             timeline: Some(TargetTimeline::Current),
             ..Default::default()
         },
+        Impossible::MissingWal,
         "archive stops",
     );
 
@@ -234,6 +241,13 @@ fn refuses_impossible_targets() {
         err.to_string().contains("does not descend from timeline 1"),
         "{err}"
     );
+    assert!(matches!(
+        err,
+        Error::ImpossibleTarget {
+            kind: Impossible::TimelineNotDescendant,
+            ..
+        }
+    ));
 
     // A missing segment inside the backup.
     let (cat, _, h) = setup();
@@ -252,6 +266,13 @@ fn refuses_impossible_targets() {
             .contains("000000010000000000000002, needed to make backup"),
         "{err}"
     );
+    assert!(matches!(
+        err,
+        Error::ImpossibleTarget {
+            kind: Impossible::MissingWal,
+            ..
+        }
+    ));
 }
 
 #[test]

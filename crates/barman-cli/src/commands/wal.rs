@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
-use barman_core::archive::{ArchiveError, GetWalOptions, PutOutcome, TarWalOptions, WalArchive};
+use barman_core::Error;
+use barman_core::archive::{GetWalOptions, PutOutcome, TarWalOptions, WalArchive};
 use barman_core::config::ServerConfig;
 use barman_wal::{Codec, TimelineId};
 use serde_json::{Map, Value, json};
@@ -129,7 +130,7 @@ pub fn archive_wal(ctx: &Context, names: &[String]) -> ExitCode {
                 );
             }
             // Another archive-wal is at work: not a failure (as Barman).
-            Err(e @ ArchiveError::Busy { .. }) => ctx.info(format!("{e}")),
+            Err(e @ Error::Busy { .. }) => ctx.info(format!("{e}")),
             Err(e) => code = fail(format!("server {}: {e}", sc.name())),
         }
     }
@@ -168,11 +169,8 @@ pub fn get_wal(ctx: &Context, server: &str, name: &str, args: &GetWalArgs<'_>) -
         ));
         return ExitCode::SUCCESS;
     }
-    let exit = |e: ArchiveError| -> ExitCode {
-        let code = matches!(
-            e,
-            ArchiveError::InvalidName { .. } | ArchiveError::OutputFile { .. }
-        );
+    let exit = |e: Error| -> ExitCode {
+        let code = matches!(e, Error::InvalidWalName { .. } | Error::OutputFile { .. });
         crate::error(&e);
         ExitCode::from(if code { 3 } else { 1 })
     };
@@ -202,12 +200,10 @@ pub fn get_wal(ctx: &Context, server: &str, name: &str, args: &GetWalArgs<'_>) -
                 .get_wal(name, &opts, &mut out)
                 .map(|_| ())
                 .and_then(|()| {
-                    out.flush().map_err(|e| {
-                        ArchiveError::Core(barman_core::Error::Io {
-                            op: "writing",
-                            path: "stdout".into(),
-                            source: e,
-                        })
+                    out.flush().map_err(|e| Error::Io {
+                        op: "writing",
+                        path: "stdout".into(),
+                        source: e,
                     })
                 })
         }
@@ -249,7 +245,7 @@ pub fn get_wals_tar(
     match archive.get_wals_tar(names, &options, std::io::stdout().lock()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if matches!(e, ArchiveError::InvalidName { .. }) {
+            let code = if matches!(e, Error::InvalidWalName { .. }) {
                 3
             } else {
                 1
@@ -332,7 +328,7 @@ pub fn cron(ctx: &Context) -> ExitCode {
                             code = ExitCode::from(1);
                         }
                     }
-                    Err(ArchiveError::Busy { .. }) => ctx.info(format!(
+                    Err(Error::Busy { .. }) => ctx.info(format!(
                         "{server}: another archive-wal is running, archiving skipped"
                     )),
                     Err(e) => code = fail(format!("server {server}: {e}")),

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use barman_catalog::XlogDbEntry;
 use barman_wal::WalFileName;
 
-use super::{ArchiveError, Stored, WalArchive, remove_durably};
-use crate::Error;
+use super::{Stored, WalArchive, remove_durably};
 use crate::fsutil::Lock;
+use crate::{Error, Result};
 
 /// Which archiver a file came through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,15 +134,15 @@ impl WalArchive {
     ///
     /// # Errors
     ///
-    /// [`ArchiveError::Busy`] when another `archive-wal` (barman-rs or Barman) runs for
+    /// [`Error::Busy`] when another `archive-wal` (barman-rs or Barman) runs for
     /// the server; I/O errors listing the directories or taking the lock.
-    pub fn archive_wal(&self) -> Result<ArchiveReport, ArchiveError> {
+    pub fn archive_wal(&self) -> Result<ArchiveReport> {
         self.usable()?;
         let lock_path = self
             .lock_dir
             .join(format!(".{}-archive-wal.lock", self.server));
         let Some(_lock) = Lock::try_acquire(&lock_path)? else {
-            return Err(ArchiveError::Busy {
+            return Err(Error::Busy {
                 operation: "archive-wal",
                 server: self.server.clone(),
             });

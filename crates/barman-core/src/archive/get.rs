@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use barman_wal::{Codec, CompressionLevel, MAGIC_MAX_LEN, SegmentName, WalFileName};
 
-use super::{ArchiveError, WalArchive};
-use crate::Error;
+use super::WalArchive;
 use crate::fsutil::TempFile;
+use crate::{Error, Result};
 
 /// How [`WalArchive::get_wal`] delivers a file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,8 +73,8 @@ impl WalArchive {
     ///
     /// # Errors
     ///
-    /// [`ArchiveError::InvalidName`] for a name that is not a WAL file name (exit code
-    /// 3 in Barman); [`ArchiveError::WalNotFound`]; I/O errors reading or writing; a
+    /// [`Error::InvalidWalName`] for a name that is not a WAL file name (exit code
+    /// 3 in Barman); [`Error::WalNotFound`]; I/O errors reading or writing; a
     /// [`Error::Wal`] when a stored file cannot be decoded.
     ///
     /// # Examples
@@ -94,17 +94,17 @@ impl WalArchive {
         name: &str,
         options: &GetWalOptions,
         out: &mut dyn Write,
-    ) -> Result<FoundWal, ArchiveError> {
+    ) -> Result<FoundWal> {
         let parsed = parse_name(name)?;
         for path in self.wal_locations(&parsed, options.partial) {
             let file = match File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("opening", &path, e).into()),
+                Err(e) => return Err(Error::io("opening", &path, e)),
             };
-            return Ok(send(file, &path, options, out)?);
+            return send(file, &path, options, out);
         }
-        Err(ArchiveError::WalNotFound {
+        Err(Error::WalNotFound {
             name: name.to_owned(),
             server: self.server.clone(),
         })
@@ -116,23 +116,23 @@ impl WalArchive {
     ///
     /// # Errors
     ///
-    /// Those of `get_wal`, and [`ArchiveError::OutputFile`] when the file in `dir`
+    /// Those of `get_wal`, and [`Error::OutputFile`] when the file in `dir`
     /// cannot be created (exit code 3 in Barman).
     pub fn get_wal_to_dir(
         &self,
         name: &str,
         options: &GetWalOptions,
         dir: &Path,
-    ) -> Result<(PathBuf, FoundWal), ArchiveError> {
+    ) -> Result<(PathBuf, FoundWal)> {
         let parsed = parse_name(name)?;
         let dest = dir.join(name);
         for path in self.wal_locations(&parsed, options.partial) {
             let file = match File::open(&path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("opening", &path, e).into()),
+                Err(e) => return Err(Error::io("opening", &path, e)),
             };
-            let mut tmp = TempFile::new(dir, name).map_err(|e| ArchiveError::OutputFile {
+            let mut tmp = TempFile::new(dir, name).map_err(|e| Error::OutputFile {
                 path: dest.clone(),
                 source: e.source,
             })?;
@@ -152,7 +152,7 @@ impl WalArchive {
             tmp.rename_to(&dest)?;
             return Ok((dest, found));
         }
-        Err(ArchiveError::WalNotFound {
+        Err(Error::WalNotFound {
             name: name.to_owned(),
             server: self.server.clone(),
         })
@@ -167,8 +167,8 @@ impl WalArchive {
     ///
     /// # Errors
     ///
-    /// [`ArchiveError::InvalidName`].
-    pub fn peek_wal(&self, name: &str, count: usize) -> Result<Vec<WalFileName>, ArchiveError> {
+    /// [`Error::InvalidWalName`].
+    pub fn peek_wal(&self, name: &str, count: usize) -> Result<Vec<WalFileName>> {
         let parsed = parse_name(name)?;
         let exists = |n: &WalFileName| self.wal_locations(n, false).iter().any(|p| p.exists());
         let mut found = Vec::new();
@@ -255,7 +255,7 @@ impl WalArchive {
     ///
     /// # Errors
     ///
-    /// [`ArchiveError::InvalidName`] for a name that is not a segment name, before
+    /// [`Error::InvalidWalName`] for a name that is not a segment name, before
     /// anything is written; [`Error::Wal`] when `stream` is not in this build or a
     /// stored file cannot be decoded; I/O errors reading a file or writing to `out`.
     ///
@@ -277,12 +277,12 @@ impl WalArchive {
         names: &[S],
         options: &TarWalOptions,
         out: impl Write,
-    ) -> Result<Vec<WalFileName>, ArchiveError> {
+    ) -> Result<Vec<WalFileName>> {
         let parsed = names
             .iter()
             .map(|n| match parse_name(n.as_ref())? {
                 segment @ WalFileName::Segment(_) => Ok(segment),
-                _ => Err(ArchiveError::InvalidName {
+                _ => Err(Error::InvalidWalName {
                     name: n.as_ref().to_owned(),
                     source: barman_wal::Error::InvalidWalFileName {
                         input: n.as_ref().to_owned(),
@@ -422,8 +422,8 @@ impl<R: Read> Read for ExactReader<R> {
     }
 }
 
-fn parse_name(name: &str) -> Result<WalFileName, ArchiveError> {
-    name.parse().map_err(|source| ArchiveError::InvalidName {
+fn parse_name(name: &str) -> Result<WalFileName> {
+    name.parse().map_err(|source| Error::InvalidWalName {
         name: name.to_owned(),
         source,
     })

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use barman_wal::{TimelineId, WalFileName};
 
-use super::{ArchiveError, WalArchive, entry_for_file};
-use crate::Error;
+use super::{WalArchive, entry_for_file};
 use crate::fsutil::{TempFile, create_private_dir};
+use crate::{Error, Result};
 
 /// Why [`WalArchive::rebuild_xlogdb`] left a file out of xlog.db (Barman logs a warning
 /// for each).
@@ -64,7 +64,7 @@ impl WalArchive {
     ///
     /// I/O errors reading `wals/` or writing xlog.db; on error the old xlog.db is
     /// untouched.
-    pub fn rebuild_xlogdb(&self) -> Result<RebuildReport, ArchiveError> {
+    pub fn rebuild_xlogdb(&self) -> Result<RebuildReport> {
         let xlogdb_dir = self.xlogdb.parent().unwrap_or(Path::new(".")).to_owned();
         create_private_dir(&xlogdb_dir)?;
         let _lock = self.xlogdb_lock()?;
@@ -145,15 +145,15 @@ impl WalArchive {
     ///
     /// # Errors
     ///
-    /// [`ArchiveError::ArchiveNotUsable`] with Barman's reason: `Expected empty
+    /// [`Error::ArchiveNotUsable`] with Barman's reason: `Expected empty
     /// archive`, `Found N file(s) in WAL archive equal to or newer than timeline T`,
     /// `Unexpected file X found in WAL archive`, or `Cannot check WAL archive with
     /// malformed timeline 0`; I/O errors reading xlog.db.
-    pub fn check_wal_archive(&self, timeline: Option<TimelineId>) -> Result<(), ArchiveError> {
+    pub fn check_wal_archive(&self, timeline: Option<TimelineId>) -> Result<()> {
         if !self.xlogdb.exists() {
             self.rebuild_xlogdb()?;
         }
-        let unusable = |reason: String| ArchiveError::ArchiveNotUsable {
+        let unusable = |reason: String| Error::ArchiveNotUsable {
             server: self.server.clone(),
             reason,
         };
@@ -169,7 +169,7 @@ impl WalArchive {
         let f = match fs::File::open(&self.xlogdb) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io("opening", &self.xlogdb, e).into()),
+            Err(e) => return Err(Error::io("opening", &self.xlogdb, e)),
         };
         let mut newer = 0usize;
         for line in BufReader::new(f).lines() {

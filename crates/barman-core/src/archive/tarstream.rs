@@ -9,9 +9,9 @@ use barman_wal::{WalFileName, WalSegSize};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use super::{ArchiveError, ErrorKind, PutOutcome, Stored, WalArchive};
-use crate::Error;
+use super::{ErrorKind, PutOutcome, Stored, WalArchive};
 use crate::fsutil::{TempFile, create_private_dir};
+use crate::{Error, Result};
 
 /// Largest checksum file read from a stream.
 const SUMS_MAX: u64 = 1 << 20;
@@ -44,11 +44,11 @@ impl WalArchive {
     ///
     /// # Errors
     ///
-    /// Before anything is archived: [`ArchiveError::Tar`] for an unreadable stream,
-    /// [`ArchiveError::UnsupportedFileType`] (directories, links, ...),
-    /// [`ArchiveError::UnsupportedFilename`] (a `/` in the name, or not a WAL file name),
-    /// [`ArchiveError::MemberTooBig`], [`ArchiveError::MissingChecksum`],
-    /// [`ArchiveError::BadChecksum`], [`ArchiveError::ChecksumWithoutFile`]. While
+    /// Before anything is archived: [`Error::Tar`] for an unreadable stream,
+    /// [`Error::UnsupportedFileType`] (directories, links, ...),
+    /// [`Error::UnsupportedFilename`] (a `/` in the name, or not a WAL file name),
+    /// [`Error::MemberTooBig`], [`Error::MissingChecksum`],
+    /// [`Error::BadChecksum`], [`Error::ChecksumWithoutFile`]. While
     /// archiving: the errors of `put_wal`, which stop the run (files archived before stay
     /// archived); a file already archived with different content is set aside in
     /// `errors/` as `.duplicate` and reported as [`Error::DuplicateDifferent`].
@@ -66,10 +66,10 @@ impl WalArchive {
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn put_wal_tar(&self, reader: impl Read) -> Result<Vec<PutOutcome>, ArchiveError> {
+    pub fn put_wal_tar(&self, reader: impl Read) -> Result<Vec<PutOutcome>> {
         self.usable()?;
         let server = self.server.clone();
-        let tar_err = |source| ArchiveError::Tar {
+        let tar_err = |source| Error::Tar {
             server: server.clone(),
             source,
         };
@@ -85,14 +85,14 @@ impl WalArchive {
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let name = raw.strip_prefix("./").unwrap_or(&raw).to_owned();
             if !(kind.is_file() || kind.is_contiguous()) {
-                return Err(ArchiveError::UnsupportedFileType {
+                return Err(Error::UnsupportedFileType {
                     kind: char::from(kind.as_byte()),
                     name,
                     server,
                 });
             }
             if name.contains('/') {
-                return Err(ArchiveError::UnsupportedFilename { name, server });
+                return Err(Error::UnsupportedFilename { name, server });
             }
             let algorithm = match name.as_str() {
                 "SHA256SUMS" => Some(Algorithm::Sha256),
@@ -111,11 +111,11 @@ impl WalArchive {
                 continue;
             }
             let Ok(wal_name) = name.parse::<WalFileName>() else {
-                return Err(ArchiveError::UnsupportedFilename { name, server });
+                return Err(Error::UnsupportedFilename { name, server });
             };
             let size = entry.size();
             if size > WalSegSize::MAX_BYTES {
-                return Err(ArchiveError::MemberTooBig { name, size, server });
+                return Err(Error::MemberTooBig { name, size, server });
             }
             let mtime = member_mtime(&mut entry);
             create_private_dir(&self.incoming_dir)?;
@@ -159,7 +159,7 @@ impl WalArchive {
                 .iter()
                 .find(|m| m.name.to_string() == *file || raw_eq(m, file))
             else {
-                return Err(ArchiveError::ChecksumWithoutFile {
+                return Err(Error::ChecksumWithoutFile {
                     name: file.clone(),
                     server,
                 });
@@ -169,7 +169,7 @@ impl WalArchive {
                 Algorithm::Md5 => md5_of(m.tmp.path())?,
             };
             if !found.eq_ignore_ascii_case(expected) {
-                return Err(ArchiveError::BadChecksum {
+                return Err(Error::BadChecksum {
                     name: file.clone(),
                     found,
                     expected: expected.clone(),
@@ -182,7 +182,7 @@ impl WalArchive {
                 .keys()
                 .any(|k| m.name.to_string() == *k || raw_eq(m, k))
             {
-                return Err(ArchiveError::MissingChecksum {
+                return Err(Error::MissingChecksum {
                     name: m.name.to_string(),
                     server,
                 });
@@ -204,8 +204,7 @@ impl WalArchive {
                     return Err(Error::DuplicateDifferent {
                         name: m.name.to_string(),
                         kept_as,
-                    }
-                    .into());
+                    });
                 }
             }
         }

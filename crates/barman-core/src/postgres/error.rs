@@ -86,6 +86,31 @@ pub enum PgError {
     },
 }
 
+impl PgError {
+    /// Whether trying again later may succeed: the server could not be reached or the
+    /// session was lost (no answer from the server, or SQLSTATE class 08 connection
+    /// exception, 57P operator intervention, 53300 too many connections, 40001/40P01
+    /// serialization failure and deadlock). An authentication failure, a missing
+    /// privilege or a bad query is not.
+    pub fn is_retryable(&self) -> bool {
+        let (PgError::Connect { source, .. } | PgError::Query { source, .. }) = self else {
+            return false;
+        };
+        match source
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(tokio_postgres::Error::as_db_error)
+        {
+            Some(db) => {
+                let code = db.code().code();
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || matches!(code, "53300" | "40001" | "40P01")
+            }
+            None => true,
+        }
+    }
+}
+
 /// One line of a driver error: its `Display` with the lines joined (a server error
 /// carries `DETAIL` and `HINT` lines).
 pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use barman_core::Error;
 use barman_core::archive::{
-    ArchiveError, Archiver, ErrorKind, GetWalOptions, PutOutcome, TarWalOptions, WalArchive,
+    Archiver, ErrorKind, GetWalOptions, PutOutcome, TarWalOptions, WalArchive,
 };
 use barman_core::config::{Config, MemorySource};
 use barman_testkit::{self as pg, PgCluster};
@@ -320,7 +320,7 @@ fn put_wal_tar_archives_with_sha256sums_and_md5sums() {
         &[(h.to_owned(), sha256_hex(other))],
     );
     let err = env.archive.put_wal_tar(&out[..]).unwrap_err();
-    let ArchiveError::Core(Error::DuplicateDifferent { kept_as, .. }) = &err else {
+    let Error::DuplicateDifferent { kept_as, .. } = &err else {
         panic!("{err}")
     };
     assert!(
@@ -344,7 +344,7 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
     let good = || vec![(n1.clone(), sha256_hex(b1)), (n2.clone(), sha256_hex(b2))];
     let files: &[(&str, &[u8])] = &[(n1, b1), (n2, b2)];
 
-    type Expect<'a> = Box<dyn Fn(&ArchiveError) -> bool + 'a>;
+    type Expect<'a> = Box<dyn Fn(&barman_core::Error) -> bool + 'a>;
     let cases: Vec<(&str, Vec<u8>, Expect<'_>)> = vec![
         (
             "bad checksum",
@@ -353,7 +353,7 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 "SHA256SUMS",
                 &[good()[0].clone(), (n2.clone(), sha256_hex(b1))],
             ),
-            Box::new(|e| matches!(e, ArchiveError::BadChecksum { .. })),
+            Box::new(|e| matches!(e, Error::BadChecksum { .. })),
         ),
         (
             "bad md5",
@@ -362,12 +362,12 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 "MD5SUMS",
                 &[(n1.clone(), md5_hex(b1)), (n2.clone(), md5_hex(b1))],
             ),
-            Box::new(|e| matches!(e, ArchiveError::BadChecksum { .. })),
+            Box::new(|e| matches!(e, Error::BadChecksum { .. })),
         ),
         (
             "missing checksum",
             stream(files, "SHA256SUMS", &good()[..1]),
-            Box::new(|e| matches!(e, ArchiveError::MissingChecksum { name, .. } if name == n2)),
+            Box::new(|e| matches!(e, Error::MissingChecksum { name, .. } if name == n2)),
         ),
         (
             "no checksum file",
@@ -376,7 +376,7 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 member(&mut out, n1, tar::EntryType::Regular, b1, 0);
                 out
             }),
-            Box::new(|e| matches!(e, ArchiveError::MissingChecksum { .. })),
+            Box::new(|e| matches!(e, Error::MissingChecksum { .. })),
         ),
         (
             "checksum without file",
@@ -385,7 +385,7 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 "SHA256SUMS",
                 &[good()[0].clone(), good()[1].clone()],
             ),
-            Box::new(|e| matches!(e, ArchiveError::ChecksumWithoutFile { .. })),
+            Box::new(|e| matches!(e, Error::ChecksumWithoutFile { .. })),
         ),
         (
             "path traversal",
@@ -401,7 +401,7 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 );
                 finish(out)
             },
-            Box::new(|e| matches!(e, ArchiveError::UnsupportedFilename { .. })),
+            Box::new(|e| matches!(e, Error::UnsupportedFilename { .. })),
         ),
         (
             "absolute path",
@@ -410,7 +410,7 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 member(&mut out, "/tmp/x", tar::EntryType::Regular, b"x", 0);
                 finish(out)
             },
-            Box::new(|e| matches!(e, ArchiveError::UnsupportedFilename { .. })),
+            Box::new(|e| matches!(e, Error::UnsupportedFilename { .. })),
         ),
         (
             "not a WAL name",
@@ -419,7 +419,7 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 member(&mut out, "..", tar::EntryType::Regular, b"x", 0);
                 finish(out)
             },
-            Box::new(|e| matches!(e, ArchiveError::UnsupportedFilename { .. })),
+            Box::new(|e| matches!(e, Error::UnsupportedFilename { .. })),
         ),
         (
             "directory member",
@@ -429,7 +429,7 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 member(&mut out, "pg_wal/", tar::EntryType::Directory, b"", 0);
                 finish(out)
             },
-            Box::new(|e| matches!(e, ArchiveError::UnsupportedFileType { kind: '5', .. })),
+            Box::new(|e| matches!(e, Error::UnsupportedFileType { kind: '5', .. })),
         ),
         (
             "symlink member",
@@ -438,12 +438,12 @@ fn put_wal_tar_refuses_bad_streams_and_installs_nothing() {
                 member(&mut out, n1, tar::EntryType::Symlink, b"", 0);
                 finish(out)
             },
-            Box::new(|e| matches!(e, ArchiveError::UnsupportedFileType { kind: '2', .. })),
+            Box::new(|e| matches!(e, Error::UnsupportedFileType { kind: '2', .. })),
         ),
         (
             "truncated stream",
             stream(files, "SHA256SUMS", &good())[..700_000].to_vec(),
-            Box::new(|e| matches!(e, ArchiveError::Tar { .. })),
+            Box::new(|e| matches!(e, Error::Tar { .. })),
         ),
     ];
     for (what, bytes, expected) in cases {
@@ -716,7 +716,7 @@ fn archive_wal_refuses_to_run_twice_at_once() {
     let lock = fs::File::create(env.home.path().join(".pg-archive-wal.lock")).unwrap();
     lock.lock().unwrap();
     let err = env.archive.archive_wal().unwrap_err();
-    assert!(matches!(err, ArchiveError::Busy { .. }), "{err:?}");
+    assert!(matches!(err, Error::Busy { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
         "another archive-wal is already running for server pg"
@@ -739,7 +739,7 @@ fn archive_wal_refuses_to_run_twice_at_once() {
     for r in results {
         match r {
             Ok(report) => archived += report.archived.len(),
-            Err(ArchiveError::Busy { .. }) => {}
+            Err(Error::Busy { .. }) => {}
             Err(e) => panic!("{e}"),
         }
     }
@@ -806,7 +806,7 @@ fn get_wal_finds_decompresses_and_peeks() {
         .archive
         .get_wal_to_dir(n1, &opts, &dest.join("missing"))
         .unwrap_err();
-    assert!(matches!(err, ArchiveError::OutputFile { .. }), "{err:?}");
+    assert!(matches!(err, Error::OutputFile { .. }), "{err:?}");
 
     // incoming/ and streaming/ are searched too; .partial only when asked.
     let (n4, b4) = &w.segments[3];
@@ -845,7 +845,7 @@ fn get_wal_finds_decompresses_and_peeks() {
             .get_wal(bad, &opts, &mut Vec::new())
             .unwrap_err();
         assert!(
-            matches!(err, ArchiveError::InvalidName { .. }),
+            matches!(err, Error::InvalidWalName { .. }),
             "{bad}: {err:?}"
         );
         assert_eq!(
@@ -993,7 +993,7 @@ fn get_wals_tar_sends_what_exists() {
             .archive
             .get_wals_tar(&[n1.as_str(), bad], &lz4, &mut out)
             .unwrap_err();
-        assert!(matches!(err, ArchiveError::InvalidName { .. }), "{err:?}");
+        assert!(matches!(err, Error::InvalidWalName { .. }), "{err:?}");
         assert!(out.is_empty());
     }
 }
@@ -1140,7 +1140,7 @@ fn check_wal_archive_as_barman() {
         write_file(&src.join(name), bytes, None);
         env.archive.put_wal(&src.join(name)).unwrap();
     }
-    let msg = |r: Result<(), ArchiveError>| r.unwrap_err().to_string();
+    let msg = |r: barman_core::Result<()>| r.unwrap_err().to_string();
     assert_eq!(
         msg(env.archive.check_wal_archive(None)),
         "WAL archive check failed for server pg: Expected empty archive"

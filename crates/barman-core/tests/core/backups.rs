@@ -6,9 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use barman_catalog::{BackupId, BackupInfo, BackupStatus, KeepTarget, RetentionStatus};
-use barman_core::Error;
 use barman_core::backups::{FilesTarget, KeepAction, ServerBackups};
 use barman_core::config::{Config, MemorySource};
+use barman_core::{Error, Refusal};
 use barman_wal::{SegmentName, WalFileName};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -416,7 +416,10 @@ fn delete_refusals_leave_everything_intact() {
         .unwrap();
     let before = r.snapshot();
     match r.backups().delete("20261110T010000") {
-        Err(Error::Refused { reason }) => {
+        Err(Error::Refused {
+            kind: Refusal::BackupState,
+            reason,
+        }) => {
             assert!(reason.contains("minimum redundancy"), "{reason}");
             assert!(
                 reason.contains("20261110T010000") && reason.contains("pg"),
@@ -426,7 +429,10 @@ fn delete_refusals_leave_everything_intact() {
         other => panic!("{other:?}"),
     }
     match r.backups().delete("latest") {
-        Err(Error::Refused { reason }) => assert!(reason.contains("keep request"), "{reason}"),
+        Err(Error::Refused {
+            kind: Refusal::BackupState,
+            reason,
+        }) => assert!(reason.contains("keep request"), "{reason}"),
         other => panic!("{other:?}"),
     }
     assert!(r.backups().delete("20261101T000000").is_err());
@@ -436,7 +442,15 @@ fn delete_refusals_leave_everything_intact() {
     let lock = r.backups().repo().try_lock_backup().unwrap().unwrap();
     let before = r.snapshot();
     match r.backups().delete("oldest") {
-        Err(Error::Refused { reason }) => assert!(reason.contains("Another process"), "{reason}"),
+        Err(
+            e @ Error::Refused {
+                kind: Refusal::Busy,
+                ..
+            },
+        ) => {
+            assert!(e.to_string().contains("Another process"), "{e}");
+            assert!(e.is_retryable());
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(r.snapshot(), before);
@@ -528,7 +542,10 @@ fn keep_status_release_and_refusals() {
         ("20261122T010000", "incremental"),
     ] {
         match b.keep(wanted, KeepAction::Keep(KeepTarget::Full)) {
-            Err(Error::Refused { reason }) => assert!(reason.contains(word), "{reason}"),
+            Err(Error::Refused {
+                kind: Refusal::BackupState,
+                reason,
+            }) => assert!(reason.contains(word), "{reason}"),
             other => panic!("{other:?}"),
         }
     }

@@ -408,8 +408,10 @@ fn a_preview_decides_as_recover_and_writes_nothing() {
     let o = RecoverOptions::new(ID, &dest);
     let refused = rt
         .block_on(preview(r.config.global(), server, &o))
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    assert_eq!(refused.refusal(), Some(barman_core::Refusal::Conflict));
+    assert!(!refused.is_retryable());
+    let refused = refused.to_string();
     assert!(refused.contains("is not empty"), "{refused}");
     assert_eq!(r.run(&o).unwrap_err().to_string(), refused);
 }
