@@ -3,82 +3,23 @@
 //! No logic of their own: everything a command decides lives in `barman-core`.
 #![deny(missing_docs)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use barman_core::config::{Config, ConfigSource};
+use barman_core::config::Config;
 
 pub mod commands;
 pub mod log;
 
-/// Reads configuration files from the real file system.
-#[derive(Debug, Default)]
-pub struct FsSource;
-
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => Path::new(&home).join(rest),
-        _ => PathBuf::from(path),
-    }
-}
-
-impl ConfigSource for FsSource {
-    fn read(&self, path: &str) -> Option<String> {
-        let p = expand_home(path);
-        if !p.is_file() {
-            return None;
-        }
-        std::fs::read_to_string(p).ok()
-    }
-
-    fn list_dir(&self, dir: &str) -> Option<Vec<String>> {
-        let rd = std::fs::read_dir(expand_home(dir)).ok()?;
-        Some(
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect(),
-        )
-    }
-
-    fn real_path(&self, path: &str) -> String {
-        std::fs::canonicalize(expand_home(path))
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| barman_core::config::normalise_path(path))
-    }
-}
-
-/// The main configuration file: `-c FILE`, else `BARMAN_CONFIG_FILE`, else the first of
-/// `~/.barman.conf`, `/etc/barman.conf`, `/etc/barman/barman.conf` that exists.
-///
-/// # Errors
-///
-/// A one-line message when none is found.
-pub fn config_file(explicit: Option<&Path>) -> Result<PathBuf, String> {
-    if let Some(p) = explicit {
-        return Ok(p.to_owned());
-    }
-    if let Some(p) = std::env::var_os("BARMAN_CONFIG_FILE") {
-        return Ok(PathBuf::from(p));
-    }
-    ["~/.barman.conf", "/etc/barman.conf", "/etc/barman/barman.conf"]
-        .into_iter()
-        .map(expand_home)
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            "no configuration file: use -c FILE, BARMAN_CONFIG_FILE, ~/.barman.conf, /etc/barman.conf or /etc/barman/barman.conf"
-                .to_owned()
-        })
-}
-
-/// Loads the configuration.
+/// Loads the configuration: `-c FILE`, else `BARMAN_CONFIG_FILE`, else the first of
+/// `~/.barman.conf`, `/etc/barman.conf`, `/etc/barman/barman.conf` that exists
+/// ([`Config::discover`]).
 ///
 /// # Errors
 ///
 /// A one-line message naming the file (and line, section, option for a bad value).
 pub fn load_config(explicit: Option<&Path>) -> Result<Config, String> {
-    let path = config_file(explicit)?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Config::load(&path.display().to_string(), &text, &FsSource).map_err(|e| e.to_string())
+    Config::discover(explicit).map_err(|e| e.to_string())
 }
 
 /// Barman's `drop_privileges` for `barman_user`, when the configuration sets it: run

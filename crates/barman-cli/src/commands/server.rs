@@ -1,6 +1,5 @@
 //! Commands that talk to PostgreSQL: `check`, `status`, `switch-wal`.
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -64,22 +63,12 @@ pub(crate) fn selected_for_report<'a>(
 }
 
 /// The server's conninfo completed as libpq would: `PG*` variables, then `~/.pgpass`
-/// (or `passfile`/`PGPASSFILE`), read here since the library reads no environment.
+/// (or `passfile`/`PGPASSFILE`), from this process's environment.
 pub(crate) fn conninfo(config: &ServerConfig) -> Result<ConnInfo, String> {
     let text = config.options().conninfo.as_deref().unwrap_or("");
-    let env: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("PG"))
-        .collect();
-    let mut ci = ConnInfo::parse(text)
+    Ok(ConnInfo::parse(text)
         .map_err(|e| format!("server {}: conninfo: {e}", config.name()))?
-        .with_env(&env);
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    if let Some(pass) = ci.passfile(home.as_deref())
-        && let Ok(content) = std::fs::read_to_string(pass)
-    {
-        ci = ci.with_pgpass(&content);
-    }
-    Ok(ci)
+        .complete_from_process())
 }
 
 pub(crate) fn runtime() -> tokio::runtime::Runtime {

@@ -118,29 +118,14 @@ impl WalArchive {
                 return Err(Error::MemberTooBig { name, size, server });
             }
             let mtime = member_mtime(&mut entry);
-            create_private_dir(&self.incoming_dir)?;
-            let mut tmp = TempFile::new(&self.incoming_dir, &name)?;
-            let tmp_path = tmp.path().to_owned();
-            let sha256 = {
-                let file = tmp.file().map_err(|e| Error::io("writing", &tmp_path, e))?;
-                let mut out = io::BufWriter::with_capacity(1 << 16, file);
-                let mut hasher = Sha256::new();
-                let mut buf = vec![0u8; 1 << 16];
-                loop {
-                    let n = match entry.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(tar_err(e)),
-                    };
-                    hasher.update(&buf[..n]);
-                    out.write_all(&buf[..n])
-                        .map_err(|e| Error::io("writing", &tmp_path, e))?;
-                }
-                out.flush()
-                    .map_err(|e| Error::io("writing", &tmp_path, e))?;
-                hex(&hasher.finalize())
-            };
+            let mut hasher = Sha256::new();
+            let (mut tmp, _) = self.spool(
+                &name,
+                &mut entry,
+                &mut |chunk| hasher.update(chunk),
+                &tar_err,
+            )?;
+            let sha256 = hex(&hasher.finalize());
             if let Some(t) = mtime {
                 let _ = tmp.file().map(|f| f.set_modified(t));
             }
@@ -209,6 +194,95 @@ impl WalArchive {
             }
         }
         Ok(outcomes)
+    }
+}
+
+impl WalArchive {
+    /// Archives a WAL file read from `reader` under `name` (a segment, `.partial`,
+    /// `.backup` or `.history` file name), as [`put_wal`](Self::put_wal) archives a
+    /// file: for an application that receives WAL from elsewhere than a file named
+    /// after it (a network stream, an object store). The bytes are spooled to a
+    /// temporary file in `incoming/` (never held in memory, at most the largest WAL
+    /// segment size), then validated and stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidWalName`] for `name`; [`Error::MemberTooBig`] for a stream
+    /// longer than any WAL file; an error of `reader`; then those of
+    /// [`put_wal`](Self::put_wal), a different copy being set aside in `errors/`.
+    ///
+    /// ```no_run
+    /// use barman_core::archive::WalArchive;
+    /// use barman_core::config::{Config, MemorySource};
+    ///
+    /// let config = Config::load("/etc/barman.conf", "[barman]\nbarman_home = /srv/barman\n[pg]\nconninfo = host=pg\nbackup_method = postgres\narchiver = on\n", &MemorySource::default())?;
+    /// let archive = WalArchive::for_server(config.global(), config.server("pg").unwrap());
+    /// let body: &[u8] = &[]; // the segment's bytes, from wherever they come
+    /// archive.put_wal_from("000000010000000000000003", body)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_wal_from(&self, name: &str, reader: impl Read) -> Result<PutOutcome> {
+        self.usable()?;
+        let wal_name: WalFileName = name.parse().map_err(|source| Error::InvalidWalName {
+            name: name.to_owned(),
+            source,
+        })?;
+        let mut limited = reader.take(WalSegSize::MAX_BYTES + 1);
+        let read_err = |e| Error::io("reading the WAL stream of", name, e);
+        let (tmp, size) = self.spool(name, &mut limited, &mut |_| {}, &read_err)?;
+        if size > WalSegSize::MAX_BYTES {
+            return Err(Error::MemberTooBig {
+                name: name.to_owned(),
+                size,
+                server: self.server.clone(),
+            });
+        }
+        match self.store(tmp.path(), wal_name)? {
+            Stored::Archived(entry) => Ok(PutOutcome::Archived(entry)),
+            Stored::Identical => Ok(PutOutcome::AlreadyArchived(wal_name)),
+            Stored::Different => {
+                let kept_as = self.set_aside(tmp.path(), name, ErrorKind::Duplicate, false)?;
+                Err(Error::DuplicateDifferent {
+                    name: name.to_owned(),
+                    kept_as,
+                })
+            }
+        }
+    }
+
+    /// Copies `reader` into a new temporary file in `incoming/` (0600, `.barman-tmp.`,
+    /// so archive-wal never picks it up), calling `seen` with every chunk; its errors
+    /// through `read_err`. Returns the file and the number of bytes.
+    fn spool(
+        &self,
+        name: &str,
+        reader: &mut dyn Read,
+        seen: &mut dyn FnMut(&[u8]),
+        read_err: &dyn Fn(io::Error) -> Error,
+    ) -> Result<(TempFile, u64)> {
+        create_private_dir(&self.incoming_dir)?;
+        let mut tmp = TempFile::new(&self.incoming_dir, name)?;
+        let tmp_path = tmp.path().to_owned();
+        let write_err = |e| Error::io("writing", &tmp_path, e);
+        let file = tmp.file().map_err(write_err)?;
+        let mut out = io::BufWriter::with_capacity(1 << 16, file);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut size = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(read_err(e)),
+            };
+            let chunk = buf.get(..n).unwrap_or_default();
+            seen(chunk);
+            out.write_all(chunk).map_err(write_err)?;
+            size += n as u64;
+        }
+        out.flush().map_err(write_err)?;
+        drop(out);
+        Ok((tmp, size))
     }
 }
 

@@ -14,6 +14,19 @@ pub enum ConfigError {
     /// A syntax or interpolation error in a file.
     #[error(transparent)]
     Ini(#[from] IniError),
+    /// No configuration file was given and none of the usual places holds one.
+    #[error(
+        "no configuration file: use -c FILE, BARMAN_CONFIG_FILE, ~/.barman.conf, /etc/barman.conf or /etc/barman/barman.conf"
+    )]
+    NoConfigFile,
+    /// The main configuration file cannot be read.
+    #[error("{file}: {reason}")]
+    Unreadable {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
     /// The main file has no `[barman]` section or no `barman_home` in it.
     #[error("{file}: Parameter barman_home is required in [barman] section")]
     MissingBarmanHome {

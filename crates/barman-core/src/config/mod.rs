@@ -85,6 +85,7 @@
 //!
 #![doc = include_str!("options_table.md")]
 
+mod discover;
 mod error;
 mod ini;
 mod load;
@@ -92,6 +93,7 @@ mod options;
 mod server;
 pub mod support;
 
+pub use discover::{CONFIG_LOCATIONS, FsSource, config_file};
 pub use error::ConfigError;
 pub use ini::{Ini, IniError, IniValue, OptionRef};
 pub use load::{

@@ -232,6 +232,28 @@ impl ConnInfo {
         out
     }
 
+    /// Completed as libpq completes a connection string: [`with_env`](Self::with_env),
+    /// then, without a password, [`with_pgpass`](Self::with_pgpass) from the
+    /// [`passfile`](Self::passfile) (read here; an unreadable one is skipped, as libpq
+    /// does).
+    pub fn complete(&self, env: &HashMap<String, String>, home: Option<&Path>) -> ConnInfo {
+        let ci = self.with_env(env);
+        match ci.passfile(home).map(std::fs::read_to_string) {
+            Some(Ok(content)) => ci.with_pgpass(&content),
+            _ => ci,
+        }
+    }
+
+    /// [`complete`](Self::complete) with the process's `PG*` variables and `HOME`, as
+    /// the `barman` command does.
+    pub fn complete_from_process(&self) -> ConnInfo {
+        let env: HashMap<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("PG"))
+            .collect();
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        self.complete(&env, home.as_deref())
+    }
+
     /// The password file libpq would read: `passfile`, else `<home>/.pgpass`.
     pub fn passfile(&self, home: Option<&Path>) -> Option<PathBuf> {
         match self.get("passfile") {
@@ -1085,5 +1107,25 @@ mod tests {
         assert!(err("host=a hostaddr=nope user=u").contains("hostaddr"));
         let e = err("host=pg user=u password=hunter2 sslmode=bad");
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn complete_applies_the_environment_then_the_password_file() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join(".pgpass"), "pg:5433:*:barman:from-file\n").unwrap();
+        let env: HashMap<String, String> = [("PGPORT", "5433"), ("PGUSER", "barman")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .into();
+        let ci = ConnInfo::parse("host=pg dbname=postgres").unwrap();
+        let done = ci.complete(&env, Some(home.path()));
+        assert_eq!(done.get("port"), Some("5433"));
+        assert_eq!(done.get("password"), Some("from-file"));
+        // A written password wins; no home, no file: nothing more.
+        let given = ConnInfo::parse("host=pg password=given").unwrap();
+        assert_eq!(
+            given.complete(&env, Some(home.path())).get("password"),
+            Some("given")
+        );
+        assert_eq!(ci.complete(&env, None).get("password"), None);
     }
 }

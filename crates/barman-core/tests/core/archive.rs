@@ -1369,3 +1369,64 @@ fn archive_hooks_run_around_each_file_stored() {
     );
     assert!(last.contains("requested to stop"), "{last}");
 }
+
+#[test]
+fn put_wal_from_a_reader_keeps_put_wals_promises() {
+    let Some(w) = wal() else { return };
+    let env = Env::new("archiver = on\ncompression = zstd");
+    let (n1, b1) = &w.segments[0];
+    // A reader that hands the bytes over in small pieces, as a network would.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.0.len()).min(4096);
+            let (head, tail) = self.0.split_at(n);
+            buf[..n].copy_from_slice(head);
+            self.0 = tail;
+            Ok(n)
+        }
+    }
+    let outcome = env.archive.put_wal_from(n1, Trickle(b1)).unwrap();
+    assert!(matches!(outcome, PutOutcome::Archived(_)), "{outcome:?}");
+    assert_eq!(decompressed(&env.stored(n1)), *b1);
+    assert_eq!(env.xlogdb_names(), std::slice::from_ref(n1));
+    // The same bytes again: success, nothing changes.
+    let again = env.archive.put_wal_from(n1, &b1[..]).unwrap();
+    assert!(matches!(again, PutOutcome::AlreadyArchived(_)), "{again:?}");
+    assert_eq!(env.xlogdb_names(), std::slice::from_ref(n1));
+    // Another segment's bytes under this name fail validation; the stored copy stays.
+    let (_, b2) = &w.segments[1];
+    let err = env.archive.put_wal_from(n1, &b2[..]).unwrap_err();
+    assert!(err.to_string().contains("page address"), "{err}");
+    // A different valid history file under a stored name is set aside.
+    let (h, first) = (HISTORY.0, HISTORY.1.as_bytes());
+    env.archive.put_wal_from(h, first).unwrap();
+    let other = b"1\t0/3000100\tat restore point \"other\"\n";
+    let err = env.archive.put_wal_from(h, &other[..]).unwrap_err();
+    let Error::DuplicateDifferent { kept_as, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(fs::read(kept_as).unwrap(), other);
+    assert_eq!(decompressed(&env.stored(h)), first);
+    // Not a WAL name; a reader that fails: nothing is installed or left behind.
+    let err = env
+        .archive
+        .put_wal_from("pg_wal/../x", &b1[..])
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidWalName { .. }), "{err}");
+    struct Broken;
+    impl std::io::Read for Broken {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("connection reset"))
+        }
+    }
+    let (n3, _) = &w.segments[2];
+    let err = env.archive.put_wal_from(n3, Broken).unwrap_err();
+    assert!(err.to_string().contains("connection reset"), "{err}");
+    assert!(!env.stored(n3).exists());
+    assert!(
+        env.listing("incoming").is_empty(),
+        "{:?}",
+        env.listing("incoming")
+    );
+}

@@ -893,3 +893,56 @@ mod rules {
         assert_eq!(c.server("pg").unwrap().options().description, None);
     }
 }
+
+#[test]
+fn the_configuration_is_found_where_barman_looks() {
+    use barman_core::config::{FsSource, config_file};
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join("conf.d")).unwrap();
+    // Nothing anywhere (the system locations are not looked at when a home holds a
+    // file; without one, whatever /etc holds decides, so only the error is checked
+    // when /etc has none).
+    if !std::path::Path::new("/etc/barman.conf").exists()
+        && !std::path::Path::new("/etc/barman/barman.conf").exists()
+    {
+        assert_eq!(
+            config_file(None, None, Some(&home)),
+            Err(ConfigError::NoConfigFile)
+        );
+    }
+    let main = home.join(".barman.conf");
+    std::fs::write(
+        &main,
+        format!(
+            "[barman]\nbarman_home = {}\nconfiguration_files_directory = ~/conf.d\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        home.join("conf.d/pg.conf"),
+        "[pg]\nconninfo = host=pg\nbackup_method = postgres\narchiver = on\n",
+    )
+    .unwrap();
+    assert_eq!(config_file(None, None, Some(&home)).unwrap(), main);
+    let c = Config::load_file(&main, &FsSource::new(Some(home.clone()))).unwrap();
+    assert_eq!(c.server_names().collect::<Vec<_>>(), ["pg"]);
+    // An explicit file, then BARMAN_CONFIG_FILE, win.
+    let other = dir.path().join("other.conf");
+    assert_eq!(
+        config_file(Some(&other), Some(main.as_os_str()), Some(&home)).unwrap(),
+        other
+    );
+    assert_eq!(
+        config_file(None, Some(other.as_os_str()), Some(&home)).unwrap(),
+        other
+    );
+    let err = Config::load_file(&other, &FsSource::new(Some(home))).unwrap_err();
+    assert!(matches!(err, ConfigError::Unreadable { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: ", other.display())),
+        "{err}"
+    );
+}
