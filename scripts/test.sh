@@ -35,6 +35,13 @@ if cargo tree -p barman-client -e normal --locked --prefix none | grep -E '^(tok
     exit 1
 fi
 
+step "barman-core without its postgres feature: no PostgreSQL client or TLS"
+cargo clippy -p barman-core --no-default-features --locked -- -D warnings
+if cargo tree -p barman-core --no-default-features -e normal --locked --prefix none | grep -E '^(tokio-postgres|postgres-protocol|rustls|aws-lc-rs|aws-lc-sys) ' ; then
+    echo "barman-core without the postgres feature must not depend on these (archive- and catalogue-only embedders)" >&2
+    exit 1
+fi
+
 step "cargo test (unit, integration and doc tests)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

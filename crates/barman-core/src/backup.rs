@@ -39,10 +39,12 @@ use jiff::tz::TimeZone;
 
 use crate::archive::WalArchive;
 use crate::config::{GlobalConfig, ServerConfig};
+use crate::error::first_line;
 use crate::fsutil;
 use crate::hooks::{Hook, Hooks};
 use crate::postgres::{ConnInfo, PgServer};
 use crate::repo::BackupRepo;
+use crate::retry::Retry;
 use crate::tarball;
 use crate::{Error, Refusal, Result};
 
@@ -242,11 +244,6 @@ fn local_offset(ts: Timestamp) -> i32 {
 
 fn py_time(ts: Timestamp) -> PyDateTime {
     PyDateTime::from_timestamp(ts, local_offset(ts))
-}
-
-/// The first line of `e`'s message (for a one-line warning or status).
-pub(crate) fn first_line(e: &impl std::fmt::Display) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_owned()
 }
 
 /// A new backup id from the clock, one that no backup of the server uses yet.
@@ -1136,31 +1133,6 @@ struct Copy<'a> {
     retry: Retry,
     /// `keepalive_interval`.
     keepalive: Option<Duration>,
-}
-
-/// How many times a failed copy is tried again, and how long to wait first.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Retry {
-    pub(crate) times: u32,
-    pub(crate) sleep: Duration,
-}
-
-impl Retry {
-    /// `--retry-times`/`--retry-sleep` over `basebackup_retry_times` (default 0) and
-    /// `basebackup_retry_sleep` (default 30).
-    pub(crate) fn of(server: &ServerConfig, times: Option<u32>, sleep: Option<u64>) -> Retry {
-        let o = server.options();
-        Retry {
-            times: times
-                .or_else(|| u32::try_from(o.basebackup_retry_times).ok())
-                .unwrap_or(0),
-            sleep: Duration::from_secs(
-                sleep
-                    .or_else(|| u64::try_from(o.basebackup_retry_sleep).ok())
-                    .unwrap_or(30),
-            ),
-        }
-    }
 }
 
 /// Runs `SELECT 1` on the backup's session every `every` until it fails; returns that

@@ -336,3 +336,8 @@ impl Error {
         }
     }
 }
+
+/// The first line of `e`'s message (for a one-line warning or status).
+pub(crate) fn first_line(e: &impl std::fmt::Display) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_owned()
+}

@@ -32,12 +32,15 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod archive;
+#[cfg(feature = "postgres")]
 pub mod backup;
 pub mod backups;
+#[cfg(feature = "postgres")]
 pub mod check;
 pub mod config;
 pub mod cron;
 pub mod datapage;
+#[cfg(feature = "postgres")]
 pub mod diagnose;
 mod error;
 mod fsutil;
@@ -46,6 +49,8 @@ pub mod leftovers;
 pub mod postgres;
 pub mod recover;
 pub mod repo;
+mod retry;
+pub mod secrets;
 mod tarball;
 
 pub use error::{Error, Refusal, Result};

@@ -1295,7 +1295,7 @@ async fn execute(
         argv.extend(dirs);
         ssh.run(&argv).await?;
     }
-    let retry = crate::backup::Retry::of(server, options.retry_times, options.retry_sleep);
+    let retry = crate::retry::Retry::of(server, options.retry_times, options.retry_sleep);
     for (src, dst, excludes) in copies {
         // `tablespace_bandwidth_limit`: a tablespace's own limit, if it has one.
         let bwlimit = p
@@ -1318,7 +1318,7 @@ async fn execute(
                     copy_warnings.push(format!(
                         "Failure copying {} (attempt {attempt}): {}; retried after {} seconds",
                         src.display(),
-                        crate::backup::first_line(&e),
+                        crate::error::first_line(&e),
                         retry.sleep.as_secs()
                     ));
                     tokio::time::sleep(retry.sleep).await;

@@ -75,6 +75,7 @@ fn safe_relative(path: &Path) -> Option<PathBuf> {
 
 /// Calls `each` with the relative path and the reader of every regular file in the tar
 /// at `path`, in the order of the tar.
+#[cfg(feature = "postgres")]
 pub(crate) fn for_each_file(
     path: &Path,
     mut each: impl FnMut(&str, &mut dyn Read) -> Result<()>,
@@ -103,6 +104,7 @@ pub(crate) fn for_each_file(
 }
 
 /// The content of member `name` of the tar at `path`, `None` when it has none.
+#[cfg(feature = "postgres")]
 pub(crate) fn read_member(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
     let mut found = None;
     let mut archive = open(path)?;

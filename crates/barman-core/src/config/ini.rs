@@ -80,7 +80,7 @@ impl fmt::Debug for OptionRef {
             .field("option", &self.option)
             .field(
                 "value",
-                &crate::diagnose::shown_value(&self.option, &self.value),
+                &crate::secrets::shown_value(&self.option, &self.value),
             )
             .finish()
     }
@@ -136,7 +136,7 @@ impl fmt::Debug for Ini {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = |opts: &[(String, IniValue)]| -> Vec<(String, String)> {
             opts.iter()
-                .map(|(k, v)| (k.clone(), crate::diagnose::shown_value(k, &v.raw)))
+                .map(|(k, v)| (k.clone(), crate::secrets::shown_value(k, &v.raw)))
                 .collect()
         };
         let sections: Vec<(&str, Vec<(String, String)>)> = self

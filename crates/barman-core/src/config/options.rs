@@ -493,12 +493,12 @@ struct Masked<'a>(&'static str, &'a dyn fmt::Debug);
 
 impl fmt::Debug for Masked<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !crate::diagnose::is_sensitive(self.0) {
+        if !crate::secrets::is_sensitive(self.0) {
             return self.1.fmt(f);
         }
         match format!("{:?}", self.1).as_str() {
             "None" => f.write_str("None"),
-            _ => f.write_str(crate::diagnose::MASK),
+            _ => f.write_str(crate::secrets::MASK),
         }
     }
 }

@@ -139,7 +139,7 @@ pub struct Setting {
 impl std::fmt::Debug for Setting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let value = match &self.source {
-            Some(src) => crate::diagnose::shown_value(&src.option, &self.value.to_string()),
+            Some(src) => crate::secrets::shown_value(&src.option, &self.value.to_string()),
             None => self.value.to_string(),
         };
         f.debug_struct("Setting")

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "postgres")]
 use std::time::Duration;
 
 use super::error::PgError;
@@ -333,6 +334,7 @@ impl ConnInfo {
     /// accepted and not used.
     ///
     /// Kept crate-private so no tokio-postgres type shows in the public API.
+    #[cfg(feature = "postgres")]
     pub(crate) fn to_tokio_config(&self) -> Result<tokio_postgres::Config, PgError> {
         use tokio_postgres::config::{
             ChannelBinding, LoadBalanceHosts, SslMode, SslNegotiation, TargetSessionAttrs,

@@ -96,23 +96,24 @@ impl PgError {
         let (PgError::Connect { source, .. } | PgError::Query { source, .. }) = self else {
             return false;
         };
-        match source
+        #[cfg(feature = "postgres")]
+        if let Some(db) = source
             .downcast_ref::<tokio_postgres::Error>()
             .and_then(tokio_postgres::Error::as_db_error)
         {
-            Some(db) => {
-                let code = db.code().code();
-                code.starts_with("08")
-                    || code.starts_with("57P")
-                    || matches!(code, "53300" | "40001" | "40P01")
-            }
-            None => true,
+            let code = db.code().code();
+            return code.starts_with("08")
+                || code.starts_with("57P")
+                || matches!(code, "53300" | "40001" | "40P01");
         }
+        let _ = source;
+        true
     }
 }
 
 /// One line of a driver error: its `Display` with the lines joined (a server error
 /// carries `DETAIL` and `HINT` lines).
+#[cfg(feature = "postgres")]
 pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
     // tokio-postgres says only "db error" or "error performing TLS handshake": the
     // server's message and the TLS reason are in the sources.

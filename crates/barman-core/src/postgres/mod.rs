@@ -12,12 +12,18 @@
 //!
 //! TLS over TCP follows libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` (on
 //! rustls); unix sockets never use TLS, as with libpq.
+//!
+//! [`ConnInfo`] is always there; [`PgServer`] (tokio-postgres, rustls) needs the
+//! `postgres` feature, on by default.
 
+#[cfg(feature = "postgres")]
 mod client;
 mod conninfo;
 mod error;
+#[cfg(feature = "postgres")]
 mod tls;
 
+#[cfg(feature = "postgres")]
 pub use client::{
     ArchiverStats, BackupStart, BackupStop, CurrentWal, MINIMAL_VERSION, PgServer, RemoteStatus,
     ReplicationSlot, Settings, SwitchWal,
