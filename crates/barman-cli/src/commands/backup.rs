@@ -1,4 +1,4 @@
-//! `barman backup` and `barman verify-backup`.
+//! `barman backup`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,12 +11,97 @@ use barman_core::backup::{self, BackupOptions, ReuseBackup};
 use barman_core::check::{human_readable_duration, pretty_size};
 use serde_json::{Value, json};
 
-use crate::commands::server::{conninfo, runtime, selected};
+use crate::commands::{conninfo, runtime, selected};
 use crate::{Context, error, fail, warning};
+
+/// The command's arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Ask PostgreSQL for an immediate checkpoint.
+    #[arg(
+        long = "immediate-checkpoint",
+        overrides_with = "no_immediate_checkpoint"
+    )]
+    pub immediate_checkpoint: bool,
+    /// Let PostgreSQL spread the checkpoint.
+    #[arg(long = "no-immediate-checkpoint")]
+    pub no_immediate_checkpoint: bool,
+    /// Reuse unchanged files of the previous backup: off, copy or link (no value: link).
+    #[arg(long = "reuse-backup", num_args = 0..=1, default_missing_value = "link", value_parser = ["off", "copy", "link"])]
+    pub reuse_backup: Option<String>,
+    /// How many files to copy at once.
+    #[arg(short = 'j', long = "jobs")]
+    pub jobs: Option<usize>,
+    /// Bandwidth limit in KiB/s (0: none).
+    #[arg(long)]
+    pub bwlimit: Option<u64>,
+    /// Wait for every WAL file the backup needs to be archived.
+    #[arg(short = 'w', long)]
+    pub wait: bool,
+    /// With --wait, give up after this many seconds (0: never).
+    #[arg(long = "wait-timeout", default_value_t = 0)]
+    pub wait_timeout: u64,
+    /// A name for the backup, usable instead of its id.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Take a PostgreSQL 17 block-level incremental on top of this backup.
+    #[arg(long)]
+    pub incremental: Option<String>,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub retry: crate::commands::RetryArgs,
+    /// Write a backup_manifest (always done).
+    #[arg(long = "manifest")]
+    pub manifest: bool,
+    /// Refused: barman-rs always writes a backup_manifest (recover and
+    /// verify-backup rely on it).
+    #[arg(long = "no-manifest")]
+    pub no_manifest: bool,
+    /// Seconds between the queries that keep the backup's session alive during the
+    /// copy (keepalive_interval; 0: none).
+    #[arg(long = "keepalive-interval")]
+    pub keepalive_interval: Option<u64>,
+    /// Refused: barman-rs runs no checks before a backup, so no check can time out.
+    #[arg(long = "check-timeout")]
+    pub check_timeout: Option<u64>,
+    /// Server names.
+    #[arg(required = true)]
+    pub servers: Vec<String>,
+}
+
+/// Runs the command.
+pub fn run(ctx: &Context, a: &Args) -> ExitCode {
+    if a.no_manifest {
+        return fail("--no-manifest is not supported: barman-rs always writes a backup_manifest");
+    }
+    if a.check_timeout.is_some() {
+        return fail("--check-timeout is not supported: barman-rs runs no checks before a backup");
+    }
+    let args = BackupArgs {
+        immediate_checkpoint: if a.immediate_checkpoint {
+            Some(true)
+        } else if a.no_immediate_checkpoint {
+            Some(false)
+        } else {
+            None
+        },
+        reuse: a.reuse_backup.clone(),
+        jobs: a.jobs,
+        bwlimit: a.bwlimit,
+        wait: a.wait,
+        wait_timeout: a.wait_timeout,
+        name: a.name.clone(),
+        incremental: a.incremental.clone(),
+        retry_times: a.retry.times(),
+        retry_sleep: a.retry.retry_sleep,
+        keepalive_interval: a.keepalive_interval,
+    };
+    exec(ctx, &a.servers, &args)
+}
 
 /// The options of `barman backup` as typed.
 #[derive(Debug, Default)]
-pub struct BackupArgs {
+struct BackupArgs {
     /// `--immediate-checkpoint` / `--no-immediate-checkpoint`.
     pub immediate_checkpoint: Option<bool>,
     /// `--reuse-backup`.
@@ -108,7 +193,7 @@ impl Drop for ProgressDisplay {
 
 /// `barman backup SERVER...`: one backup per server (`all` for every active one);
 /// exit code 1 when any fails.
-pub fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
+fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
     if args.incremental.is_some() {
         return fail(
             "--incremental (PostgreSQL 17 block-level incremental backups) is not supported yet; use --reuse-backup=link for file-level incrementals",
@@ -245,41 +330,5 @@ pub fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-/// `barman verify-backup SERVER BACKUP_ID`: every file against the backup's manifest.
-pub fn verify(ctx: &Context, server: &str, backup_id: &str) -> ExitCode {
-    let Some(sc) = ctx.config.server(server) else {
-        return fail(format!("unknown server '{server}'"));
-    };
-    match backup::verify_backup(ctx.config.global(), sc, backup_id) {
-        Ok(report) => {
-            for p in &report.problems {
-                ctx.out(format!("\t{p}"));
-            }
-            ctx.json(&json!({
-                server: {
-                    "backup_id": backup_id,
-                    "files_checked": report.files_checked,
-                    "bytes_checked": report.bytes_checked,
-                    "problems": report.problems,
-                }
-            }));
-            if report.problems.is_empty() {
-                ctx.info(format!(
-                    "backup {backup_id} of server {server} verified: {} files, {} match the manifest",
-                    report.files_checked,
-                    pretty_size(report.bytes_checked)
-                ));
-                ExitCode::SUCCESS
-            } else {
-                fail(format!(
-                    "backup {backup_id} of server {server}: {} problems found against its backup_manifest",
-                    report.problems.len()
-                ))
-            }
-        }
-        Err(e) => fail(format!("server {server}: {e}")),
     }
 }

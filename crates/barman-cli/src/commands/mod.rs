@@ -1,13 +1,159 @@
-//! One module per group of subcommands; each exposes `exec` functions taking the
-//! [`Context`](crate::Context) and the command's arguments.
+//! One module per `barman` subcommand, named after it (`list-backups` is
+//! `list_backups.rs`): each declares its clap `Args` and its `run`. What several
+//! commands share (choosing servers, connecting, the catalogue of a server) is here.
 
+use std::process::ExitCode;
+
+use barman_catalog::PyDateTime;
+use barman_core::archive::WalArchive;
+use barman_core::backups::ServerBackups;
+use barman_core::config::ServerConfig;
+use barman_core::postgres::{ConnInfo, PgServer};
+use jiff::tz::TimeZone;
+
+use crate::{Context, fail};
+
+pub mod archive_wal;
 pub mod backup;
-pub mod backups;
+pub mod check;
+pub mod check_backup;
+pub mod check_wal_archive;
+pub mod cron;
+pub mod delete;
 pub mod diagnose;
+pub mod get_wal;
+pub mod keep;
+pub mod list_backups;
+pub mod list_files;
+pub mod list_servers;
+pub mod put_wal;
+pub mod rebuild_xlogdb;
 pub mod recover;
-pub mod server;
-pub mod servers;
-pub mod wal;
+pub mod show_backup;
+pub mod show_servers;
+pub mod status;
+pub mod switch_wal;
+pub mod verify_backup;
+
+/// The server named `name`, refused when unknown or disabled by its configuration.
+pub(crate) fn usable_server<'a>(
+    ctx: &'a Context,
+    name: &str,
+) -> Result<&'a ServerConfig, ExitCode> {
+    let sc = ctx
+        .config
+        .server(name)
+        .ok_or_else(|| fail(format!("unknown server '{name}'")))?;
+    match sc.disabled() {
+        Some(reason) => Err(fail(reason)),
+        None => Ok(sc),
+    }
+}
+
+/// The servers a command names: `all` means every configured one, in name order. A
+/// server its configuration disables is refused when named (`all` keeps it: the
+/// operations refuse it themselves, and `check` reports it).
+pub(crate) fn selected<'a>(
+    ctx: &'a Context,
+    names: &[String],
+) -> Result<Vec<&'a ServerConfig>, String> {
+    let servers = selected_for_report(ctx, names)?;
+    if !names.iter().any(|n| n == "all")
+        && let Some(reason) = servers.iter().find_map(|s| s.disabled())
+    {
+        return Err(reason.to_owned());
+    }
+    Ok(servers)
+}
+
+/// [`selected`], disabled servers included: for `check` and `status`, which report them.
+pub(crate) fn selected_for_report<'a>(
+    ctx: &'a Context,
+    names: &[String],
+) -> Result<Vec<&'a ServerConfig>, String> {
+    if names.iter().any(|n| n == "all") {
+        let mut all: Vec<&ServerConfig> = ctx.config.servers().iter().collect();
+        all.sort_by(|a, b| a.name().cmp(b.name()));
+        return Ok(all);
+    }
+    names
+        .iter()
+        .map(|n| {
+            ctx.config
+                .server(n)
+                .ok_or_else(|| format!("unknown server '{n}'"))
+        })
+        .collect()
+}
+
+/// The server's conninfo completed as libpq would: `PG*` variables, then `~/.pgpass`
+/// (or `passfile`/`PGPASSFILE`), from this process's environment.
+pub(crate) fn conninfo(config: &ServerConfig) -> Result<ConnInfo, String> {
+    let text = config.options().conninfo.as_deref().unwrap_or("");
+    Ok(ConnInfo::parse(text)
+        .map_err(|e| format!("server {}: conninfo: {e}", config.name()))?
+        .complete_from_process())
+}
+
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            crate::error(format!("cannot start the async runtime: {e}"));
+            std::process::exit(1)
+        }
+    }
+}
+
+async fn connect(config: &ServerConfig) -> Result<PgServer, String> {
+    let ci = conninfo(config)?;
+    PgServer::connect(&ci, "barman")
+        .await
+        .map_err(|e| format!("server {}: {e}", config.name()))
+}
+
+pub(crate) fn archive_of<'a>(
+    ctx: &'a Context,
+    server: &str,
+) -> Result<(&'a ServerConfig, WalArchive), ExitCode> {
+    let sc = usable_server(ctx, server)?;
+    Ok((sc, WalArchive::for_server(ctx.config.global(), sc)))
+}
+
+/// The server of a single-server command (`all` is refused, as Barman does).
+pub(crate) fn single<'a>(ctx: &'a Context, server: &str) -> Result<&'a ServerConfig, ExitCode> {
+    if server == "all" {
+        return Err(fail("You cannot use 'all' in a single server context"));
+    }
+    usable_server(ctx, server)
+}
+
+pub(crate) fn backups_of(ctx: &Context, sc: &ServerConfig) -> ServerBackups {
+    ServerBackups::for_server(ctx.config.global(), sc)
+}
+
+pub(crate) fn epoch(t: &PyDateTime, local: &TimeZone) -> String {
+    t.to_timestamp(local)
+        .map(|ts| ts.as_second().to_string())
+        .unwrap_or_default()
+}
+
+pub(crate) fn description(ctx: &Context, name: &str) -> String {
+    let Some(s) = ctx.config.server(name) else {
+        return String::new();
+    };
+    let mut d = s.options().description.clone().unwrap_or_default();
+    if !s.active() {
+        d.push_str(" (inactive)");
+    }
+    if s.is_passive() {
+        d.push_str(" (Passive)");
+    }
+    d.trim().to_owned()
+}
 
 /// `--retry-times`, `--retry-sleep` and `--no-retry`, of `backup` and `recover`.
 #[derive(Debug, clap::Args)]

@@ -10,12 +10,12 @@ use barman_core::recover::{
 };
 use serde_json::json;
 
-use crate::commands::server::runtime;
+use crate::commands::runtime;
 use crate::{Context, fail};
 
 /// The arguments of `barman recover`.
 #[derive(Debug, clap::Args)]
-pub struct RecoverArgs {
+pub struct Args {
     /// Recover to this time (`YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]`; without an offset,
     /// the time zone of this host).
     #[arg(long = "target-time")]
@@ -93,7 +93,7 @@ fn flag(yes: bool, no: bool) -> Option<bool> {
     }
 }
 
-fn options(ctx: &Context, a: &RecoverArgs) -> Result<RecoverOptions, String> {
+fn options(ctx: &Context, a: &Args) -> Result<RecoverOptions, String> {
     let dest = if a.remote_ssh_command.is_some() {
         a.destination_directory.clone()
     } else {
@@ -165,7 +165,7 @@ fn options(ctx: &Context, a: &RecoverArgs) -> Result<RecoverOptions, String> {
 }
 
 /// `barman recover SERVER BACKUP_ID DESTINATION_DIRECTORY`.
-pub fn exec(ctx: &Context, a: &RecoverArgs) -> ExitCode {
+pub fn run(ctx: &Context, a: &Args) -> ExitCode {
     let Some(server) = ctx.config.server(&a.server) else {
         return fail(format!("unknown server '{}'", a.server));
     };

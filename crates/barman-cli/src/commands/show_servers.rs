@@ -1,45 +1,27 @@
-//! `list-servers`, `show-servers`.
+//! `barman show-servers`.
 
 use std::process::ExitCode;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
+use crate::commands::description;
 use crate::{Context, fail};
 
-fn description(ctx: &Context, name: &str) -> String {
-    let Some(s) = ctx.config.server(name) else {
-        return String::new();
-    };
-    let mut d = s.options().description.clone().unwrap_or_default();
-    if !s.active() {
-        d.push_str(" (inactive)");
-    }
-    if s.is_passive() {
-        d.push_str(" (Passive)");
-    }
-    d.trim().to_owned()
+/// The command's arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Server names.
+    #[arg(required = true)]
+    pub servers: Vec<String>,
 }
 
-/// `barman list-servers [--minimal]`: every configured server, sorted by name.
-pub fn list(ctx: &Context, minimal: bool) -> ExitCode {
-    let mut names: Vec<&str> = ctx.config.server_names().collect();
-    names.sort_unstable();
-    let mut doc = Map::new();
-    for name in names {
-        let d = description(ctx, name);
-        if minimal || d.is_empty() {
-            ctx.out(name);
-        } else {
-            ctx.out(format!("{name} - {d}"));
-        }
-        doc.insert(name.to_owned(), json!({ "description": d }));
-    }
-    ctx.json(&Value::Object(doc));
-    ExitCode::SUCCESS
+/// Runs the command.
+pub fn run(ctx: &Context, args: &Args) -> ExitCode {
+    show(ctx, &args.servers)
 }
 
 /// `barman show-servers SERVER...` (`all` for every server): every option, sorted.
-pub fn show(ctx: &Context, servers: &[String]) -> ExitCode {
+fn show(ctx: &Context, servers: &[String]) -> ExitCode {
     let mut names: Vec<String> = if servers.iter().any(|s| s == "all") {
         ctx.config.server_names().map(str::to_owned).collect()
     } else {

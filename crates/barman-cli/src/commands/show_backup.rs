@@ -1,189 +1,49 @@
-//! Catalogue commands: `list-backups`, `show-backup`, `list-files`, `delete`, `keep`,
-//! `check-backup`. Each calls one [`ServerBackups`] operation and renders its result as
-//! Barman does (console) or as JSON with Barman's field names.
+//! `barman show-backup` (`show-backups`).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use barman_catalog::{
-    BackupInfo, BackupStatus, BackupType, KeepTarget, PyDateTime, RetentionStatus,
-};
-use barman_core::backups::{
-    BackupDetails, BackupSummary, FilesTarget, KeepAction, ServerBackups, WalStats,
-};
+use barman_catalog::{BackupInfo, BackupType, PyDateTime, RetentionStatus};
+use barman_core::backups::{BackupDetails, WalStats};
 use barman_core::check::{human_readable_duration, pretty_size};
-use barman_core::config::ServerConfig;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Map, Value, json};
 
-use crate::commands::server::{selected, usable_server};
+use crate::commands::{backups_of, epoch, single};
 use crate::{Context, fail};
 
-/// The server of a single-server command (`all` is refused, as Barman does).
-fn single<'a>(ctx: &'a Context, server: &str) -> Result<&'a ServerConfig, ExitCode> {
-    if server == "all" {
-        return Err(fail("You cannot use 'all' in a single server context"));
-    }
-    usable_server(ctx, server)
+/// The command's arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The server.
+    pub server: String,
+    /// The backup id, name or shortcut (latest, oldest, last-failed, latest-full).
+    pub backup_id: String,
 }
 
-fn backups_of(ctx: &Context, sc: &ServerConfig) -> ServerBackups {
-    ServerBackups::for_server(ctx.config.global(), sc)
+/// Runs the command.
+pub fn run(ctx: &Context, args: &Args) -> ExitCode {
+    show(ctx, &args.server, &args.backup_id)
 }
 
-/// Python's `datetime.ctime()`: `Wed Nov 25 10:54:44 2026`.
-fn ctime(t: &PyDateTime) -> String {
-    t.civil().strftime("%a %b %e %H:%M:%S %Y").to_string()
-}
-
-fn epoch(t: &PyDateTime, local: &TimeZone) -> String {
-    t.to_timestamp(local)
-        .map(|ts| ts.as_second().to_string())
-        .unwrap_or_default()
-}
-
-/// A time as Barman shows it: naive values (written without an offset) are read in the
-/// local time zone and shown with its offset.
-fn localized(t: &PyDateTime, local: &TimeZone) -> PyDateTime {
-    if t.offset_seconds().is_some() {
-        return *t;
-    }
-    match t.to_timestamp(local) {
-        Ok(ts) => PyDateTime::from_timestamp(ts, local.to_offset(ts).seconds()),
-        Err(_) => *t,
-    }
-}
-
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or_else(|| "None".to_owned(), |v| v.to_string())
-}
-
-fn percent(ratio: f64) -> String {
-    format!("{:.2}%", ratio * 100.0)
-}
-
-/// The retention status `list-backups` shows: only when enforced and not VALID.
-fn shown_retention(s: Option<RetentionStatus>) -> Option<RetentionStatus> {
-    s.filter(|s| *s != RetentionStatus::Valid)
-}
-
-fn list_line(server: &str, b: &BackupSummary) -> String {
-    let info = &b.info;
-    let mut line = format!("{server} {}", info.id);
-    if let Some(name) = &info.backup_name {
-        line.push_str(&format!(" '{name}'"));
-    }
-    line.push_str(&format!(" - {} - ", info.backup_type().letter()));
-    if info.status.is_copy_done() {
-        line.push_str(&format!(
-            "{} - Size: {} - WAL Size: {}",
-            info.end_time.as_ref().map(ctime).unwrap_or_default(),
-            pretty_size(b.size),
-            pretty_size(b.wal_size)
-        ));
-        if info.status == BackupStatus::WaitingForWals {
-            line.push_str(" - WAITING_FOR_WALS");
-        }
-        if let Some(s) = shown_retention(b.retention).filter(|s| *s != RetentionStatus::None) {
-            line.push_str(&format!(" - {s}"));
-        }
-    } else {
-        line.push_str(info.status.name());
-    }
-    line
-}
-
-fn list_json(b: &BackupSummary, local: &TimeZone) -> Value {
-    let info = &b.info;
-    let mut o = Map::new();
-    o.insert("backup_id".into(), json!(info.id.to_string()));
-    if let Some(name) = &info.backup_name {
-        o.insert("backup_name".into(), json!(name));
-    }
-    o.insert("backup_type".into(), json!(info.backup_type().name()));
-    if info.status.is_copy_done() {
-        let end = info.end_time.as_ref();
-        o.insert(
-            "end_time_timestamp".into(),
-            json!(end.map(|t| epoch(t, local)).unwrap_or_default()),
-        );
-        o.insert("end_time".into(), json!(end.map(ctime).unwrap_or_default()));
-        o.insert("size_bytes".into(), json!(b.size));
-        o.insert("wal_size_bytes".into(), json!(b.wal_size));
-        o.insert("size".into(), json!(pretty_size(b.size)));
-        o.insert("wal_size".into(), json!(pretty_size(b.wal_size)));
-        o.insert("status".into(), json!(info.status.name()));
-        o.insert(
-            "retention_status".into(),
-            json!(
-                shown_retention(b.retention)
-                    .unwrap_or(RetentionStatus::None)
-                    .name()
-            ),
-        );
-    } else {
-        o.insert("status".into(), json!(info.status.name()));
-    }
-    Value::Object(o)
-}
-
-/// `barman list-backups [--minimal] SERVER...`: one line per backup, newest first.
-pub fn list(ctx: &Context, names: &[String], minimal: bool) -> ExitCode {
-    let servers = match selected(ctx, names) {
+/// `barman show-backup SERVER BACKUP_ID`: the detailed report of one backup.
+fn show(ctx: &Context, server: &str, backup_id: &str) -> ExitCode {
+    let sc = match single(ctx, server) {
         Ok(s) => s,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
     let local = TimeZone::system();
-    let now = Timestamp::now();
-    let mut code = ExitCode::SUCCESS;
-    let mut doc = Map::new();
-    for sc in servers {
-        let server = sc.name();
-        let list = match backups_of(ctx, sc).list(now, &local) {
-            Ok(l) => l,
-            Err(e) => {
-                code = fail(format!("server {server}: {e}"));
-                continue;
+    match backups_of(ctx, sc).show(backup_id, Timestamp::now(), &local) {
+        Ok(d) => {
+            for line in show_lines(sc.name(), &d, &local) {
+                ctx.out(line);
             }
-        };
-        let mut items = Vec::new();
-        for b in &list {
-            if minimal {
-                ctx.out(b.info.id);
-                items.push(json!(b.info.id.to_string()));
-            } else {
-                ctx.out(list_line(server, b));
-                items.push(list_json(b, &local));
-            }
+            ctx.json(&json!({ sc.name(): show_json(&d, &local) }));
+            ExitCode::SUCCESS
         }
-        // Entries that cannot be read are shown, never dropped: `check` fails on them
-        // and delete and retention refuse to run until they are repaired.
-        match backups_of(ctx, sc).unreadable() {
-            Ok(unreadable) => {
-                for u in unreadable {
-                    if !minimal {
-                        ctx.out(format!(
-                            "{server} {} - UNREADABLE - {}: {}",
-                            u.name,
-                            u.path.display(),
-                            u.reason
-                        ));
-                    }
-                    items.push(json!({
-                        "backup_id": u.name,
-                        "status": "UNREADABLE",
-                        "path": u.path.display().to_string(),
-                        "error": u.reason,
-                    }));
-                }
-            }
-            Err(e) => code = fail(format!("server {server}: {e}")),
-        }
-        doc.insert(server.to_owned(), Value::Array(items));
+        Err(e) => fail(format!("server {server}: {e}")),
     }
-    ctx.json(&Value::Object(doc));
-    code
 }
 
 /// The rows of `show-backup` on the console, as Barman renders them.
@@ -568,158 +428,22 @@ fn wal_json(wal: &WalStats) -> Value {
     })
 }
 
-/// `barman show-backup SERVER BACKUP_ID`: the detailed report of one backup.
-pub fn show(ctx: &Context, server: &str, backup_id: &str) -> ExitCode {
-    let sc = match single(ctx, server) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let local = TimeZone::system();
-    match backups_of(ctx, sc).show(backup_id, Timestamp::now(), &local) {
-        Ok(d) => {
-            for line in show_lines(sc.name(), &d, &local) {
-                ctx.out(line);
-            }
-            ctx.json(&json!({ sc.name(): show_json(&d, &local) }));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(format!("server {server}: {e}")),
+/// A time as Barman shows it: naive values (written without an offset) are read in the
+/// local time zone and shown with its offset.
+fn localized(t: &PyDateTime, local: &TimeZone) -> PyDateTime {
+    if t.offset_seconds().is_some() {
+        return *t;
+    }
+    match t.to_timestamp(local) {
+        Ok(ts) => PyDateTime::from_timestamp(ts, local.to_offset(ts).seconds()),
+        Err(_) => *t,
     }
 }
 
-/// `barman list-files [--target T] [--list-empty-directories] SERVER BACKUP_ID`.
-pub fn list_files(
-    ctx: &Context,
-    server: &str,
-    backup_id: &str,
-    target: FilesTarget,
-    empty_dirs: bool,
-) -> ExitCode {
-    let sc = match single(ctx, server) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    match backups_of(ctx, sc).list_files(backup_id, target, empty_dirs) {
-        Ok(paths) => {
-            for p in &paths {
-                ctx.out(p.display());
-            }
-            ctx.json(&json!({
-                sc.name(): paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()
-            }));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(format!("server {server}: {e}")),
-    }
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or_else(|| "None".to_owned(), |v| v.to_string())
 }
 
-/// `barman delete SERVER BACKUP_ID`: delete a backup, its incremental descendants and
-/// the WAL files no other backup needs.
-pub fn delete(ctx: &Context, server: &str, backup_id: &str) -> ExitCode {
-    let sc = match single(ctx, server) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let backups = backups_of(ctx, sc);
-    let result = backups.delete(backup_id);
-    for w in backups.take_hook_warnings() {
-        crate::warning(w);
-    }
-    match result {
-        Ok(deleted) => {
-            let mut doc = Vec::new();
-            for d in &deleted {
-                ctx.info(format!("Deleting backup {} for server {}", d.id, sc.name()));
-                if !d.wals.is_empty() {
-                    ctx.info("Delete associated WAL segments:");
-                    for w in &d.wals {
-                        ctx.info(format!("\t{w}"));
-                    }
-                }
-                ctx.info(format!("Deleted backup {}", d.id));
-                doc.push(json!({
-                    "backup_id": d.id.to_string(),
-                    "wals": d.wals.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                }));
-            }
-            ctx.json(&json!({ sc.name(): doc }));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(format!("server {server}: {e}")),
-    }
-}
-
-/// `barman keep SERVER BACKUP_ID --status | --release | --target full|standalone`
-/// (that order of precedence, as Barman).
-pub fn keep(
-    ctx: &Context,
-    server: &str,
-    backup_id: &str,
-    status: bool,
-    release: bool,
-    target: Option<KeepTarget>,
-) -> ExitCode {
-    let sc = match single(ctx, server) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    let action = if status {
-        KeepAction::Status
-    } else if release {
-        KeepAction::Release
-    } else if let Some(t) = target {
-        KeepAction::Keep(t)
-    } else {
-        return fail("one of the arguments -r/--release -s/--status --target is required");
-    };
-    match backups_of(ctx, sc).keep(backup_id, action) {
-        Ok((_, keep)) => {
-            if status {
-                let text = keep.map_or("nokeep", KeepTarget::name);
-                ctx.out(format!("Server {}:", sc.name()));
-                ctx.out(format!("\tKeep: {text}"));
-                ctx.json(&json!({
-                    sc.name(): { "keep_status": { "description": "Keep", "message": text } }
-                }));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(format!("server {server}: {e}")),
-    }
-}
-
-/// `barman check-backup SERVER BACKUP_ID`: decide whether a WAITING_FOR_WALS backup is
-/// DONE or FAILED, and record it.
-pub fn check_backup(ctx: &Context, server: &str, backup_id: &str) -> ExitCode {
-    let sc = match single(ctx, server) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    match backups_of(ctx, sc).check_backup(backup_id) {
-        Ok(r) if r.before == BackupStatus::Failed => fail(format!(
-            "server {server}: backup {}: the validity of a failed backup cannot be checked",
-            r.id
-        )),
-        Ok(r) => {
-            if r.status != r.before {
-                ctx.info(format!(
-                    "Backup {} of server {}: status changed from {} to {}",
-                    r.id,
-                    sc.name(),
-                    r.before,
-                    r.status
-                ));
-            }
-            if let Some(e) = r.outcome.error() {
-                crate::error(format!("server {server}: backup {} FAILED: {e}", r.id));
-                ctx.json(&json!({ sc.name(): { "backup_id": r.id.to_string(), "status": r.status.name(), "error": e } }));
-                return ExitCode::from(1);
-            }
-            ctx.json(
-                &json!({ sc.name(): { "backup_id": r.id.to_string(), "status": r.status.name() } }),
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(format!("server {server}: {e}")),
-    }
+fn percent(ratio: f64) -> String {
+    format!("{:.2}%", ratio * 100.0)
 }

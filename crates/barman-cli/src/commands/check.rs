@@ -1,0 +1,98 @@
+//! `barman check`.
+
+use std::process::ExitCode;
+
+use barman_core::check::{self, CheckResult, NagiosServer};
+use barman_core::config::ServerConfig;
+use serde_json::{Map, Value, json};
+
+use crate::commands::{connect, runtime, selected_for_report};
+use crate::{Context, fail};
+
+/// The command's arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Nagios plugin output.
+    #[arg(long)]
+    pub nagios: bool,
+    /// Server names.
+    #[arg(required = true)]
+    pub servers: Vec<String>,
+}
+
+/// Runs the command.
+pub fn run(ctx: &Context, args: &Args) -> ExitCode {
+    check(ctx, &args.servers, args.nagios)
+}
+
+/// `barman check [--nagios] SERVER...`: every check, `FAILED` lines make the exit code 1.
+fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
+    let servers = match selected_for_report(ctx, names) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let rt = runtime();
+    let mut all: Vec<(&ServerConfig, Vec<CheckResult>)> = Vec::new();
+    for s in servers {
+        let results = rt.block_on(async {
+            let server = connect(s).await.ok();
+            check::check(
+                ctx.config.global(),
+                s,
+                server.as_ref(),
+                jiff::Timestamp::now(),
+            )
+            .await
+        });
+        for r in &results {
+            if r.ok {
+                crate::log::log_as(
+                    crate::log::DEBUG,
+                    "barman.server",
+                    &format!("Check '{}' succeeded for server '{}'", r.name, s.name()),
+                );
+            } else if s.active() {
+                crate::log::error(&format!(
+                    "Check '{}' failed for server '{}'",
+                    r.name,
+                    s.name()
+                ));
+            }
+        }
+        all.push((s, results));
+    }
+    if nagios {
+        let input: Vec<NagiosServer<'_>> = all
+            .iter()
+            .map(|(s, r)| NagiosServer {
+                name: s.name(),
+                active: s.active(),
+                results: r,
+            })
+            .collect();
+        let (text, code) = check::nagios(&input);
+        print!("{text}");
+        return ExitCode::from(u8::try_from(code).unwrap_or(2));
+    }
+    let mut failed = false;
+    let mut doc = Map::new();
+    for (s, results) in &all {
+        ctx.out(format!("Server {}:", s.name()));
+        let mut obj = Map::new();
+        for r in results {
+            ctx.out(r.console_line());
+            failed |= !r.ok && s.active();
+            obj.insert(
+                r.name.clone(),
+                json!({ "status": if r.ok { "OK" } else { "FAILED" }, "hint": r.hint }),
+            );
+        }
+        doc.insert(s.name().to_owned(), Value::Object(obj));
+    }
+    ctx.json(&Value::Object(doc));
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,110 @@
+//! `barman cron`.
+
+use std::process::ExitCode;
+
+use barman_core::Error;
+
+use crate::{Context, fail};
+
+/// Runs the command.
+/// `barman cron`: the periodic maintenance of every active server: archive what waits
+/// in incoming/ and streaming/, mark FAILED the backups whose process is gone, check
+/// WAITING_FOR_WALS backups again, enforce the retention policy.
+pub fn run(ctx: &Context) -> ExitCode {
+    use barman_core::cron::CronOutcome;
+    let mut code = ExitCode::SUCCESS;
+    ctx.info("Starting WAL archiving for all servers");
+    let now = jiff::Timestamp::now();
+    let local = jiff::tz::TimeZone::system();
+    for (server, outcome) in barman_core::cron::run(&ctx.config, now, &local) {
+        match outcome {
+            CronOutcome::Ran(r) => {
+                match &r.archive {
+                    Ok(r) => {
+                        for a in &r.archived {
+                            ctx.info(format!("{server}: archived {}", a.entry.name));
+                        }
+                        for f in &r.failed {
+                            crate::error(format!(
+                                "server {server}: {}: {}",
+                                f.path.display(),
+                                f.error
+                            ));
+                            code = ExitCode::from(1);
+                        }
+                    }
+                    Err(Error::Busy { .. }) => ctx.info(format!(
+                        "{server}: another archive-wal is running, archiving skipped"
+                    )),
+                    Err(e) => code = fail(format!("server {server}: {e}")),
+                }
+                match &r.failed_stale {
+                    Ok(ids) => {
+                        for id in ids {
+                            crate::warning(format!(
+                                "server {server}: backup {id} marked FAILED: its backup process is gone"
+                            ));
+                        }
+                    }
+                    Err(e) => code = fail(format!("server {server}: {e}")),
+                }
+                match &r.checked {
+                    Ok(checks) => {
+                        for c in checks.iter().filter(|c| c.status != c.before) {
+                            ctx.info(format!("{server}: backup {} is now {}", c.id, c.status));
+                            if let Some(e) = c.outcome.error() {
+                                crate::warning(format!("server {server}: backup {}: {e}", c.id));
+                            }
+                        }
+                    }
+                    Err(e) => code = fail(format!("server {server}: {e}")),
+                }
+                match &r.retention {
+                    Ok(run) => {
+                        for id in &run.orphans {
+                            crate::warning(format!(
+                                "Backup '{id}' of server {server} is an orphan backup (backup.info without its backup directory), possibly the result of an incomplete delete operation"
+                            ));
+                        }
+                        for d in &run.deleted {
+                            ctx.info(format!(
+                                "Enforcing retention policy: removing backup {} for server {server}",
+                                d.id
+                            ));
+                            if !d.wals.is_empty() {
+                                ctx.info("Delete associated WAL segments:");
+                                for w in &d.wals {
+                                    ctx.info(format!("\t{w}"));
+                                }
+                            }
+                        }
+                        for (_, why) in &run.skipped {
+                            crate::warning(why);
+                        }
+                    }
+                    Err(e) => code = fail(format!("server {server}: {e}")),
+                }
+                for w in &r.hook_warnings {
+                    crate::warning(w);
+                }
+                match &r.leftovers {
+                    Ok(removed) => {
+                        for l in removed {
+                            crate::warning(format!(
+                                "server {server}: removed {}, a temporary file left by a crash {} minutes ago",
+                                l.path.display(),
+                                l.age.as_secs() / 60
+                            ));
+                        }
+                    }
+                    Err(e) => code = fail(format!("server {server}: {e}")),
+                }
+            }
+            CronOutcome::Busy => ctx.info(format!("{server}: another cron is running, skipped")),
+            CronOutcome::Disabled(reason) => code = fail(format!("server {server}: {reason}")),
+            CronOutcome::Skipped(why) => ctx.info(format!("{server}: skipped ({why})")),
+            _ => {}
+        }
+    }
+    code
+}
