@@ -32,7 +32,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::backups::{CatalogueSummary, ServerBackups};
+use crate::catalogue::{CatalogueSummary, ServerBackups};
 use crate::config::{GlobalConfig, ServerConfig, Value};
 use crate::postgres::{MINIMAL_VERSION, PgServer, RemoteStatus};
 

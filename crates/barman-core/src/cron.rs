@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::archive::ArchiveReport;
-use crate::backups::{CheckReport, RetentionRun, ServerBackups};
+use crate::catalogue::{CheckReport, RetentionRun, ServerBackups};
 use crate::config::Config;
 use crate::fsutil::Lock;
 use crate::leftovers::{self, Leftover};

@@ -20,7 +20,7 @@
 //!   bounded file I/O (reading `identity.json`, writing a `backup.info`), which the
 //!   repository seam of the next step moves behind the storage trait.
 //! - **plain `fn`** (the WAL archive: [`archive::WalArchive::put_wal`], `get_wal`,
-//!   `archive_wal`, `rebuild_xlogdb`; the catalogue: [`backups::ServerBackups`],
+//!   `archive_wal`, `rebuild_xlogdb`; the catalogue: [`catalogue::ServerBackups`],
 //!   retention, delete; the configuration): synchronous, and blocking (files are
 //!   fsynced). Call them from a thread, or from async code through
 //!   `tokio::task::spawn_blocking`, never directly inside an async task: one put-wal
@@ -34,7 +34,7 @@
 pub mod archive;
 #[cfg(feature = "postgres")]
 pub mod backup;
-pub mod backups;
+pub mod catalogue;
 #[cfg(feature = "postgres")]
 pub mod check;
 pub mod config;

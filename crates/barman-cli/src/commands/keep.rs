@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use barman_catalog::KeepTarget;
-use barman_core::backups::KeepAction;
+use barman_core::catalogue::KeepAction;
 use serde_json::json;
 
 use crate::commands::{backups_of, single};

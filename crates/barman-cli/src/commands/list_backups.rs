@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use barman_catalog::{BackupStatus, PyDateTime, RetentionStatus};
-use barman_core::backups::BackupSummary;
+use barman_core::catalogue::BackupSummary;
 use barman_core::check::pretty_size;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use barman_core::backups::FilesTarget;
+use barman_core::catalogue::FilesTarget;
 use serde_json::json;
 
 use crate::commands::{backups_of, single};

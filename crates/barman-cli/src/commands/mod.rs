@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use barman_catalog::PyDateTime;
 use barman_core::archive::WalArchive;
-use barman_core::backups::ServerBackups;
+use barman_core::catalogue::ServerBackups;
 use barman_core::config::ServerConfig;
 use barman_core::postgres::{ConnInfo, PgServer};
 use jiff::tz::TimeZone;

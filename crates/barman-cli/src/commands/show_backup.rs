@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use barman_catalog::{BackupInfo, BackupType, PyDateTime, RetentionStatus};
-use barman_core::backups::{BackupDetails, WalStats};
+use barman_core::catalogue::{BackupDetails, WalStats};
 use barman_core::check::{human_readable_duration, pretty_size};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

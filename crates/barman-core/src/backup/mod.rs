@@ -427,7 +427,7 @@ pub async fn backup(
         && !server.options().worm_mode
         && let Some(begin) = info.begin_wal
     {
-        let backups = crate::backups::ServerBackups::for_server(global, server);
+        let backups = crate::catalogue::ServerBackups::for_server(global, server);
         match crate::blocking(move || backups.remove_wals_before(begin)).await {
             Ok(names) => removed_wals = names,
             Err(e) => job.warnings.push(format!(

@@ -1,4 +1,4 @@
-//! The catalogue operations (`barman_core::backups`) on synthetic repositories: backups
+//! The catalogue operations (`barman_core::catalogue`) on synthetic repositories: backups
 //! written with `BackupInfo`, data directories with a few files, WAL files in
 //! `wals/<hash dir>/` listed in xlog.db.
 
@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use barman_catalog::{BackupId, BackupInfo, BackupStatus, KeepTarget, RetentionStatus};
-use barman_core::backups::{FilesTarget, KeepAction, ServerBackups};
+use barman_core::catalogue::{FilesTarget, KeepAction, ServerBackups};
 use barman_core::config::{Config, MemorySource};
 use barman_core::{Error, Refusal};
 use barman_wal::{SegmentName, WalFileName};

@@ -108,7 +108,7 @@ impl WalStats {
     /// unknown).
     ///
     /// ```
-    /// let stats = barman_core::backups::WalStats::default();
+    /// let stats = barman_core::catalogue::WalStats::default();
     /// assert_eq!(stats.wals_per_second(), 0.0);
     /// ```
     pub fn wals_per_second(&self) -> f64 {
@@ -124,7 +124,7 @@ impl WalStats {
     /// unknown).
     ///
     /// ```
-    /// let stats = barman_core::backups::WalStats::default();
+    /// let stats = barman_core::catalogue::WalStats::default();
     /// assert_eq!(stats.compression_ratio(), 0.0);
     /// ```
     pub fn compression_ratio(&self) -> f64 {
@@ -135,7 +135,7 @@ impl WalStats {
     /// unknown).
     ///
     /// ```
-    /// let stats = barman_core::backups::WalStats::default();
+    /// let stats = barman_core::catalogue::WalStats::default();
     /// assert_eq!(stats.until_next_compression_ratio(), 0.0);
     /// ```
     pub fn until_next_compression_ratio(&self) -> f64 {
@@ -190,7 +190,7 @@ impl BackupDetails {
     /// store (rsync backups compare with `size`, others with `cluster_size`).
     ///
     /// ```
-    /// # use barman_core::backups::BackupDetails;
+    /// # use barman_core::catalogue::BackupDetails;
     /// let mut info = barman_catalog::BackupInfo::new("20261125T010000".parse()?);
     /// info.cluster_size = Some(1000);
     /// info.deduplicated_size = Some(250);
@@ -280,7 +280,7 @@ pub struct RetentionRun {
 ///
 /// ```
 /// use barman_catalog::{BackupInfo, BackupStatus, KeepTarget};
-/// use barman_core::backups::{KeepAction, ServerBackups};
+/// use barman_core::catalogue::{KeepAction, ServerBackups};
 /// use barman_core::config::{Config, MemorySource};
 /// use jiff::tz::TimeZone;
 ///
