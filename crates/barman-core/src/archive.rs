@@ -646,13 +646,8 @@ impl WalArchive {
         let len = fs::metadata(src)
             .map_err(|e| Error::io("reading", src, e))?
             .len();
-        let entries = match fs::read_dir(&self.errors_dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("listing", &self.errors_dir, e)),
-        };
         let (head, tail) = (format!("{file_name}."), format!(".{suffix}"));
-        for e in entries.flatten() {
+        for e in crate::fsutil::list_dir(&self.errors_dir)? {
             let name = e.file_name();
             let name = name.to_string_lossy();
             if name.starts_with(&head)

@@ -1041,13 +1041,7 @@ impl ServerBackups {
     /// `backup.info` (the marker goes last).
     fn remove_stray_markers(&self, cat: &Catalogue) -> Result<()> {
         let meta = self.repo.meta_dir();
-        let entries = match fs::read_dir(meta) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::io("listing", meta, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("listing", meta, e))?;
+        for entry in fsutil::list_dir(meta)? {
             let name = entry.file_name();
             let Some(id) = name
                 .to_str()
@@ -1145,15 +1139,12 @@ fn wal_stats(cat: &Catalogue, index: &WalIndex, backup: &BackupInfo) -> WalStats
 /// symbolic links to directories listed as directories and not followed), directories
 /// in name order.
 fn walk(dir: &Path, empty_dirs: bool, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("listing", dir, e)),
-    };
+    if !dir.exists() {
+        return Ok(());
+    }
     let mut files = Vec::new();
     let mut dirs = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+    for entry in fsutil::list_dir(dir)? {
         let path = entry.path();
         let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
         if fs::metadata(&path).is_ok_and(|m| m.is_dir()) {

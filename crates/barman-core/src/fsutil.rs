@@ -13,6 +13,22 @@ pub(crate) use barman_transport::durable::{
     TempFile, create_private_dir, remove_file, sync_dir, write_persist, write_replace,
 };
 
+/// The entries of directory `dir`, none when it does not exist.
+///
+/// # Errors
+///
+/// The directory (or one of its entries) cannot be read.
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("listing", dir, e)),
+    };
+    entries
+        .map(|e| e.map_err(|e| Error::io("listing", dir, e)))
+        .collect()
+}
+
 /// An exclusive `flock` on a lock file (0600, holding our PID), as Barman takes its locks:
 /// Barman and barman-rs exclude each other. Released on drop.
 #[derive(Debug)]

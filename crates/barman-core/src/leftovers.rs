@@ -11,6 +11,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::archive::WalArchive;
+use crate::fsutil::list_dir;
 use crate::repo::BackupRepo;
 use crate::{Error, Result};
 
@@ -45,19 +46,12 @@ fn directories(archive: &WalArchive, repo: &BackupRepo) -> Result<Vec<PathBuf>> 
         dirs.push(d.to_owned());
     }
     // The hash directories of wals/ (16 hexadecimal digits).
-    match fs::read_dir(archive.wals_dir()) {
-        Ok(rd) => {
-            for e in rd {
-                let e = e.map_err(|e| Error::io("listing", archive.wals_dir(), e))?;
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                if name.len() == 16 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    dirs.push(e.path());
-                }
-            }
+    for e in list_dir(archive.wals_dir())? {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.len() == 16 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+            dirs.push(e.path());
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("listing", archive.wals_dir(), e)),
     }
     dirs.sort();
     dirs.dedup();
@@ -89,13 +83,7 @@ pub fn find(
 ) -> Result<Vec<Leftover>> {
     let mut out = Vec::new();
     for dir in directories(archive, repo)? {
-        let entries = match fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io("listing", &dir, e)),
-        };
-        for e in entries {
-            let e = e.map_err(|e| Error::io("listing", &dir, e))?;
+        for e in list_dir(&dir)? {
             let name = e.file_name();
             let name = name.to_string_lossy();
             if !name.starts_with(TEMP_PREFIX) || writer_alive(&name) {

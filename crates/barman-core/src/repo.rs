@@ -196,13 +196,7 @@ impl BackupRepo {
         let mut unreadable = Vec::new();
         let mut ids = Vec::new();
         for (dir, legacy) in [(&self.meta_dir, false), (&self.base_dir, true)] {
-            let entries = match fs::read_dir(dir) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("listing", dir, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+            for entry in fsutil::list_dir(dir)? {
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
                 let (id, path) = if legacy {

@@ -327,14 +327,8 @@ fn file_name_of(path: &Path) -> String {
 /// sees), as (name, path); nothing when `dir` does not exist. A name that is not UTF-8
 /// is given lossily (it is never a WAL file name) with its true path.
 fn list_visible(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("listing", dir, e)),
-    };
     let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+    for entry in crate::fsutil::list_dir(dir)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with('.') {
             names.push((name, entry.path()));

@@ -203,14 +203,8 @@ impl WalArchive {
 /// The entries of `dir` sorted by name, as (lossy name, path); nothing if `dir` does
 /// not exist.
 fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io("listing", dir, e)),
-    };
     let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+    for entry in crate::fsutil::list_dir(dir)? {
         out.push((
             entry.file_name().to_string_lossy().into_owned(),
             entry.path(),

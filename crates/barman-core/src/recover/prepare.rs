@@ -315,11 +315,7 @@ pub(super) async fn prepare(
         let mut dirs = vec![dest.clone()];
         dirs.extend(tablespaces.iter().map(|t| t.location.clone()));
         for dir in dirs {
-            let empty = match &ssh {
-                None => local_dir_is_empty(&dir)?,
-                Some(s) => remote_dir_is_empty(s, &dir).await?,
-            };
-            if !empty {
+            if !dir_is_empty(ssh.as_ref(), &dir).await? {
                 return Err(Error::refused(
                     Refusal::Conflict,
                     format!(
@@ -352,11 +348,7 @@ pub(super) async fn prepare(
     // ends: it must hold nothing but what this restore puts there.
     let staged_wal = pitr && !options.standby_mode && !get_wal;
     if staged_wal {
-        let empty = match &ssh {
-            None => local_dir_is_empty(&wal_dest)?,
-            Some(s) => remote_dir_is_empty(s, &wal_dest).await?,
-        };
-        if !empty {
+        if !dir_is_empty(ssh.as_ref(), &wal_dest).await? {
             return Err(Error::refused(
                 Refusal::Conflict,
                 format!(
@@ -454,13 +446,7 @@ pub(super) fn wal_dir_name(backup: &BackupInfo) -> &'static str {
 /// there ([`WalArchive::wal_locations`] with `partial`).
 pub(super) fn add_streaming_partials(archive: &WalArchive, wals: &mut WalIndex) -> Result<()> {
     let dir = archive.streaming_dir();
-    let entries = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("listing", dir, e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
+    for entry in crate::fsutil::list_dir(dir)? {
         let Ok(name) = entry.file_name().to_string_lossy().parse::<WalFileName>() else {
             continue;
         };
@@ -500,7 +486,15 @@ pub(super) fn load_histories(
     Ok(out)
 }
 
-pub(super) fn local_dir_is_empty(dir: &Path) -> Result<bool> {
+/// Whether `dir` is missing or empty, on this host or over `ssh`.
+async fn dir_is_empty(ssh: Option<&SshCommand>, dir: &Path) -> Result<bool> {
+    match ssh {
+        None => local_dir_is_empty(dir),
+        Some(s) => remote_dir_is_empty(s, dir).await,
+    }
+}
+
+fn local_dir_is_empty(dir: &Path) -> Result<bool> {
     match fs::read_dir(dir) {
         Ok(mut rd) => Ok(rd.next().is_none()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
@@ -509,7 +503,7 @@ pub(super) fn local_dir_is_empty(dir: &Path) -> Result<bool> {
     }
 }
 
-pub(super) async fn remote_dir_is_empty(ssh: &SshCommand, dir: &Path) -> Result<bool> {
+async fn remote_dir_is_empty(ssh: &SshCommand, dir: &Path) -> Result<bool> {
     let path = dir.to_string_lossy().into_owned();
     // 0: missing or empty; 4: not empty; 3: not a directory.
     let script =
