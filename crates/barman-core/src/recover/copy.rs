@@ -31,6 +31,111 @@ pub(super) async fn execute(
     let dest = options.destination.clone();
     let data = repo.data_dir(id);
     let wal_dir = wal_dir_name(&p.backup);
+    // 1. The data directory and the tablespaces.
+    let copied = copy_data(server, repo, options, &p).await?;
+
+    // 2. The small files: written in place locally, staged then sent when remote.
+    let staging = match &p.ssh {
+        Some(_) => Some(staging_dir(server, "barman-recover.")?),
+        None => None,
+    };
+    let overlay = match &staging {
+        Some(s) => s.path().join("dest"),
+        None => dest.clone(),
+    };
+    let mut synced = Synced::default();
+    create_dir(&overlay)?;
+    synced.dir_and_parent(&overlay);
+    // A delta restore may find pg_wal as a link (to another server's WAL): it is
+    // replaced by a real directory, never written through.
+    real_dir(&overlay.join(wal_dir))?;
+    create_dir(&overlay.join(wal_dir).join("archive_status"))?;
+    synced.dir_and_parent(&overlay.join(wal_dir).join("archive_status"));
+
+    // 3. The WAL, 4. the tablespace links, the manifest and the configuration.
+    let delivered = deliver_planned_wal(
+        archive,
+        options,
+        &p,
+        staging.as_ref(),
+        &overlay,
+        copied.bwlimit,
+        &mut synced,
+    )
+    .await?;
+    link_tablespaces(&overlay, &p.tablespaces, &mut synced)?;
+    // backup_manifest.<id> and .barman-recover.info.
+    let manifest = data.join("backup_manifest");
+    if manifest.is_file() {
+        let to = overlay.join(format!("backup_manifest.{id}"));
+        let bytes = fs::read(&manifest).map_err(|e| Error::io("reading", &manifest, e))?;
+        write_persist(&to, &bytes)?;
+    }
+    write_persist(
+        &overlay.join(".barman-recover.info"),
+        p.backup.to_string().as_bytes(),
+    )?;
+
+    let settings = write_settings(global, server, options, &p, &copied.conf_source, &overlay)?;
+    make_durable(&p, &dest, staging.as_ref(), &overlay, synced).await?;
+
+    Ok(RecoverReport {
+        server: server.name().to_owned(),
+        backup_id: id,
+        destination: dest,
+        remote_host: p.ssh.as_ref().map(|s| s.destination().to_owned()),
+        pitr: p.pitr,
+        target_timeline: p.plan.target_timeline,
+        target_description: p.target_line,
+        target_time_assumed_local: matches!(
+            &options.target,
+            Some(RecoveryTarget::Time(t)) if t.offset_seconds().is_none()
+        ),
+        get_wal: p.get_wal,
+        wal_destination: (!p.get_wal).then(|| p.wal_dest.clone()),
+        wal_files: delivered,
+        recovery_configuration_file: settings.recovery_configuration_file,
+        signal_file: settings.signal_file,
+        tablespaces: p.tablespaces,
+        changes: settings.changes,
+        warnings: settings.warnings,
+        missing_files: settings.missing_files,
+        bytes_copied: copied.bytes,
+        hook_warnings: Vec::new(),
+        catalogue_warnings: p.catalogue_warnings,
+        copy_warnings: copied.warnings,
+    })
+}
+
+/// What the copy of step 1 left.
+pub(super) struct CopiedData {
+    /// Bytes written by the local copier and the unpacking of tars.
+    pub(super) bytes: u64,
+    /// Copies that failed and were tried again.
+    pub(super) warnings: Vec<String>,
+    /// Where the backup's configuration files are: its data directory, or where its
+    /// base.tar was unpacked.
+    pub(super) conf_source: PathBuf,
+    /// The bandwidth limit of the copy, in KiB/s.
+    pub(super) bwlimit: Option<u64>,
+    /// The local directory a tar backup was unpacked into before being sent, removed
+    /// when dropped.
+    _unpacked: Option<tempfile::TempDir>,
+}
+
+/// Step 1: the data directory and the tablespaces, copied (or unpacked from a tar
+/// backup) into the destination and the tablespace locations, each tree tried again
+/// as `--retry-times` says.
+async fn copy_data(
+    server: &ServerConfig,
+    repo: &BackupRepo,
+    options: &RecoverOptions,
+    p: &Prepared,
+) -> Result<CopiedData> {
+    let id = p.backup.id;
+    let dest = options.destination.clone();
+    let data = repo.data_dir(id);
+    let wal_dir = wal_dir_name(&p.backup);
 
     // 1. The data directory and the tablespaces. pg_wal is left out whole: in the
     // backup it may be a link to the original server's WAL directory (`initdb -X`),
@@ -157,7 +262,7 @@ pub(super) async fn execute(
             .map_or(bwlimit, |t| server.tablespace_bwlimit(&t.name, bwlimit));
         let mut attempt = 0;
         loop {
-            let copied = copy_tree(server, &p, &src, &dst, &excludes, bwlimit).await;
+            let copied = copy_tree(server, p, &src, &dst, &excludes, bwlimit).await;
             match copied {
                 Ok(bytes) => {
                     bytes_copied += bytes;
@@ -180,103 +285,122 @@ pub(super) async fn execute(
         }
     }
 
-    // 2. The small files: written in place locally, staged then sent when remote.
-    let staging = match &p.ssh {
-        Some(_) => Some(staging_dir(server, "barman-recover.")?),
-        None => None,
+    Ok(CopiedData {
+        bytes: bytes_copied,
+        warnings: copy_warnings,
+        conf_source,
+        bwlimit,
+        _unpacked,
+    })
+}
+
+/// Step 3: the WAL files of the plan, decompressed into the WAL directory of the
+/// restored cluster (or the staging WAL directory), then sent when remote. Returns
+/// what was delivered (nothing in get-wal mode).
+async fn deliver_planned_wal(
+    archive: &WalArchive,
+    options: &RecoverOptions,
+    p: &Prepared,
+    staging: Option<&tempfile::TempDir>,
+    overlay: &Path,
+    bwlimit: Option<u64>,
+    synced: &mut Synced,
+) -> Result<Vec<WalFileName>> {
+    if p.get_wal {
+        return Ok(Vec::new());
+    }
+    let local_wal_dir = match staging {
+        Some(s) => s.path().join("wal"),
+        None => p.wal_dest.clone(),
     };
-    let overlay = match &staging {
-        Some(s) => s.path().join("dest"),
-        None => dest.clone(),
-    };
-    let mut synced = Synced::default();
-    create_dir(&overlay)?;
-    synced.dir_and_parent(&overlay);
-    // A delta restore may find pg_wal as a link (to another server's WAL): it is
-    // replaced by a real directory, never written through.
-    real_dir(&overlay.join(wal_dir))?;
-    create_dir(&overlay.join(wal_dir).join("archive_status"))?;
-    synced.dir_and_parent(&overlay.join(wal_dir).join("archive_status"));
-
-    // WAL files.
-    let mut delivered = Vec::new();
-    if !p.get_wal {
-        let local_wal_dir = match &staging {
-            Some(s) => s.path().join("wal"),
-            None => p.wal_dest.clone(),
-        };
-        if local_wal_dir.starts_with(&overlay) {
-            // Inside the destination (a delta restore may find a link there): a real
-            // directory, never followed.
-            real_dir(&local_wal_dir)?;
-        } else {
-            create_dir(&local_wal_dir)?;
-        }
-        synced.dir_and_parent(&local_wal_dir);
-        let done = !p.pitr || options.standby_mode;
-        deliver_wal(
-            archive.clone(),
-            p.plan.wal_files.clone(),
-            local_wal_dir.clone(),
-            p.jobs,
-            done,
-        )
-        .await?;
-        create_dir(&local_wal_dir.join("archive_status"))?;
-        synced.dir_and_parent(&local_wal_dir.join("archive_status"));
-        if let Some(ssh) = &p.ssh {
-            let mut rsync = Rsync::new();
-            if let Some(k) = bwlimit {
-                rsync = rsync.bwlimit_kib(k);
-            }
-            rsync
-                .copy_tree(
-                    &RsyncPath::Local(local_wal_dir),
-                    &RsyncPath::Remote(ssh.clone(), p.wal_dest.to_string_lossy().into_owned()),
-                )
-                .await?;
-        }
-        delivered = p.plan.wal_files.clone();
+    if local_wal_dir.starts_with(overlay) {
+        // Inside the destination (a delta restore may find a link there): a real
+        // directory, never followed.
+        real_dir(&local_wal_dir)?;
+    } else {
+        create_dir(&local_wal_dir)?;
     }
-
-    // Tablespace links. `tablespace_map` was left out of the copy: PostgreSQL remakes
-    // the links from it when it starts, and it names the original locations, so the
-    // restored cluster would write into the original tablespaces (as Barman, the links
-    // alone say where each tablespace is).
-    if !p.tablespaces.is_empty() {
-        let links = overlay.join("pg_tblspc");
-        real_dir(&links)?;
-        for t in &p.tablespaces {
-            let link = links.join(t.oid.to_string());
-            match fs::remove_file(&link) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("removing", &link, e)),
-            }
-            std::os::unix::fs::symlink(&t.location, &link)
-                .map_err(|e| Error::io("linking", &link, e))?;
+    synced.dir_and_parent(&local_wal_dir);
+    let done = !p.pitr || options.standby_mode;
+    deliver_wal(
+        archive.clone(),
+        p.plan.wal_files.clone(),
+        local_wal_dir.clone(),
+        p.jobs,
+        done,
+    )
+    .await?;
+    create_dir(&local_wal_dir.join("archive_status"))?;
+    synced.dir_and_parent(&local_wal_dir.join("archive_status"));
+    if let Some(ssh) = &p.ssh {
+        let mut rsync = Rsync::new();
+        if let Some(k) = bwlimit {
+            rsync = rsync.bwlimit_kib(k);
         }
-        synced.dir(&links);
+        rsync
+            .copy_tree(
+                &RsyncPath::Local(local_wal_dir),
+                &RsyncPath::Remote(ssh.clone(), p.wal_dest.to_string_lossy().into_owned()),
+            )
+            .await?;
     }
+    Ok(p.plan.wal_files.clone())
+}
 
-    // backup_manifest.<id> and .barman-recover.info.
-    let manifest = data.join("backup_manifest");
-    if manifest.is_file() {
-        let to = overlay.join(format!("backup_manifest.{id}"));
-        let bytes = fs::read(&manifest).map_err(|e| Error::io("reading", &manifest, e))?;
-        write_persist(&to, &bytes)?;
+/// The `pg_tblspc/<oid>` links to where each tablespace was restored.
+///
+/// `tablespace_map` was left out of the copy: PostgreSQL remakes the links from it
+/// when it starts, and it names the original locations, so the restored cluster would
+/// write into the original tablespaces (as Barman, the links alone say where each
+/// tablespace is).
+fn link_tablespaces(
+    overlay: &Path,
+    tablespaces: &[RestoredTablespace],
+    synced: &mut Synced,
+) -> Result<()> {
+    if tablespaces.is_empty() {
+        return Ok(());
     }
-    write_persist(
-        &overlay.join(".barman-recover.info"),
-        p.backup.to_string().as_bytes(),
-    )?;
+    let links = overlay.join("pg_tblspc");
+    real_dir(&links)?;
+    for t in tablespaces {
+        let link = links.join(t.oid.to_string());
+        match fs::remove_file(&link) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("removing", &link, e)),
+        }
+        std::os::unix::fs::symlink(&t.location, &link)
+            .map_err(|e| Error::io("linking", &link, e))?;
+    }
+    synced.dir(&links);
+    Ok(())
+}
 
-    // Recovery settings.
+/// What step 4 wrote into the configuration.
+struct WrittenSettings {
+    signal_file: Option<String>,
+    recovery_configuration_file: Option<String>,
+    changes: Vec<ConfigLine>,
+    warnings: Vec<ConfigLine>,
+    missing_files: Vec<String>,
+}
+
+/// Step 4: the signal file and the recovery settings, the configuration files with
+/// `archive_command` and earlier targets commented out (originals kept as `.origin`).
+fn write_settings(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    options: &RecoverOptions,
+    p: &Prepared,
+    conf_source: &Path,
+    overlay: &Path,
+) -> Result<WrittenSettings> {
     let version = p.backup.version.unwrap_or(0);
     let mut lines = Vec::new();
     let needs_conf = p.pitr || p.get_wal || options.standby_mode;
     if needs_conf {
-        lines = recovery_lines(global, server, options, &p)?;
+        lines = recovery_lines(global, server, options, p)?;
     }
     let mut signal_file = None;
     let mut recovery_configuration_file = None;
@@ -340,12 +464,28 @@ pub(super) async fn execute(
         write_persist(&overlay.join(f), mangled.as_bytes())?;
         copy_mode(&conf_source.join(f), &overlay.join(f));
     }
+    Ok(WrittenSettings {
+        signal_file,
+        recovery_configuration_file,
+        changes,
+        warnings,
+        missing_files,
+    })
+}
 
-    // Send the staged files.
-    if let (Some(ssh), Some(_)) = (&p.ssh, &staging) {
+/// The end: a remote restore's staged files sent and the remote file systems flushed;
+/// a local one's directories synced (and, after rsync, its file systems flushed).
+async fn make_durable(
+    p: &Prepared,
+    dest: &Path,
+    staging: Option<&tempfile::TempDir>,
+    overlay: &Path,
+    mut synced: Synced,
+) -> Result<()> {
+    if let (Some(ssh), Some(_)) = (&p.ssh, staging) {
         Rsync::new()
             .copy_tree(
-                &RsyncPath::Local(overlay.clone()),
+                &RsyncPath::Local(overlay.to_owned()),
                 &RsyncPath::Remote(ssh.clone(), dest.to_string_lossy().into_owned()),
             )
             .await?;
@@ -369,19 +509,19 @@ pub(super) async fn execute(
         // Every file above was written durably (temp file, fsync, rename); the
         // directories that gained entries are synced now, so that none of it (above
         // all `archive_command = false`) can be lost to a power cut.
-        synced.dir(&overlay);
+        synced.dir(overlay);
         synced.sync_all()?;
         if p.delta {
             // rsync does not fsync what it writes: the file systems of the destination
             // and the tablespaces are flushed.
-            let mut paths = vec![dest.clone()];
+            let mut paths = vec![dest.to_owned()];
             paths.extend(p.tablespaces.iter().map(|t| t.location.clone()));
             let status = tokio::process::Command::new("sh")
                 .args(["-c", SYNC_FILE_SYSTEMS, "sh"])
                 .args(&paths)
                 .status()
                 .await
-                .map_err(|e| Error::io("running sync for", dest.clone(), e))?;
+                .map_err(|e| Error::io("running sync for", dest, e))?;
             if !status.success() {
                 return Err(Error::Program {
                     program: "sync".into(),
@@ -391,33 +531,7 @@ pub(super) async fn execute(
             }
         }
     }
-
-    Ok(RecoverReport {
-        server: server.name().to_owned(),
-        backup_id: id,
-        destination: dest,
-        remote_host: p.ssh.as_ref().map(|s| s.destination().to_owned()),
-        pitr: p.pitr,
-        target_timeline: p.plan.target_timeline,
-        target_description: p.target_line,
-        target_time_assumed_local: matches!(
-            &options.target,
-            Some(RecoveryTarget::Time(t)) if t.offset_seconds().is_none()
-        ),
-        get_wal: p.get_wal,
-        wal_destination: (!p.get_wal).then(|| p.wal_dest.clone()),
-        wal_files: delivered,
-        recovery_configuration_file,
-        signal_file,
-        tablespaces: p.tablespaces,
-        changes,
-        warnings,
-        missing_files,
-        bytes_copied,
-        hook_warnings: Vec::new(),
-        catalogue_warnings: p.catalogue_warnings,
-        copy_warnings,
-    })
+    Ok(())
 }
 
 /// A shell script that flushes the file systems holding its arguments (`sync -f`), or
