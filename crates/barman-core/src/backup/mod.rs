@@ -173,6 +173,103 @@ async fn new_backup_id(repo: &BackupRepo) -> BackupId {
     }
 }
 
+/// Takes the server's backup lock (a second backup is refused, as Barman does) and
+/// makes the repository's directories.
+fn lock_repository(
+    repo: &BackupRepo,
+    archive: &WalArchive,
+    name: &str,
+) -> Result<crate::repo::RepoLock> {
+    let lock = repo.try_lock_backup()?.ok_or_else(|| {
+        Error::refused(
+            Refusal::Busy,
+            format!("Another backup process is already running on server {name}"),
+        )
+    })?;
+    for dir in [
+        repo.base_dir(),
+        repo.meta_dir(),
+        archive.wals_dir(),
+        archive.incoming_dir(),
+        archive.streaming_dir(),
+        archive.errors_dir(),
+    ] {
+        fsutil::create_private_dir(dir)?;
+    }
+    Ok(lock)
+}
+
+/// A new backup's `backup.info` before the copy: its id, and what PostgreSQL says of
+/// the cluster (version, settings, size, tablespaces).
+async fn describe_cluster(
+    repo: &BackupRepo,
+    pg: &PgServer,
+    name: &str,
+    options: &BackupOptions,
+    seg_size: WalSegSize,
+    systemid: u64,
+) -> Result<BackupInfo> {
+    let id = new_backup_id(repo).await;
+    let mut info = BackupInfo::new(id);
+    info.server_name = Some(name.to_owned());
+    info.backup_name = options.name.clone();
+    info.systemid = Some(systemid.to_string());
+    info.version = Some(i64::from(pg.server_version_num()));
+    info.xlog_segment_size = seg_size;
+    info.pgdata = pg.setting("data_directory").await?;
+    info.config_file = pg.setting("config_file").await?;
+    info.hba_file = pg.setting("hba_file").await?;
+    info.ident_file = pg.setting("ident_file").await?;
+    info.data_checksums = pg.setting("data_checksums").await?;
+    if pg.server_version_num() >= 170000 {
+        info.summarize_wal = pg.setting("summarize_wal").await?;
+    }
+    info.cluster_size = i64::try_from(pg.current_size().await?).ok();
+    let spcs = pg.tablespaces().await?;
+    info.tablespaces = (!spcs.is_empty()).then(|| {
+        spcs.iter()
+            .map(|(n, oid, loc)| Tablespace {
+                name: n.clone(),
+                oid: *oid,
+                location: loc.clone(),
+            })
+            .collect()
+    });
+    Ok(info)
+}
+
+/// The copy is over: the backup is WAITING_FOR_WALS until every WAL file it needs is
+/// archived (what waits in `incoming/` is archived first), then DONE or FAILED; with
+/// `--wait`, until then or the timeout.
+async fn wait_for_wal(
+    repo: &BackupRepo,
+    archive: &WalArchive,
+    mut info: BackupInfo,
+    options: &BackupOptions,
+) -> Result<BackupInfo> {
+    // Archive what is already there, then decide DONE.
+    let deadline = options.wait_timeout.map(|t| Instant::now() + t);
+    loop {
+        archive.archive_wal_best_effort().await;
+        let reader = archive.clone();
+        let index = crate::blocking(move || reader.wal_index()).await?;
+        match check_backup(&info, &index) {
+            outcome @ (CheckOutcome::Done | CheckOutcome::Failed { .. }) => {
+                if let Some(s) = outcome.status() {
+                    info.status = s;
+                    info.error = outcome.error();
+                    repo.write_info(&info)?;
+                }
+                break;
+            }
+            _ if !options.wait => break,
+            _ if deadline.is_some_and(|d| Instant::now() >= d) => break,
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    Ok(info)
+}
+
 /// Takes a backup of `server` with `options`.
 ///
 /// # Errors
@@ -225,24 +322,8 @@ pub async fn backup(
         None
     };
     let repo = BackupRepo::for_server(global, server);
-    let _lock = repo.try_lock_backup()?.ok_or_else(|| {
-        Error::refused(
-            Refusal::Busy,
-            format!("Another backup process is already running on server {name}"),
-        )
-    })?;
-    for dir in [repo.base_dir(), repo.meta_dir()] {
-        fsutil::create_private_dir(dir)?;
-    }
     let archive = WalArchive::for_server(global, server);
-    for dir in [
-        archive.wals_dir(),
-        archive.incoming_dir(),
-        archive.streaming_dir(),
-        archive.errors_dir(),
-    ] {
-        fsutil::create_private_dir(dir)?;
-    }
+    let _lock = lock_repository(&repo, &archive, name)?;
     let catalogue = repo.load()?;
     if let Some(n) = &options.name {
         check_backup_name(n)?;
@@ -282,32 +363,7 @@ pub async fn backup(
         .cloned();
     let first_backup = !catalogue.iter().any(|b| b.status.is_copy_done());
 
-    let id = new_backup_id(&repo).await;
-    let mut info = BackupInfo::new(id);
-    info.server_name = Some(name.to_owned());
-    info.backup_name = options.name.clone();
-    info.systemid = Some(systemid.to_string());
-    info.version = Some(i64::from(pg.server_version_num()));
-    info.xlog_segment_size = seg_size;
-    info.pgdata = pg.setting("data_directory").await?;
-    info.config_file = pg.setting("config_file").await?;
-    info.hba_file = pg.setting("hba_file").await?;
-    info.ident_file = pg.setting("ident_file").await?;
-    info.data_checksums = pg.setting("data_checksums").await?;
-    if pg.server_version_num() >= 170000 {
-        info.summarize_wal = pg.setting("summarize_wal").await?;
-    }
-    info.cluster_size = i64::try_from(pg.current_size().await?).ok();
-    let spcs = pg.tablespaces().await?;
-    info.tablespaces = (!spcs.is_empty()).then(|| {
-        spcs.iter()
-            .map(|(n, oid, loc)| Tablespace {
-                name: n.clone(),
-                oid: *oid,
-                location: loc.clone(),
-            })
-            .collect()
-    });
+    let info = describe_cluster(&repo, &pg, name, options, seg_size, systemid).await?;
     let fast = options
         .immediate_checkpoint
         .unwrap_or(server.options().immediate_checkpoint);
@@ -399,27 +455,7 @@ pub async fn backup(
     drop(pg);
     job.info.status = BackupStatus::WaitingForWals;
     repo.write_info(&job.info)?;
-    let mut info = job.info.clone();
-    // Archive what is already there, then decide DONE.
-    let deadline = options.wait_timeout.map(|t| Instant::now() + t);
-    loop {
-        archive.archive_wal_best_effort().await;
-        let reader = archive.clone();
-        let index = crate::blocking(move || reader.wal_index()).await?;
-        match check_backup(&info, &index) {
-            outcome @ (CheckOutcome::Done | CheckOutcome::Failed { .. }) => {
-                if let Some(s) = outcome.status() {
-                    info.status = s;
-                    info.error = outcome.error();
-                    repo.write_info(&info)?;
-                }
-                break;
-            }
-            _ if !options.wait => break,
-            _ if deadline.is_some_and(|d| Instant::now() >= d) => break,
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
+    let info = wait_for_wal(&repo, &archive, job.info.clone(), options).await?;
     // The first backup makes every older WAL file useless (not in WORM mode, where
     // nothing is ever removed).
     let mut removed_wals = Vec::new();
