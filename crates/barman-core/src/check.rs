@@ -872,7 +872,7 @@ pub fn status(
         item("description", "Description", d.to_owned());
     }
     item("active", "Active", py_bool(config.active()));
-    item("disabled", "Disabled", py_bool(false));
+    item("disabled", "Disabled", py_bool(config.disabled().is_some()));
     item(
         "active_model",
         "Active configuration model",

@@ -242,3 +242,22 @@ fn check_and_status_on_good_and_bad_servers() {
             .any(|s| s.value == "FAILED trying to get PostgreSQL version")
     );
 }
+
+#[test]
+fn status_says_whether_the_configuration_disables_the_server() {
+    let home = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[barman]\nbarman_home = {}\n[ok]\nconninfo = host=/nonexistent\nbackup_method = postgres\narchiver = on\n[off]\nconninfo = host=/nonexistent\nbackup_method = postgres\narchiver = on\nencryption = gpg\nencryption_key_id = k\n",
+        home.path().display()
+    );
+    let config = Config::load("/etc/barman.conf", &text, &MemorySource::default()).unwrap();
+    let disabled = |name: &str| {
+        let s = config.server(name).unwrap();
+        check::status(s, None, &inspect(config.global(), s))
+            .into_iter()
+            .find(|i| i.key == "disabled")
+            .map(|i| i.value)
+    };
+    assert_eq!(disabled("ok").as_deref(), Some("False"));
+    assert_eq!(disabled("off").as_deref(), Some("True"));
+}
