@@ -303,13 +303,6 @@ pub fn human_readable_duration(d: Duration) -> String {
     }
 }
 
-fn interval(config: &ServerConfig, option: &str) -> Option<Duration> {
-    match config.get(option) {
-        Some(Value::Interval(d)) => Some(*d),
-        _ => None,
-    }
-}
-
 /// Barman's checks, in Barman's order, for what can be checked without backups and
 /// without the streaming connection. `remote` is `None` when PostgreSQL could not be
 /// reached.
@@ -476,7 +469,7 @@ pub fn evaluate(
     }
     // An invalid retention policy is a configuration error here, so this holds.
     push("retention policy settings", true, None);
-    match interval(config, "last_backup_maximum_age") {
+    match config.options().last_backup_maximum_age {
         Some(max) => {
             let (ok, age) = match (&repo.last_backup, repo.last_backup_age) {
                 (Some(_), Some(age)) => (age <= max, human_readable_duration(age)),
@@ -522,7 +515,7 @@ pub fn evaluate(
     let mut push = |name: &str, ok: bool, hint: Option<String>| {
         out.push(CheckResult::new(name, ok, hint));
     };
-    match interval(config, "last_wal_maximum_age") {
+    match config.options().last_wal_maximum_age {
         Some(max) => match (&repo.last_backup, repo.last_wal_age) {
             (Some(_), Some(age)) => push(
                 "wal maximum age",
