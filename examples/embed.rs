@@ -5,12 +5,15 @@
 //! ```text
 //! cargo run -p barman-examples --example embed            # as the crate docs say
 //! cargo run -p barman-examples --example embed -- --inline-put-wal   # the mistake
+//! cargo run -p barman-examples --example embed -- --hooks   # with 2 s hook scripts
 //! ```
 //!
 //! barman-core's rule (its crate docs): an `async fn` operation never blocks the
 //! runtime, a plain `fn` one (the WAL archive, the catalogue) blocks and belongs on a
 //! thread or in `spawn_blocking`. `--inline-put-wal` calls `put_wal` straight inside
-//! the async task, to show what breaking the rule costs the other tasks.
+//! the async task, to show what breaking the rule costs the other tasks. `--hooks`
+//! configures a `pre_backup_script` and a `post_recovery_script` that sleep 2 s each:
+//! core runs them off the runtime, so they add time but no stall.
 //!
 //! Needs PostgreSQL's server programs (`BARMAN_TEST_PG_BIN`, else
 //! `/usr/lib/postgresql/<major>/bin`). A throwaway cluster is started on a unix socket
@@ -37,6 +40,7 @@ const TICK: Duration = Duration::from_millis(5);
 
 fn main() -> Res<()> {
     let inline = std::env::args().any(|a| a == "--inline-put-wal");
+    let hooks = std::env::args().any(|a| a == "--hooks");
     let bin = barman_testkit::bin_dir()
         .ok_or("PostgreSQL's programs not found (set BARMAN_TEST_PG_BIN)")?;
     let cluster = PgCluster::start(&bin, &[], &[])?;
@@ -44,7 +48,7 @@ fn main() -> Res<()> {
     cluster
         .sql("CREATE TABLE t AS SELECT g, md5(g::text) AS h FROM generate_series(1, 300000) g")?;
     let home = tempfile::Builder::new().prefix("barman-embed.").tempdir()?;
-    let config = config(home.path(), cluster.dir())?;
+    let config = config(home.path(), cluster.dir(), hooks)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -71,9 +75,10 @@ fn main() -> Res<()> {
         heartbeat.await?;
         let worst = Duration::from_micros(worst.load(Ordering::Relaxed));
         println!(
-            "{} servers in {:.1} s, put-wal {}: worst heartbeat stall {:.1} ms (tick {} ms)",
+            "{} servers in {:.1} s{}, put-wal {}: worst heartbeat stall {:.1} ms (tick {} ms)",
             SERVERS.len(),
             started.elapsed().as_secs_f64(),
+            if hooks { " with 2 s hooks" } else { "" },
             if inline {
                 "inline in async tasks (breaking the rule)"
             } else {
@@ -89,8 +94,11 @@ fn main() -> Res<()> {
 
 /// The configuration: one server section per entry of [`SERVERS`], all backing up the
 /// throwaway cluster with pg_basebackup, each into its own directory.
-fn config(home: &Path, socket_dir: &Path) -> Res<Arc<Config>> {
+fn config(home: &Path, socket_dir: &Path, hooks: bool) -> Res<Arc<Config>> {
     let mut text = format!("[barman]\nbarman_home = {}\n", home.display());
+    if hooks {
+        text.push_str("pre_backup_script = sleep 2\npost_recovery_script = sleep 2\n");
+    }
     for name in SERVERS {
         text.push_str(&format!(
             "[{name}]\nconninfo = host={} user=postgres dbname=postgres\nbackup_method = postgres\narchiver = on\ncompression = gzip\n",
