@@ -38,8 +38,11 @@ pub enum Impossible {
     TimelineNotDescendant,
     /// A timeline's history file is not in the archive.
     MissingHistory,
-    /// A WAL segment recovery needs is not in the archive (archiving may catch up:
-    /// the one kind worth trying again later).
+    /// A WAL segment the backup itself needs (from its start to its end) is not in the
+    /// archive: the backup cannot be made consistent.
+    BackupWalMissing,
+    /// A WAL segment after the backup, up to the target, is not in the archive yet
+    /// (archiving may catch up: the one kind worth trying again later).
     MissingWal,
 }
 

@@ -364,7 +364,7 @@ pub fn plan_recovery(
             files.push(WalFileName::Segment(name));
         } else if segno <= end_no {
             return Err(impossible(
-                Impossible::MissingWal,
+                Impossible::BackupWalMissing,
                 format!(
                     "WAL segment {name}, needed to make backup {id} consistent, is not archived"
                 ),

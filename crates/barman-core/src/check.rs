@@ -692,7 +692,14 @@ pub async fn check(
 ) -> Vec<CheckResult> {
     // The repository's files, the catalogue and xlog.db: off the runtime.
     let (g, c) = (global.clone(), config.clone());
-    let repo = crate::blocking(move || RepoState::inspect(&g, &c, now, &TimeZone::system())).await;
+    let repo = crate::blocking("inspecting the repository of", config.name(), move || {
+        RepoState::inspect(&g, &c, now, &TimeZone::system())
+    })
+    .await
+    .unwrap_or_else(|e| RepoState {
+        directories_error: Some(e.to_string()),
+        ..RepoState::default()
+    });
     let timeout = u64::try_from(config.options().check_timeout).unwrap_or(30);
     let mut timed_out = false;
     let remote = match server {

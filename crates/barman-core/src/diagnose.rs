@@ -329,7 +329,13 @@ pub async fn diagnose(
     conninfos: &BTreeMap<String, Result<ConnInfo, String>>,
     show_config_source: bool,
 ) -> Value {
-    let system = crate::blocking(SystemInfo::collect).await;
+    let system = crate::blocking(
+        "collecting the system information",
+        "/",
+        SystemInfo::collect,
+    )
+    .await
+    .unwrap_or_default();
     let mut names: Vec<&str> = config.server_names().collect();
     names.sort_unstable();
     let mut states = Vec::new();

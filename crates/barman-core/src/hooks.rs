@@ -256,7 +256,7 @@ impl Hooks {
     /// pool, never on the caller's runtime.
     pub async fn run_async(&mut self, phase: &'static str) -> Option<i32> {
         self.script(phase, false)?;
-        self.off_runtime(move |h| h.run(phase)).await
+        self.off_runtime(move |h| h.run(phase)).await.flatten()
     }
 
     /// [`run_retry`](Self::run_retry) for async operations: the script runs, and the
@@ -269,23 +269,33 @@ impl Hooks {
         if self.script(phase, true).is_none() {
             return Ok(());
         }
-        self.off_runtime(move |h| h.run_retry(phase)).await
+        self.off_runtime(move |h| h.run_retry(phase))
+            .await
+            .unwrap_or(Ok(()))
     }
 
     /// Runs `f` on a copy of the hooks on the blocking pool, then keeps the copy (its
-    /// warnings). A panic of `f` is resumed here.
+    /// warnings); `None`, with a warning, when that task failed.
     async fn off_runtime<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Hooks) -> T + Send + 'static,
-    ) -> T {
+    ) -> Option<T> {
         let mut hooks = self.clone();
-        let (hooks, out) = crate::blocking(move || {
+        let ran = crate::blocking("running the hook scripts of", self.name, move || {
             let out = f(&mut hooks);
             (hooks, out)
         })
         .await;
-        *self = hooks;
-        out
+        match ran {
+            Ok((hooks, out)) => {
+                *self = hooks;
+                Some(out)
+            }
+            Err(e) => {
+                self.warnings.push(e.to_string());
+                None
+            }
+        }
     }
 
     /// Runs `<phase>_<name>` if configured; its failure is only a warning. Returns its

@@ -56,15 +56,17 @@ mod tarball;
 pub use error::{Error, Refusal, Result};
 
 /// Runs blocking work (file trees, scripts, waits) on tokio's blocking pool and awaits
-/// it, so that an async operation never blocks its caller's runtime. A panic in `f` is
-/// resumed here.
-pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(value) => value,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only when the runtime shuts down, which drops this future too.
-        Err(e) => panic!("a blocking task was cancelled: {e}"),
-    }
+/// it, so that an async operation never blocks its caller's runtime. A task that
+/// panicked (or was cancelled) is an [`Error::Io`] of `op` on `path`, so that the
+/// operation fails as for any other error (a backup is then FAILED, its hooks run).
+pub(crate) async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    path: impl Into<std::path::PathBuf>,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::io(op, path, std::io::Error::other(e)))
 }
 
 /// The programs of the PostgreSQL host (`barman-wal-archive`, `barman-wal-restore`),

@@ -269,7 +269,7 @@ fn refuses_impossible_targets() {
     assert!(matches!(
         err,
         Error::ImpossibleTarget {
-            kind: Impossible::MissingWal,
+            kind: Impossible::BackupWalMissing,
             ..
         }
     ));

@@ -108,7 +108,7 @@ impl WalArchive {
     /// cannot archive is cron's to report.
     pub(crate) async fn archive_wal_best_effort(&self) {
         let archive = self.clone();
-        let _ = crate::blocking(move || archive.archive_wal()).await;
+        let _ = tokio::task::spawn_blocking(move || archive.archive_wal()).await;
     }
 
     /// Barman's `archive-wal`: moves the WAL files waiting in `streaming/` (when

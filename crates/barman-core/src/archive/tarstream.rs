@@ -241,11 +241,9 @@ impl WalArchive {
             Stored::Archived(entry) => Ok(PutOutcome::Archived(entry)),
             Stored::Identical => Ok(PutOutcome::AlreadyArchived(wal_name)),
             Stored::Different => {
-                let kept_as = self.set_aside(tmp.path(), name, ErrorKind::Duplicate, false)?;
-                Err(Error::DuplicateDifferent {
-                    name: name.to_owned(),
-                    kept_as,
-                })
+                let name = wal_name.to_string();
+                let kept_as = self.set_aside(tmp.path(), &name, ErrorKind::Duplicate, false)?;
+                Err(Error::DuplicateDifferent { name, kept_as })
             }
         }
     }

@@ -232,7 +232,8 @@ impl Job<'_> {
                     .flatten()
                     .map(|t| self.repo.tablespace_dir(id, t.oid)),
             ) {
-                match fs::remove_dir_all(&dir) {
+                let gone = dir.clone();
+                match crate::blocking("removing", &dir, move || fs::remove_dir_all(gone)).await? {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(Error::io("removing", &dir, e)),

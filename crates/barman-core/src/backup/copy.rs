@@ -193,7 +193,12 @@ impl Job<'_> {
             let bad = if checksums {
                 self.phase = "verifying page checksums";
                 let (repo, id, list) = (self.repo.clone(), self.info.id, files.clone());
-                crate::blocking(move || verify_pages(&repo, id, &list, lsn)).await
+                crate::blocking(
+                    "verifying the pages of",
+                    self.repo.data_dir(id),
+                    move || verify_pages(&repo, id, &list, lsn),
+                )
+                .await?
             } else {
                 Vec::new()
             };
@@ -389,8 +394,11 @@ impl Job<'_> {
                             Ok(()) => {
                                 let (d, l, k, x) =
                                     (dest.clone(), link.clone(), known.clone(), prefix.clone());
-                                crate::blocking(move || checksum_tree(&d, l.as_deref(), &k, &x))
-                                    .await
+                                crate::blocking("checksumming", dest.clone(), move || {
+                                    checksum_tree(&d, l.as_deref(), &k, &x)
+                                })
+                                .await
+                                .and_then(|r| r)
                             }
                             Err(e) => Err(e.into()),
                         }

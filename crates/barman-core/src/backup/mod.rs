@@ -252,7 +252,8 @@ async fn wait_for_wal(
     loop {
         archive.archive_wal_best_effort().await;
         let reader = archive.clone();
-        let index = crate::blocking(move || reader.wal_index()).await?;
+        let index =
+            crate::blocking("reading", archive.xlogdb_path(), move || reader.wal_index()).await??;
         match check_backup(&info, &index) {
             outcome @ (CheckOutcome::Done | CheckOutcome::Failed { .. }) => {
                 if let Some(s) = outcome.status() {
@@ -324,7 +325,11 @@ pub async fn backup(
     let repo = BackupRepo::for_server(global, server);
     let archive = WalArchive::for_server(global, server);
     let _lock = lock_repository(&repo, &archive, name)?;
-    let catalogue = repo.load()?;
+    let reader = repo.clone();
+    let catalogue = crate::blocking("reading the catalogue in", repo.meta_dir(), move || {
+        reader.load()
+    })
+    .await??;
     if let Some(n) = &options.name {
         check_backup_name(n)?;
         if catalogue
@@ -438,7 +443,8 @@ pub async fn backup(
         job.info.error = Some(format!("failure {phase} ({})", first_line(&e)));
         // A failed copy is useless: its space goes back (a full disk is a common
         // cause). The metadata stays, FAILED with the reason.
-        let _ = fs::remove_dir_all(repo.backup_path(job.info.id));
+        let copy = repo.backup_path(job.info.id);
+        let _ = crate::blocking("removing", copy.clone(), move || fs::remove_dir_all(copy)).await;
         if job.info.begin_time.is_some() {
             // Best effort: the error of the backup matters more than this one.
             let _ = repo.write_info(&job.info);
@@ -464,7 +470,11 @@ pub async fn backup(
         && let Some(begin) = info.begin_wal
     {
         let backups = crate::catalogue::ServerBackups::for_server(global, server);
-        match crate::blocking(move || backups.remove_wals_before(begin)).await {
+        let removed = crate::blocking("removing old WAL files of", archive.wals_dir(), move || {
+            backups.remove_wals_before(begin)
+        })
+        .await;
+        match removed.and_then(|r| r) {
             Ok(names) => removed_wals = names,
             Err(e) => job.warnings.push(format!(
                 "removing the WAL files older than the first backup failed: {e}"

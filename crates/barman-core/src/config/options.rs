@@ -223,7 +223,9 @@ macro_rules! server_options {
         /// [`SERVER_OPTIONS`] (same names), defaults applied: what barman-core reads.
         ///
         /// An option without a default is an `Option`; a list is empty when unset; a
-        /// choice is its lower-cased word. [`ServerConfig::setting`](super::ServerConfig::setting)
+        /// choice is its lower-cased word. `disabled` is Barman's computed flag, which
+        /// no file sets: it is always false here, and a server's configuration
+        /// refusal is [`ServerConfig::disabled`](super::ServerConfig::disabled). [`ServerConfig::setting`](super::ServerConfig::setting)
         /// still gives where a value was written.
         #[derive(Clone, PartialEq, Eq)]
         #[non_exhaustive]

@@ -88,26 +88,41 @@ pub enum PgError {
 
 impl PgError {
     /// Whether trying again later may succeed: the server could not be reached or the
-    /// session was lost (no answer from the server, or SQLSTATE class 08 connection
-    /// exception, 57P operator intervention, 53300 too many connections, 40001/40P01
-    /// serialization failure and deadlock). An authentication failure, a missing
-    /// privilege or a bad query is not.
+    /// session was lost (a network error, a closed connection, or SQLSTATE class 08
+    /// connection exception, 57P operator intervention, 53300 too many connections,
+    /// 40001/40P01 serialization failure and deadlock). An authentication failure, a
+    /// TLS certificate refused, a missing privilege, a bad query or an answer that
+    /// cannot be read is not.
     pub fn is_retryable(&self) -> bool {
         let (PgError::Connect { source, .. } | PgError::Query { source, .. }) = self else {
             return false;
         };
         #[cfg(feature = "postgres")]
-        if let Some(db) = source
-            .downcast_ref::<tokio_postgres::Error>()
-            .and_then(tokio_postgres::Error::as_db_error)
-        {
-            let code = db.code().code();
-            return code.starts_with("08")
-                || code.starts_with("57P")
-                || matches!(code, "53300" | "40001" | "40P01");
+        if let Some(e) = source.downcast_ref::<tokio_postgres::Error>() {
+            if let Some(db) = e.as_db_error() {
+                let code = db.code().code();
+                return code.starts_with("08")
+                    || code.starts_with("57P")
+                    || matches!(code, "53300" | "40001" | "40P01");
+            }
+            if e.is_closed() {
+                return true;
+            }
         }
-        let _ = source;
-        true
+        // A network failure somewhere in the chain: refused, reset, timed out.
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());
+        while let Some(c) = cause {
+            if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                return !matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidData
+                        | std::io::ErrorKind::InvalidInput
+                        | std::io::ErrorKind::PermissionDenied
+                );
+            }
+            cause = c.source();
+        }
+        false
     }
 }
 
@@ -132,4 +147,34 @@ pub(crate) fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(source: BoxedSource) -> PgError {
+        PgError::Connect {
+            target: "host=pg".into(),
+            message: source.to_string(),
+            source,
+        }
+    }
+
+    #[test]
+    fn only_network_failures_are_retryable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(connect(Box::new(refused)).is_retryable());
+        let no_socket = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(connect(Box::new(no_socket)).is_retryable());
+        let tls = std::io::Error::new(std::io::ErrorKind::InvalidData, "bad certificate");
+        assert!(!connect(Box::new(tls)).is_retryable());
+        assert!(!connect("password authentication failed".into()).is_retryable());
+        let privileges = PgError::Privileges {
+            target: "host=pg".into(),
+            user: "barman".into(),
+            what: "is not a superuser",
+        };
+        assert!(!privileges.is_retryable());
+    }
 }

@@ -67,9 +67,13 @@ pub(super) async fn execute(
     // backup_manifest.<id> and .barman-recover.info.
     let manifest = data.join("backup_manifest");
     if manifest.is_file() {
+        // Hundreds of MB for a large cluster: off the runtime.
         let to = overlay.join(format!("backup_manifest.{id}"));
-        let bytes = fs::read(&manifest).map_err(|e| Error::io("reading", &manifest, e))?;
-        write_persist(&to, &bytes)?;
+        crate::blocking("copying", manifest.clone(), move || {
+            let bytes = fs::read(&manifest).map_err(|e| Error::io("reading", &manifest, e))?;
+            Ok::<_, Error>(write_persist(&to, &bytes)?)
+        })
+        .await??;
     }
     write_persist(
         &overlay.join(".barman-recover.info"),
@@ -232,8 +236,10 @@ async fn copy_data(
             };
             // Unpacking reads and writes the whole backup: off the runtime.
             let (tar_path, into) = (tar.path.clone(), target.clone());
-            let done =
-                crate::blocking(move || tarball::unpack(&tar_path, &into, &skip, direct)).await?;
+            let done = crate::blocking("unpacking", tar_path.clone(), move || {
+                tarball::unpack(&tar_path, &into, &skip, direct)
+            })
+            .await??;
             bytes_copied += done.bytes;
             if root.is_some() {
                 staged.push((target, final_dst, excl));

@@ -114,17 +114,14 @@ pub(super) async fn prepare(
     }
     // A damaged entry does not stop the restore of another backup (in a disaster,
     // every restorable backup counts), but it is named, and never chosen.
-    // Reading the catalogue, xlog.db (a million lines on a busy server) and the
+    // Reading the catalogue, then xlog.db (a million lines on a busy server) and the
     // history files: off the runtime.
-    let (repo_copy, archive_copy) = (repo.clone(), archive.clone());
-    let (catalogue, unreadable, wals, histories) = crate::blocking(move || {
-        let (catalogue, unreadable) = repo_copy.load_readable()?;
-        let mut wals = archive_copy.wal_index()?;
-        add_streaming_partials(&archive_copy, &mut wals)?;
-        let histories = load_histories(&archive_copy, &wals)?;
-        Ok::<_, Error>((catalogue, unreadable, wals, histories))
-    })
-    .await?;
+    let repo_copy = repo.clone();
+    let (catalogue, unreadable) =
+        crate::blocking("reading the catalogue in", repo.meta_dir(), move || {
+            repo_copy.load_readable()
+        })
+        .await??;
     if let Some(u) = unreadable.iter().find(|u| u.name == options.backup_id) {
         return Err(Error::UnreadableBackup {
             server: name.to_owned(),
@@ -132,6 +129,14 @@ pub(super) async fn prepare(
             reason: u.reason.clone(),
         });
     }
+    let archive_copy = archive.clone();
+    let (wals, histories) = crate::blocking("reading", archive.xlogdb_path(), move || {
+        let mut wals = archive_copy.wal_index()?;
+        add_streaming_partials(&archive_copy, &mut wals)?;
+        let histories = load_histories(&archive_copy, &wals)?;
+        Ok::<_, Error>((wals, histories))
+    })
+    .await??;
     let catalogue_warnings: Vec<String> = unreadable
         .iter()
         .map(|u| {

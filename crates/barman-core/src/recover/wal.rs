@@ -13,7 +13,7 @@ pub(super) async fn deliver_wal(
     jobs: usize,
     done: bool,
 ) -> Result<()> {
-    crate::blocking(move || {
+    crate::blocking("delivering WAL into", dir.clone(), move || {
         if done {
             create_dir(&dir.join("archive_status"))?;
         }
@@ -63,5 +63,5 @@ pub(super) async fn deliver_wal(
             result
         })
     })
-    .await
+    .await?
 }
