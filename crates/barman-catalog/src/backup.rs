@@ -355,44 +355,232 @@ pub struct BackupInfo {
     pub xlog_segment_size: WalSegSize,
 }
 
-/// Every key of `backup.info`, in the sorted order Barman writes them.
-pub const BACKUP_INFO_KEYS: [&str; 35] = [
-    "backup_label",
-    "backup_name",
-    "begin_offset",
-    "begin_time",
-    "begin_wal",
-    "begin_xlog",
-    "children_backup_ids",
-    "cluster_size",
-    "compression",
-    "config_file",
-    "copy_stats",
-    "data_checksums",
-    "deduplicated_size",
-    "encryption",
-    "end_offset",
-    "end_time",
-    "end_wal",
-    "end_xlog",
-    "error",
-    "hba_file",
-    "ident_file",
-    "included_files",
-    "mode",
-    "parent_backup_id",
-    "pgdata",
-    "server_name",
-    "size",
-    "snapshots_info",
-    "status",
-    "summarize_wal",
-    "systemid",
-    "tablespaces",
-    "timeline",
-    "version",
-    "xlog_segment_size",
-];
+/// How a `backup.info` value is read, cleared (`None`) and written, by the type of its
+/// field; `Err` holds the reason a value is refused.
+trait InfoField: Sized {
+    fn read(value: &str) -> std::result::Result<Self, String>;
+    fn none() -> Self;
+    fn text(&self) -> Option<String>;
+}
+
+fn py_int(value: &str) -> std::result::Result<i64, String> {
+    parse_py_int(value).ok_or_else(|| "expected an integer".to_owned())
+}
+
+impl InfoField for Option<String> {
+    fn read(value: &str) -> std::result::Result<Self, String> {
+        Ok(Some(value.to_owned()))
+    }
+    fn none() -> Self {
+        None
+    }
+    fn text(&self) -> Option<String> {
+        self.clone()
+    }
+}
+
+/// `Option`s of values written with `Display` and read with their own parser.
+macro_rules! displayed_field {
+    ($ty:ty, |$v:ident| $read:expr) => {
+        impl InfoField for Option<$ty> {
+            fn read($v: &str) -> std::result::Result<Self, String> {
+                $read.map(Some)
+            }
+            fn none() -> Self {
+                None
+            }
+            fn text(&self) -> Option<String> {
+                self.as_ref().map(ToString::to_string)
+            }
+        }
+    };
+}
+
+displayed_field!(i64, |v| py_int(v));
+displayed_field!(PyDateTime, |v| v
+    .parse::<PyDateTime>()
+    .map_err(|e| e.to_string()));
+displayed_field!(SegmentName, |v| v
+    .parse::<SegmentName>()
+    .map_err(|_| "expected a WAL segment name".to_owned()));
+displayed_field!(Lsn, |v| v
+    .parse::<Lsn>()
+    .map_err(|_| "expected an LSN such as 0/4000028".to_owned()));
+displayed_field!(BackupId, |v| v
+    .parse::<BackupId>()
+    .map_err(|_| "expected a backup id".to_owned()));
+displayed_field!(TimelineId, |v| py_int(v).and_then(|n| {
+    u32::try_from(n)
+        .ok()
+        .filter(|t| *t > 0)
+        .map(TimelineId::new)
+        .ok_or_else(|| "expected a timeline from 1 to 4294967295".to_owned())
+}));
+
+/// A Python literal (`backup_label`, `copy_stats`, ...): an empty one is written `None`.
+impl InfoField for Option<PyValue> {
+    fn read(value: &str) -> std::result::Result<Self, String> {
+        PyValue::parse(value)
+            .map(Some)
+            .map_err(|e| format!("not a Python literal: {e}"))
+    }
+    fn none() -> Self {
+        None
+    }
+    fn text(&self) -> Option<String> {
+        self.as_ref()
+            .filter(|v| v.is_truthy())
+            .map(PyValue::to_string)
+    }
+}
+
+/// `children_backup_ids`: comma-separated ids; none is written `None`.
+impl InfoField for Option<Vec<BackupId>> {
+    fn read(value: &str) -> std::result::Result<Self, String> {
+        value
+            .split(',')
+            .map(|s| s.parse::<BackupId>())
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+            .map_err(|_| "expected comma-separated backup ids".to_owned())
+    }
+    fn none() -> Self {
+        None
+    }
+    fn text(&self) -> Option<String> {
+        self.as_ref().filter(|v| !v.is_empty()).map(|v| {
+            v.iter()
+                .map(BackupId::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+}
+
+/// `tablespaces`: Barman's list of `(name, oid, location)` tuples.
+impl InfoField for Option<Vec<Tablespace>> {
+    fn read(value: &str) -> std::result::Result<Self, String> {
+        parse_tablespaces(value)
+    }
+    fn none() -> Self {
+        None
+    }
+    fn text(&self) -> Option<String> {
+        self.as_ref()
+            .filter(|t| !t.is_empty())
+            .map(|t| tablespaces_repr(t))
+    }
+}
+
+/// `status`: Barman keeps `None`; the catalogue treats it as EMPTY.
+impl InfoField for BackupStatus {
+    fn read(value: &str) -> std::result::Result<Self, String> {
+        value.parse().map_err(|_| {
+            "expected EMPTY, STARTED, WAITING_FOR_WALS, DONE, FAILED or SYNCING".to_owned()
+        })
+    }
+    fn none() -> Self {
+        BackupStatus::Empty
+    }
+    fn text(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+}
+
+/// `xlog_segment_size`: `None` means Barman's default.
+impl InfoField for WalSegSize {
+    fn read(value: &str) -> std::result::Result<Self, String> {
+        py_int(value).and_then(|v| {
+            u64::try_from(v)
+                .ok()
+                .and_then(|v| WalSegSize::new(v).ok())
+                .ok_or_else(|| "expected a power of two from 1 MiB to 1 GiB".to_owned())
+        })
+    }
+    fn none() -> Self {
+        WalSegSize::DEFAULT
+    }
+    fn text(&self) -> Option<String> {
+        Some(self.bytes().to_string())
+    }
+}
+
+/// Generates `BACKUP_INFO_KEYS` and `BackupInfo`'s reading, clearing and writing of each
+/// key from one list of keys (each the name of its field).
+macro_rules! backup_info_keys {
+    ($($key:ident,)*) => {
+        /// Every key of `backup.info`, in the sorted order Barman writes them.
+        pub const BACKUP_INFO_KEYS: [&str; [$(stringify!($key)),*].len()] = [$(stringify!($key)),*];
+
+        impl BackupInfo {
+            /// Reads `value` into the field of `key`; `None` for an unknown key.
+            fn set_value(&mut self, key: &str, value: &str) -> Option<std::result::Result<(), String>> {
+                match key {
+                    $(stringify!($key) => Some(InfoField::read(value).map(|v| self.$key = v)),)*
+                    _ => None,
+                }
+            }
+
+            /// Clears the field of `key` (the value `None`).
+            fn set_none(&mut self, key: &str) {
+                match key {
+                    $(stringify!($key) => self.$key = InfoField::none(),)*
+                    _ => {}
+                }
+            }
+
+            /// The text of `key`'s value, `None` when it is written `None`.
+            fn value_text(&self, key: &str) -> Option<String> {
+                match key {
+                    $(stringify!($key) => InfoField::text(&self.$key),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+// Every key of `backup.info`, in the sorted order Barman writes them. Each is a field of
+// `BackupInfo` of the same name; the field's type says how it is read and written
+// (`InfoField`). `BACKUP_INFO_KEYS` and the reading, clearing and writing of each key
+// are generated from this one list.
+backup_info_keys! {
+    backup_label,
+    backup_name,
+    begin_offset,
+    begin_time,
+    begin_wal,
+    begin_xlog,
+    children_backup_ids,
+    cluster_size,
+    compression,
+    config_file,
+    copy_stats,
+    data_checksums,
+    deduplicated_size,
+    encryption,
+    end_offset,
+    end_time,
+    end_wal,
+    end_xlog,
+    error,
+    hba_file,
+    ident_file,
+    included_files,
+    mode,
+    parent_backup_id,
+    pgdata,
+    server_name,
+    size,
+    snapshots_info,
+    status,
+    summarize_wal,
+    systemid,
+    tablespaces,
+    timeline,
+    version,
+    xlog_segment_size,
+}
 
 impl BackupInfo {
     /// Metadata of a new backup: status EMPTY, 16 MiB segments, nothing else known.
@@ -506,103 +694,10 @@ impl BackupInfo {
                 info.set_none(key);
                 continue;
             }
-            let int = || parse_py_int(value).ok_or_else(|| invalid("expected an integer"));
-            let text = || Some(value.to_owned());
-            let time = || {
-                value
-                    .parse::<PyDateTime>()
-                    .map(Some)
-                    .map_err(|e| invalid(&e.to_string()))
-            };
-            let seg = || {
-                value
-                    .parse::<SegmentName>()
-                    .map(Some)
-                    .map_err(|_| invalid("expected a WAL segment name"))
-            };
-            let lsn = || {
-                value
-                    .parse::<Lsn>()
-                    .map(Some)
-                    .map_err(|_| invalid("expected an LSN such as 0/4000028"))
-            };
-            let literal = || {
-                PyValue::parse(value)
-                    .map(Some)
-                    .map_err(|e| invalid(&format!("not a Python literal: {e}")))
-            };
-            let id = || {
-                value
-                    .parse::<BackupId>()
-                    .map(Some)
-                    .map_err(|_| invalid("expected a backup id"))
-            };
-            match key {
-                "backup_label" => info.backup_label = literal()?,
-                "backup_name" => info.backup_name = text(),
-                "begin_offset" => info.begin_offset = Some(int()?),
-                "begin_time" => info.begin_time = time()?,
-                "begin_wal" => info.begin_wal = seg()?,
-                "begin_xlog" => info.begin_xlog = lsn()?,
-                "children_backup_ids" => {
-                    info.children_backup_ids = Some(
-                        value
-                            .split(',')
-                            .map(|s| s.parse::<BackupId>())
-                            .collect::<Result<Vec<_>>>()
-                            .map_err(|_| invalid("expected comma-separated backup ids"))?,
-                    )
-                }
-                "cluster_size" => info.cluster_size = Some(int()?),
-                "compression" => info.compression = text(),
-                "config_file" => info.config_file = text(),
-                "copy_stats" => info.copy_stats = literal()?,
-                "data_checksums" => info.data_checksums = text(),
-                "deduplicated_size" => info.deduplicated_size = Some(int()?),
-                "encryption" => info.encryption = text(),
-                "end_offset" => info.end_offset = Some(int()?),
-                "end_time" => info.end_time = time()?,
-                "end_wal" => info.end_wal = seg()?,
-                "end_xlog" => info.end_xlog = lsn()?,
-                "error" => info.error = text(),
-                "hba_file" => info.hba_file = text(),
-                "ident_file" => info.ident_file = text(),
-                "included_files" => info.included_files = literal()?,
-                "mode" => info.mode = text(),
-                "parent_backup_id" => info.parent_backup_id = id()?,
-                "pgdata" => info.pgdata = text(),
-                "server_name" => info.server_name = text(),
-                "size" => info.size = Some(int()?),
-                "snapshots_info" => info.snapshots_info = literal()?,
-                "status" => {
-                    info.status = value.parse().map_err(|_| {
-                        invalid(
-                            "expected EMPTY, STARTED, WAITING_FOR_WALS, DONE, FAILED or SYNCING",
-                        )
-                    })?
-                }
-                "summarize_wal" => info.summarize_wal = text(),
-                "systemid" => info.systemid = text(),
-                "tablespaces" => {
-                    info.tablespaces = parse_tablespaces(value).map_err(|e| invalid(&e))?
-                }
-                "timeline" => {
-                    let v = int()?;
-                    let t = u32::try_from(v)
-                        .ok()
-                        .filter(|t| *t > 0)
-                        .ok_or_else(|| invalid("expected a timeline from 1 to 4294967295"))?;
-                    info.timeline = Some(TimelineId::new(t));
-                }
-                "version" => info.version = Some(int()?),
-                "xlog_segment_size" => {
-                    let v = int()?;
-                    info.xlog_segment_size = u64::try_from(v)
-                        .ok()
-                        .and_then(|v| WalSegSize::new(v).ok())
-                        .ok_or_else(|| invalid("expected a power of two from 1 MiB to 1 GiB"))?;
-                }
-                _ => {
+            match info.set_value(key, value) {
+                Some(Ok(())) => {}
+                Some(Err(reason)) => return Err(invalid(&reason)),
+                None => {
                     return Err(Error::UnknownKey {
                         file: path.to_owned(),
                         line: line_no,
@@ -612,49 +707,6 @@ impl BackupInfo {
             }
         }
         Ok(info)
-    }
-
-    fn set_none(&mut self, key: &str) {
-        match key {
-            "backup_label" => self.backup_label = None,
-            "backup_name" => self.backup_name = None,
-            "begin_offset" => self.begin_offset = None,
-            "begin_time" => self.begin_time = None,
-            "begin_wal" => self.begin_wal = None,
-            "begin_xlog" => self.begin_xlog = None,
-            "children_backup_ids" => self.children_backup_ids = None,
-            "cluster_size" => self.cluster_size = None,
-            "compression" => self.compression = None,
-            "config_file" => self.config_file = None,
-            "copy_stats" => self.copy_stats = None,
-            "data_checksums" => self.data_checksums = None,
-            "deduplicated_size" => self.deduplicated_size = None,
-            "encryption" => self.encryption = None,
-            "end_offset" => self.end_offset = None,
-            "end_time" => self.end_time = None,
-            "end_wal" => self.end_wal = None,
-            "end_xlog" => self.end_xlog = None,
-            "error" => self.error = None,
-            "hba_file" => self.hba_file = None,
-            "ident_file" => self.ident_file = None,
-            "included_files" => self.included_files = None,
-            "mode" => self.mode = None,
-            "parent_backup_id" => self.parent_backup_id = None,
-            "pgdata" => self.pgdata = None,
-            "server_name" => self.server_name = None,
-            "size" => self.size = None,
-            "snapshots_info" => self.snapshots_info = None,
-            // Barman keeps None for status; the catalogue treats it as EMPTY.
-            "status" => self.status = BackupStatus::Empty,
-            "summarize_wal" => self.summarize_wal = None,
-            "systemid" => self.systemid = None,
-            "tablespaces" => self.tablespaces = None,
-            "timeline" => self.timeline = None,
-            "version" => self.version = None,
-            // Barman's default applies.
-            "xlog_segment_size" => self.xlog_segment_size = WalSegSize::DEFAULT,
-            _ => {}
-        }
     }
 
     /// The backup's kind (the letter of `list-backups`).
@@ -699,66 +751,6 @@ impl BackupInfo {
     /// ```
     pub fn begin_timeline(&self) -> Option<TimelineId> {
         self.timeline.or(self.begin_wal.map(SegmentName::timeline))
-    }
-
-    fn value_text(&self, key: &str) -> Option<String> {
-        fn lit(v: &Option<PyValue>) -> Option<String> {
-            v.as_ref().filter(|v| v.is_truthy()).map(PyValue::to_string)
-        }
-        fn s<T: ToString>(v: &Option<T>) -> Option<String> {
-            v.as_ref().map(ToString::to_string)
-        }
-        match key {
-            "backup_label" => lit(&self.backup_label),
-            "backup_name" => self.backup_name.clone(),
-            "begin_offset" => s(&self.begin_offset),
-            "begin_time" => s(&self.begin_time),
-            "begin_wal" => s(&self.begin_wal),
-            "begin_xlog" => s(&self.begin_xlog),
-            "children_backup_ids" => self
-                .children_backup_ids
-                .as_ref()
-                .filter(|v| !v.is_empty())
-                .map(|v| {
-                    v.iter()
-                        .map(BackupId::to_string)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                }),
-            "cluster_size" => s(&self.cluster_size),
-            "compression" => self.compression.clone(),
-            "config_file" => self.config_file.clone(),
-            "copy_stats" => lit(&self.copy_stats),
-            "data_checksums" => self.data_checksums.clone(),
-            "deduplicated_size" => s(&self.deduplicated_size),
-            "encryption" => self.encryption.clone(),
-            "end_offset" => s(&self.end_offset),
-            "end_time" => s(&self.end_time),
-            "end_wal" => s(&self.end_wal),
-            "end_xlog" => s(&self.end_xlog),
-            "error" => self.error.clone(),
-            "hba_file" => self.hba_file.clone(),
-            "ident_file" => self.ident_file.clone(),
-            "included_files" => lit(&self.included_files),
-            "mode" => self.mode.clone(),
-            "parent_backup_id" => s(&self.parent_backup_id),
-            "pgdata" => self.pgdata.clone(),
-            "server_name" => self.server_name.clone(),
-            "size" => s(&self.size),
-            "snapshots_info" => lit(&self.snapshots_info),
-            "status" => Some(self.status.to_string()),
-            "summarize_wal" => self.summarize_wal.clone(),
-            "systemid" => self.systemid.clone(),
-            "tablespaces" => self
-                .tablespaces
-                .as_ref()
-                .filter(|t| !t.is_empty())
-                .map(|t| tablespaces_repr(t)),
-            "timeline" => s(&self.timeline),
-            "version" => s(&self.version),
-            "xlog_segment_size" => Some(self.xlog_segment_size.bytes().to_string()),
-            _ => None,
-        }
     }
 }
 
