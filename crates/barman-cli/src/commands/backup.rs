@@ -77,53 +77,7 @@ pub fn run(ctx: &Context, a: &Args) -> ExitCode {
     if a.check_timeout.is_some() {
         return fail("--check-timeout is not supported: barman-rs runs no checks before a backup");
     }
-    let args = BackupArgs {
-        immediate_checkpoint: if a.immediate_checkpoint {
-            Some(true)
-        } else if a.no_immediate_checkpoint {
-            Some(false)
-        } else {
-            None
-        },
-        reuse: a.reuse_backup.clone(),
-        jobs: a.jobs,
-        bwlimit: a.bwlimit,
-        wait: a.wait,
-        wait_timeout: a.wait_timeout,
-        name: a.name.clone(),
-        incremental: a.incremental.clone(),
-        retry_times: a.retry.times(),
-        retry_sleep: a.retry.retry_sleep,
-        keepalive_interval: a.keepalive_interval,
-    };
-    exec(ctx, &a.servers, &args)
-}
-
-/// The options of `barman backup` as typed.
-#[derive(Debug, Default)]
-struct BackupArgs {
-    /// `--immediate-checkpoint` / `--no-immediate-checkpoint`.
-    pub immediate_checkpoint: Option<bool>,
-    /// `--reuse-backup`.
-    pub reuse: Option<String>,
-    /// `-j`.
-    pub jobs: Option<usize>,
-    /// `--bwlimit`.
-    pub bwlimit: Option<u64>,
-    /// `--wait`.
-    pub wait: bool,
-    /// `--wait-timeout` (0 = none).
-    pub wait_timeout: u64,
-    /// `--name`.
-    pub name: Option<String>,
-    /// `--incremental`.
-    pub incremental: Option<String>,
-    /// `--retry-times` (`--no-retry`: 0).
-    pub retry_times: Option<u32>,
-    /// `--retry-sleep`.
-    pub retry_sleep: Option<u64>,
-    /// `--keepalive-interval`.
-    pub keepalive_interval: Option<u64>,
+    exec(ctx, a)
 }
 
 fn lsn_line(
@@ -193,7 +147,8 @@ impl Drop for ProgressDisplay {
 
 /// `barman backup SERVER...`: one backup per server (`all` for every active one);
 /// exit code 1 when any fails.
-fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
+fn exec(ctx: &Context, args: &Args) -> ExitCode {
+    let names = &args.servers;
     if args.incremental.is_some() {
         return fail(
             "--incremental (PostgreSQL 17 block-level incremental backups) is not supported yet; use --reuse-backup=link for file-level incrementals",
@@ -203,7 +158,7 @@ fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let reuse = match args.reuse.as_deref().map(str::parse::<ReuseBackup>) {
+    let reuse = match args.reuse_backup.as_deref().map(str::parse::<ReuseBackup>) {
         Some(Err(e)) => return fail(e),
         Some(Ok(r)) => Some(r),
         None => None,
@@ -217,7 +172,13 @@ fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
             continue;
         }
         let mut options = BackupOptions::new();
-        options.immediate_checkpoint = args.immediate_checkpoint;
+        options.immediate_checkpoint = if args.immediate_checkpoint {
+            Some(true)
+        } else if args.no_immediate_checkpoint {
+            Some(false)
+        } else {
+            None
+        };
         options.reuse = reuse;
         options.jobs = args.jobs;
         options.bwlimit = args.bwlimit;
@@ -225,8 +186,8 @@ fn exec(ctx: &Context, names: &[String], args: &BackupArgs) -> ExitCode {
         options.wait_timeout =
             (args.wait_timeout > 0).then(|| Duration::from_secs(args.wait_timeout));
         options.name = args.name.clone();
-        options.retry_times = args.retry_times;
-        options.retry_sleep = args.retry_sleep;
+        options.retry_times = args.retry.times();
+        options.retry_sleep = args.retry.retry_sleep;
         options.keepalive_interval = args.keepalive_interval;
         match conninfo(server) {
             Ok(ci) => options.conninfo = Some(ci),

@@ -1,7 +1,7 @@
 //! `barman get-wal`, and its `--tar` form for barman-wal-restore.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use barman_core::Error;
@@ -65,6 +65,14 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
             .collect();
         return get_wals_tar(ctx, &args.server, &names, codec, args.keep_compression);
     }
+    get_wal(ctx, args)
+}
+
+/// `barman get-wal SERVER WAL_NAME`: send a WAL file to standard output (or a
+/// directory), decompressed unless `--keep-compression`. Exit code 3 for a bad name or
+/// output, 1 when not found.
+fn get_wal(ctx: &Context, args: &Args) -> ExitCode {
+    let (server, name) = (args.server.as_str(), args.wal_name.as_str());
     let compression = if args.gzip {
         Some(Codec::Gzip)
     } else if args.bzip2 {
@@ -72,38 +80,6 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
     } else {
         None
     };
-    let options = GetWalArgs {
-        output_directory: args.output_directory.as_deref(),
-        partial: args.partial,
-        compression,
-        keep_compression: args.keep_compression,
-        peek: args.peek,
-        test: args.test,
-    };
-    get_wal(ctx, &args.server, &args.wal_name, &options)
-}
-
-/// Options of `get-wal`.
-#[derive(Debug, Default)]
-struct GetWalArgs<'a> {
-    /// `-o DIR`.
-    pub output_directory: Option<&'a Path>,
-    /// `-P`.
-    pub partial: bool,
-    /// `-z` / `-j`.
-    pub compression: Option<Codec>,
-    /// `--keep-compression`.
-    pub keep_compression: bool,
-    /// `-p N`.
-    pub peek: Option<usize>,
-    /// `-t`.
-    pub test: bool,
-}
-
-/// `barman get-wal SERVER WAL_NAME`: send a WAL file to standard output (or a
-/// directory), decompressed unless `--keep-compression`. Exit code 3 for a bad name or
-/// output, 1 when not found.
-fn get_wal(ctx: &Context, server: &str, name: &str, args: &GetWalArgs<'_>) -> ExitCode {
     let (_, archive) = match archive_of(ctx, server) {
         Ok(a) => a,
         Err(code) => return code,
@@ -133,10 +109,10 @@ fn get_wal(ctx: &Context, server: &str, name: &str, args: &GetWalArgs<'_>) -> Ex
     let opts = GetWalOptions {
         partial: args.partial,
         keep_compression: args.keep_compression,
-        compression: args.compression,
+        compression,
         ..GetWalOptions::default()
     };
-    let result = match args.output_directory {
+    let result = match args.output_directory.as_deref() {
         Some(dir) => archive.get_wal_to_dir(name, &opts, dir).map(|_| ()),
         None => {
             let stdout = std::io::stdout();

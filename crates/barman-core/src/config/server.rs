@@ -403,11 +403,15 @@ impl ServerConfig {
                 ),
             });
         }
+        // Every option first, then the typed fields once (not once per option).
         for (spec, setting) in &model.settings {
-            if spec.name != "cluster" {
-                self.set(spec.name, Some(setting.clone()));
+            if spec.name != "cluster"
+                && let Some(i) = Self::index(spec.name)
+            {
+                self.settings[i] = Some(setting.clone());
             }
         }
+        self.options = typed(&self.settings);
         self.active_model = Some(model.name.clone());
         Ok(())
     }
