@@ -21,14 +21,14 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use barman_catalog::{Identity, XlogDbEntry};
-use barman_wal::{
-    BackupLabel, Codec, CompressionLevel, SegmentCheck, TimelineHistory, WalFileName, WalSegSize,
-};
+use barman_catalog::XlogDbEntry;
+use barman_wal::{Codec, WalFileName};
 
 use crate::config::{GlobalConfig, ServerConfig};
-use crate::fsutil::{Lock, TempFile, create_private_dir, sync_dir, write_replace};
+use crate::fsutil::{Lock, TempFile, create_private_dir, sync_dir};
 use crate::hooks::{Hook, Hooks};
+use crate::repository::wal::same_stream;
+use crate::repository::{self, Repository};
 use crate::{Error, Result};
 use std::sync::{Arc, Mutex};
 
@@ -58,7 +58,6 @@ pub use maintenance::{RebuildReport, SkipReason, SkippedFile};
 #[derive(Clone, Debug)]
 pub struct WalArchive {
     server: String,
-    backup_dir: PathBuf,
     wals_dir: PathBuf,
     errors_dir: PathBuf,
     incoming_dir: PathBuf,
@@ -69,9 +68,7 @@ pub struct WalArchive {
     streaming_archiver: bool,
     archiver_batch_size: usize,
     streaming_archiver_batch_size: usize,
-    codec: Codec,
     compression_name: Option<String>,
-    level: CompressionLevel,
     /// `pre/post_archive_script` and their retry scripts, run around each file stored.
     archive_hooks: Hooks,
     /// `pre/post_wal_delete_script` and their retry scripts, run around each WAL file
@@ -79,6 +76,8 @@ pub struct WalArchive {
     wal_delete_hooks: Hooks,
     /// What the hooks had to say, for the caller to show.
     hook_warnings: Arc<Mutex<Vec<String>>>,
+    /// The objects of the repository (WAL files, `identity.json`), over `Storage`.
+    repository: Repository,
     /// The server's [`ServerConfig::usable`]: an error when it is disabled (nothing
     /// is archived then).
     usable: std::result::Result<(), crate::config::ConfigError>,
@@ -115,7 +114,6 @@ impl WalArchive {
         WalArchive {
             xlogdb: xlogdb_dir.join(format!("{name}-xlog.db")),
             server: name,
-            backup_dir,
             wals_dir,
             errors_dir,
             incoming_dir,
@@ -125,14 +123,13 @@ impl WalArchive {
             streaming_archiver: server.streaming_archiver(),
             archiver_batch_size: batch(o.archiver_batch_size),
             streaming_archiver_batch_size: batch(o.streaming_archiver_batch_size),
-            codec: compression.and_then(|c| c.codec()).unwrap_or(Codec::None),
             compression_name: compression
                 .and_then(|c| c.codec())
                 .map(|c| c.name().to_owned()),
-            level: server.compression_level(),
             archive_hooks: Hooks::new(global, server, Hook::Archive),
             wal_delete_hooks: Hooks::new(global, server, Hook::WalDelete),
             hook_warnings: Arc::default(),
+            repository: Repository::for_server(server),
             usable: server.usable(),
         }
     }
@@ -222,19 +219,6 @@ impl WalArchive {
 
     pub(crate) fn xlogdb_lock(&self) -> Result<Lock> {
         Lock::acquire(&self.lock_dir.join(format!(".{}-xlogdb.lock", self.server)))
-    }
-
-    fn identity_path(&self) -> PathBuf {
-        self.backup_dir.join("identity.json")
-    }
-
-    fn read_identity(&self) -> Result<Option<Identity>> {
-        let path = self.identity_path();
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(Identity::parse(&path.display().to_string(), &text)?)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io("reading", path, e)),
-        }
     }
 
     /// Archives the WAL file at `src` (a segment, `.partial`, `.backup` or `.history`
@@ -340,166 +324,36 @@ impl WalArchive {
 
     fn store_into(&self, src: &Path, name: WalFileName) -> Result<Stored> {
         let dest = self.path_of(&name);
-        let dest_dir = dest.parent().unwrap_or(&self.wals_dir).to_owned();
-        create_private_dir(&dest_dir)?;
         let meta = fs::metadata(src).map_err(|e| Error::io("reading", src, e))?;
-        // Archived files never change: the same content again (PostgreSQL retrying
-        // after a crash) is settled without validating or compressing anything. A
-        // different content is validated first, so an invalid file is reported as such
-        // rather than as a duplicate.
-        if dest.exists() && same_content(src, &dest)? {
-            self.ensure_listed(name, &dest)?;
-            return Ok(Stored::Identical);
-        }
-        let identity = self.read_identity()?;
-
-        // One pass: decode whatever compression the file has, validate, re-encode.
-        let mut tmp = TempFile::new(&dest_dir, &name.to_string())?;
-        let tmp_path = tmp.path().to_owned();
-        let input = File::open(src).map_err(|e| Error::io("opening", src, e))?;
-        let mut decoder =
-            Codec::decoder_detect(BufReader::with_capacity(1 << 16, input)).map_err(|e| {
-                Error::Wal {
-                    path: src.to_owned(),
-                    source: e,
-                }
-            })?;
-        let file = tmp.file().map_err(|e| Error::io("writing", &tmp_path, e))?;
-        let mut encoder = self
-            .codec
-            .encoder(io::BufWriter::with_capacity(1 << 16, file), self.level)
-            .map_err(|e| Error::Wal {
-                path: src.to_owned(),
-                source: e,
-            })?;
-        let mut discovered = None;
-        match name {
-            WalFileName::Segment(seg) | WalFileName::Partial(seg) => {
-                let mut first = vec![0u8; 8192];
-                let n = read_full(&mut decoder, &mut first)
-                    .map_err(|e| Error::io("reading", src, e))?;
-                first.truncate(n);
-                let header = barman_wal::PageHeader::parse(&first);
-                let size = header
-                    .and_then(|h| h.segment_size())
-                    .and_then(|s| WalSegSize::new(u64::from(s)).ok())
-                    .unwrap_or(WalSegSize::DEFAULT);
-                let mut check =
-                    SegmentCheck::new(seg, size).partial(matches!(name, WalFileName::Partial(_)));
-                if let Some(id) = &identity {
-                    let expected = id.system_id()?;
-                    if let Some(found) = header
-                        .and_then(|h| h.system_id())
-                        .filter(|f| *f != expected)
-                    {
-                        return Err(Error::ForeignCluster {
-                            path: src.to_owned(),
-                            server: self.server.clone(),
-                            found,
-                            expected,
-                        });
-                    }
-                    check = check.system_id(expected);
-                }
-                let mut v = check.validator();
-                let wal_err = |e| Error::Wal {
-                    path: src.to_owned(),
-                    source: e,
-                };
-                v.feed(&first).map_err(wal_err)?;
-                encoder
-                    .write_all(&first)
-                    .map_err(|e| Error::io("writing", &tmp_path, e))?;
-                let mut buf = vec![0u8; 1 << 16];
-                loop {
-                    let n = match decoder.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(Error::io("reading", src, e)),
-                    };
-                    v.feed(&buf[..n]).map_err(wal_err)?;
-                    encoder
-                        .write_all(&buf[..n])
-                        .map_err(|e| Error::io("writing", &tmp_path, e))?;
-                }
-                let report = v.finish().map_err(wal_err)?;
-                discovered = Some((report.system_id, report.version));
-            }
-            WalFileName::History(tli) => {
-                let mut text = String::new();
-                decoder
-                    .read_to_string(&mut text)
-                    .map_err(|e| Error::io("reading", src, e))?;
-                TimelineHistory::parse(tli, &text).map_err(|e| Error::Wal {
-                    path: src.to_owned(),
-                    source: e,
-                })?;
-                encoder
-                    .write_all(text.as_bytes())
-                    .map_err(|e| Error::io("writing", &tmp_path, e))?;
-            }
-            WalFileName::BackupLabel { .. } => {
-                let mut text = String::new();
-                decoder
-                    .read_to_string(&mut text)
-                    .map_err(|e| Error::io("reading", src, e))?;
-                BackupLabel::parse(&text).map_err(|e| Error::Wal {
-                    path: src.to_owned(),
-                    source: e,
-                })?;
-                encoder
-                    .write_all(text.as_bytes())
-                    .map_err(|e| Error::io("writing", &tmp_path, e))?;
-            }
-        }
-        let mut out = encoder
-            .finish()
-            .map_err(|e| Error::io("writing", &tmp_path, e))?;
-        out.flush()
-            .map_err(|e| Error::io("writing", &tmp_path, e))?;
-        drop(out);
-        if let Ok(mtime) = meta.modified() {
-            let _ = tmp.file().map(|f| f.set_modified(mtime));
-        }
-        let stored_size = fs::metadata(&tmp_path)
-            .map_err(|e| Error::io("reading", &tmp_path, e))?
-            .len();
-
-        let lock = self.xlogdb_lock()?;
-        if !tmp.install_new(&dest)? {
-            // Installed meanwhile by another process: identical content is a success,
-            // different content an error.
-            drop(lock);
-            if same_content(src, &dest)? {
+        match crate::wait(self.repository.store_wal(src, name))? {
+            repository::Stored::Identical => {
                 self.ensure_listed(name, &dest)?;
-                return Ok(Stored::Identical);
+                Ok(Stored::Identical)
             }
-            return Ok(Stored::Different);
+            repository::Stored::Archived { size } => {
+                // The archived file keeps the source's time, as xlog.db records it.
+                if let Ok(mtime) = meta.modified() {
+                    let _ = File::options()
+                        .write(true)
+                        .open(&dest)
+                        .and_then(|f| f.set_modified(mtime));
+                }
+                let entry = XlogDbEntry {
+                    name,
+                    size,
+                    time: mtime_secs(&meta),
+                    compression: self.compression_name.clone(),
+                    encryption: None,
+                };
+                let _lock = self.xlogdb_lock()?;
+                // A rebuild of xlog.db may have listed it already.
+                if !xlogdb_lists(&self.xlogdb, &name.to_string())? {
+                    self.append_xlogdb(&entry)?;
+                }
+                Ok(Stored::Archived(entry))
+            }
+            _ => Ok(Stored::Different),
         }
-        let entry = XlogDbEntry {
-            name,
-            size: stored_size,
-            time: meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0.0, |d| d.as_secs_f64()),
-            compression: self.compression_name.clone(),
-            encryption: None,
-        };
-        self.append_xlogdb(&entry)?;
-        if identity.is_none()
-            && let Some((systemid, version)) = discovered
-        {
-            let id = Identity {
-                systemid: systemid.to_string(),
-                version: version.to_string(),
-            };
-            write_replace(&self.identity_path(), id.to_json().as_bytes())?;
-        }
-        drop(lock);
-        Ok(Stored::Archived(entry))
     }
 
     /// Makes sure xlog.db lists `name`, archived at `path`: a crash between the install
@@ -834,48 +688,8 @@ impl Mode0600 for OpenOptions {
     }
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// Whether two files hold the same bytes.
 fn same_bytes(a: &Path, b: &Path) -> Result<bool> {
     let open = |p: &Path| File::open(p).map_err(|e| Error::io("opening", p, e));
     same_stream((a, open(a)?), (b, open(b)?))
-}
-
-/// Whether two files hold the same content once decompressed (whatever their codecs).
-fn same_content(a: &Path, b: &Path) -> Result<bool> {
-    let open = |p: &Path| -> Result<_> {
-        let f = File::open(p).map_err(|e| Error::io("opening", p, e))?;
-        Codec::decoder_detect(BufReader::new(f)).map_err(|e| Error::Wal {
-            path: p.to_owned(),
-            source: e,
-        })
-    };
-    same_stream((a, open(a)?), (b, open(b)?))
-}
-
-/// Whether two readers (of the files named) give the same bytes.
-fn same_stream((a, mut ra): (&Path, impl Read), (b, mut rb): (&Path, impl Read)) -> Result<bool> {
-    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    loop {
-        let na = read_full(&mut ra, &mut ba).map_err(|e| Error::io("reading", a, e))?;
-        let nb = read_full(&mut rb, &mut bb).map_err(|e| Error::io("reading", b, e))?;
-        if na != nb || ba[..na] != bb[..nb] {
-            return Ok(false);
-        }
-        if na == 0 {
-            return Ok(true);
-        }
-    }
 }

@@ -49,6 +49,7 @@ pub mod leftovers;
 pub mod postgres;
 pub mod recover;
 pub mod repo;
+pub mod repository;
 mod retry;
 pub mod secrets;
 mod tarball;
@@ -67,6 +68,33 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::io(op, path, std::io::Error::other(e)))
+}
+
+/// Runs `fut` to completion for a plain (blocking) fn of this crate, on the crate's
+/// own I/O runtime (one worker thread, started on first use).
+///
+/// Plain fns run on a thread of their own or on the blocking pool, never inside async
+/// code (the crate's rule); the storage futures they wait for need a runtime, whichever
+/// the caller has or has not.
+pub(crate) fn wait<T>(fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    static RUNTIME: std::sync::OnceLock<std::io::Result<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    let rt = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("barman-core-io")
+            .enable_all()
+            .build()
+    });
+    let rt = rt.as_ref().map_err(|e| {
+        Error::io(
+            "starting",
+            "the I/O runtime",
+            std::io::Error::new(e.kind(), e.to_string()),
+        )
+    })?;
+    let _entered = rt.enter();
+    futures::executor::block_on(fut)
 }
 
 /// The programs of the PostgreSQL host (`barman-wal-archive`, `barman-wal-restore`),
