@@ -642,10 +642,6 @@ impl ServerBackups {
         })
     }
 
-    fn marker_path(&self, id: BackupId) -> PathBuf {
-        self.repo.delete_marker_path(id)
-    }
-
     /// Whether `meta/<id>-delete_this` exists: a delete of this backup started.
     pub fn has_delete_marker(&self, id: BackupId) -> bool {
         self.repo.has_delete_marker(id)
@@ -667,8 +663,7 @@ impl ServerBackups {
             }
             Err(e) => return Err(e),
         };
-        fsutil::create_private_dir(self.repo.meta_dir())?;
-        fsutil::write_replace(&self.marker_path(id), b"delete")?;
+        self.repo.mark_deleting(id)?;
         // The delete hooks, as Barman runs them: after the marker, before anything
         // goes. A pre retry script's exit 63 stops the delete, and the marker goes too
         // (Barman leaves it, and its next retention deletes the backup anyway).
@@ -684,7 +679,7 @@ impl ServerBackups {
             if let Err(stop) = hooks.run_retry("pre") {
                 self.archive
                     .add_hook_warnings(std::mem::take(&mut hooks.warnings));
-                remove_file_durably(&self.marker_path(id))?;
+                self.repo.clear_delete_marker(id)?;
                 return Err(stop);
             }
         }
@@ -702,9 +697,8 @@ impl ServerBackups {
         if backup_path.parent().is_some_and(Path::exists) {
             fsutil::sync_dir(backup_path.parent().unwrap_or(Path::new(".")))?;
         }
-        remove_file_durably(&self.repo.info_path(id))?;
-        remove_file_durably(&self.repo.keep_path(id))?;
-        remove_file_durably(&self.marker_path(id))?;
+        self.repo.remove_meta(id)?;
+        self.repo.clear_delete_marker(id)?;
         if let Some(parent) = info.parent_backup_id
             && let Some(p) = cat.get(parent)
         {

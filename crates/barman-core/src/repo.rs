@@ -12,6 +12,7 @@ use barman_catalog::{BackupId, BackupInfo, BackupStatus, Catalogue, KeepTarget};
 
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{self, Lock};
+use crate::repository::Repository;
 use crate::{Error, Result};
 
 /// The suffix of the marker a delete writes first: `meta/<id>-delete_this`.
@@ -37,6 +38,8 @@ pub struct BackupRepo {
     base_dir: PathBuf,
     meta_dir: PathBuf,
     lock_dir: PathBuf,
+    /// `meta/` and `identity.json`, over `Storage`.
+    repository: Repository,
 }
 
 /// A catalogue entry that cannot be read.
@@ -71,7 +74,13 @@ impl BackupRepo {
             base_dir,
             backup_dir,
             lock_dir: PathBuf::from(&global.barman_lock_directory),
+            repository: Repository::for_server(server),
         }
+    }
+
+    /// The repository's objects (`meta/`, `identity.json`, WAL files) over `Storage`.
+    pub fn repository(&self) -> &Repository {
+        &self.repository
     }
 
     /// The server's name.
@@ -131,12 +140,14 @@ impl BackupRepo {
     /// [`Error::Catalog`] with [`barman_catalog::Error::UnknownBackup`] when neither file
     /// exists; parse and I/O errors.
     pub fn read_info(&self, id: BackupId) -> Result<BackupInfo> {
-        for path in [self.info_path(id), self.backup_path(id).join("backup.info")] {
-            match fs::read_to_string(&path) {
-                Ok(text) => return Ok(BackupInfo::parse(&path.to_string_lossy(), &text)?),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("reading", &path, e)),
-            }
+        if let Some(info) = crate::wait(self.repository.read_info(id))? {
+            return Ok(info);
+        }
+        let path = self.backup_path(id).join("backup.info");
+        match fs::read_to_string(&path) {
+            Ok(text) => return Ok(BackupInfo::parse(&path.to_string_lossy(), &text)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("reading", &path, e)),
         }
         Err(barman_catalog::Error::UnknownBackup {
             server: self.server.clone(),
@@ -152,11 +163,7 @@ impl BackupRepo {
     ///
     /// I/O errors; the previous file stays as it was.
     pub fn write_info(&self, info: &BackupInfo) -> Result<()> {
-        fsutil::create_private_dir(&self.meta_dir)?;
-        Ok(fsutil::write_replace(
-            &self.info_path(info.id),
-            info.to_string().as_bytes(),
-        )?)
+        crate::wait(self.repository.write_info(info))
     }
 
     /// Every backup of the server with its keep annotation, read from `meta/` and from
@@ -195,31 +202,23 @@ impl BackupRepo {
         let mut catalogue = Catalogue::new(&self.server);
         let mut unreadable = Vec::new();
         let mut ids = Vec::new();
-        for (dir, legacy) in [(&self.meta_dir, false), (&self.base_dir, true)] {
-            for entry in fsutil::list_dir(dir)? {
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                let (id, path) = if legacy {
-                    let info = entry.path().join("backup.info");
-                    if !info.is_file() {
-                        continue;
-                    }
-                    (name.as_ref(), info)
-                } else {
-                    match name.strip_suffix("-backup.info") {
-                        Some(id) => (id, entry.path()),
-                        None => continue,
-                    }
-                };
-                match id.parse::<BackupId>() {
-                    Ok(id) if !ids.contains(&id) => ids.push(id),
-                    Ok(_) => {}
-                    Err(e) => unreadable.push(UnreadableBackup {
-                        name: id.to_owned(),
-                        path,
-                        reason: format!("not a backup id: {e}"),
-                    }),
-                }
+        ids.extend(crate::wait(self.repository.meta_ids(&mut unreadable))?);
+        // The older layout: `base/<id>/backup.info`, on the local disk.
+        for entry in fsutil::list_dir(&self.base_dir)? {
+            let name = entry.file_name();
+            let id = name.to_string_lossy();
+            let info = entry.path().join("backup.info");
+            if !info.is_file() {
+                continue;
+            }
+            match id.parse::<BackupId>() {
+                Ok(id) if !ids.contains(&id) => ids.push(id),
+                Ok(_) => {}
+                Err(e) => unreadable.push(UnreadableBackup {
+                    name: id.into_owned(),
+                    path: info,
+                    reason: format!("not a backup id: {e}"),
+                }),
             }
         }
         ids.sort();
@@ -273,16 +272,15 @@ impl BackupRepo {
     ///
     /// I/O errors other than a missing file.
     pub fn read_keep(&self, id: BackupId) -> Result<Option<KeepTarget>> {
-        let legacy = self.backup_path(id).join("annotations").join("keep");
-        for path in [self.keep_path(id), legacy] {
-            match fs::read_to_string(&path) {
-                Ok(text) if text.trim().is_empty() => continue,
-                Ok(text) => return Ok(text.parse().ok()),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io("reading", &path, e)),
-            }
+        if let Some(keep) = crate::wait(self.repository.read_keep(id))? {
+            return Ok(Some(keep));
         }
-        Ok(None)
+        let legacy = self.backup_path(id).join("annotations").join("keep");
+        match fs::read_to_string(&legacy) {
+            Ok(text) => Ok(text.trim().parse().ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("reading", &legacy, e)),
+        }
     }
 
     /// Sets (or with `None` removes) the keep annotation of a backup, durably.
@@ -291,28 +289,31 @@ impl BackupRepo {
     ///
     /// I/O errors.
     pub fn write_keep(&self, id: BackupId, keep: Option<KeepTarget>) -> Result<()> {
-        match keep {
-            Some(k) => {
-                fsutil::create_private_dir(&self.meta_dir)?;
-                Ok(fsutil::write_replace(
-                    &self.keep_path(id),
-                    k.name().as_bytes(),
-                )?)
-            }
-            None => {
-                for path in [
-                    self.keep_path(id),
-                    self.backup_path(id).join("annotations").join("keep"),
-                ] {
-                    match fs::remove_file(&path) {
-                        Ok(()) => fsutil::sync_dir(path.parent().unwrap_or(Path::new(".")))?,
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(Error::io("removing", &path, e)),
-                    }
-                }
-                Ok(())
+        crate::wait(self.repository.write_keep(id, keep))?;
+        if keep.is_none() {
+            let legacy = self.backup_path(id).join("annotations").join("keep");
+            match fs::remove_file(&legacy) {
+                Ok(()) => fsutil::sync_dir(legacy.parent().unwrap_or(Path::new(".")))?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("removing", &legacy, e)),
             }
         }
+        Ok(())
+    }
+
+    /// Writes the delete marker (`meta/<id>-delete_this`): a delete of the backup started.
+    pub(crate) fn mark_deleting(&self, id: BackupId) -> Result<()> {
+        crate::wait(self.repository.mark_deleting(id))
+    }
+
+    /// Removes the delete marker.
+    pub(crate) fn clear_delete_marker(&self, id: BackupId) -> Result<()> {
+        crate::wait(self.repository.clear_deleting(id))
+    }
+
+    /// Removes `backup.info` and the keep annotation of a backup.
+    pub(crate) fn remove_meta(&self, id: BackupId) -> Result<()> {
+        crate::wait(self.repository.remove_meta(id))
     }
 
     fn lock_path(&self, what: &str) -> PathBuf {
@@ -370,7 +371,7 @@ impl BackupRepo {
 
     /// Whether a delete of this backup started (and has not finished).
     pub fn has_delete_marker(&self, id: BackupId) -> bool {
-        self.delete_marker_path(id).exists()
+        crate::wait(self.repository.is_deleting(id)).unwrap_or(false)
     }
 
     /// Whether a backup process of this server is running (holds the backup lock).

@@ -93,6 +93,21 @@ impl Repository {
         }
     }
 
+    /// Removes the delete marker of a backup (a delete finished or was called off).
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn clear_deleting(&self, id: BackupId) -> Result<()> {
+        self.home.remove(&Self::marker_rel(id)).await
+    }
+
+    /// Removes `backup.info` and the keep annotation of a backup.
+    pub(crate) async fn remove_meta(&self, id: BackupId) -> Result<()> {
+        self.home.remove(&Self::keep_rel(id)).await?;
+        self.home.remove(&Self::info_rel(id)).await
+    }
+
     /// Writes the delete marker of a backup: a delete started. Written first by a
     /// delete, removed last, so that a delete cut short is seen and finished.
     ///
@@ -139,9 +154,8 @@ impl Repository {
                 }
             }
         }
-        self.home.remove(&Self::keep_rel(id)).await?;
-        self.home.remove(&Self::info_rel(id)).await?;
-        self.home.remove(&Self::marker_rel(id)).await
+        self.remove_meta(id).await?;
+        self.clear_deleting(id).await
     }
 
     /// The catalogue as stored under `meta/`: every backup with its keep annotation. A
@@ -188,7 +202,10 @@ impl Repository {
 
     /// The backup ids of `meta/<id>-backup.info`, sorted; names that are not backup ids
     /// go to `unreadable`.
-    async fn meta_ids(&self, unreadable: &mut Vec<UnreadableBackup>) -> Result<Vec<BackupId>> {
+    pub(crate) async fn meta_ids(
+        &self,
+        unreadable: &mut Vec<UnreadableBackup>,
+    ) -> Result<Vec<BackupId>> {
         let Some(storage) = self.home.open_existing().await? else {
             return Ok(Vec::new());
         };

@@ -431,7 +431,7 @@ impl Repository {
             })
             .try_collect()
             .await?;
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by_key(|a| a.0);
         Ok(out)
     }
 
