@@ -3,6 +3,7 @@
 //!
 //! - [`PgCluster`]: a throwaway PostgreSQL cluster.
 //! - [`Sshd`]: a throwaway OpenSSH server on 127.0.0.1 with generated keys.
+//! - [`moto::Moto`]: an S3-compatible server (moto) on 127.0.0.1.
 //! - [`tools`]: who we are (root or not), which tools exist, free ports, small file
 //!   systems, the Barman oracle.
 //! - [`trace`]: a command under `strace`, and whether it made what it wrote durable.
@@ -10,6 +11,7 @@
 //!   property tests.
 #![allow(missing_docs)]
 
+pub mod moto;
 pub mod mutate;
 mod pg;
 mod sshd;

@@ -58,7 +58,7 @@ pub struct LocalStorage {
 }
 
 impl LocalStorage {
-    /// A storage rooted at `root`, which is created (mode 0700) if missing.
+    /// A storage rooted at `root`, which is created (mode 0700, durably) if missing.
     ///
     /// # Errors
     ///
@@ -66,11 +66,10 @@ impl LocalStorage {
     pub fn new(root: impl AsRef<Path>) -> Result<LocalStorage> {
         let root = root.as_ref();
         let loc = root.display().to_string();
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(root)
-            .map_err(|e| Error::from_io(TRANSPORT, &loc, Some(root), "create directory", e))?;
+        // Durably: each directory made is fsynced into its parent.
+        crate::durable::create_private_dir(root).map_err(|e| {
+            Error::from_io(TRANSPORT, &loc, Some(root), "create directory", e.source)
+        })?;
         let canonical = fs::canonicalize(root)
             .map_err(|e| Error::from_io(TRANSPORT, &loc, Some(root), "resolve", e))?;
         Ok(LocalStorage {

@@ -24,12 +24,12 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 /// Real WAL: consecutive segments of timeline 1 (1 MiB each) and a backup label file.
-struct Wal {
-    segments: Vec<(String, Vec<u8>)>,
-    label: (String, Vec<u8>),
+pub(crate) struct Wal {
+    pub(crate) segments: Vec<(String, Vec<u8>)>,
+    pub(crate) label: (String, Vec<u8>),
 }
 
-fn wal() -> Option<&'static Wal> {
+pub(crate) fn wal() -> Option<&'static Wal> {
     static WAL: OnceLock<Option<Wal>> = OnceLock::new();
     WAL.get_or_init(|| {
         let bin = pg::require()?;

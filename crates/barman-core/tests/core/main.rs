@@ -7,5 +7,6 @@ mod ini;
 mod parsers;
 mod postgres;
 mod recover;
+mod seam;
 mod support;
 mod tls;

@@ -1,8 +1,6 @@
 //! The object-store backend against a real S3-compatible server on 127.0.0.1
 //! (`moto_server`, started and stopped by the tests).
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use barman_transport::{
@@ -11,90 +9,24 @@ use barman_transport::{
 };
 use bytes::Bytes;
 
-use crate::support::{free_port, require, wait_for_port, which};
+use barman_testkit::moto::Moto;
 
-/// A `moto_server` on 127.0.0.1, killed on drop.
-pub(crate) struct Moto {
-    child: Child,
-    pub(crate) port: u16,
-    _dir: tempfile::TempDir,
+/// The object-store storage of a URL in the moto server.
+pub(crate) trait MotoStorage {
+    fn storage(&self, url: &str) -> ObjectStoreStorage;
 }
 
-impl Moto {
-    /// Starts the server, or returns `None` (skip) when moto is not installed.
-    pub(crate) fn start() -> Option<Moto> {
-        let port = free_port();
-        let mut cmd = if let Some(bin) = which("moto_server") {
-            Command::new(bin)
-        } else {
-            let has_moto = Command::new("python3")
-                .args(["-c", "import moto.server"])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !require("moto_server (pip install 'moto[server]')", has_moto) {
-                return None;
-            }
-            let mut c = Command::new("python3");
-            c.args(["-m", "moto.server"]);
-            c
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let log = std::fs::File::create(dir.path().join("moto.log")).unwrap();
-        let child = cmd
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut m = Moto {
-            child,
-            port,
-            _dir: dir,
-        };
-        wait_for_port(port, "moto_server", || {
-            m.child.try_wait().unwrap().is_none()
-        });
-        Some(m)
-    }
-
-    pub(crate) fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Creates a bucket with a plain HTTP request (moto does not check signatures).
-    pub(crate) fn create_bucket(&self, name: &str) {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        write!(
-            s,
-            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
-        )
-        .unwrap();
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).unwrap();
-        assert!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
-    }
-
-    pub(crate) fn storage(&self, url: &str) -> ObjectStoreStorage {
-        let opts = CloudOptions::new()
+impl MotoStorage for Moto {
+    fn storage(&self, url: &str) -> ObjectStoreStorage {
+        let mut opts = CloudOptions::new()
             .endpoint_url(self.endpoint())
-            .option("aws_access_key_id", "testing")
-            .option("aws_secret_access_key", "testing")
-            .option("aws_region", "us-east-1")
             .retries(2, Duration::from_secs(30));
+        for (k, v) in self.options() {
+            opts = opts.option(k, v);
+        }
         ObjectStoreStorage::from_url(url, &opts)
             .unwrap()
             .with_part_size(5 << 20)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
