@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::{StreamExt, TryStreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 
 use crate::durable::{FsError, TEMP_FILE_PREFIX, TempFile};
 use crate::error::PathError;
@@ -21,7 +21,8 @@ use crate::{
 
 const TRANSPORT: &str = "local";
 
-const CHUNK: usize = 64 * 1024;
+/// The chunks of a get: read by one blocking task, handed over through a channel.
+const GET_CHUNK: usize = 256 * 1024;
 
 /// A [`Storage`] in a directory of the local filesystem.
 ///
@@ -30,7 +31,9 @@ const CHUNK: usize = 64 * 1024;
 ///   [`PutMode::Create`], which fails atomically if the name exists), and the
 ///   directory is fsynced. A failed or cancelled put removes its temporary file.
 /// - **Private**: files are created with mode 0600 and directories with 0700.
-/// - **Streaming**: puts and gets move 64 KiB at a time, never a whole file.
+/// - **Streaming**: a put writes the payload's chunks as they come, a get reads 256 KiB
+///   at a time, never a whole file; each from one blocking task (no hop to the blocking
+///   pool per chunk).
 /// - **Confined**: [`Location`] already refuses `..` and absolute names; in addition
 ///   no read, write, listing or delete follows a symlink to a place outside the root
 ///   (symlinks that stay inside are followed; symlinked directories are not descended
@@ -242,24 +245,49 @@ impl Storage for LocalStorage {
         let std_file = tmp
             .take_file()
             .ok_or_else(|| io_err(location, "create", &path)(io::Error::other("no file")))?;
-        let mut file = tokio::fs::File::from_std(std_file);
+        // One blocking task writes and fsyncs the whole file, fed chunk by chunk: no
+        // hop to the blocking pool per chunk.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+        let writer = {
+            let (loc, path) = (location.clone(), path.clone());
+            tokio::task::spawn_blocking(move || {
+                let mut file = std_file;
+                while let Some(chunk) = rx.blocking_recv() {
+                    io::Write::write_all(&mut file, &chunk)
+                        .map_err(io_err(&loc, "write", &path))?;
+                }
+                file.sync_all().map_err(io_err(&loc, "fsync", &path))
+            })
+        };
         let mut stream = payload.into_stream();
+        let mut fed = Ok(());
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|source| Error::Payload {
-                location: location.to_string(),
-                source,
-            })?;
-            file.write_all(&chunk)
-                .await
-                .map_err(io_err(location, "write", &path))?;
+            match chunk {
+                // A failed writer closes the channel; its error is reported below.
+                Ok(chunk) => {
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                Err(source) => {
+                    fed = Err(Error::Payload {
+                        location: location.to_string(),
+                        source,
+                    });
+                    break;
+                }
+            }
         }
-        file.flush()
-            .await
-            .map_err(io_err(location, "write", &path))?;
-        file.sync_all()
-            .await
-            .map_err(io_err(location, "fsync", &path))?;
-        drop(file);
+        drop(tx);
+        // A payload that failed leaves nothing: `tmp`, dropped on return, removes the
+        // temporary file.
+        fed?;
+        writer.await.map_err(|e| Error::Backend {
+            transport: TRANSPORT,
+            location: location.to_string(),
+            retryable: false,
+            source: Box::new(e),
+        })??;
 
         let loc = location.clone();
         let name = location.file_name().unwrap_or_default().to_owned();
@@ -303,10 +331,33 @@ impl Storage for LocalStorage {
             Ok((file, meta, r))
         })
         .await?;
+        // One blocking task reads the range and hands it over chunk by chunk; it stops
+        // when the reader goes away.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes>>(8);
+        let len = r.end - r.start;
         let loc = location.clone();
-        let reader = tokio::fs::File::from_std(file).take(r.end - r.start);
-        let stream = tokio_util::io::ReaderStream::with_capacity(reader, CHUNK)
-            .map_err(move |e| Error::from_io(TRANSPORT, loc.as_str(), None, "read", e));
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut left = file.take(len);
+            loop {
+                let mut buf = BytesMut::zeroed(GET_CHUNK);
+                let n = match left.read(&mut buf) {
+                    Ok(0) => return,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        let err = Error::from_io(TRANSPORT, loc.as_str(), None, "read", e);
+                        let _ = tx.blocking_send(Err(err));
+                        return;
+                    }
+                };
+                buf.truncate(n);
+                if tx.blocking_send(Ok(buf.freeze())).is_err() {
+                    return;
+                }
+            }
+        });
+        let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
         Ok(GetResult::new(meta, r, Box::pin(stream)))
     }
 
@@ -492,6 +543,7 @@ mod tests {
     use super::*;
     use crate::conformance::{self, Capabilities};
     use crate::{DynStorage, StorageExt};
+    use futures::TryStreamExt;
     use std::os::unix::fs::PermissionsExt;
 
     fn caps() -> Capabilities {

@@ -39,6 +39,9 @@ pub(crate) type Discovered = Option<(u64, PgMajorVersion)>;
 
 const CHUNK: usize = 1 << 16;
 
+/// The chunks handed to the storage: few enough handoffs between threads per segment.
+const PUT_CHUNK: usize = 1 << 18;
+
 /// Reads `src` (whatever compression it has) as the WAL file `name`, validates it
 /// (segments: page headers, records' CRC-32C, size, and the system identifier against
 /// `identity`; history files and backup labels: their syntax), and writes it to `out`
@@ -150,7 +153,10 @@ impl ChannelWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(PUT_CHUNK),
+        ));
         self.written += chunk.len() as u64;
         self.tx.blocking_send(Ok(chunk)).map_err(|_| {
             self.closed.store(true, Ordering::SeqCst);
@@ -162,7 +168,7 @@ impl ChannelWriter {
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
+        if self.buf.len() >= PUT_CHUNK {
             self.send()?;
         }
         Ok(data.len())
@@ -229,7 +235,7 @@ impl Repository {
             tokio::task::spawn_blocking(move || {
                 let mut out = ChannelWriter {
                     tx,
-                    buf: Vec::with_capacity(CHUNK),
+                    buf: Vec::with_capacity(PUT_CHUNK),
                     written: 0,
                     closed,
                 };
