@@ -3,8 +3,9 @@
 //! Despite its name, `barman-core` is the application layer that sits *above* the
 //! vocabulary crates (`barman-wal`, `barman-catalog`) and the byte mover
 //! (`barman-transport`). It holds configuration ([`config`]), the WAL archive
-//! ([`archive`]), recovery ([`recover`]), and will hold the other operations (backup,
-//! receive-wal, retention, verify).
+//! ([`archive`]), the repository seam ([`repository`]: a server's objects over any
+//! storage), backups ([`backup`]), the catalogue and retention ([`catalogue`]) and
+//! recovery ([`recover`]).
 //!
 //! # Async and blocking: the rule
 //!
@@ -16,15 +17,17 @@
 //!   async; processes run through `tokio::process`; whatever walks or reads a tree,
 //!   parses a large file (xlog.db, the catalogue), unpacks a tar, runs a hook script
 //!   or sleeps between retries runs on tokio's blocking pool. These can be awaited on
-//!   a current-thread runtime next to other work. What they still do inline is small
-//!   bounded file I/O (reading `identity.json`, writing a `backup.info`), which the
-//!   repository seam of the next step moves behind the storage trait.
+//!   a current-thread runtime next to other work. The repository's objects
+//!   (`backup.info`, markers, WAL files) are read and written through the async
+//!   [`repository::Repository`], over any [`barman_transport::Storage`].
 //! - **plain `fn`** (the WAL archive: [`archive::WalArchive::put_wal`], `get_wal`,
 //!   `archive_wal`, `rebuild_xlogdb`; the catalogue: [`catalogue::ServerBackups`],
 //!   retention, delete; the configuration): synchronous, and blocking (files are
 //!   fsynced). Call them from a thread, or from async code through
 //!   `tokio::task::spawn_blocking`, never directly inside an async task: one put-wal
-//!   holds its thread for the whole validate-compress-fsync of a segment.
+//!   holds its thread for the whole validate-compress-fsync of a segment. They reach
+//!   the repository seam through core's own one-thread I/O runtime, whatever runtime
+//!   the caller has (or none).
 //!
 //! `examples/embed.rs` runs both kinds on a multi-threaded runtime and prints the worst
 //! stall of a heartbeat task.

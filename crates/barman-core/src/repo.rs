@@ -140,20 +140,35 @@ impl BackupRepo {
     /// [`Error::Catalog`] with [`barman_catalog::Error::UnknownBackup`] when neither file
     /// exists; parse and I/O errors.
     pub fn read_info(&self, id: BackupId) -> Result<BackupInfo> {
-        if let Some(info) = crate::wait(self.repository.read_info(id))? {
+        crate::wait(self.read_info_async(id))
+    }
+
+    /// [`BackupRepo::read_info`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`BackupRepo::read_info`].
+    pub async fn read_info_async(&self, id: BackupId) -> Result<BackupInfo> {
+        if let Some(info) = self.repository.read_info(id).await? {
             return Ok(info);
         }
         let path = self.backup_path(id).join("backup.info");
-        match fs::read_to_string(&path) {
-            Ok(text) => return Ok(BackupInfo::parse(&path.to_string_lossy(), &text)?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("reading", &path, e)),
+        let legacy = crate::blocking("reading", path.clone(), {
+            let path = path.clone();
+            move || fs::read_to_string(path)
+        })
+        .await?;
+        match legacy {
+            Ok(text) => Ok(BackupInfo::parse(&path.to_string_lossy(), &text)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(barman_catalog::Error::UnknownBackup {
+                    server: self.server.clone(),
+                    wanted: id.to_string(),
+                }
+                .into())
+            }
+            Err(e) => Err(Error::io("reading", &path, e)),
         }
-        Err(barman_catalog::Error::UnknownBackup {
-            server: self.server.clone(),
-            wanted: id.to_string(),
-        }
-        .into())
     }
 
     /// Writes `info` to `meta/<id>-backup.info` durably (temp file, fsync, rename,
@@ -164,6 +179,15 @@ impl BackupRepo {
     /// I/O errors; the previous file stays as it was.
     pub fn write_info(&self, info: &BackupInfo) -> Result<()> {
         crate::wait(self.repository.write_info(info))
+    }
+
+    /// [`BackupRepo::write_info`] for async code.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`BackupRepo::write_info`].
+    pub async fn write_info_async(&self, info: &BackupInfo) -> Result<()> {
+        self.repository.write_info(info).await
     }
 
     /// Every backup of the server with its keep annotation, read from `meta/` and from

@@ -98,7 +98,7 @@ impl Job<'_> {
         self.info.mode = Some("postgres".to_owned());
         self.info.begin_time = Some(py_time(begin));
         self.info.status = BackupStatus::Started;
-        self.repo.write_info(&self.info)?;
+        self.repo.write_info_async(&self.info).await?;
         self.phase = "copying files";
         let o = self.server.options();
         let program = find_program("pg_basebackup", o.path_prefix.as_deref())?;

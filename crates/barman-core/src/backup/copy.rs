@@ -178,7 +178,7 @@ impl Job<'_> {
         self.set_begin(start.lsn, tli, start.time);
         self.info.mode = Some("rsync-concurrent".to_owned());
         self.info.status = BackupStatus::Started;
-        self.repo.write_info(&self.info)?;
+        self.repo.write_info_async(&self.info).await?;
 
         self.phase = "copying files";
         // The copy and the check of its pages, with a keepalive query on the backup's

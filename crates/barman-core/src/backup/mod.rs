@@ -259,7 +259,7 @@ async fn wait_for_wal(
                 if let Some(s) = outcome.status() {
                     info.status = s;
                     info.error = outcome.error();
-                    repo.write_info(&info)?;
+                    repo.write_info_async(&info).await?;
                 }
                 break;
             }
@@ -447,7 +447,7 @@ pub async fn backup(
         let _ = crate::blocking("removing", copy.clone(), move || fs::remove_dir_all(copy)).await;
         if job.info.begin_time.is_some() {
             // Best effort: the error of the backup matters more than this one.
-            let _ = repo.write_info(&job.info);
+            let _ = repo.write_info_async(&job.info).await;
         }
         hooks.with_backup(&repo, &job.info, previous_id, None);
         let _ = hooks.run_retry_async("post").await;
@@ -460,7 +460,7 @@ pub async fn backup(
         .await;
     drop(pg);
     job.info.status = BackupStatus::WaitingForWals;
-    repo.write_info(&job.info)?;
+    repo.write_info_async(&job.info).await?;
     let info = wait_for_wal(&repo, &archive, job.info.clone(), options).await?;
     // The first backup makes every older WAL file useless (not in WORM mode, where
     // nothing is ever removed).

@@ -166,7 +166,7 @@ pub(super) async fn prepare(
             ),
         )
     };
-    if repo.has_delete_marker(id) {
+    if repo.repository().is_deleting(id).await? {
         return Err(being_deleted());
     }
     restorable(&catalogue, id, name)?;
@@ -181,11 +181,11 @@ pub(super) async fn prepare(
             ))
         })?),
     };
-    if repo.has_delete_marker(id) {
+    if repo.repository().is_deleting(id).await? {
         return Err(being_deleted());
     }
     let mut fresh = Catalogue::new(name);
-    fresh.insert(repo.read_info(id)?);
+    fresh.insert(repo.read_info_async(id).await?);
     let backup = restorable(&fresh, id, name)?;
     let pitr = request.is_pitr();
     if options.target_action.is_some() && !pitr {
