@@ -58,6 +58,16 @@ pub enum Error {
         /// What overflowed.
         what: String,
     },
+    /// A `CopyData` payload of the replication protocol that cannot be decoded.
+    #[error("invalid replication message {} of {len} bytes: {reason}", message_kind(*.kind))]
+    InvalidReplicationMessage {
+        /// Its first byte (the message kind).
+        kind: u8,
+        /// Its length.
+        len: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A malformed line in a text file: a timeline history file, a `backup_label`, a
     /// `tablespace_map`.
     #[error("{file}, line {line}: {reason}: {text:?}")]
@@ -312,5 +322,14 @@ pub enum SegmentProblem {
 impl Error {
     pub(crate) fn io(context: &'static str, source: std::io::Error) -> Self {
         Error::Io { context, source }
+    }
+}
+
+/// A message kind byte as text: `'w'` when printable, else `0x..`.
+fn message_kind(kind: u8) -> String {
+    if kind.is_ascii_graphic() {
+        format!("'{}'", kind as char)
+    } else {
+        format!("0x{kind:02x}")
     }
 }

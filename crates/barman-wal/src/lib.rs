@@ -64,6 +64,7 @@ mod history;
 mod label;
 mod lsn;
 mod page;
+pub mod replication;
 mod segment;
 mod timeline;
 mod version;

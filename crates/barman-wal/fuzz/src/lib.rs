@@ -27,6 +27,7 @@ pub const TARGETS: &[Target] = &[
     ("backup_label", backup_label),
     ("page_header", page_header),
     ("decompress", decompress),
+    ("replication_message", replication_message),
 ];
 
 /// `X/Y` LSNs: canonical text parses back to the same LSN, and the value is the one the
@@ -144,4 +145,42 @@ pub fn decompress(data: &[u8]) -> bool {
     let compressed = d.codec() != Codec::None;
     let mut out = Vec::new();
     d.take(64 << 20).read_to_end(&mut out).is_ok() && compressed
+}
+
+/// The payloads of replication `CopyData` messages: a decoded server message encodes
+/// back to the same bytes (nothing is lost or invented), and so does a decoded standby
+/// status update.
+pub fn replication_message(data: &[u8]) -> bool {
+    use barman_wal::replication::{ServerMessage, StandbyStatus};
+    let mut accepted = false;
+    match ServerMessage::parse(data) {
+        Ok(ServerMessage::XLogData(x)) => {
+            let mut again = vec![b'w'];
+            again.extend_from_slice(&u64::from(x.wal_start).to_be_bytes());
+            again.extend_from_slice(&u64::from(x.wal_end).to_be_bytes());
+            again.extend_from_slice(&x.send_time.as_micros().to_be_bytes());
+            again.extend_from_slice(x.data);
+            assert_eq!(again, data);
+            accepted = true;
+        }
+        Ok(ServerMessage::Keepalive(k)) => {
+            let mut again = vec![b'k'];
+            again.extend_from_slice(&u64::from(k.wal_end).to_be_bytes());
+            again.extend_from_slice(&k.send_time.as_micros().to_be_bytes());
+            again.push(u8::from(k.reply_requested));
+            assert_eq!(again.len(), data.len());
+            assert_eq!(again[..17], data[..17]);
+            assert_eq!(again[17] != 0, data[17] != 0);
+            accepted = true;
+        }
+        Ok(_) => accepted = true,
+        Err(_) => {}
+    }
+    if let Ok(s) = StandbyStatus::parse(data) {
+        let bytes = s.encode();
+        assert_eq!(StandbyStatus::parse(&bytes).unwrap(), s);
+        assert_eq!(bytes[..33], data[..33]);
+        accepted = true;
+    }
+    accepted
 }

@@ -7,4 +7,5 @@
 //! ```
 
 barman_fuzz_runner::fuzz_tests!(barman_wal_fuzz::TARGETS;
-    lsn, wal_file_name, history_file, backup_label, page_header, decompress);
+    lsn, wal_file_name, history_file, backup_label, page_header, decompress,
+    replication_message);
