@@ -10,8 +10,11 @@ use std::path::Path;
 use crate::{Error, Result};
 
 pub(crate) use barman_transport::durable::{
-    TempFile, create_private_dir, remove_file, sync_dir, write_persist, write_replace,
+    TempFile, create_private_dir, remove_file, sync_dir, write_persist,
 };
+// Backups write whole files beside their trees (the postgres feature).
+#[cfg(feature = "postgres")]
+pub(crate) use barman_transport::durable::write_replace;
 
 /// The entries of directory `dir`, none when it does not exist.
 ///

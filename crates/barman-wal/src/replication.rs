@@ -156,10 +156,15 @@ impl<'a> ServerMessage<'a> {
     pub fn parse(input: &'a [u8]) -> Result<ServerMessage<'a>> {
         match input.first() {
             Some(b'w') => {
-                let (_, (_, wal_start, wal_end, send_time, data)) =
-                    (tag::<_, _, NomError<'a>>(&b"w"[..]), be_u64, be_u64, be_i64, rest)
-                        .parse(input)
-                        .map_err(|_| invalid(input, "WAL data shorter than its 25-byte header"))?;
+                let (_, (_, wal_start, wal_end, send_time, data)) = (
+                    tag::<_, _, NomError<'a>>(&b"w"[..]),
+                    be_u64,
+                    be_u64,
+                    be_i64,
+                    rest,
+                )
+                    .parse(input)
+                    .map_err(|_| invalid(input, "WAL data shorter than its 25-byte header"))?;
                 Ok(ServerMessage::XLogData(XLogData {
                     wal_start: Lsn::new(wal_start),
                     wal_end: Lsn::new(wal_end),
@@ -168,14 +173,10 @@ impl<'a> ServerMessage<'a> {
                 }))
             }
             Some(b'k') => {
-                let (_, (_, wal_end, send_time, reply)) = all_consuming((
-                    tag::<_, _, NomError<'a>>(&b"k"[..]),
-                    be_u64,
-                    be_i64,
-                    be_u8,
-                ))
-                .parse(input)
-                .map_err(|_| invalid(input, "a keepalive is 18 bytes"))?;
+                let (_, (_, wal_end, send_time, reply)) =
+                    all_consuming((tag::<_, _, NomError<'a>>(&b"k"[..]), be_u64, be_i64, be_u8))
+                        .parse(input)
+                        .map_err(|_| invalid(input, "a keepalive is 18 bytes"))?;
                 Ok(ServerMessage::Keepalive(Keepalive {
                     wal_end: Lsn::new(wal_end),
                     send_time: PgTime(send_time),
@@ -249,7 +250,12 @@ impl StandbyStatus {
             be_u8,
         ))
         .parse(input)
-        .map_err(|_| invalid(input, "a standby status update is 34 bytes starting with 'r'"))?;
+        .map_err(|_| {
+            invalid(
+                input,
+                "a standby status update is 34 bytes starting with 'r'",
+            )
+        })?;
         Ok(StandbyStatus {
             write: Lsn::new(write),
             flush: Lsn::new(flush),
@@ -327,6 +333,9 @@ mod tests {
 
     #[test]
     fn the_epochs_are_2000_and_1970() {
-        assert_eq!(PgTime::from_system(UNIX_EPOCH).as_micros(), -946_684_800_000_000);
+        assert_eq!(
+            PgTime::from_system(UNIX_EPOCH).as_micros(),
+            -946_684_800_000_000
+        );
     }
 }

@@ -356,7 +356,7 @@ pub async fn backup(
         ));
     }
     let systemid = pg.system_identifier().await?;
-    check_identity(&repo, systemid, pg.server_version_num())?;
+    check_identity(&repo, systemid, pg.server_version_num()).await?;
     let seg_size = WalSegSize::new(pg.wal_segment_size().await?).map_err(|e| Error::Wal {
         path: PathBuf::from("wal_segment_size"),
         source: e,
@@ -503,33 +503,24 @@ pub async fn backup(
 }
 
 /// Records the cluster in `identity.json`, or refuses a different one.
-fn check_identity(repo: &BackupRepo, systemid: u64, version: u32) -> Result<()> {
-    let path = repo.identity_path();
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let identity = barman_catalog::Identity::parse(&path.to_string_lossy(), &text)?;
-            let recorded = identity.system_id()?;
-            if recorded != systemid {
-                return Err(Error::refused(
-                    Refusal::Conflict,
-                    format!(
-                        "server {}: PostgreSQL has system id {systemid}, but {} records {recorded}: this is another cluster",
-                        repo.server(),
-                        path.display()
-                    ),
-                ));
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let identity = barman_catalog::Identity {
-                systemid: systemid.to_string(),
-                version: (version / 10000).to_string(),
-            };
-            Ok(fsutil::write_replace(&path, identity.to_json().as_bytes())?)
-        }
-        Err(e) => Err(Error::io("reading", &path, e)),
+async fn check_identity(repo: &BackupRepo, systemid: u64, version: u32) -> Result<()> {
+    let ours = barman_catalog::Identity {
+        systemid: systemid.to_string(),
+        version: (version / 10000).to_string(),
+    };
+    let recorded = repo.repository().record_identity(&ours).await?;
+    let recorded_id = recorded.system_id()?;
+    if recorded_id != systemid {
+        return Err(Error::refused(
+            Refusal::Conflict,
+            format!(
+                "server {}: PostgreSQL has system id {systemid}, but {} records {recorded_id}: this is another cluster",
+                repo.server(),
+                repo.identity_path().display()
+            ),
+        ));
     }
+    Ok(())
 }
 
 struct Job<'a> {

@@ -12,7 +12,7 @@ use crate::Result;
 use crate::repo::{DELETE_MARKER, UnreadableBackup};
 
 impl Repository {
-    fn meta_label(&self, rel: &str) -> PathBuf {
+    pub(super) fn meta_label(&self, rel: &str) -> PathBuf {
         Path::new(&format!("{:?}", self.home)).join(rel)
     }
 

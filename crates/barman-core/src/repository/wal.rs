@@ -286,9 +286,7 @@ impl Repository {
                 version: version.to_string(),
             };
             // The first writer wins; a second cluster is refused by the next segment.
-            self.home
-                .write("identity.json", id.to_json(), PutMode::Create)
-                .await?;
+            self.record_identity(&id).await?;
         }
         Ok(Stored::Archived { size })
     }
@@ -488,6 +486,29 @@ impl Repository {
             index.push(e);
         }
         Ok(index)
+    }
+
+    /// Records `identity` in `identity.json` unless one is there already (create-only:
+    /// of two concurrent writers one wins); returns the identity now recorded.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors; a damaged file.
+    pub async fn record_identity(&self, identity: &Identity) -> Result<Identity> {
+        if self
+            .home
+            .write("identity.json", identity.to_json(), PutMode::Create)
+            .await?
+        {
+            return Ok(identity.clone());
+        }
+        self.identity().await?.ok_or_else(|| {
+            Error::io(
+                "reading",
+                self.meta_label("identity.json"),
+                io::Error::other("identity.json vanished right after it was found"),
+            )
+        })
     }
 
     /// `identity.json`: the cluster this repository belongs to, once known.
