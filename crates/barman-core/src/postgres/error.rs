@@ -86,7 +86,108 @@ pub enum PgError {
     },
 }
 
+/// An error PostgreSQL reported (`ErrorResponse`) on a connection of our own (the
+/// replication client): severity, SQLSTATE and message, with the detail and hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerError {
+    /// `ERROR`, `FATAL`, `PANIC`.
+    pub severity: String,
+    /// The SQLSTATE code.
+    pub code: String,
+    /// The primary message.
+    pub message: String,
+    /// The detail, if any.
+    pub detail: Option<String>,
+    /// The hint, if any.
+    pub hint: Option<String>,
+}
+
+impl ServerError {
+    /// Reads the fields of an `ErrorResponse`.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn from_fields(
+        mut fields: postgres_protocol::message::backend::ErrorFields<'_>,
+    ) -> ServerError {
+        use fallible_iterator::FallibleIterator;
+        let mut e = ServerError::protocol("");
+        while let Ok(Some(f)) = fields.next() {
+            let v = String::from_utf8_lossy(f.value_bytes()).into_owned();
+            match f.type_() {
+                b'V' => e.severity = v,
+                b'S' if e.severity.is_empty() => e.severity = v,
+                b'C' => e.code = v,
+                b'M' => e.message = v,
+                b'D' => e.detail = Some(v),
+                b'H' => e.hint = Some(v),
+                _ => {}
+            }
+        }
+        e
+    }
+
+    /// An error of the conversation itself (no SQLSTATE from the server).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn protocol(message: &str) -> ServerError {
+        ServerError {
+            severity: String::new(),
+            code: String::new(),
+            message: message.to_owned(),
+            detail: None,
+            hint: None,
+        }
+    }
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.severity.is_empty() {
+            write!(f, "{}: ", self.severity)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(d) = &self.detail {
+            write!(f, " ({d})")?;
+        }
+        if !self.code.is_empty() {
+            write!(f, " [SQLSTATE {}]", self.code)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Whether a SQLSTATE says the same request may succeed later: connection exceptions
+/// (08), operator intervention (57P: shutdown, crash), too many connections (53300),
+/// serialization failure and deadlock (40001, 40P01).
+fn transient_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || matches!(code, "53300" | "40001" | "40P01")
+}
+
 impl PgError {
+    /// The SQLSTATE the server answered with, for an error the server reported.
+    ///
+    /// ```
+    /// use barman_core::postgres::PgError;
+    /// let e = PgError::Unexpected { target: "host=pg".into(), what: "x", value: "y".into() };
+    /// assert_eq!(e.sqlstate(), None);
+    /// ```
+    pub fn sqlstate(&self) -> Option<&str> {
+        let (PgError::Connect { source, .. } | PgError::Query { source, .. }) = self else {
+            return None;
+        };
+        if let Some(e) = source.downcast_ref::<ServerError>() {
+            return Some(e.code.as_str()).filter(|c| !c.is_empty());
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(db) = source
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(|e| e.as_db_error())
+        {
+            return Some(db.code().code());
+        }
+        None
+    }
+
     /// Whether trying again later may succeed: the server could not be reached or the
     /// session was lost (a network error, a closed connection, or SQLSTATE class 08
     /// connection exception, 57P operator intervention, 53300 too many connections,
@@ -100,14 +201,14 @@ impl PgError {
         #[cfg(feature = "postgres")]
         if let Some(e) = source.downcast_ref::<tokio_postgres::Error>() {
             if let Some(db) = e.as_db_error() {
-                let code = db.code().code();
-                return code.starts_with("08")
-                    || code.starts_with("57P")
-                    || matches!(code, "53300" | "40001" | "40P01");
+                return transient_sqlstate(db.code().code());
             }
             if e.is_closed() {
                 return true;
             }
+        }
+        if let Some(e) = source.downcast_ref::<ServerError>() {
+            return transient_sqlstate(&e.code);
         }
         // A network failure somewhere in the chain: refused, reset, timed out.
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source.as_ref());

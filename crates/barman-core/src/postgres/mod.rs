@@ -13,13 +13,18 @@
 //! TLS over TCP follows libpq's `sslmode`, `sslrootcert`, `sslcert` and `sslkey` (on
 //! rustls); unix sockets never use TLS, as with libpq.
 //!
-//! [`ConnInfo`] is always there; [`PgServer`] (tokio-postgres, rustls) needs the
-//! `postgres` feature, on by default.
+//! [`replication`] is a physical replication client of our own (tokio-postgres cannot
+//! stream WAL), with the same conninfo and TLS rules.
+//!
+//! [`ConnInfo`] is always there; [`PgServer`] (tokio-postgres, rustls) and
+//! [`replication`] need the `postgres` feature, on by default.
 
 #[cfg(feature = "postgres")]
 mod client;
 mod conninfo;
 mod error;
+#[cfg(feature = "postgres")]
+pub mod replication;
 #[cfg(feature = "postgres")]
 mod tls;
 
@@ -29,4 +34,4 @@ pub use client::{
     ReplicationSlot, Settings, SwitchWal,
 };
 pub use conninfo::{ConnInfo, DEFAULT_PORT, DEFAULT_SOCKET_DIR, pgpass_lookup};
-pub use error::{BoxedSource, PgError};
+pub use error::{BoxedSource, PgError, ServerError};

@@ -71,6 +71,12 @@ fn read_certs(key: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, Pg
 /// The rustls connector for `ci`, `None` when the connection must not use TLS
 /// (`sslmode` `disable` or `allow`).
 pub(crate) fn connector(ci: &ConnInfo) -> Result<Option<MakeRustlsConnect>, PgError> {
+    Ok(client_config(ci)?.map(MakeRustlsConnect::new))
+}
+
+/// The rustls configuration for `ci` (the same rules, for a connection made here
+/// rather than by tokio-postgres), `None` when the connection must not use TLS.
+pub(crate) fn client_config(ci: &ConnInfo) -> Result<Option<ClientConfig>, PgError> {
     let mode = ci.get("sslmode").unwrap_or("prefer");
     let mut verify = match mode {
         "disable" | "allow" => return Ok(None),
@@ -157,7 +163,7 @@ pub(crate) fn connector(ci: &ConnInfo) -> Result<Option<MakeRustlsConnect>, PgEr
                 .map_err(|e| invalid("sslcert", &cert, e.to_string()))?
         }
     };
-    Ok(Some(MakeRustlsConnect::new(config)))
+    Ok(Some(config))
 }
 
 /// `verify-ca` and `verify-full`: the chain must lead to a root of `sslrootcert`; the

@@ -7,6 +7,7 @@ mod ini;
 mod parsers;
 mod postgres;
 mod recover;
+mod replication;
 mod seam;
 mod support;
 mod tls;
