@@ -19,6 +19,7 @@
 //! use barman_core::postgres::ConnInfo;
 //! use barman_core::postgres::replication::{ReplicationConnection, StreamEvent};
 //!
+//! # #[allow(dead_code)]
 //! # async fn run() -> Result<(), barman_core::postgres::PgError> {
 //! let ci = ConnInfo::parse("host=/var/run/postgresql user=barman")?;
 //! let mut conn = ReplicationConnection::connect(&ci, "barman_receive_wal").await?;
