@@ -53,6 +53,9 @@ enum Command {
     PutWal(commands::put_wal::Args),
     /// Archive the WAL files waiting in incoming/ and streaming/.
     ArchiveWal(commands::archive_wal::Args),
+    /// Stream WAL from the server into streaming/ (replication protocol), or manage its
+    /// replication slot.
+    ReceiveWal(commands::receive_wal::Args),
     /// Send an archived WAL file to standard output (or a directory).
     GetWal(commands::get_wal::Args),
     /// Periodic maintenance, to run every minute: WAL archiving, backup checks,
@@ -98,7 +101,7 @@ fn log_source(command: &Command) -> &'static str {
         | Command::PutWal(_)
         | Command::GetWal(_)
         | Command::CheckWalArchive(_) => "barman.server",
-        Command::ArchiveWal(_) => "barman.wal_archiver",
+        Command::ArchiveWal(_) | Command::ReceiveWal(_) => "barman.wal_archiver",
         Command::RebuildXlogdb(_) => "barman.backup",
         Command::Diagnose(_) => "barman.diagnose",
         Command::Recover(_) => "barman.recovery_executor",
@@ -211,6 +214,7 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::SwitchWal(a) => switch_wal::run(ctx, a),
         Command::PutWal(a) => put_wal::run(ctx, a),
         Command::ArchiveWal(a) => archive_wal::run(ctx, a),
+        Command::ReceiveWal(a) => receive_wal::run(ctx, a),
         Command::GetWal(a) => get_wal::run(ctx, a),
         Command::Cron => cron::run(ctx),
         Command::RebuildXlogdb(a) => rebuild_xlogdb::run(ctx, a),

@@ -50,6 +50,8 @@ mod fsutil;
 pub mod hooks;
 pub mod leftovers;
 pub mod postgres;
+#[cfg(feature = "postgres")]
+pub mod receive;
 pub mod recover;
 pub mod repo;
 pub mod repository;

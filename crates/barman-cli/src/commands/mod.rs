@@ -28,6 +28,7 @@ pub mod list_files;
 pub mod list_servers;
 pub mod put_wal;
 pub mod rebuild_xlogdb;
+pub mod receive_wal;
 pub mod recover;
 pub mod show_backup;
 pub mod show_servers;

@@ -10,6 +10,7 @@ mod ops;
 mod ops_pg;
 mod options;
 mod put_wal;
+mod receive_wal;
 mod recover;
 mod servers;
 mod support;

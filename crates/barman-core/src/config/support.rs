@@ -120,25 +120,16 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     unsupported!(
         "streaming_archiver",
         Support::Refused(
-            "streaming_archiver = on with archiver = off: WAL streaming (receive-wal) is not supported yet, so nothing would archive this server's WAL"
+            "streaming_archiver = on with archiver = off: cron does not start receive-wal yet, so this server's WAL would be archived only while a receive-wal runs"
         ),
         |s| s.streaming_archiver() && !s.archiver()
     ),
     unsupported!(
         "streaming_archiver",
         Support::Warned(
-            "streaming_archiver = on is not supported yet (no receive-wal): WAL arrives through archive_command only"
+            "streaming_archiver = on: cron does not start receive-wal yet; run 'barman receive-wal SERVER' as a service (WAL also arrives through archive_command)"
         ),
         |s| s.streaming_archiver() && s.archiver()
-    ),
-    unsupported!(
-        "create_slot",
-        Support::Warned("create_slot is not supported yet: no replication slot is created"),
-        |s| s.options().create_slot == "auto"
-    ),
-    unsupported!(
-        "streaming_archiver_name",
-        Support::Moot("only for receive-wal, not available yet")
     ),
     unsupported!(
         "wals_directory",

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use barman_wal::replication::{ServerMessage, StandbyStatus};
-use barman_wal::{Lsn, TimelineId};
+use barman_wal::{Lsn, TimelineId, WalSegSize};
 use bytes::{Buf, Bytes, BytesMut};
 use fallible_iterator::FallibleIterator;
 use postgres_protocol::authentication::sasl::{self, ChannelBinding, ScramSha256};
@@ -541,6 +541,24 @@ impl ReplicationConnection {
         })
     }
 
+    /// `SHOW wal_segment_size` (replication connections accept `SHOW`).
+    ///
+    /// # Errors
+    ///
+    /// [`PgError::Query`]; [`PgError::Unexpected`] for a size that is not a power of two
+    /// between 1 MiB and 1 GiB.
+    pub async fn wal_segment_size(&mut self) -> Result<WalSegSize, PgError> {
+        let what = "SHOW wal_segment_size";
+        let rows = self.simple_query(what, "SHOW wal_segment_size").await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| self.unexpected(what, "no row"))?;
+        let text = self.text(what, row, 0)?;
+        parse_size(&text)
+            .and_then(|b| WalSegSize::new(b).ok())
+            .ok_or_else(|| self.unexpected(what, &text))
+    }
+
     /// `TIMELINE_HISTORY tli`: the history file's name and content.
     ///
     /// # Errors
@@ -722,6 +740,21 @@ impl ReplicationConnection {
         let _ = self.flush().await;
         let _ = self.io.shutdown().await;
     }
+}
+
+/// A size as `SHOW` prints it: `16MB`, `1GB`, `512kB`, or bytes.
+fn parse_size(text: &str) -> Option<u64> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (n, unit) = text.split_at(digits);
+    let n: u64 = n.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 /// A slot name as PostgreSQL accepts it: lower-case letters, digits and underscores,
@@ -1080,6 +1113,17 @@ async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_as_show_prints_them() {
+        assert_eq!(parse_size("16MB"), Some(16 << 20));
+        assert_eq!(parse_size("1GB"), Some(1 << 30));
+        assert_eq!(parse_size("512kB"), Some(512 << 10));
+        assert_eq!(parse_size("8192"), Some(8192));
+        for bad in ["", "MB", "16 XB", "99999999999999999999GB"] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn slot_names_go_into_commands_only_when_plain() {

@@ -6,6 +6,7 @@ mod config;
 mod ini;
 mod parsers;
 mod postgres;
+mod receive;
 mod recover;
 mod replication;
 mod seam;

@@ -100,7 +100,7 @@ fn what_would_lose_data_or_security_is_refused() {
         ),
         (
             "archiver = off\nstreaming_archiver = on\nslot_name = barman",
-            "nothing would archive this server's WAL",
+            "archived only while a receive-wal runs",
         ),
         (
             "wals_directory = s3://bucket/pg/wals",
@@ -139,7 +139,7 @@ fn what_is_harmless_is_warned_about_once() {
     assert!(w.iter().all(|l| l.starts_with("server pg: ")), "{w:?}");
     assert!(
         w.iter()
-            .any(|l| l.contains("streaming_archiver = on is not supported yet"))
+            .any(|l| l.contains("streaming_archiver = on: cron does not start receive-wal yet"))
     );
     // Nothing set: nothing said.
     assert!(load("").unwrap().unsupported().is_empty());

@@ -1,0 +1,146 @@
+//! `barman receive-wal` against a real PostgreSQL 15: the slot commands, a foreground
+//! receive-wal stopped by `--stop`, what it streamed archived by `archive-wal`, and
+//! `--reset`.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use barman_testkit::{self as pg, PgCluster};
+
+use crate::support::{BARMAN, barman};
+
+#[test]
+fn receive_wal_slots_stop_and_reset_as_barman() {
+    let Some(bin) = pg::require() else {
+        return;
+    };
+    let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &["max_replication_slots = 4"]).unwrap();
+    let home = pg.dir().join("barman-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let conf = pg.dir().join("barman.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[barman]\nbarman_home = {home}\nbarman_lock_directory = {home}\n\n[pg]\nconninfo = host={dir} user=postgres dbname=postgres\nstreaming_conninfo = host={dir} user=postgres\nbackup_method = postgres\narchiver = on\nstreaming_archiver = on\nslot_name = barman\n",
+            home = home.display(),
+            dir = pg.dir().display()
+        ),
+    )
+    .unwrap();
+
+    // The slot: created, refused twice, accepted with --if-not-exists.
+    let (code, out, err) = barman(&conf, &["receive-wal", "--create-slot", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Creating physical replication slot 'barman' on server 'pg'"),
+        "{out}"
+    );
+    assert!(out.contains("Replication slot 'barman' created"), "{out}");
+    assert_eq!(
+        pg.sql("SELECT slot_type FROM pg_replication_slots WHERE slot_name = 'barman'")
+            .unwrap(),
+        "physical"
+    );
+    let (code, out, err) = barman(&conf, &["receive-wal", "--create-slot", "pg"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("Replication slot 'barman' already exists"),
+        "{err}"
+    );
+    let (code, out, err) = barman(
+        &conf,
+        &["receive-wal", "--create-slot", "--if-not-exists", "pg"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // --stop with nothing running.
+    let (code, _, err) = barman(&conf, &["receive-wal", "--stop", "pg"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no such process for server pg"), "{err}");
+    // Options that exclude each other.
+    let (code, _, err) = barman(&conf, &["receive-wal", "--stop", "--reset", "pg"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot be used with"), "{err}");
+
+    // A foreground receive-wal, stopped by --stop.
+    let mut child = std::process::Command::new(BARMAN)
+        .arg("-c")
+        .arg(&conf)
+        .args(["receive-wal", "pg"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pg.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'").unwrap() != "1" {
+        assert!(Instant::now() < deadline, "receive-wal did not connect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    pg.sql("CREATE TABLE t AS SELECT g, md5(g::text) FROM generate_series(1, 50000) g")
+        .unwrap();
+    pg.sql("SELECT pg_switch_wal()").unwrap();
+    let switched: String = pg.sql("SELECT pg_current_wal_lsn()").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pg
+        .sql(&format!(
+            "SELECT flush_lsn >= '{switched}' FROM pg_stat_replication"
+        ))
+        .unwrap()
+        != "t"
+    {
+        assert!(Instant::now() < deadline, "receive-wal did not catch up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out, err) = barman(&conf, &["receive-wal", "--stop", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("Stopped process receive-wal({})", child.id())),
+        "{out}"
+    );
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{status}: {log}");
+    assert!(log.contains("receive-wal for server pg stopped"), "{log}");
+
+    // What it streamed: complete segments (and a .partial when WAL went on past the
+    // last whole one); archive-wal takes them, holding back the newest complete one
+    // when there is no .partial, as Barman does.
+    let streaming = home.join("pg/streaming");
+    let mut names: Vec<String> = std::fs::read_dir(&streaming)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let partials = names.iter().filter(|n| n.ends_with(".partial")).count();
+    assert!(partials <= 1, "{names:?}");
+    let complete: Vec<&String> = names.iter().filter(|n| n.len() == 24).collect();
+    assert!(complete.len() >= 2, "{names:?}");
+    let (code, out, err) = barman(&conf, &["archive-wal", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let xlogdb = std::fs::read_to_string(home.join("pg/wals/pg-xlog.db")).unwrap();
+    let held_back = usize::from(partials == 0);
+    for c in &complete[..complete.len() - held_back] {
+        assert!(xlogdb.contains(c.as_str()), "{c} archived: {xlogdb}");
+    }
+
+    // --reset: the position is aligned with the slot (nothing to do right after a stop
+    // that reported everything), or reset; either way a receive-wal can start from it.
+    let (code, out, err) = barman(&conf, &["receive-wal", "--reset", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Nothing to do. Position of receive-wal is aligned.")
+            || out.contains("Creating status file"),
+        "{out}"
+    );
+
+    // Dropping the slot, then again.
+    let (code, out, err) = barman(&conf, &["receive-wal", "--drop-slot", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Replication slot 'barman' dropped"), "{out}");
+    let (code, _, err) = barman(&conf, &["receive-wal", "--drop-slot", "pg"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Replication slot 'barman' does not exist"),
+        "{err}"
+    );
+}

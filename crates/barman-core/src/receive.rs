@@ -1,0 +1,756 @@
+//! `receive-wal`: WAL streamed over the replication protocol into `streaming/`, as
+//! Barman runs `pg_receivewal`, with our own client
+//! ([`crate::postgres::replication`]).
+//!
+//! - WAL goes to `streaming/<segment>.partial`, created at the full segment size (as
+//!   pg_receivewal does, so a `.partial` is 0 bytes or a whole segment), written where
+//!   the stream says, **fsynced before the flush position is reported**, and renamed to
+//!   `<segment>` (durably) once complete. `archive-wal` then validates and archives the
+//!   complete segments as any other WAL.
+//! - A status update goes out as soon as the data received so far is durable and no
+//!   more is waiting, and every `status_interval`: with `synchronous_standby_names`
+//!   naming `streaming_archiver_name`, a COMMIT on the primary returns only once its WAL
+//!   is on this host's disk.
+//! - The start position is the newest `.partial` (streamed again from its segment's
+//!   start), else the segment after the newest complete one, else the slot's
+//!   `restart_lsn`, else the server's current position.
+//! - A timeline switch (the server ends the old timeline after a promotion) is followed:
+//!   the history file is fetched into `streaming/`, the old timeline's last segment stays
+//!   a `.partial`, and streaming goes on on the new timeline.
+//! - The cluster must be the one of `identity.json`. The run holds Barman's
+//!   `.<server>-receive-wal.lock` (with its PID, for `receive-wal --stop`).
+
+use std::fs::{self, File, OpenOptions};
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use barman_wal::replication::{PgTime, StandbyStatus};
+use barman_wal::{Lsn, SegmentName, TimelineId, WalFileName, WalSegSize};
+use futures::FutureExt;
+
+use crate::archive::WalArchive;
+use crate::config::{GlobalConfig, ServerConfig};
+use crate::fsutil::{self, Lock};
+use crate::postgres::replication::{ReplicationConnection, StreamEvent, WalStream};
+use crate::postgres::{ConnInfo, PgError};
+use crate::repo::BackupRepo;
+use crate::{Error, Refusal, Result};
+
+/// How a run of [`receive_wal`] goes.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ReceiveOptions {
+    /// A status update at least this often, data or not (pg_receivewal: 10 s).
+    pub status_interval: Duration,
+    /// Stop once this many segments are complete (`None`: until `shutdown`).
+    pub max_segments: Option<usize>,
+}
+
+impl Default for ReceiveOptions {
+    fn default() -> ReceiveOptions {
+        ReceiveOptions {
+            status_interval: Duration::from_secs(10),
+            max_segments: None,
+        }
+    }
+}
+
+impl ReceiveOptions {
+    /// The same, stopping once `n` segments are complete.
+    pub fn with_max_segments(mut self, n: usize) -> ReceiveOptions {
+        self.max_segments = Some(n);
+        self
+    }
+
+    /// The same, with a status update at least every `interval`.
+    pub fn with_status_interval(mut self, interval: Duration) -> ReceiveOptions {
+        self.status_interval = interval;
+        self
+    }
+}
+
+/// What a run of [`receive_wal`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiveReport {
+    /// The segments completed (renamed from `.partial`), in order.
+    pub completed: Vec<WalFileName>,
+    /// The timeline history files fetched.
+    pub history_files: Vec<WalFileName>,
+    /// The position durably received when the run ended.
+    pub flushed: Lsn,
+}
+
+/// The `.partial` being written.
+struct Partial {
+    segment: SegmentName,
+    path: PathBuf,
+    file: File,
+}
+
+struct Receiver {
+    streaming_dir: PathBuf,
+    size: WalSegSize,
+    current: Option<Partial>,
+    /// Received (written).
+    written: Lsn,
+    /// Received and fsynced.
+    flushed: Lsn,
+    report: ReceiveReport,
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |e| Error::io(op, path, e)
+}
+
+impl Receiver {
+    /// The file of `segment`, `.partial`, created at the full segment size (0600).
+    fn open(&mut self, segment: SegmentName) -> Result<()> {
+        let path = self
+            .streaming_dir
+            .join(format!("{}.partial", WalFileName::Segment(segment)));
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err("opening", &path))?;
+        let len = file.metadata().map_err(io_err("reading", &path))?.len();
+        if len != self.size.bytes() {
+            file.set_len(self.size.bytes())
+                .map_err(io_err("sizing", &path))?;
+            file.sync_all().map_err(io_err("syncing", &path))?;
+        }
+        if !existed {
+            fsutil::sync_dir(&self.streaming_dir)?;
+        }
+        self.current = Some(Partial {
+            segment,
+            path,
+            file,
+        });
+        Ok(())
+    }
+
+    /// Writes `data` received at `start` (across segment boundaries as needed),
+    /// completing segments on the way. Returns the segments completed.
+    fn write(&mut self, tli: TimelineId, start: Lsn, mut data: &[u8]) -> Result<()> {
+        let mut at = u64::from(start);
+        while !data.is_empty() {
+            let segment = SegmentName::containing(tli, Lsn::new(at), self.size);
+            if self.current.as_ref().map(|p| p.segment) != Some(segment) {
+                if let Some(p) = self.current.take() {
+                    // A jump (a restart from another place): what was there stays partial.
+                    p.file.sync_all().map_err(io_err("syncing", &p.path))?;
+                }
+                self.open(segment)?;
+            }
+            let offset = at % self.size.bytes();
+            let room = usize::try_from(self.size.bytes() - offset).unwrap_or(usize::MAX);
+            let (now, rest) = data.split_at(room.min(data.len()));
+            let p = self.current.as_ref().ok_or_else(|| {
+                Error::io("writing", &self.streaming_dir, io::Error::other("no file"))
+            })?;
+            p.file
+                .write_all_at(now, offset)
+                .map_err(io_err("writing", &p.path))?;
+            at += now.len() as u64;
+            self.written = Lsn::new(at);
+            data = rest;
+            if at % self.size.bytes() == 0 {
+                self.complete()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The current segment is whole: fsync, rename to its final name, fsync the
+    /// directory.
+    fn complete(&mut self) -> Result<()> {
+        let Some(p) = self.current.take() else {
+            return Ok(());
+        };
+        p.file.sync_all().map_err(io_err("syncing", &p.path))?;
+        let name = WalFileName::Segment(p.segment);
+        let dest = self.streaming_dir.join(name.to_string());
+        fs::rename(&p.path, &dest).map_err(io_err("renaming", &p.path))?;
+        fsutil::sync_dir(&self.streaming_dir)?;
+        self.flushed = self.written;
+        self.report.completed.push(name);
+        Ok(())
+    }
+
+    /// Makes what was written durable.
+    fn sync(&mut self) -> Result<()> {
+        if let Some(p) = &self.current {
+            p.file.sync_data().map_err(io_err("syncing", &p.path))?;
+        }
+        self.flushed = self.written;
+        Ok(())
+    }
+}
+
+/// Where to start streaming: from `streaming/` (the newest `.partial`, else after the
+/// newest complete segment), `None` when it holds no segment.
+fn resume_point(dir: &Path, size: WalSegSize) -> Result<Option<(TimelineId, Lsn)>> {
+    let mut newest: Option<(SegmentName, bool)> = None;
+    for e in fsutil::list_dir(dir)? {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let (seg, partial) = match name.parse::<WalFileName>() {
+            Ok(WalFileName::Segment(s)) => (s, false),
+            Ok(WalFileName::Partial(s)) => (s, true),
+            _ => continue,
+        };
+        if newest.is_none_or(|(n, _)| seg > n) {
+            newest = Some((seg, partial));
+        }
+    }
+    Ok(newest.map(|(seg, partial)| {
+        let start = seg.start_lsn(size).unwrap_or(Lsn::INVALID);
+        if partial {
+            (seg.timeline(), start)
+        } else {
+            (
+                seg.timeline(),
+                start.checked_add(size.bytes()).unwrap_or(start),
+            )
+        }
+    }))
+}
+
+fn refused(kind: Refusal, message: String) -> Error {
+    Error::refused(kind, message)
+}
+
+/// `barman receive-wal SERVER`: streams WAL into `streaming/` until `shutdown`
+/// resolves (or `options.max_segments` segments are complete), from the server of
+/// `conninfo` (the server's `streaming_conninfo`, completed by the caller).
+///
+/// # Errors
+///
+/// [`Error::Refused`] when another receive-wal runs for the server, when the server is
+/// another cluster than `identity.json` records, or when `slot_name` names a slot that
+/// does not exist with `create_slot = manual`; connection and stream errors
+/// ([`Error::is_retryable`] says which may succeed later); I/O errors writing
+/// `streaming/`. What was received stays, fsynced: a new run resumes from it.
+pub async fn receive_wal(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    conninfo: &ConnInfo,
+    options: &ReceiveOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<ReceiveReport> {
+    server.usable()?;
+    let name = server.name().to_owned();
+    let o = server.options();
+    let lock_path =
+        PathBuf::from(&global.barman_lock_directory).join(format!(".{name}-receive-wal.lock"));
+    let _lock = crate::blocking("locking", lock_path.clone(), {
+        let p = lock_path.clone();
+        move || Lock::try_acquire(&p)
+    })
+    .await??
+    .ok_or_else(|| {
+        refused(
+            Refusal::Busy,
+            format!("Another receive-wal process is already running for server {name}"),
+        )
+    })?;
+    let archive = WalArchive::for_server(global, server);
+    let streaming_dir = archive.streaming_dir().to_owned();
+    crate::blocking("creating", streaming_dir.clone(), {
+        let d = streaming_dir.clone();
+        move || fsutil::create_private_dir(&d)
+    })
+    .await??;
+    let app = o
+        .streaming_archiver_name
+        .clone()
+        .unwrap_or_else(|| "barman_receive_wal".to_owned());
+    let mut conn = ReplicationConnection::connect(conninfo, &app).await?;
+    let system = conn.identify_system().await?;
+    let repo = BackupRepo::for_server(global, server);
+    if let Some(id) = repo.repository().identity().await? {
+        let expected = id.system_id()?;
+        if expected != system.system_id {
+            return Err(refused(
+                Refusal::Conflict,
+                format!(
+                    "server {name}: the streaming connection reaches system id {}, but {} records {expected}: this is another cluster",
+                    system.system_id,
+                    repo.identity_path().display()
+                ),
+            ));
+        }
+    }
+    let size = conn.wal_segment_size().await?;
+    let slot = o.slot_name.clone();
+    let mut slot_restart = None;
+    if let Some(slot) = &slot {
+        slot_restart = ensure_slot(&mut conn, &name, slot, o.create_slot == "auto").await?;
+    }
+    let resume = crate::blocking("listing", streaming_dir.clone(), {
+        let d = streaming_dir.clone();
+        move || resume_point(&d, size)
+    })
+    .await??;
+    let (mut tli, start) = match (resume, slot_restart) {
+        (Some(r), _) => r,
+        (None, Some(restart)) => (system.timeline, restart),
+        (None, None) => (system.timeline, system.xlogpos),
+    };
+    let start = start.align_down(size.bytes());
+    let mut rx = OnPool(Some(Receiver {
+        streaming_dir,
+        size,
+        current: None,
+        written: start,
+        flushed: start,
+        report: ReceiveReport::default(),
+    }));
+    let mut stream = conn
+        .start_replication(slot.as_deref(), start, tli)
+        .await
+        .map_err(|e| slot_error(e, &name, slot.as_deref()))?;
+    let mut ticker = tokio::time::interval(options.status_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut shutdown = std::pin::pin!(shutdown.fuse());
+    let mut waiting: Option<std::result::Result<StreamEvent, PgError>> = None;
+    loop {
+        let event = match waiting.take() {
+            Some(e) => e,
+            None => {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break,
+                    e = stream.next() => e,
+                    _ = ticker.tick() => {
+                        send_status(&mut stream, rx.get()?, false).await?;
+                        continue;
+                    }
+                }
+            }
+        };
+        match event? {
+            StreamEvent::Data { start, data, .. } => {
+                let before = rx.get()?.report.completed.len();
+                rx.run(move |r| r.write(tli, start, &data)).await?;
+                let done = rx.get()?.report.completed.len();
+                if done > before && options.max_segments.is_some_and(|m| done >= m) {
+                    send_status(&mut stream, rx.get()?, false).await?;
+                    break;
+                }
+                // More already here: take it first; otherwise make it durable and say so.
+                match stream.next().now_or_never() {
+                    Some(e) => waiting = Some(e),
+                    None => {
+                        rx.run(Receiver::sync).await?;
+                        send_status(&mut stream, rx.get()?, false).await?;
+                    }
+                }
+            }
+            StreamEvent::Keepalive {
+                reply_requested, ..
+            } => {
+                if reply_requested {
+                    send_status(&mut stream, rx.get()?, false).await?;
+                }
+            }
+            StreamEvent::End { next } => {
+                rx.run(Receiver::sync).await?;
+                let Some((next_tli, next_start)) = next else {
+                    // The server ended the stream (a shutdown): the run ends, a new one
+                    // resumes from what was received.
+                    break;
+                };
+                // The old timeline's last segment stays partial; the history comes.
+                rx.run(|r| {
+                    r.current = None;
+                    Ok(())
+                })
+                .await?;
+                let mut c = stream.stop().await?;
+                let (file, content) = c.timeline_history(next_tli).await?;
+                let history = WalFileName::History(next_tli);
+                let path = rx.get()?.streaming_dir.join(history.to_string());
+                if file != history.to_string() {
+                    return Err(Error::io(
+                        "fetching",
+                        &path,
+                        io::Error::other(format!("the server sent {file:?}")),
+                    ));
+                }
+                crate::blocking("writing", path.clone(), move || {
+                    fsutil::write_replace(&path, &content)
+                })
+                .await??;
+                tli = next_tli;
+                let start = next_start.align_down(size.bytes());
+                rx.run(move |r| {
+                    r.report.history_files.push(history);
+                    r.written = start;
+                    r.flushed = start;
+                    Ok(())
+                })
+                .await?;
+                stream = c
+                    .start_replication(slot.as_deref(), start, tli)
+                    .await
+                    .map_err(|e| slot_error(e, &name, slot.as_deref()))?;
+            }
+        }
+    }
+    rx.run(Receiver::sync).await?;
+    let _ = send_status(&mut stream, rx.get()?, false).await;
+    if let Ok(c) = stream.stop().await {
+        c.close().await;
+    }
+    let mut r = rx.0.take().ok_or_else(lost)?;
+    r.report.flushed = r.flushed;
+    Ok(r.report)
+}
+
+/// The receiver, moved to the blocking pool for its file work and back.
+struct OnPool(Option<Receiver>);
+
+fn lost() -> Error {
+    Error::io(
+        "receiving",
+        "streaming/",
+        io::Error::other("the receiver's blocking task failed"),
+    )
+}
+
+impl OnPool {
+    fn get(&self) -> Result<&Receiver> {
+        self.0.as_ref().ok_or_else(lost)
+    }
+
+    async fn run<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Receiver) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let mut r = self.0.take().ok_or_else(lost)?;
+        let (r, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&mut r);
+            (r, out)
+        })
+        .await
+        .map_err(|_| lost())?;
+        self.0 = Some(r);
+        out
+    }
+}
+
+async fn send_status(stream: &mut WalStream, rx: &Receiver, reply: bool) -> Result<()> {
+    let mut status = StandbyStatus::new(rx.written, rx.flushed, Lsn::INVALID, PgTime::now());
+    status.reply_requested = reply;
+    Ok(stream.send_status(status).await?)
+}
+
+/// Makes sure the slot exists (creating it with `create_slot = auto`); returns its
+/// restart position where the server says it (PostgreSQL 15 and later).
+async fn ensure_slot(
+    conn: &mut ReplicationConnection,
+    server: &str,
+    slot: &str,
+    auto: bool,
+) -> Result<Option<Lsn>> {
+    if conn.server_version_num() >= 150000 {
+        if let Some(pos) = conn.read_replication_slot(slot).await? {
+            return Ok(pos.restart_lsn);
+        }
+        if !auto {
+            return Err(missing_slot(server, slot));
+        }
+    }
+    if auto {
+        match conn.create_physical_slot(slot, true).await {
+            Ok(()) => {}
+            Err(e) if e.sqlstate() == Some("42710") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(None)
+}
+
+fn missing_slot(server: &str, slot: &str) -> Error {
+    refused(
+        Refusal::ServerState,
+        format!(
+            "server {server}: replication slot '{slot}' doesn't exist. Please execute 'barman receive-wal --create-slot {server}'"
+        ),
+    )
+}
+
+/// A START_REPLICATION error for a missing slot (SQLSTATE 42704) as Barman says it.
+fn slot_error(e: PgError, server: &str, slot: Option<&str>) -> Error {
+    match slot {
+        Some(s) if e.sqlstate() == Some("42704") => missing_slot(server, s),
+        _ => e.into(),
+    }
+}
+
+/// What `receive-wal --create-slot` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlotOutcome {
+    /// Created (or dropped) now.
+    Done,
+    /// It was there already (`--if-not-exists`), or not there to drop.
+    AlreadyThere,
+}
+
+fn slot_name_of(server: &ServerConfig) -> Result<String> {
+    server.options().slot_name.clone().ok_or_else(|| {
+        refused(
+            Refusal::InvalidRequest,
+            format!("server {}: the slot_name option is not set", server.name()),
+        )
+    })
+}
+
+async fn replication_connection(
+    server: &ServerConfig,
+    conninfo: &ConnInfo,
+) -> Result<ReplicationConnection> {
+    let app = server
+        .options()
+        .streaming_archiver_name
+        .clone()
+        .unwrap_or_else(|| "barman_receive_wal".to_owned());
+    Ok(ReplicationConnection::connect(conninfo, &app).await?)
+}
+
+/// `receive-wal --create-slot`: creates the server's physical replication slot
+/// (`slot_name`), reserving WAL from now on.
+///
+/// # Errors
+///
+/// [`Error::Refused`] without `slot_name`, or when the slot exists and
+/// `if_not_exists` is false; connection errors.
+pub async fn create_slot(
+    server: &ServerConfig,
+    conninfo: &ConnInfo,
+    if_not_exists: bool,
+) -> Result<SlotOutcome> {
+    let slot = slot_name_of(server)?;
+    let mut conn = replication_connection(server, conninfo).await?;
+    let outcome = match conn.create_physical_slot(&slot, true).await {
+        Ok(()) => SlotOutcome::Done,
+        Err(e) if e.sqlstate() == Some("42710") && if_not_exists => SlotOutcome::AlreadyThere,
+        Err(e) if e.sqlstate() == Some("42710") => {
+            return Err(refused(
+                Refusal::Conflict,
+                format!("Replication slot '{slot}' already exists"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    conn.close().await;
+    Ok(outcome)
+}
+
+/// `receive-wal --drop-slot`: drops the server's replication slot.
+///
+/// # Errors
+///
+/// [`Error::Refused`] without `slot_name`, or when the slot is in use (a receive-wal
+/// streams from it); connection errors. A slot that does not exist is
+/// [`SlotOutcome::AlreadyThere`].
+pub async fn drop_slot(server: &ServerConfig, conninfo: &ConnInfo) -> Result<SlotOutcome> {
+    let slot = slot_name_of(server)?;
+    let mut conn = replication_connection(server, conninfo).await?;
+    let outcome = match conn.drop_slot(&slot, false).await {
+        Ok(()) => SlotOutcome::Done,
+        Err(e) if e.sqlstate() == Some("42704") => SlotOutcome::AlreadyThere,
+        Err(e) if e.sqlstate() == Some("55006") => {
+            return Err(refused(
+                Refusal::Busy,
+                format!(
+                    "Replication slot '{slot}' is in use: stop receive-wal first (barman receive-wal --stop {})",
+                    server.name()
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    conn.close().await;
+    Ok(outcome)
+}
+
+/// The PID of the receive-wal running for `server` (holding its lock), if one runs.
+///
+/// # Errors
+///
+/// I/O errors on the lock file.
+pub fn running_pid(global: &GlobalConfig, server: &ServerConfig) -> Result<Option<u32>> {
+    let path = PathBuf::from(&global.barman_lock_directory)
+        .join(format!(".{}-receive-wal.lock", server.name()));
+    if !path.exists() {
+        return Ok(None);
+    }
+    if Lock::try_acquire_shared(&path)?.is_some() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&path).map_err(io_err("reading", &path))?;
+    Ok(text.trim().parse().ok())
+}
+
+/// `receive-wal --stop`: asks the receive-wal running for `server` to stop (SIGTERM:
+/// it makes what it received durable, reports it, and exits) and waits up to 10 s
+/// for it. Returns its PID, `None` when none was running.
+///
+/// # Errors
+///
+/// [`Error::Refused`] when the process does not stop in time; I/O errors.
+pub async fn stop(global: &GlobalConfig, server: &ServerConfig) -> Result<Option<u32>> {
+    let (g, s) = (global.clone(), server.clone());
+    let lock_dir = PathBuf::from(&global.barman_lock_directory);
+    let Some(pid) =
+        crate::blocking("reading", lock_dir.clone(), move || running_pid(&g, &s)).await??
+    else {
+        return Ok(None);
+    };
+    let status = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .map_err(|e| Error::io("running", "kill", e))?;
+    if !status.success() {
+        return Err(refused(
+            Refusal::ServerState,
+            format!("Termination of receive-wal failed: cannot signal process {pid}"),
+        ));
+    }
+    for _ in 0..100 {
+        let (g, s) = (global.clone(), server.clone());
+        let running =
+            crate::blocking("reading", lock_dir.clone(), move || running_pid(&g, &s)).await??;
+        if running.is_none() {
+            return Ok(Some(pid));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(refused(
+        Refusal::Busy,
+        format!("Termination of receive-wal failed: process {pid} still runs after 10 s"),
+    ))
+}
+
+/// What `receive-wal --reset` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResetOutcome {
+    /// `streaming/` already starts where the server (or the slot) is.
+    Aligned,
+    /// The old position marker was removed (if it was a `.partial`) and an empty
+    /// `.partial` created at the restart position.
+    Reset {
+        /// The `.partial` removed.
+        removed: Option<String>,
+        /// The empty `.partial` created.
+        created: String,
+    },
+}
+
+/// `receive-wal --reset`: aligns `streaming/` with the server, as Barman does: the
+/// newest segment or `.partial` there is replaced by an empty `.partial` of the
+/// segment of the slot's `restart_lsn` (else of the server's current position), so the
+/// next receive-wal starts there.
+///
+/// # Errors
+///
+/// [`Error::Refused`] while a receive-wal runs, or when `streaming/` is ahead of the
+/// server; connection and I/O errors.
+pub async fn reset(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    conninfo: &ConnInfo,
+) -> Result<ResetOutcome> {
+    let (g, sc) = (global.clone(), server.clone());
+    let lock_dir = PathBuf::from(&global.barman_lock_directory);
+    if let Some(pid) = crate::blocking("reading", lock_dir, move || running_pid(&g, &sc)).await?? {
+        return Err(refused(
+            Refusal::Busy,
+            format!(
+                "receive-wal is running for server {} (PID {pid}): stop it first (--stop)",
+                server.name()
+            ),
+        ));
+    }
+    let mut conn = replication_connection(server, conninfo).await?;
+    let system = conn.identify_system().await?;
+    let size = conn.wal_segment_size().await?;
+    let mut restart = system.xlogpos;
+    if let Some(slot) = &server.options().slot_name
+        && conn.server_version_num() >= 150000
+        && let Some(pos) = conn.read_replication_slot(slot).await?
+        && let Some(lsn) = pos.restart_lsn
+    {
+        restart = lsn;
+    }
+    conn.close().await;
+    let current = WalFileName::Segment(SegmentName::containing(
+        system.timeline,
+        system.xlogpos,
+        size,
+    ));
+    let restart = WalFileName::Segment(SegmentName::containing(system.timeline, restart, size));
+    let dir = WalArchive::for_server(global, server)
+        .streaming_dir()
+        .to_owned();
+    crate::blocking("resetting", dir.clone(), move || {
+        fsutil::create_private_dir(&dir)?;
+        let mut names: Vec<String> = fsutil::list_dir(&dir)?
+            .into_iter()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| {
+                matches!(
+                    n.parse::<WalFileName>(),
+                    Ok(WalFileName::Segment(_) | WalFileName::Partial(_))
+                )
+            })
+            .collect();
+        names.sort();
+        let restart_partial = format!("{restart}.partial");
+        let Some(last) = names.pop() else {
+            return Ok(ResetOutcome::Aligned);
+        };
+        if last == restart_partial || last == restart.to_string() {
+            return Ok(ResetOutcome::Aligned);
+        }
+        if last.as_str() > current.to_string().as_str() {
+            return Err(refused(
+                Refusal::ServerState,
+                format!("The receive-wal position is ahead of PostgreSQL current WAL lsn ({last} > {current})"),
+            ));
+        }
+        let mut removed = None;
+        if last.ends_with(".partial") {
+            fsutil::remove_file(&dir.join(&last))?;
+            removed = Some(last);
+        }
+        let created = dir.join(&restart_partial);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&created)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err("creating", &created))?;
+        fsutil::sync_dir(&dir)?;
+        Ok(ResetOutcome::Reset {
+            removed,
+            created: restart_partial,
+        })
+    })
+    .await?
+}

@@ -1,0 +1,222 @@
+//! `receive-wal` (`barman_core::receive`) against a real PostgreSQL 15 that names our
+//! stream in `synchronous_standby_names`: every COMMIT returns (so its WAL was flushed
+//! here), completed segments appear in `streaming/` and archive as any WAL, the
+//! newest `.partial` holds the last commit, a second run resumes, a missing slot and a
+//! second receiver are refused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use barman_core::archive::WalArchive;
+use barman_core::config::{Config, MemorySource};
+use barman_core::postgres::ConnInfo;
+use barman_core::receive::{ReceiveOptions, receive_wal};
+use barman_core::{Error, Refusal};
+use barman_testkit::PgCluster;
+use barman_wal::{Lsn, WalFileName};
+
+fn config(home: &std::path::Path, socket: &std::path::Path, extra: &str) -> Config {
+    let text = format!(
+        "[barman]\nbarman_home = {}\nbarman_lock_directory = {}/locks\n[pg]\nconninfo = host={} user=postgres dbname=postgres\nstreaming_conninfo = host={} user=postgres\nbackup_method = postgres\narchiver = on\nstreaming_archiver = on\nslot_name = barman\n{extra}",
+        home.display(),
+        home.display(),
+        socket.display(),
+        socket.display()
+    );
+    Config::load("/etc/barman.conf", &text, &MemorySource::default()).unwrap()
+}
+
+#[test]
+fn receive_wal_streams_synchronously_into_streaming() {
+    let Some(bin) = barman_testkit::require() else {
+        return;
+    };
+    let pg = Arc::new(
+        PgCluster::start(
+            &bin,
+            &["--wal-segsize=1"],
+            &[
+                "max_replication_slots = 4",
+                "synchronous_standby_names = 'barman_receive_wal'",
+                "synchronous_commit = on",
+            ],
+        )
+        .expect("start PostgreSQL"),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let ci = ConnInfo::parse(&format!("host={} user=postgres", pg.dir().display())).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    // create_slot = manual and no slot: refused, naming the slot and the fix.
+    let manual = config(home.path(), pg.dir(), "");
+    let err = rt
+        .block_on(receive_wal(
+            manual.global(),
+            manual.server("pg").unwrap(),
+            &ci,
+            &ReceiveOptions::default(),
+            std::future::pending(),
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Refused {
+                kind: Refusal::ServerState,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("'barman'") && err.to_string().contains("--create-slot"),
+        "{err}"
+    );
+
+    let cfg = config(home.path(), pg.dir(), "create_slot = auto\n");
+    let (global, server) = (cfg.global().clone(), cfg.server("pg").unwrap().clone());
+    let archive = WalArchive::for_server(&global, &server);
+    let streaming = archive.streaming_dir().to_owned();
+
+    // The receiver runs on its own thread (as `barman receive-wal` would); the
+    // commits, with synchronous replication, only return once it flushed them.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let receiver = {
+        let (global, server, ci) = (global.clone(), server.clone(), ci.clone());
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(receive_wal(
+                    &global,
+                    &server,
+                    &ci,
+                    &ReceiveOptions::default(),
+                    async move {
+                        let _ = stop_rx.await;
+                    },
+                ))
+        })
+    };
+    // A second receiver for the same server is refused while the first runs.
+    let mut second = None;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        if pg.sql("SELECT count(*) FROM pg_stat_replication").unwrap() == "1" {
+            second = Some(
+                rt.block_on(receive_wal(
+                    &global,
+                    &server,
+                    &ci,
+                    &ReceiveOptions::default(),
+                    std::future::pending(),
+                ))
+                .unwrap_err(),
+            );
+            break;
+        }
+    }
+    let Some(second) = second else {
+        panic!("the receiver did not connect: {:?}", receiver.join());
+    };
+    assert!(
+        matches!(
+            second,
+            Error::Refused {
+                kind: Refusal::Busy,
+                ..
+            }
+        ),
+        "{second:?}"
+    );
+    assert_eq!(
+        pg.sql("SELECT sync_state FROM pg_stat_replication")
+            .unwrap(),
+        "sync"
+    );
+
+    pg.sql("CREATE TABLE t (id int, c text)").unwrap();
+    for i in 0..30 {
+        // Each COMMIT returns only once our flush position passed it.
+        pg.sql(&format!(
+            "INSERT INTO t SELECT g, md5(g::text) FROM generate_series({}, {}) g",
+            i * 1000,
+            i * 1000 + 999
+        ))
+        .unwrap();
+    }
+    let committed: Lsn = pg
+        .sql("SELECT pg_current_wal_flush_lsn()")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let flushed: Lsn = pg
+        .sql("SELECT flush_lsn FROM pg_stat_replication")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        flushed >= committed,
+        "flushed {flushed} < committed {committed}"
+    );
+    let _ = stop_tx.send(());
+    let report = receiver.join().unwrap().unwrap();
+    assert!(report.completed.len() >= 2, "{report:?}");
+    assert!(report.flushed >= committed, "{report:?}");
+
+    // Complete segments and one .partial; the partial is a whole segment in size.
+    let mut names: Vec<String> = std::fs::read_dir(&streaming)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let partials: Vec<_> = names.iter().filter(|n| n.ends_with(".partial")).collect();
+    assert_eq!(partials.len(), 1, "{names:?}");
+    assert_eq!(
+        std::fs::metadata(streaming.join(partials[0]))
+            .unwrap()
+            .len(),
+        1 << 20
+    );
+    for c in &report.completed {
+        assert!(names.contains(&c.to_string()), "{c} in {names:?}");
+    }
+
+    // archive-wal validates and archives the complete segments (all but the newest
+    // when there is a .partial, as Barman).
+    let archived = archive.archive_wal().unwrap();
+    let _ = archived;
+    for c in &report.completed {
+        assert!(archive.path_of(c).exists(), "{c} archived");
+    }
+
+    // A new run resumes from the .partial: the same segment streamed again.
+    let partial: WalFileName = partials[0].parse().unwrap();
+    let again = rt
+        .block_on(receive_wal(
+            &global,
+            &server,
+            &ci,
+            &ReceiveOptions::default().with_max_segments(1),
+            async {
+                // Fill the segment so it completes.
+                tokio::task::spawn_blocking({
+                    let pg = pg.clone();
+                    move || pg.sql("SELECT pg_switch_wal()").unwrap()
+                })
+                .await
+                .unwrap();
+                std::future::pending::<()>().await;
+            },
+        ))
+        .unwrap();
+    assert_eq!(
+        again.completed.first().and_then(|c| c.segment()),
+        partial.segment(),
+        "{again:?}"
+    );
+}
