@@ -2,6 +2,9 @@
 //! `streaming/` for every active server, then maintains its catalogue: backups whose
 //! backup process died are marked FAILED, WAITING_FOR_WALS backups are checked again,
 //! the retention policy is enforced, and temporary files left by a crash are removed.
+//! A streaming server's receive-wal is found running or reported to start
+//! ([`Receiver::ToStart`]: the caller starts `barman receive-wal SERVER` in the
+//! background), and stopped when `streaming_archiver` was turned off.
 
 use barman_catalog::BackupId;
 use jiff::Timestamp;
@@ -44,6 +47,80 @@ pub struct ServerCron {
     pub leftovers: Result<Vec<Leftover>, Error>,
     /// What the archive, delete and WAL delete hooks had to say.
     pub hook_warnings: Vec<String>,
+    /// The server's receive-wal: to start (the caller starts `barman receive-wal` in the
+    /// background), running, stopped (`streaming_archiver` is off), or nothing to do.
+    pub receiver: Result<Receiver, Error>,
+}
+
+/// What cron found, or did, about a server's receive-wal (Barman's cron starts one
+/// per streaming server and stops it when `streaming_archiver` is turned off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Receiver {
+    /// `streaming_archiver` is off and none runs.
+    Off,
+    /// It runs (its PID).
+    Running(u32),
+    /// `streaming_archiver` is on and none runs: the caller starts it.
+    ToStart,
+    /// `streaming_archiver` is off and one ran: it was asked to stop (its PID).
+    Stopped(u32),
+}
+
+/// The PID of the receive-wal holding `server`'s `.<server>-receive-wal.lock`, if one
+/// runs (read from the kernel's lock table where there is one, so that asking never
+/// takes the lock, even for an instant).
+///
+/// # Errors
+///
+/// I/O errors on the lock file.
+pub fn receiver_pid(
+    global: &crate::config::GlobalConfig,
+    server: &crate::config::ServerConfig,
+) -> Result<Option<u32>> {
+    let path = std::path::Path::new(&global.barman_lock_directory)
+        .join(format!(".{}-receive-wal.lock", server.name()));
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("reading", &path, e)),
+    };
+    let held = match std::fs::read_to_string("/proc/locks") {
+        Ok(table) => crate::fsutil::locked_in_table(&table, &meta),
+        Err(_) => Lock::try_acquire_shared(&path)?.is_none(),
+    };
+    if !held {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+    Ok(text.trim().parse().ok())
+}
+
+/// Decides (and for a server no longer streaming, does) what cron does about its
+/// receive-wal.
+fn receiver(config: &Config, server: &crate::config::ServerConfig) -> Result<Receiver> {
+    let pid = receiver_pid(config.global(), server)?;
+    Ok(match (server.streaming_archiver(), pid) {
+        (true, Some(pid)) => Receiver::Running(pid),
+        (true, None) => Receiver::ToStart,
+        (false, None) => Receiver::Off,
+        (false, Some(pid)) => {
+            let status = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .map_err(|e| Error::io("running", "kill", e))?;
+            if !status.success() {
+                return Err(Error::refused(
+                    crate::Refusal::ServerState,
+                    format!(
+                        "cannot stop receive-wal (PID {pid}) of server {}",
+                        server.name()
+                    ),
+                ));
+            }
+            Receiver::Stopped(pid)
+        }
+    })
 }
 
 /// Runs `cron` for every server, in name order, each under its `.<server>-cron.lock` (a
@@ -83,6 +160,7 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
                         retention,
                         leftovers: leftovers::sweep(wals, backups.repo(), now),
                         hook_warnings,
+                        receiver: receiver(config, server),
                     }))
                 }
                 Ok(None) => CronOutcome::Busy,
@@ -93,6 +171,7 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
                     retention: Ok(RetentionRun::default()),
                     leftovers: Ok(Vec::new()),
                     hook_warnings: Vec::new(),
+                    receiver: Ok(Receiver::Off),
                 })),
             }
         };

@@ -235,7 +235,8 @@ fn refused(kind: Refusal, message: String) -> Error {
 ///
 /// # Errors
 ///
-/// [`Error::Refused`] when another receive-wal runs for the server, when the server is
+/// [`Error::Refused`] when `streaming_archiver` is off, when another receive-wal runs
+/// for the server, when the server is
 /// another cluster than `identity.json` records, or when `slot_name` names a slot that
 /// does not exist with `create_slot = manual`; connection and stream errors
 /// ([`Error::is_retryable`] says which may succeed later); I/O errors writing
@@ -249,6 +250,14 @@ pub async fn receive_wal(
 ) -> Result<ReceiveReport> {
     server.usable()?;
     let name = server.name().to_owned();
+    if !server.streaming_archiver() {
+        return Err(refused(
+            Refusal::InvalidRequest,
+            format!(
+                "server {name}: Unable to start receive-wal process: streaming_archiver option set to 'off' in barman configuration file"
+            ),
+        ));
+    }
     let o = server.options();
     let lock_path =
         PathBuf::from(&global.barman_lock_directory).join(format!(".{name}-receive-wal.lock"));
@@ -592,16 +601,7 @@ pub async fn drop_slot(server: &ServerConfig, conninfo: &ConnInfo) -> Result<Slo
 ///
 /// I/O errors on the lock file.
 pub fn running_pid(global: &GlobalConfig, server: &ServerConfig) -> Result<Option<u32>> {
-    let path = PathBuf::from(&global.barman_lock_directory)
-        .join(format!(".{}-receive-wal.lock", server.name()));
-    if !path.exists() {
-        return Ok(None);
-    }
-    if Lock::try_acquire_shared(&path)?.is_some() {
-        return Ok(None);
-    }
-    let text = fs::read_to_string(&path).map_err(io_err("reading", &path))?;
-    Ok(text.trim().parse().ok())
+    crate::cron::receiver_pid(global, server)
 }
 
 /// `receive-wal --stop`: asks the receive-wal running for `server` to stop (SIGTERM:

@@ -87,6 +87,19 @@ pub fn run(ctx: &Context) -> ExitCode {
                 for w in &r.hook_warnings {
                     crate::warning(w);
                 }
+                match &r.receiver {
+                    Ok(barman_core::cron::Receiver::ToStart) => {
+                        ctx.info(format!("Starting streaming archiver for server {server}"));
+                        if let Err(e) = start_receive_wal(ctx, &server) {
+                            code = fail(format!("server {server}: cannot start receive-wal: {e}"));
+                        }
+                    }
+                    Ok(barman_core::cron::Receiver::Stopped(pid)) => ctx.info(format!(
+                        "Stopped process receive-wal({pid}) of server {server}: streaming_archiver is off"
+                    )),
+                    Ok(_) => {}
+                    Err(e) => code = fail(format!("server {server}: {e}")),
+                }
                 match &r.leftovers {
                     Ok(removed) => {
                         for l in removed {
@@ -107,4 +120,22 @@ pub fn run(ctx: &Context) -> ExitCode {
         }
     }
     code
+}
+
+/// Starts `barman -c CONFIG -q receive-wal SERVER` in the background, in its own
+/// process group (it outlives this cron and the terminal's signals), its output to the
+/// log file as every barman command's.
+fn start_receive_wal(ctx: &Context, server: &str) -> std::io::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    let child = std::process::Command::new(exe)
+        .arg("-c")
+        .arg(&ctx.config.global().config_file)
+        .args(["-q", "receive-wal", server])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    Ok(child.id())
 }

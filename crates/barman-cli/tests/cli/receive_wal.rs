@@ -144,3 +144,81 @@ fn receive_wal_slots_stop_and_reset_as_barman() {
         "{err}"
     );
 }
+
+#[test]
+fn cron_keeps_one_receive_wal_running_and_stops_it_when_streaming_is_off() {
+    let Some(bin) = pg::require() else {
+        return;
+    };
+    let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &["max_replication_slots = 4"]).unwrap();
+    let home = pg.dir().join("barman-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let conf = pg.dir().join("barman.conf");
+    let write_conf = |streaming: &str| {
+        std::fs::write(
+            &conf,
+            format!(
+                "[barman]\nbarman_home = {home}\nbarman_lock_directory = {home}\nlog_file = {home}/barman.log\n\n[pg]\nconninfo = host={dir} user=postgres dbname=postgres\nstreaming_conninfo = host={dir} user=postgres\nbackup_method = postgres\narchiver = on\nstreaming_archiver = {streaming}\nslot_name = barman\ncreate_slot = auto\n",
+                home = home.display(),
+                dir = pg.dir().display()
+            ),
+        )
+        .unwrap();
+    };
+    write_conf("on");
+    let streaming = || {
+        pg.sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
+            .unwrap()
+    };
+    let (code, out, err) = barman(&conf, &["cron"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Starting streaming archiver for server pg"),
+        "{out}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while streaming() != "1" {
+        assert!(
+            Instant::now() < deadline,
+            "receive-wal did not start: {}",
+            std::fs::read_to_string(home.join("barman.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The slot was created (create_slot = auto).
+    assert_eq!(
+        pg.sql("SELECT active FROM pg_replication_slots WHERE slot_name = 'barman'")
+            .unwrap(),
+        "t"
+    );
+    // The next cron finds it running: no second one.
+    let (code, out, err) = barman(&conf, &["cron"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("Starting streaming archiver"), "{out}");
+    assert_eq!(streaming(), "1");
+    // A receive-wal by hand is refused while it runs.
+    let (code, _, err) = barman(&conf, &["receive-wal", "pg"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Another receive-wal process is already running for server pg"),
+        "{err}"
+    );
+
+    // streaming_archiver turned off: cron stops it.
+    write_conf("off");
+    let (code, out, err) = barman(&conf, &["cron"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Stopped process receive-wal("), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while streaming() != "0" {
+        assert!(Instant::now() < deadline, "receive-wal did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And receive-wal itself refuses to run.
+    let (code, _, err) = barman(&conf, &["receive-wal", "pg"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("streaming_archiver option set to 'off'"),
+        "{err}"
+    );
+}
