@@ -39,14 +39,34 @@ use crate::postgres::{ConnInfo, PgError};
 use crate::repo::BackupRepo;
 use crate::{Error, Refusal, Result};
 
+/// Where a running receive-wal says what happens (reconnections).
+pub type Notify = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How a run of [`receive_wal`] goes.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ReceiveOptions {
     /// A status update at least this often, data or not (pg_receivewal: 10 s).
     pub status_interval: Duration,
     /// Stop once this many segments are complete (`None`: until `shutdown`).
     pub max_segments: Option<usize>,
+    /// Connect again after a retryable failure (a lost connection, a server restart).
+    pub reconnect: bool,
+    /// The first wait before connecting again, and the longest (doubling between).
+    pub reconnect_delay: (Duration, Duration),
+    /// Told of each reconnection, with its reason.
+    pub notify: Option<Notify>,
+}
+
+impl std::fmt::Debug for ReceiveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiveOptions")
+            .field("status_interval", &self.status_interval)
+            .field("max_segments", &self.max_segments)
+            .field("reconnect", &self.reconnect)
+            .field("reconnect_delay", &self.reconnect_delay)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for ReceiveOptions {
@@ -54,6 +74,9 @@ impl Default for ReceiveOptions {
         ReceiveOptions {
             status_interval: Duration::from_secs(10),
             max_segments: None,
+            reconnect: true,
+            reconnect_delay: (Duration::from_secs(1), Duration::from_secs(60)),
+            notify: None,
         }
     }
 }
@@ -63,6 +86,30 @@ impl ReceiveOptions {
     pub fn with_max_segments(mut self, n: usize) -> ReceiveOptions {
         self.max_segments = Some(n);
         self
+    }
+
+    /// The same, without connecting again after a failure (the error ends the run).
+    pub fn without_reconnect(mut self) -> ReceiveOptions {
+        self.reconnect = false;
+        self
+    }
+
+    /// The same, waiting `first` then up to `max` (doubling) before connecting again.
+    pub fn with_reconnect_delay(mut self, first: Duration, max: Duration) -> ReceiveOptions {
+        self.reconnect_delay = (first, max.max(first));
+        self
+    }
+
+    /// The same, telling `notify` of each reconnection.
+    pub fn with_notify(mut self, notify: impl Fn(&str) + Send + Sync + 'static) -> ReceiveOptions {
+        self.notify = Some(std::sync::Arc::new(notify));
+        self
+    }
+
+    fn notify(&self, message: &str) {
+        if let Some(n) = &self.notify {
+            n(message);
+        }
     }
 
     /// The same, with a status update at least every `interval`.
@@ -82,6 +129,8 @@ pub struct ReceiveReport {
     pub history_files: Vec<WalFileName>,
     /// The position durably received when the run ended.
     pub flushed: Lsn,
+    /// How many times it connected again after a failure.
+    pub reconnects: u32,
 }
 
 /// The `.partial` being written.
@@ -258,7 +307,6 @@ pub async fn receive_wal(
             ),
         ));
     }
-    let o = server.options();
     let lock_path =
         PathBuf::from(&global.barman_lock_directory).join(format!(".{name}-receive-wal.lock"));
     let _lock = crate::blocking("locking", lock_path.clone(), {
@@ -279,6 +327,69 @@ pub async fn receive_wal(
         move || fsutil::create_private_dir(&d)
     })
     .await??;
+    let mut shutdown = std::pin::pin!(shutdown.fuse());
+    let mut report = ReceiveReport::default();
+    let mut delay = options.reconnect_delay.0;
+    loop {
+        let streamed_before = report.flushed;
+        let outcome = session(
+            global,
+            server,
+            conninfo,
+            options,
+            &streaming_dir,
+            shutdown.as_mut(),
+            &mut report,
+        )
+        .await;
+        let why = match outcome {
+            Ok(Ended::Done) => return Ok(report),
+            Ok(Ended::ServerClosed) => "the server closed the stream".to_owned(),
+            Err(e) if e.is_retryable() => e.to_string(),
+            Err(e) => return Err(e),
+        };
+        if !options.reconnect {
+            return Ok(report);
+        }
+        if report.flushed > streamed_before {
+            // It streamed: the next failure starts the backoff again.
+            delay = options.reconnect_delay.0;
+        }
+        report.reconnects += 1;
+        options.notify(&format!(
+            "receive-wal of server {name}: {why}; connecting again in {} s",
+            delay.as_secs_f64()
+        ));
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(report),
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(options.reconnect_delay.1);
+    }
+}
+
+/// How a streaming session ended without an error.
+enum Ended {
+    /// Asked to stop, or `max_segments` reached.
+    Done,
+    /// The server ended the stream (a shutdown): worth connecting again.
+    ServerClosed,
+}
+
+/// One connection's worth of streaming, adding what it received to `report`.
+async fn session(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    conninfo: &ConnInfo,
+    options: &ReceiveOptions,
+    streaming_dir: &Path,
+    mut shutdown: std::pin::Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+    report: &mut ReceiveReport,
+) -> Result<Ended> {
+    let name = server.name().to_owned();
+    let o = server.options();
+    let streaming_dir = streaming_dir.to_owned();
     let app = o
         .streaming_archiver_name
         .clone()
@@ -330,8 +441,8 @@ pub async fn receive_wal(
         .map_err(|e| slot_error(e, &name, slot.as_deref()))?;
     let mut ticker = tokio::time::interval(options.status_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut shutdown = std::pin::pin!(shutdown.fuse());
     let mut waiting: Option<std::result::Result<StreamEvent, PgError>> = None;
+    let mut ended = Ended::Done;
     loop {
         let event = match waiting.take() {
             Some(e) => e,
@@ -341,7 +452,7 @@ pub async fn receive_wal(
                     () = &mut shutdown => break,
                     e = stream.next() => e,
                     _ = ticker.tick() => {
-                        send_status(&mut stream, rx.get()?, false).await?;
+                        report_position(&mut stream, &mut rx).await?;
                         continue;
                     }
                 }
@@ -352,8 +463,9 @@ pub async fn receive_wal(
                 let before = rx.get()?.report.completed.len();
                 rx.run(move |r| r.write(tli, start, &data)).await?;
                 let done = rx.get()?.report.completed.len();
-                if done > before && options.max_segments.is_some_and(|m| done >= m) {
-                    send_status(&mut stream, rx.get()?, false).await?;
+                let total = report.completed.len() + done;
+                if done > before && options.max_segments.is_some_and(|m| total >= m) {
+                    report_position(&mut stream, &mut rx).await?;
                     break;
                 }
                 // More already here: take it first; otherwise make it durable and say so.
@@ -361,7 +473,7 @@ pub async fn receive_wal(
                     Some(e) => waiting = Some(e),
                     None => {
                         rx.run(Receiver::sync).await?;
-                        send_status(&mut stream, rx.get()?, false).await?;
+                        report_position(&mut stream, &mut rx).await?;
                     }
                 }
             }
@@ -369,14 +481,15 @@ pub async fn receive_wal(
                 reply_requested, ..
             } => {
                 if reply_requested {
-                    send_status(&mut stream, rx.get()?, false).await?;
+                    report_position(&mut stream, &mut rx).await?;
                 }
             }
             StreamEvent::End { next } => {
                 rx.run(Receiver::sync).await?;
                 let Some((next_tli, next_start)) = next else {
-                    // The server ended the stream (a shutdown): the run ends, a new one
-                    // resumes from what was received.
+                    // The server ended the stream (a shutdown): a new session resumes
+                    // from what was received.
+                    ended = Ended::ServerClosed;
                     break;
                 };
                 // The old timeline's last segment stays partial; the history comes.
@@ -417,13 +530,15 @@ pub async fn receive_wal(
         }
     }
     rx.run(Receiver::sync).await?;
-    let _ = send_status(&mut stream, rx.get()?, false).await;
+    let _ = report_position(&mut stream, &mut rx).await;
     if let Ok(c) = stream.stop().await {
         c.close().await;
     }
-    let mut r = rx.0.take().ok_or_else(lost)?;
-    r.report.flushed = r.flushed;
-    Ok(r.report)
+    let r = rx.0.take().ok_or_else(lost)?;
+    report.completed.extend(r.report.completed);
+    report.history_files.extend(r.report.history_files);
+    report.flushed = report.flushed.max(r.flushed);
+    Ok(ended)
 }
 
 /// The receiver, moved to the blocking pool for its file work and back.
@@ -458,9 +573,19 @@ impl OnPool {
     }
 }
 
-async fn send_status(stream: &mut WalStream, rx: &Receiver, reply: bool) -> Result<()> {
-    let mut status = StandbyStatus::new(rx.written, rx.flushed, Lsn::INVALID, PgTime::now());
-    status.reply_requested = reply;
+/// Makes what was written durable, then tells the server: the flush position sent is
+/// always what is on disk, and always all that was received (a server shutting down
+/// waits until its standbys confirmed everything it sent).
+async fn report_position(stream: &mut WalStream, rx: &mut OnPool) -> Result<()> {
+    let (written, flushed) = {
+        let r = rx.get()?;
+        (r.written, r.flushed)
+    };
+    if written > flushed {
+        rx.run(Receiver::sync).await?;
+    }
+    let r = rx.get()?;
+    let status = StandbyStatus::new(r.written, r.flushed, Lsn::INVALID, PgTime::now());
     Ok(stream.send_status(status).await?)
 }
 

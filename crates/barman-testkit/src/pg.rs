@@ -217,6 +217,19 @@ impl PgCluster {
         Ok(())
     }
 
+    /// Restarts the server (`pg_ctl restart -m fast`): its clients lose their
+    /// connections.
+    pub fn restart(&self) -> io::Result<()> {
+        self.run("pg_ctl", |cmd| {
+            cmd.arg("-D")
+                .arg(self.data())
+                .arg("-l")
+                .arg(self.dir.path().join("server.log"))
+                .args(["-m", "fast", "-w", "restart"]);
+        })
+        .map(drop)
+    }
+
     /// Waits until `segment` has been archived.
     pub fn wait_archived(&self, segment: &str) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -134,7 +134,7 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
         ctx.config.global(),
         server,
         &ci,
-        &ReceiveOptions::default(),
+        &ReceiveOptions::default().with_notify(|m| crate::warning(m)),
         shutdown,
     )) {
         Ok(report) => {

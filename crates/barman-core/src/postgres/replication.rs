@@ -866,6 +866,12 @@ impl WalStream {
                     self.state = StreamState::Ended;
                     return Err(self.conn.query_error(what, QueryFailure::Server(e)));
                 }
+                // A server shutting down ends the copy with CommandComplete (once its
+                // standbys confirmed all it sent) and closes the connection.
+                Message::CommandComplete(_) => {
+                    self.state = StreamState::Ended;
+                    return Ok(StreamEvent::End { next: None });
+                }
                 Message::NoticeResponse(_) | Message::ParameterStatus(_) => {}
                 _ => {
                     return Err(self.conn.query_error(

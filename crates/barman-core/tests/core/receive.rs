@@ -95,7 +95,9 @@ fn receive_wal_streams_synchronously_into_streaming() {
                     &global,
                     &server,
                     &ci,
-                    &ReceiveOptions::default(),
+                    &ReceiveOptions::default()
+                        .with_reconnect_delay(Duration::from_millis(100), Duration::from_secs(1))
+                        .with_notify(|m| eprintln!("{m}")),
                     async move {
                         let _ = stop_rx.await;
                     },
@@ -149,6 +151,11 @@ fn receive_wal_streams_synchronously_into_streaming() {
         ))
         .unwrap();
     }
+    // The primary restarts: the stream comes back (a synchronous COMMIT after the
+    // restart returns only once the receiver is connected again and flushed it).
+    pg.restart().unwrap();
+    pg.sql("INSERT INTO t VALUES (-1, 'after the restart')")
+        .unwrap();
     let committed: Lsn = pg
         .sql("SELECT pg_current_wal_flush_lsn()")
         .unwrap()
@@ -167,6 +174,7 @@ fn receive_wal_streams_synchronously_into_streaming() {
     let report = receiver.join().unwrap().unwrap();
     assert!(report.completed.len() >= 2, "{report:?}");
     assert!(report.flushed >= committed, "{report:?}");
+    assert!(report.reconnects >= 1, "{report:?}");
 
     // Complete segments and one .partial; the partial is a whole segment in size.
     let mut names: Vec<String> = std::fs::read_dir(&streaming)
