@@ -120,16 +120,9 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     unsupported!(
         "streaming_archiver",
         Support::Refused(
-            "streaming_archiver = on with archiver = off: cron does not start receive-wal yet, so this server's WAL would be archived only while a receive-wal runs"
+            "streaming_archiver = on with archiver = off: streaming-only servers are not supported yet (backups and recovery from streamed WAL alone are not proven end to end); set archiver = on as well"
         ),
         |s| s.streaming_archiver() && !s.archiver()
-    ),
-    unsupported!(
-        "streaming_archiver",
-        Support::Warned(
-            "streaming_archiver = on: cron does not start receive-wal yet; run 'barman receive-wal SERVER' as a service (WAL also arrives through archive_command)"
-        ),
-        |s| s.streaming_archiver() && s.archiver()
     ),
     unsupported!(
         "wals_directory",
