@@ -435,110 +435,124 @@ async fn session(
         flushed: start,
         report: ReceiveReport::default(),
     }));
-    let mut stream = conn
-        .start_replication(slot.as_deref(), start, tli)
-        .await
-        .map_err(|e| slot_error(e, &name, slot.as_deref()))?;
+    let mut streaming = Some(
+        conn.start_replication(slot.as_deref(), start, tli)
+            .await
+            .map_err(|e| slot_error(e, &name, slot.as_deref()))?,
+    );
     let mut ticker = tokio::time::interval(options.status_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut waiting: Option<std::result::Result<StreamEvent, PgError>> = None;
     let mut ended = Ended::Done;
-    loop {
-        let event = match waiting.take() {
-            Some(e) => e,
-            None => {
-                tokio::select! {
-                    biased;
-                    () = &mut shutdown => break,
-                    e = stream.next() => e,
-                    _ = ticker.tick() => {
-                        report_position(&mut stream, &mut rx).await?;
-                        continue;
+    // The stream, until it ends or fails; what was received is accounted for either way.
+    let outcome: Result<()> = async {
+        loop {
+            let stream = streaming.as_mut().ok_or_else(lost)?;
+            let event = match waiting.take() {
+                Some(e) => e,
+                None => {
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => break,
+                        e = stream.next() => e,
+                        _ = ticker.tick() => {
+                            report_position(stream, &mut rx).await?;
+                            continue;
+                        }
                     }
                 }
-            }
-        };
-        match event? {
-            StreamEvent::Data { start, data, .. } => {
-                let before = rx.get()?.report.completed.len();
-                rx.run(move |r| r.write(tli, start, &data)).await?;
-                let done = rx.get()?.report.completed.len();
-                let total = report.completed.len() + done;
-                if done > before && options.max_segments.is_some_and(|m| total >= m) {
-                    report_position(&mut stream, &mut rx).await?;
-                    break;
-                }
-                // More already here: take it first; otherwise make it durable and say so.
-                match stream.next().now_or_never() {
-                    Some(e) => waiting = Some(e),
-                    None => {
-                        rx.run(Receiver::sync).await?;
-                        report_position(&mut stream, &mut rx).await?;
+            };
+            match event? {
+                StreamEvent::Data { start, data, .. } => {
+                    let before = rx.get()?.report.completed.len();
+                    rx.run(move |r| r.write(tli, start, &data)).await?;
+                    let done = rx.get()?.report.completed.len();
+                    let total = report.completed.len() + done;
+                    if done > before && options.max_segments.is_some_and(|m| total >= m) {
+                        report_position(stream, &mut rx).await?;
+                        break;
+                    }
+                    // More already here: take it first; otherwise make it durable and say so.
+                    match stream.next().now_or_never() {
+                        Some(e) => waiting = Some(e),
+                        None => {
+                            rx.run(Receiver::sync).await?;
+                            report_position(stream, &mut rx).await?;
+                        }
                     }
                 }
-            }
-            StreamEvent::Keepalive {
-                reply_requested, ..
-            } => {
-                if reply_requested {
-                    report_position(&mut stream, &mut rx).await?;
+                StreamEvent::Keepalive {
+                    reply_requested, ..
+                } => {
+                    if reply_requested {
+                        report_position(stream, &mut rx).await?;
+                    }
                 }
-            }
-            StreamEvent::End { next } => {
-                rx.run(Receiver::sync).await?;
-                let Some((next_tli, next_start)) = next else {
-                    // The server ended the stream (a shutdown): a new session resumes
-                    // from what was received.
-                    ended = Ended::ServerClosed;
-                    break;
-                };
-                // The old timeline's last segment stays partial; the history comes.
-                rx.run(|r| {
-                    r.current = None;
-                    Ok(())
-                })
-                .await?;
-                let mut c = stream.stop().await?;
-                let (file, content) = c.timeline_history(next_tli).await?;
-                let history = WalFileName::History(next_tli);
-                let path = rx.get()?.streaming_dir.join(history.to_string());
-                if file != history.to_string() {
-                    return Err(Error::io(
-                        "fetching",
-                        &path,
-                        io::Error::other(format!("the server sent {file:?}")),
-                    ));
+                StreamEvent::End { next } => {
+                    rx.run(Receiver::sync).await?;
+                    let Some((next_tli, next_start)) = next else {
+                        // The server ended the stream (a shutdown): a new session resumes
+                        // from what was received.
+                        ended = Ended::ServerClosed;
+                        break;
+                    };
+                    // The old timeline's last segment stays partial; the history comes.
+                    rx.run(|r| {
+                        r.current = None;
+                        Ok(())
+                    })
+                    .await?;
+                    let old = streaming.take().ok_or_else(lost)?;
+                    let mut c = old.stop().await?;
+                    let (file, content) = c.timeline_history(next_tli).await?;
+                    let history = WalFileName::History(next_tli);
+                    let path = rx.get()?.streaming_dir.join(history.to_string());
+                    if file != history.to_string() {
+                        return Err(Error::io(
+                            "fetching",
+                            &path,
+                            io::Error::other(format!("the server sent {file:?}")),
+                        ));
+                    }
+                    crate::blocking("writing", path.clone(), move || {
+                        fsutil::write_replace(&path, &content)
+                    })
+                    .await??;
+                    tli = next_tli;
+                    let start = next_start.align_down(size.bytes());
+                    rx.run(move |r| {
+                        r.report.history_files.push(history);
+                        r.written = start;
+                        r.flushed = start;
+                        Ok(())
+                    })
+                    .await?;
+                    streaming = Some(
+                        c.start_replication(slot.as_deref(), start, tli)
+                            .await
+                            .map_err(|e| slot_error(e, &name, slot.as_deref()))?,
+                    );
                 }
-                crate::blocking("writing", path.clone(), move || {
-                    fsutil::write_replace(&path, &content)
-                })
-                .await??;
-                tli = next_tli;
-                let start = next_start.align_down(size.bytes());
-                rx.run(move |r| {
-                    r.report.history_files.push(history);
-                    r.written = start;
-                    r.flushed = start;
-                    Ok(())
-                })
-                .await?;
-                stream = c
-                    .start_replication(slot.as_deref(), start, tli)
-                    .await
-                    .map_err(|e| slot_error(e, &name, slot.as_deref()))?;
             }
         }
+        Ok(())
     }
-    rx.run(Receiver::sync).await?;
-    let _ = report_position(&mut stream, &mut rx).await;
-    if let Ok(c) = stream.stop().await {
-        c.close().await;
+    .await;
+    if outcome.is_ok()
+        && let Some(mut stream) = streaming.take()
+    {
+        rx.run(Receiver::sync).await?;
+        let _ = report_position(&mut stream, &mut rx).await;
+        if let Ok(c) = stream.stop().await {
+            c.close().await;
+        }
     }
-    let r = rx.0.take().ok_or_else(lost)?;
-    report.completed.extend(r.report.completed);
-    report.history_files.extend(r.report.history_files);
-    report.flushed = report.flushed.max(r.flushed);
-    Ok(ended)
+    if let Some(r) = rx.0.take() {
+        report.completed.extend(r.report.completed);
+        report.history_files.extend(r.report.history_files);
+        report.flushed = report.flushed.max(r.flushed);
+    }
+    outcome.map(|()| ended)
 }
 
 /// The receiver, moved to the blocking pool for its file work and back.
