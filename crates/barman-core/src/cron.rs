@@ -93,7 +93,19 @@ pub fn receiver_pid(
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-    Ok(text.trim().parse().ok())
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return Ok(None);
+    };
+    // The table matches by inode, and the file keeps the PID of its last holder: the
+    // PID counts only while it is a receive-wal (never signal a stranger).
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => Ok(cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == b"receive-wal")
+            .then_some(pid)),
+        Err(_) if !std::path::Path::new("/proc/self/cmdline").exists() => Ok(Some(pid)),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Decides (and for a server no longer streaming, does) what cron does about its

@@ -190,6 +190,18 @@ impl Receiver {
     /// Writes `data` received at `start` (across segment boundaries as needed),
     /// completing segments on the way. Returns the segments completed.
     fn write(&mut self, tli: TimelineId, start: Lsn, mut data: &[u8]) -> Result<()> {
+        // The stream is contiguous from where it was asked to start: anything else
+        // would leave a hole that the reported position passes over.
+        if start != self.written {
+            return Err(Error::io(
+                "receiving",
+                &self.streaming_dir,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the server sent WAL at {start}, expected {}", self.written),
+                ),
+            ));
+        }
         let mut at = u64::from(start);
         while !data.is_empty() {
             let segment = SegmentName::containing(tli, Lsn::new(at), self.size);
@@ -209,7 +221,16 @@ impl Receiver {
             p.file
                 .write_all_at(now, offset)
                 .map_err(io_err("writing", &p.path))?;
-            at += now.len() as u64;
+            at = at.checked_add(now.len() as u64).ok_or_else(|| {
+                Error::io(
+                    "receiving",
+                    &self.streaming_dir,
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "WAL past the end of the LSN space",
+                    ),
+                )
+            })?;
             self.written = Lsn::new(at);
             data = rest;
             if at % self.size.bytes() == 0 {
@@ -394,7 +415,12 @@ async fn session(
         .streaming_archiver_name
         .clone()
         .unwrap_or_else(|| "barman_receive_wal".to_owned());
-    let mut conn = ReplicationConnection::connect(conninfo, &app).await?;
+    // A stop asked while connecting (a host that does not answer) is not kept waiting.
+    let mut conn = tokio::select! {
+        biased;
+        () = &mut shutdown => return Ok(Ended::Done),
+        c = ReplicationConnection::connect(conninfo, &app) => c?,
+    };
     let system = conn.identify_system().await?;
     let repo = BackupRepo::for_server(global, server);
     if let Some(id) = repo.repository().identity().await? {
@@ -442,25 +468,21 @@ async fn session(
     );
     let mut ticker = tokio::time::interval(options.status_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut waiting: Option<std::result::Result<StreamEvent, PgError>> = None;
     let mut ended = Ended::Done;
     // The stream, until it ends or fails; what was received is accounted for either way.
     let outcome: Result<()> = async {
         loop {
             let stream = streaming.as_mut().ok_or_else(lost)?;
-            let event = match waiting.take() {
-                Some(e) => e,
-                None => {
-                    tokio::select! {
-                        biased;
-                        () = &mut shutdown => break,
-                        e = stream.next() => e,
-                        _ = ticker.tick() => {
-                            report_position(stream, &mut rx).await?;
-                            continue;
-                        }
-                    }
+            // Each turn looks at the shutdown and the status timer first: a long
+            // catch-up neither delays a stop nor the periodic report.
+            let event = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                _ = ticker.tick() => {
+                    report_position(stream, &mut rx).await?;
+                    continue;
                 }
+                e = stream.next() => e,
             };
             match event? {
                 StreamEvent::Data { start, data, .. } => {
@@ -472,19 +494,18 @@ async fn session(
                         report_position(stream, &mut rx).await?;
                         break;
                     }
-                    // More already here: take it first; otherwise make it durable and say so.
-                    match stream.next().now_or_never() {
-                        Some(e) => waiting = Some(e),
-                        None => {
-                            rx.run(Receiver::sync).await?;
-                            report_position(stream, &mut rx).await?;
-                        }
+                    // Nothing more received yet: make it durable and say so (a
+                    // synchronous commit waits for this).
+                    if !stream.has_buffered_message() {
+                        report_position(stream, &mut rx).await?;
                     }
                 }
                 StreamEvent::Keepalive {
                     reply_requested, ..
                 } => {
-                    if reply_requested {
+                    let r = rx.get()?;
+                    if reply_requested || (r.written > r.flushed && !stream.has_buffered_message())
+                    {
                         report_position(stream, &mut rx).await?;
                     }
                 }
@@ -542,10 +563,14 @@ async fn session(
         && let Some(mut stream) = streaming.take()
     {
         rx.run(Receiver::sync).await?;
-        let _ = report_position(&mut stream, &mut rx).await;
-        if let Ok(c) = stream.stop().await {
-            c.close().await;
-        }
+        // A polite end, bounded: a server that no longer answers does not hold the stop.
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = report_position(&mut stream, &mut rx).await;
+            if let Ok(c) = stream.stop().await {
+                c.close().await;
+            }
+        })
+        .await;
     }
     if let Some(r) = rx.0.take() {
         report.completed.extend(r.report.completed);

@@ -340,7 +340,9 @@ impl Storage for LocalStorage {
             use std::io::Read;
             let mut left = file.take(len);
             loop {
-                let mut buf = BytesMut::zeroed(GET_CHUNK);
+                let want =
+                    usize::try_from(left.limit()).map_or(GET_CHUNK, |l| l.clamp(1, GET_CHUNK));
+                let mut buf = BytesMut::zeroed(want);
                 let n = match left.read(&mut buf) {
                     Ok(0) => return,
                     Ok(n) => n,

@@ -334,6 +334,7 @@ impl ReplicationConnection {
         self.flush().await.map_err(ConnectFailure::Io)?;
         let password = cfg.get_password().map(<[u8]>::to_vec);
         let mut scram: Option<ScramSha256> = None;
+        let mut scram_verified = false;
         loop {
             let msg = match self.read_incoming().await.map_err(ConnectFailure::Io)? {
                 Incoming::Message(m) => m,
@@ -342,7 +343,15 @@ impl ReplicationConnection {
                 }
             };
             match msg {
-                Message::AuthenticationOk => {}
+                Message::AuthenticationOk => {
+                    // After a SASL exchange, only once the server proved it knows the
+                    // password (AuthenticationSaslFinal checked).
+                    if scram.is_some() && !scram_verified {
+                        return Err(ConnectFailure::Protocol(
+                            "the server ended SCRAM authentication without proving it knows the password",
+                        ));
+                    }
+                }
                 Message::AuthenticationCleartextPassword => {
                     let pw = password.as_deref().ok_or(ConnectFailure::NoPassword)?;
                     frontend::password_message(pw, &mut self.write).map_err(ConnectFailure::Io)?;
@@ -395,6 +404,7 @@ impl ReplicationConnection {
                         .as_mut()
                         .ok_or(ConnectFailure::Protocol("SASL final without a SASL start"))?;
                     s.finish(body.data()).map_err(ConnectFailure::Io)?;
+                    scram_verified = true;
                 }
                 Message::ParameterStatus(body) => {
                     let (Ok(name), Ok(value)) = (body.name(), body.value()) else {
@@ -418,10 +428,31 @@ impl ReplicationConnection {
         }
     }
 
+    /// Sends what is queued. Cancel-safe: bytes leave the queue only once written, so a
+    /// cancelled flush is finished by the next one.
     async fn flush(&mut self) -> io::Result<()> {
-        let out = self.write.split();
-        self.io.write_all(&out).await?;
+        while !self.write.is_empty() {
+            let n = self.io.write(&self.write).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the connection accepts no more data",
+                ));
+            }
+            self.write.advance(n);
+        }
         self.io.flush().await
+    }
+
+    /// Whether a whole message is already received (the next read needs no I/O).
+    fn has_buffered_message(&self) -> bool {
+        match backend::Header::parse(&self.read) {
+            Ok(Some(h)) => usize::try_from(h.len())
+                .ok()
+                .and_then(|l| l.checked_add(1))
+                .is_some_and(|total| self.read.len() >= total),
+            _ => false,
+        }
     }
 
     /// Reads the next whole message (cancel-safe: what was read stays in `self.read`).
@@ -704,6 +735,7 @@ impl ReplicationConnection {
                     return Ok(WalStream {
                         conn: self,
                         state: StreamState::Streaming,
+                        next_timeline: None,
                     });
                 }
                 Incoming::Message(Message::ErrorResponse(body)) => {
@@ -789,6 +821,8 @@ enum StreamState {
 pub struct WalStream {
     conn: ReplicationConnection,
     state: StreamState,
+    /// The next timeline, once the server said it (kept across a cancelled read).
+    next_timeline: Option<(TimelineId, Lsn)>,
 }
 
 impl fmt::Debug for WalStream {
@@ -810,8 +844,11 @@ impl WalStream {
     pub async fn next(&mut self) -> Result<StreamEvent, PgError> {
         let what = "streaming";
         loop {
-            if self.state == StreamState::Ended {
-                return Ok(StreamEvent::End { next: None });
+            match self.state {
+                StreamState::Ended => return Ok(StreamEvent::End { next: None }),
+                // A read cancelled while the timeline ended: go on where it was.
+                StreamState::ServerDone => return self.finish_timeline().await,
+                StreamState::Streaming => {}
             }
             let msg = match self
                 .conn
@@ -849,15 +886,10 @@ impl WalStream {
                     return Ok(event);
                 }
                 Message::CopyDone => {
-                    // The end of the timeline: answer CopyDone, then the server says
-                    // where the next timeline starts (a one-row result), and is ready.
-                    if self.state == StreamState::Streaming {
-                        frontend::copy_done(&mut self.conn.write);
-                        self.conn
-                            .flush()
-                            .await
-                            .map_err(|e| self.conn.query_error(what, e))?;
-                    }
+                    // The end of the timeline: answer CopyDone (queued, then sent by
+                    // finish_timeline, so a cancelled read loses nothing), then the
+                    // server says where the next timeline starts, and is ready.
+                    frontend::copy_done(&mut self.conn.write);
                     self.state = StreamState::ServerDone;
                     return self.finish_timeline().await;
                 }
@@ -884,9 +916,13 @@ impl WalStream {
     }
 
     /// After CopyDone: the optional next-timeline row, CommandComplete, ReadyForQuery.
+    /// Cancel-safe: what it learnt is kept in `self`.
     async fn finish_timeline(&mut self) -> Result<StreamEvent, PgError> {
         let what = "the end of the timeline";
-        let mut next = None;
+        self.conn
+            .flush()
+            .await
+            .map_err(|e| self.conn.query_error(what, e))?;
         loop {
             let msg = match self
                 .conn
@@ -908,7 +944,7 @@ impl WalStream {
                     let tli = cols.first().cloned().flatten().and_then(|t| t.parse().ok());
                     let lsn = cols.get(1).cloned().flatten().and_then(|t| t.parse().ok());
                     if let (Some(t), Some(l)) = (tli, lsn) {
-                        next = Some((t, l));
+                        self.next_timeline = Some((t, l));
                     }
                 }
                 Message::ErrorResponse(body) => {
@@ -918,7 +954,9 @@ impl WalStream {
                 }
                 Message::ReadyForQuery(_) => {
                     self.state = StreamState::Ended;
-                    return Ok(StreamEvent::End { next });
+                    return Ok(StreamEvent::End {
+                        next: self.next_timeline.take(),
+                    });
                 }
                 _ => {}
             }
@@ -933,6 +971,10 @@ impl WalStream {
     /// [`PgError::Query`] when the connection broke.
     pub async fn send_status(&mut self, status: StandbyStatus) -> Result<(), PgError> {
         let what = "sending a status update";
+        if self.state != StreamState::Streaming {
+            // Once a CopyDone is on its way, no more CopyData may follow it.
+            return Ok(());
+        }
         let payload = status.encode();
         frontend::CopyData::new(&payload[..])
             .map_err(|e| self.conn.query_error(what, e))?
@@ -941,6 +983,12 @@ impl WalStream {
             .flush()
             .await
             .map_err(|e| self.conn.query_error(what, e))
+    }
+
+    /// Whether a whole message is already received: the next [`WalStream::next`] needs
+    /// no I/O. A caller decides with it whether to report its position now.
+    pub fn has_buffered_message(&self) -> bool {
+        self.conn.has_buffered_message()
     }
 
     /// Stops streaming (CopyDone), reads what the server sends until it is ready, and
@@ -1112,7 +1160,11 @@ async fn open(
     let stream = tokio_rustls::TlsConnector::from(config)
         .connect(server_name, tcp)
         .await
-        .map_err(|e| ConnectFailure::Tls(e.to_string()))?;
+        .map_err(|e| {
+            // A reset or a timeout stays an I/O error (worth retrying); a refused
+            // certificate is InvalidData (not).
+            ConnectFailure::Io(io::Error::new(e.kind(), format!("TLS: {e}")))
+        })?;
     Ok(Transport::Tls(Box::new(stream)))
 }
 

@@ -146,6 +146,19 @@ struct ChannelWriter {
     buf: Vec<u8>,
     written: u64,
     closed: Arc<AtomicBool>,
+    /// Set once the whole file was validated and sent: until then, dropping the writer
+    /// (an error, a panic) ends the stream with an error, so the put keeps nothing.
+    finished: bool,
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.tx.blocking_send(Err(io::Error::other(
+                "the WAL file was not validated to its end",
+            )));
+        }
+    }
 }
 
 impl ChannelWriter {
@@ -238,6 +251,7 @@ impl Repository {
                     buf: Vec::with_capacity(PUT_CHUNK),
                     written: 0,
                     closed,
+                    finished: false,
                 };
                 let result = File::open(&src)
                     .map_err(|e| Error::io("opening", &src, e))
@@ -253,11 +267,15 @@ impl Repository {
                             &label,
                         )
                     });
-                if let Err(e) = &result {
+                match &result {
                     // The put must fail, not end with what was sent so far.
-                    let _ = out
-                        .tx
-                        .blocking_send(Err(io::Error::other(format!("not archived: {e}"))));
+                    Err(e) => {
+                        let _ = out
+                            .tx
+                            .blocking_send(Err(io::Error::other(format!("not archived: {e}"))));
+                        out.finished = true;
+                    }
+                    Ok(_) => out.finished = true,
                 }
                 result.map(|d| (d, out.written))
             })
@@ -568,6 +586,43 @@ pub(crate) fn same_stream(
         }
         if na == 0 {
             return Ok(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer dropped before the end (an error or a panic in the encoder) ends the
+    /// stream with an error: the storage then keeps nothing of the object.
+    #[test]
+    fn an_unfinished_writer_ends_the_stream_with_an_error() {
+        for finished in [false, true] {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+            let closed = Arc::new(AtomicBool::new(false));
+            let writer = std::thread::spawn(move || {
+                let mut w = ChannelWriter {
+                    tx,
+                    buf: Vec::new(),
+                    written: 0,
+                    closed,
+                    finished: false,
+                };
+                w.write_all(b"half a segment").unwrap();
+                w.flush().unwrap();
+                w.finished = finished;
+            });
+            writer.join().unwrap();
+            let mut items = Vec::new();
+            while let Some(item) = rx.blocking_recv() {
+                items.push(item);
+            }
+            assert_eq!(
+                items.first().unwrap().as_ref().unwrap().as_ref(),
+                b"half a segment"
+            );
+            assert_eq!(items.last().unwrap().is_err(), !finished, "{items:?}");
         }
     }
 }
