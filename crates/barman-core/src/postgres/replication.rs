@@ -257,7 +257,7 @@ impl ReplicationConnection {
                 .then(|| addrs.get(i).copied())
                 .flatten();
             let attempt = async {
-                let io = open(host, addr, port, cfg.get_ssl_mode(), tls.clone()).await?;
+                let io = open(host, addr, port, &cfg, tls.clone()).await?;
                 let mut conn = ReplicationConnection {
                     io,
                     read: BytesMut::with_capacity(1 << 16),
@@ -1111,9 +1111,10 @@ async fn open(
     host: &Host,
     addr: Option<std::net::IpAddr>,
     port: u16,
-    mode: SslMode,
+    cfg: &tokio_postgres::Config,
     tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Result<Transport, ConnectFailure> {
+    let mode = cfg.get_ssl_mode();
     let name = match host {
         Host::Unix(dir) => {
             let path = dir.join(format!(".s.PGSQL.{port}"));
@@ -1130,6 +1131,7 @@ async fn open(
     }
     .map_err(ConnectFailure::Io)?;
     let _ = tcp.set_nodelay(true);
+    tune(&tcp, cfg).map_err(ConnectFailure::Io)?;
     let Some(config) = tls else {
         return Ok(Transport::Tcp(tcp));
     };
@@ -1168,9 +1170,62 @@ async fn open(
     Ok(Transport::Tls(Box::new(stream)))
 }
 
+/// The conninfo's `keepalives`, `keepalives_idle`, `keepalives_interval`,
+/// `keepalives_count` and `tcp_user_timeout`, as libpq applies them.
+fn tune(tcp: &TcpStream, cfg: &tokio_postgres::Config) -> io::Result<()> {
+    let sock = socket2::SockRef::from(tcp);
+    if cfg.get_keepalives() {
+        let mut ka = socket2::TcpKeepalive::new().with_time(cfg.get_keepalives_idle());
+        if let Some(i) = cfg.get_keepalives_interval() {
+            ka = ka.with_interval(i);
+        }
+        if let Some(r) = cfg.get_keepalives_retries() {
+            ka = ka.with_retries(r);
+        }
+        sock.set_tcp_keepalive(&ka)?;
+    } else {
+        sock.set_keepalive(false)?;
+    }
+    if let Some(t) = cfg.get_tcp_user_timeout() {
+        sock.set_tcp_user_timeout(Some(*t))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_conninfo_keepalives_reach_the_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let ci = ConnInfo::parse(
+            "host=127.0.0.1 user=u keepalives_idle=30 keepalives_interval=5 keepalives_count=4 tcp_user_timeout=9000",
+        )
+        .unwrap();
+        tune(&tcp, &ci.to_tokio_config().unwrap()).unwrap();
+        let s = socket2::SockRef::from(&tcp);
+        assert!(s.keepalive().unwrap());
+        assert_eq!(
+            s.tcp_keepalive_time().unwrap(),
+            std::time::Duration::from_secs(30)
+        );
+        assert_eq!(
+            s.tcp_keepalive_interval().unwrap(),
+            std::time::Duration::from_secs(5)
+        );
+        assert_eq!(s.tcp_keepalive_retries().unwrap(), 4);
+        assert_eq!(
+            s.tcp_user_timeout().unwrap(),
+            Some(std::time::Duration::from_millis(9000))
+        );
+        let off = ConnInfo::parse("host=127.0.0.1 user=u keepalives=0").unwrap();
+        tune(&tcp, &off.to_tokio_config().unwrap()).unwrap();
+        assert!(!s.keepalive().unwrap());
+    }
 
     #[test]
     fn sizes_read_as_show_prints_them() {
