@@ -67,6 +67,15 @@ pub enum Receiver {
     Stopped(u32),
 }
 
+/// Barman's `.<server>-receive-wal.lock`, held by the server's receive-wal.
+pub(crate) fn receiver_lock_path(
+    global: &crate::config::GlobalConfig,
+    server: &crate::config::ServerConfig,
+) -> std::path::PathBuf {
+    std::path::Path::new(&global.barman_lock_directory)
+        .join(format!(".{}-receive-wal.lock", server.name()))
+}
+
 /// The PID of the receive-wal holding `server`'s `.<server>-receive-wal.lock`, if one
 /// runs (read from the kernel's lock table where there is one, so that asking never
 /// takes the lock, even for an instant).
@@ -78,8 +87,7 @@ pub fn receiver_pid(
     global: &crate::config::GlobalConfig,
     server: &crate::config::ServerConfig,
 ) -> Result<Option<u32>> {
-    let path = std::path::Path::new(&global.barman_lock_directory)
-        .join(format!(".{}-receive-wal.lock", server.name()));
+    let path = receiver_lock_path(global, server);
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -328,8 +328,7 @@ pub async fn receive_wal(
             ),
         ));
     }
-    let lock_path =
-        PathBuf::from(&global.barman_lock_directory).join(format!(".{name}-receive-wal.lock"));
+    let lock_path = crate::cron::receiver_lock_path(global, server);
     let _lock = crate::blocking("locking", lock_path.clone(), {
         let p = lock_path.clone();
         move || Lock::try_acquire(&p)
@@ -411,15 +410,11 @@ async fn session(
     let name = server.name().to_owned();
     let o = server.options();
     let streaming_dir = streaming_dir.to_owned();
-    let app = o
-        .streaming_archiver_name
-        .clone()
-        .unwrap_or_else(|| "barman_receive_wal".to_owned());
     // A stop asked while connecting (a host that does not answer) is not kept waiting.
     let mut conn = tokio::select! {
         biased;
         () = &mut shutdown => return Ok(Ended::Done),
-        c = ReplicationConnection::connect(conninfo, &app) => c?,
+        c = replication_connection(server, conninfo) => c?,
     };
     let system = conn.identify_system().await?;
     let repo = BackupRepo::for_server(global, server);

@@ -90,9 +90,19 @@ pub(crate) fn selected_for_report<'a>(
 /// The server's conninfo completed as libpq would: `PG*` variables, then `~/.pgpass`
 /// (or `passfile`/`PGPASSFILE`), from this process's environment.
 pub(crate) fn conninfo(config: &ServerConfig) -> Result<ConnInfo, String> {
-    let text = config.options().conninfo.as_deref().unwrap_or("");
-    Ok(ConnInfo::parse(text)
-        .map_err(|e| format!("server {}: conninfo: {e}", config.name()))?
+    completed(config, "conninfo", config.options().conninfo.as_deref())
+}
+
+/// The server's `streaming_conninfo` (else `conninfo`), completed as [`conninfo`] is.
+pub(crate) fn streaming_conninfo(config: &ServerConfig) -> Result<ConnInfo, String> {
+    let o = config.options();
+    let text = o.streaming_conninfo.as_deref().or(o.conninfo.as_deref());
+    completed(config, "streaming_conninfo", text)
+}
+
+fn completed(config: &ServerConfig, key: &str, text: Option<&str>) -> Result<ConnInfo, String> {
+    Ok(ConnInfo::parse(text.unwrap_or(""))
+        .map_err(|e| format!("server {}: {key}: {e}", config.name()))?
         .complete_from_process())
 }
 

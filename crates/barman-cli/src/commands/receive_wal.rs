@@ -2,11 +2,9 @@
 
 use std::process::ExitCode;
 
-use barman_core::config::ServerConfig;
-use barman_core::postgres::ConnInfo;
 use barman_core::receive::{self, ReceiveOptions, ResetOutcome, SlotOutcome};
 
-use crate::commands::{runtime, single};
+use crate::commands::{runtime, single, streaming_conninfo};
 use crate::{Context, fail};
 
 /// The command's arguments.
@@ -29,19 +27,6 @@ pub struct Args {
     pub drop_slot: bool,
     /// The server.
     pub server: String,
-}
-
-/// The server's `streaming_conninfo`, completed from the environment and `.pgpass`.
-fn streaming_conninfo(config: &ServerConfig) -> Result<ConnInfo, String> {
-    let o = config.options();
-    let text = o
-        .streaming_conninfo
-        .as_deref()
-        .or(o.conninfo.as_deref())
-        .unwrap_or("");
-    Ok(ConnInfo::parse(text)
-        .map_err(|e| format!("server {}: streaming_conninfo: {e}", config.name()))?
-        .complete_from_process())
 }
 
 /// Runs the command.

@@ -65,8 +65,7 @@ pub(crate) fn encode_validated(
         source: e,
     };
     let write_err = |e| Error::io("writing", dest, e);
-    let mut decoder =
-        Codec::decoder_detect(BufReader::with_capacity(CHUNK, input)).map_err(wal_err)?;
+    let mut decoder = decoded(src, input)?;
     let mut encoder = codec
         .encoder(io::BufWriter::with_capacity(CHUNK, out), level)
         .map_err(wal_err)?;
@@ -346,15 +345,9 @@ impl Repository {
         crate::blocking("comparing", src.clone(), move || {
             let stored = tokio_util::io::SyncIoBridge::new_with_handle(reader, handle);
             let a = File::open(&src).map_err(|e| Error::io("opening", &src, e))?;
-            let decode = |path: &Path, r: Box<dyn Read + Send>| {
-                Codec::decoder_detect(BufReader::with_capacity(CHUNK, r)).map_err(|e| Error::Wal {
-                    path: path.to_owned(),
-                    source: e,
-                })
-            };
             let same = same_stream(
-                (&src, decode(&src, Box::new(a))?),
-                (&label, decode(&label, Box::new(stored))?),
+                (&src, decoded(&src, a)?),
+                (&label, decoded(&label, stored)?),
             )?;
             Ok(if same {
                 Stored::Identical
@@ -402,14 +395,7 @@ impl Repository {
         crate::blocking("reading", label.clone(), move || {
             let r = tokio_util::io::SyncIoBridge::new_with_handle(reader, handle);
             let mut r: Box<dyn Read> = if decompress {
-                Box::new(
-                    Codec::decoder_detect(BufReader::with_capacity(CHUNK, r)).map_err(|e| {
-                        Error::Wal {
-                            path: label.clone(),
-                            source: e,
-                        }
-                    })?,
-                )
+                Box::new(decoded(&label, r)?)
             } else {
                 Box::new(r)
             };
@@ -550,6 +536,17 @@ impl Repository {
             }
         }
     }
+}
+
+/// `r` (the file named `path`) decompressed, whatever codec its first bytes say.
+fn decoded<R: Read>(
+    path: &Path,
+    r: R,
+) -> Result<barman_wal::Decoder<barman_wal::Prefixed<BufReader<R>>>> {
+    Codec::decoder_detect(BufReader::with_capacity(CHUNK, r)).map_err(|e| Error::Wal {
+        path: path.to_owned(),
+        source: e,
+    })
 }
 
 /// The receiving end of the encoder's channel as a stream of chunks.
