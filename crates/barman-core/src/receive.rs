@@ -5,7 +5,7 @@
 //! - WAL goes to `streaming/<segment>.partial`, created at the full segment size (as
 //!   pg_receivewal does, so a `.partial` is 0 bytes or a whole segment), written where
 //!   the stream says, **fsynced before the flush position is reported**, and renamed to
-//!   `<segment>` (durably) once complete. `archive-wal` then validates and archives the
+//!   `<segment>` (durably) once complete, the next segment's `.partial` created then. `archive-wal` then validates and archives the
 //!   complete segments as any other WAL.
 //! - A status update goes out as soon as the data received so far is durable and no
 //!   more is waiting, and every `status_interval`: with `synchronous_standby_names`
@@ -240,8 +240,14 @@ impl Receiver {
         Ok(())
     }
 
-    /// The current segment is whole: fsync, rename to its final name, fsync the
-    /// directory.
+    /// The current segment is whole: fsync, rename to its final name, create the
+    /// next segment's `.partial`, fsync the directory.
+    ///
+    /// The next `.partial` exists from this moment on, before any of its WAL arrives
+    /// (pg_receivewal creates it with its first byte): so `archive-wal`, which keeps
+    /// the newest complete segment when `streaming/` holds no `.partial`, archives the
+    /// segment just completed at once, and a backup waiting for it (its end segment,
+    /// closed by the server's WAL switch) is not kept waiting for more WAL.
     fn complete(&mut self) -> Result<()> {
         let Some(p) = self.current.take() else {
             return Ok(());
@@ -250,6 +256,9 @@ impl Receiver {
         let name = WalFileName::Segment(p.segment);
         let dest = self.streaming_dir.join(name.to_string());
         fs::rename(&p.path, &dest).map_err(io_err("renaming", &p.path))?;
+        if let Some(next) = p.segment.next(self.size) {
+            self.open(next)?;
+        }
         fsutil::sync_dir(&self.streaming_dir)?;
         self.flushed = self.written;
         self.report.completed.push(name);

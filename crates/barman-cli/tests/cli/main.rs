@@ -12,6 +12,7 @@ mod options;
 mod put_wal;
 mod receive_wal;
 mod recover;
+mod rpo_zero;
 mod servers;
 mod support;
 mod trust;

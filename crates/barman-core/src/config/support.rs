@@ -118,13 +118,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
         Support::Moot("only for passive nodes, which are refused")
     ),
     unsupported!(
-        "streaming_archiver",
-        Support::Refused(
-            "streaming_archiver = on with archiver = off: streaming-only servers are not supported yet (backups and recovery from streamed WAL alone are not proven end to end); set archiver = on as well"
-        ),
-        |s| s.streaming_archiver() && !s.archiver()
-    ),
-    unsupported!(
         "wals_directory",
         Support::Refused(
             "a repository in cloud storage is not supported yet: wals_directory must be a path"

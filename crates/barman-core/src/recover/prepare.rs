@@ -132,7 +132,7 @@ pub(super) async fn prepare(
     let archive_copy = archive.clone();
     let (wals, histories) = crate::blocking("reading", archive.xlogdb_path(), move || {
         let mut wals = archive_copy.wal_index()?;
-        add_streaming_partials(&archive_copy, &mut wals)?;
+        add_streaming_wal(&archive_copy, &mut wals)?;
         let histories = load_histories(&archive_copy, &wals)?;
         Ok::<_, Error>((wals, histories))
     })
@@ -446,16 +446,20 @@ pub(super) fn wal_dir_name(backup: &BackupInfo) -> &'static str {
     }
 }
 
-/// Adds the `.partial` segments of `streaming/` (the one `receive-wal` is writing) to
-/// the index, so the plan can end with the newest streamed WAL: delivery finds them
-/// there ([`WalArchive::wal_locations`] with `partial`).
-pub(super) fn add_streaming_partials(archive: &WalArchive, wals: &mut WalIndex) -> Result<()> {
+/// Adds the segments still in `streaming/` to the index: the `.partial` one
+/// `receive-wal` is writing, and complete ones `archive-wal` has not taken (it keeps
+/// the newest when there is no `.partial`, and it may be failing), so the plan can
+/// end with the newest streamed WAL. Delivery finds them there
+/// ([`WalArchive::wal_locations`], with `partial`).
+pub(super) fn add_streaming_wal(archive: &WalArchive, wals: &mut WalIndex) -> Result<()> {
     let dir = archive.streaming_dir();
     for entry in crate::fsutil::list_dir(dir)? {
         let Ok(name) = entry.file_name().to_string_lossy().parse::<WalFileName>() else {
             continue;
         };
-        if matches!(name, WalFileName::Partial(_)) && !wals.contains(&name) {
+        if matches!(name, WalFileName::Partial(_) | WalFileName::Segment(_))
+            && !wals.contains(&name)
+        {
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             wals.push(XlogDbEntry {
                 name,

@@ -55,7 +55,8 @@ pub(crate) fn wal() -> Option<&'static Wal> {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        for name in names {
+        // A `.tmp` of the archive_command may be renamed meanwhile.
+        for name in names.into_iter().filter(|n| !n.ends_with(".tmp")) {
             let bytes = fs::read(pg.archive().join(&name)).unwrap();
             match name.parse::<WalFileName>() {
                 Ok(WalFileName::Segment(_)) => segments.push((name, bytes)),

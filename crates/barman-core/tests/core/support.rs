@@ -99,10 +99,6 @@ fn what_would_lose_data_or_security_is_refused() {
             "passive nodes (primary_ssh_command) are not supported yet",
         ),
         (
-            "archiver = off\nstreaming_archiver = on\nslot_name = barman",
-            "streaming-only servers are not supported yet",
-        ),
-        (
             "wals_directory = s3://bucket/pg/wals",
             "wals_directory must be a path",
         ),
@@ -124,7 +120,6 @@ fn what_would_lose_data_or_security_is_refused() {
             "encryption",
             "compression",
             "primary_ssh_command",
-            "streaming_archiver",
             "wals_directory",
             "basebackups_directory"
         ]
@@ -135,7 +130,8 @@ fn what_would_lose_data_or_security_is_refused() {
 fn what_is_harmless_is_warned_about_once() {
     let c = load("streaming_archiver = on\nslot_name = barman\nparallel_jobs_start_batch_size = 4\nprimary_conninfo = host=primary\n").unwrap();
     let w = c.unsupported();
-    // streaming_archiver (with archiver on) is supported: receive-wal, started by cron.
+    // streaming_archiver is supported, with or without archiver: receive-wal, started
+    // by cron.
     assert_eq!(w.len(), 2, "{w:?}");
     assert!(w.iter().all(|l| l.starts_with("server pg: ")), "{w:?}");
     assert!(!w.iter().any(|l| l.contains("streaming_archiver")), "{w:?}");
@@ -145,6 +141,9 @@ fn what_is_harmless_is_warned_about_once() {
     );
     // Nothing set: nothing said.
     assert!(load("").unwrap().unsupported().is_empty());
+    // A streaming-only server: nothing said either.
+    let c = load("archiver = off\nstreaming_archiver = on\nslot_name = barman\n").unwrap();
+    assert!(c.unsupported().is_empty(), "{:?}", c.unsupported());
 }
 
 /// Trust, point 13: types holding secrets must not print them through `Debug`.
