@@ -21,6 +21,13 @@
 //! to the time, the xid, the restore point and the LSN before it; the DROP by the LSN
 //! before it, exclusive (a time target cannot: PostgreSQL 15.4+ marks the database invalid in WAL
 //! before the DROP commits, and replaying to the commit keeps that mark).
+//!
+//! Then "RPO 0": the same cluster is also a streaming-only server (`drill-stream`) whose
+//! WAL `barman receive-wal` (started by `barman cron`) streams synchronously. After its
+//! backup, 100 more transactions commit and the primary is destroyed: SIGKILL, data
+//! directory deleted. The streamed WAL, with its newest `.partial`, recovers all of
+//! them; `archive_command` alone, in the same run, loses those of the segment it never
+//! received.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -195,6 +202,20 @@ struct Outcome {
     found: Option<State>,
     rto: Duration,
     error: Option<String>,
+    /// Shown for comparison, expected to lose work: archive_command alone when the
+    /// primary is destroyed. It passes when it recovers at all.
+    loss_expected: bool,
+}
+
+impl Outcome {
+    fn passed(&self) -> bool {
+        self.error.is_none()
+            && match &self.found {
+                Some(f) if self.loss_expected => f.transactions <= self.expected.transactions,
+                Some(f) => *f == self.expected,
+                None => false,
+            }
+    }
 }
 
 fn find_pg_bin() -> Res<PathBuf> {
@@ -280,10 +301,7 @@ pub(crate) fn run(opts: &DrillOptions) -> Result<String, String> {
     match result {
         Ok(outcomes) => {
             let report = render(&outcomes);
-            if outcomes
-                .iter()
-                .all(|o| o.error.is_none() && o.found.as_ref() == Some(&o.expected))
-            {
+            if outcomes.iter().all(Outcome::passed) {
                 Ok(report)
             } else {
                 Err(report)
@@ -317,6 +335,10 @@ fn render(outcomes: &[Outcome]) -> String {
         };
         let result = match (&o.error, &o.found) {
             (Some(e), _) => format!("ERROR {e}"),
+            (None, Some(f)) if o.loss_expected => format!(
+                "{} committed transactions lost",
+                o.expected.transactions.saturating_sub(f.transactions)
+            ),
             (None, Some(f)) if *f == o.expected => "OK (contents match)".to_owned(),
             _ => "DIFFERENT".to_owned(),
         };
@@ -375,7 +397,11 @@ fn drill(runner: &Runner, base: &Path, opts: &DrillOptions) -> Res<Vec<Outcome>>
         "[barman]\nbarman_home = {home}\nlog_file = {base}/barman.log\nlog_level = INFO\n\n\
          [drill]\ndescription = \"The disaster drill\"\nconninfo = {conninfo}\n\
          backup_method = local-rsync\narchiver = on\ncompression = gzip\n\
-         immediate_checkpoint = true\nparallel_jobs = 2\n",
+         immediate_checkpoint = true\nparallel_jobs = 2\n\n\
+         [drill-stream]\ndescription = \"The same cluster, its WAL streamed synchronously\"\n\
+         conninfo = {conninfo}\nstreaming_conninfo = {conninfo}\nbackup_method = postgres\n\
+         archiver = off\nstreaming_archiver = on\nslot_name = barman\ncreate_slot = auto\n\
+         compression = gzip\nimmediate_checkpoint = true\n",
         home = home.display(),
         base = base.display()
     );
@@ -496,57 +522,195 @@ fn drill(runner: &Runner, base: &Path, opts: &DrillOptions) -> Res<Vec<Outcome>>
         ),
     ];
     let mut outcomes = Vec::new();
-    for (i, (label, args, expected)) in targets.into_iter().enumerate() {
-        let dest = base.join(format!("recovered-{i}"));
-        let mut cmd_args: Vec<String> = vec![
-            "recover".into(),
-            "drill".into(),
-            backup_id.clone(),
-            dest.display().to_string(),
-            "--target-action".into(),
-            "promote".into(),
-        ];
-        cmd_args.extend(args);
-        let refs: Vec<&str> = cmd_args.iter().map(String::as_str).collect();
+    for (i, (label, mut args, expected)) in targets.into_iter().enumerate() {
         say(&format!("recovering with {label}"));
-        let started = Instant::now();
-        let mut outcome = Outcome {
-            target: label,
-            expected,
-            found: None,
-            rto: Duration::ZERO,
-            error: None,
+        args.extend(["--target-action".into(), "promote".into()]);
+        outcomes.push(recover_and_read(
+            runner,
+            &conf,
+            base,
+            &format!("recovered-{i}"),
+            Recovery {
+                server: "drill",
+                backup: &backup_id,
+                args,
+                label,
+                expected,
+                loss_expected: false,
+            },
+        ));
+    }
+    outcomes.extend(rpo_zero(runner, base, &conf, &mut primary, &say)?);
+    Ok(outcomes)
+}
+
+/// One recovery of the drill: which backup, how, and what it must hold.
+struct Recovery<'a> {
+    server: &'a str,
+    backup: &'a str,
+    /// `recover` options after the destination.
+    args: Vec<String>,
+    label: String,
+    expected: State,
+    loss_expected: bool,
+}
+
+/// Recovers into `base/<name>`, starts the copy, waits until it accepts queries as a
+/// primary (recovery reached its target and promoted), reads its state, stops and
+/// removes it. The RTO is from the `recover` command to that first query.
+fn recover_and_read(
+    runner: &Runner,
+    conf: &Path,
+    base: &Path,
+    name: &str,
+    r: Recovery<'_>,
+) -> Outcome {
+    let dest = base.join(name);
+    let mut cmd_args: Vec<String> = vec![
+        "recover".into(),
+        r.server.into(),
+        r.backup.into(),
+        dest.display().to_string(),
+    ];
+    cmd_args.extend(r.args);
+    let refs: Vec<&str> = cmd_args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let mut outcome = Outcome {
+        target: r.label,
+        expected: r.expected,
+        found: None,
+        rto: Duration::ZERO,
+        error: None,
+        loss_expected: r.loss_expected,
+    };
+    let result = (|| -> Res<State> {
+        runner.barman(conf, &refs)?;
+        let mut copy = Server {
+            runner,
+            data: dest.clone(),
+            socket_dir: base.to_owned(),
+            port: free_port()?,
+            log: base.join(format!("{name}.log")),
+            running: false,
         };
-        let result = (|| -> Res<State> {
-            runner.barman(&conf, &refs)?;
-            let mut copy = Server {
-                runner,
-                data: dest.clone(),
-                socket_dir: base.to_owned(),
-                port: free_port()?,
-                log: base.join(format!("recovered-{i}.log")),
-                running: false,
-            };
-            copy.start()?;
-            // Accepting queries as a primary: recovery reached its target and promoted.
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while copy.sql("SELECT pg_is_in_recovery()")? != "f" {
-                if Instant::now() > deadline {
-                    return Err("recovery did not finish within 120 s".into());
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        copy.start()?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while copy.sql("SELECT pg_is_in_recovery()")? != "f" {
+            if Instant::now() > deadline {
+                return Err("recovery did not finish within 120 s".into());
             }
-            outcome.rto = started.elapsed();
-            let found = state(&copy)?;
-            copy.stop();
-            Ok(found)
-        })();
-        match result {
-            Ok(found) => outcome.found = Some(found),
-            Err(e) => outcome.error = Some(e.to_string().lines().next().unwrap_or("").to_owned()),
+            std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = std::fs::remove_dir_all(&dest);
-        outcomes.push(outcome);
+        outcome.rto = started.elapsed();
+        let found = state(&copy)?;
+        copy.stop();
+        Ok(found)
+    })();
+    match result {
+        Ok(found) => outcome.found = Some(found),
+        Err(e) => outcome.error = Some(e.to_string().lines().next().unwrap_or("").to_owned()),
+    }
+    let _ = std::fs::remove_dir_all(&dest);
+    outcome
+}
+
+/// The "RPO 0" scene: the primary comes back, `barman cron` starts `receive-wal` for
+/// server `drill-stream` (streaming only, synchronous), which is backed up; more work
+/// is committed, then the primary is destroyed: every process SIGKILLed, its data
+/// directory deleted. The streamed WAL, with its newest `.partial`, recovers every
+/// committed transaction; archive_command alone (server `drill`, the same run) loses
+/// what was in the segment it never got.
+fn rpo_zero(
+    runner: &Runner,
+    base: &Path,
+    conf: &Path,
+    primary: &mut Server<'_>,
+    say: &dyn Fn(&str),
+) -> Res<Vec<Outcome>> {
+    say("RPO 0: the primary again, its WAL streamed synchronously by barman receive-wal");
+    primary.start()?;
+    primary.sql("ALTER SYSTEM SET synchronous_standby_names = 'barman_receive_wal'")?;
+    primary.sql("SELECT pg_reload_conf()")?;
+    // Stops receive-wal however the scene ends.
+    struct StopReceiver<'a>(&'a Runner, &'a Path);
+    impl Drop for StopReceiver<'_> {
+        fn drop(&mut self) {
+            let _ = self
+                .0
+                .barman(self.1, &["receive-wal", "--stop", "drill-stream"]);
+        }
+    }
+    runner.barman(conf, &["cron"])?;
+    let receiver = StopReceiver(runner, conf);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while primary.sql(
+        "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal' AND sync_state = 'sync'",
+    )? != "1"
+    {
+        if Instant::now() > deadline {
+            return Err("receive-wal did not stream synchronously within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    runner.barman(
+        conf,
+        &["backup", "drill-stream", "--wait", "--wait-timeout", "120"],
+    )?;
+    say("backup of drill-stream is DONE; 100 more transactions, each COMMIT returned");
+    for batch in 10..110 {
+        good_work(primary, batch, 50)?;
+    }
+    let expected = state(primary)?;
+    say("the primary is destroyed: SIGKILL, then its data directory deleted");
+    let pid_file = std::fs::read_to_string(primary.data.join("postmaster.pid"))?;
+    let pid = pid_file.lines().next().unwrap_or("").trim().to_owned();
+    let children = Command::new("pgrep").args(["-P", &pid]).output()?;
+    runner.run(
+        {
+            let mut c = Command::new("kill");
+            c.args(["-KILL", &pid]);
+            c
+        },
+        "kill -KILL the postmaster",
+    )?;
+    for child in String::from_utf8_lossy(&children.stdout).split_whitespace() {
+        let _ = Command::new("kill").args(["-KILL", child]).status();
+    }
+    primary.running = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        if Instant::now() > deadline {
+            return Err(format!("the postmaster {pid} survived SIGKILL").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::remove_dir_all(&primary.data)?;
+    drop(receiver);
+
+    let mut outcomes = Vec::new();
+    for (server, label, loss_expected) in [
+        (
+            "drill-stream",
+            "RPO 0: streamed synchronously, latest",
+            false,
+        ),
+        ("drill", "archive_command alone, latest", true),
+    ] {
+        say(&format!("recovering {server}: {label}"));
+        outcomes.push(recover_and_read(
+            runner,
+            conf,
+            base,
+            &format!("recovered-{server}"),
+            Recovery {
+                server,
+                backup: "latest",
+                args: Vec::new(),
+                label: label.to_owned(),
+                expected: expected.clone(),
+                loss_expected,
+            },
+        ));
     }
     Ok(outcomes)
 }
