@@ -21,9 +21,8 @@
 //!
 //! # Not checked yet
 //!
-//! Barman's last-resort `switch-wal --archive` inside `WAL archive`, the streaming
-//! connection (`PostgreSQL streaming`, `pg_receivexlog*`, `receive-wal running`, the
-//! ` (WAL streaming)` variants), standby checks with `primary_conninfo`, backup executor
+//! Barman's last-resort `switch-wal --archive` inside `WAL archive`, the
+//! ` (WAL streaming)` variants (a `wal_conninfo`), standby checks with `primary_conninfo`, backup executor
 //! checks (`ssh`, `pg_basebackup`, …), `encryption` and cloud checks.
 
 use std::path::{Path, PathBuf};
@@ -114,6 +113,55 @@ pub struct RepoState {
     /// Temporary files left by a crash that `cron` has not removed (older than
     /// [`LEFTOVER_AGE`](crate::leftovers::LEFTOVER_AGE), their writer gone).
     pub leftovers: Vec<PathBuf>,
+    /// A `receive-wal` runs for the server (it holds its lock).
+    pub receiver_running: bool,
+}
+
+/// What the streaming connection (`streaming_conninfo`, a replication connection)
+/// answered, for `PostgreSQL streaming`, `systemid coherence` and
+/// `pg_receivexlog compatible`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamingStatus {
+    /// `IDENTIFY_SYSTEM`'s system identifier; `None` when it failed.
+    pub systemid: Option<u64>,
+    /// Why connecting or `IDENTIFY_SYSTEM` failed.
+    pub error: Option<String>,
+    /// `server_version` as the server reported it.
+    pub server_txt_version: Option<String>,
+    /// `server_version_num`, parsed from it (0 when unknown).
+    pub server_version: u32,
+}
+
+/// The oldest server the built-in replication client streams from: it reads
+/// `wal_segment_size` with `SHOW` over the replication connection (PostgreSQL 10 on).
+pub const STREAMING_MINIMAL_VERSION: u32 = 100_000;
+
+impl StreamingStatus {
+    /// Connects to `conninfo` as a replication client and asks `IDENTIFY_SYSTEM`.
+    pub async fn probe(conninfo: &crate::postgres::ConnInfo) -> StreamingStatus {
+        use crate::postgres::replication::ReplicationConnection;
+        let mut conn =
+            match ReplicationConnection::connect(conninfo, "barman_streaming_check").await {
+                Ok(c) => c,
+                Err(e) => {
+                    return StreamingStatus {
+                        error: Some(e.to_string()),
+                        ..StreamingStatus::default()
+                    };
+                }
+            };
+        let mut status = StreamingStatus {
+            server_txt_version: conn.server_version().map(str::to_owned),
+            server_version: conn.server_version_num(),
+            ..StreamingStatus::default()
+        };
+        match conn.identify_system().await {
+            Ok(id) => status.systemid = Some(id.system_id),
+            Err(e) => status.error = Some(e.to_string()),
+        }
+        conn.close().await;
+        status
+    }
 }
 
 fn count_files(dir: Option<&str>) -> usize {
@@ -151,6 +199,10 @@ impl RepoState {
         local: &TimeZone,
     ) -> RepoState {
         let mut state = RepoState::inspect_files(config);
+        state.receiver_running = crate::cron::receiver_pid(global, config)
+            .ok()
+            .flatten()
+            .is_some();
         let backups = ServerBackups::for_server(global, config);
         match backups.summary(local) {
             Ok(sum) => state.add_backups(&sum, now),
@@ -309,6 +361,7 @@ pub fn human_readable_duration(d: Duration) -> String {
 pub fn evaluate(
     config: &ServerConfig,
     remote: Option<&RemoteStatus>,
+    streaming: Option<&StreamingStatus>,
     repo: &RepoState,
 ) -> Vec<CheckResult> {
     let mut out = Vec::new();
@@ -401,6 +454,13 @@ pub fn evaluate(
                             ),
                         ),
                         None => {}
+                    }
+                    if let Some(st) = streaming {
+                        push(
+                            "PostgreSQL streaming",
+                            st.systemid.is_some(),
+                            st.error.clone(),
+                        );
                     }
                     if let Some(level) = &r.settings.wal_level {
                         if level == "minimal" {
@@ -583,8 +643,17 @@ pub fn evaluate(
         )),
     );
 
-    // System id.
-    match remote.and_then(|r| r.systemid) {
+    // System id: the two connections reach one cluster, the one identity.json records.
+    let streaming_id = streaming.and_then(|s| s.systemid);
+    match remote.and_then(|r| r.systemid).or(streaming_id) {
+        Some(live) if streaming_id.is_some_and(|s| s != live) => push(
+            "systemid coherence",
+            false,
+            Some(
+                "is the streaming DSN targeting the same server of the PostgreSQL connection string?"
+                    .into(),
+            ),
+        ),
         None => push(
             "systemid coherence",
             true,
@@ -606,6 +675,34 @@ pub fn evaluate(
                 )),
             ),
         },
+    }
+
+    // The streaming archiver: the built-in client stands for pg_receivewal.
+    if config.active() && config.streaming_archiver() {
+        push("pg_receivexlog", true, None);
+        let (version, text) = match streaming.filter(|s| s.server_version > 0) {
+            Some(s) => (s.server_version, s.server_txt_version.clone()),
+            None => (
+                remote.and_then(|r| r.server_version).unwrap_or(0),
+                remote.and_then(|r| r.server_txt_version.clone()),
+            ),
+        };
+        let compatible = version >= STREAMING_MINIMAL_VERSION;
+        push(
+            "pg_receivexlog compatible",
+            compatible,
+            (!compatible).then(|| {
+                format!(
+                    "PostgreSQL version: {}, pg_receivexlog version: built-in (PostgreSQL 10 or later)",
+                    text.as_deref().unwrap_or("Unknown")
+                )
+            }),
+        );
+        push(
+            "receive-wal running",
+            repo.receiver_running,
+            (!repo.receiver_running).then(|| "See the Barman log file for more details".into()),
+        );
     }
 
     // The file archiver.
@@ -688,6 +785,7 @@ pub async fn check(
     global: &GlobalConfig,
     config: &ServerConfig,
     server: Option<&PgServer>,
+    streaming_conninfo: Option<&crate::postgres::ConnInfo>,
     now: Timestamp,
 ) -> Vec<CheckResult> {
     // The repository's files, the catalogue and xlog.db: off the runtime.
@@ -701,25 +799,39 @@ pub async fn check(
         ..RepoState::default()
     });
     let timeout = u64::try_from(config.options().check_timeout).unwrap_or(30);
+    let probes = async {
+        let remote = match server {
+            None => None,
+            Some(s) => Some(s.remote_status(config.options().slot_name.as_deref()).await),
+        };
+        // The streaming connection, as Barman opens one for the postgres backup method
+        // and for the streaming archiver.
+        let streaming = if config.backup_method() == "postgres" || config.streaming_archiver() {
+            Some(match streaming_conninfo {
+                Some(ci) => StreamingStatus::probe(ci).await,
+                None => StreamingStatus {
+                    error: Some("streaming_conninfo cannot be used".into()),
+                    ..StreamingStatus::default()
+                },
+            })
+        } else {
+            None
+        };
+        (remote, streaming)
+    };
     let mut timed_out = false;
-    let remote = match server {
-        None => None,
-        Some(s) => {
-            let fut = s.remote_status(config.options().slot_name.as_deref());
-            if timeout == 0 {
-                Some(fut.await)
-            } else {
-                match tokio::time::timeout(Duration::from_secs(timeout), fut).await {
-                    Ok(r) => Some(r),
-                    Err(_) => {
-                        timed_out = true;
-                        None
-                    }
-                }
+    let (remote, streaming) = if timeout == 0 {
+        probes.await
+    } else {
+        match tokio::time::timeout(Duration::from_secs(timeout), probes).await {
+            Ok(r) => r,
+            Err(_) => {
+                timed_out = true;
+                (None, None)
             }
         }
     };
-    let mut out = evaluate(config, remote.as_ref(), &repo);
+    let mut out = evaluate(config, remote.as_ref(), streaming.as_ref(), &repo);
     if timed_out {
         out.push(CheckResult::new(
             "check timeout",

@@ -6,7 +6,7 @@ use barman_core::check::{self, CheckResult, NagiosServer};
 use barman_core::config::ServerConfig;
 use serde_json::{Map, Value, json};
 
-use crate::commands::{connect, runtime, selected_for_report};
+use crate::commands::{connect, runtime, selected_for_report, streaming_conninfo};
 use crate::{Context, fail};
 
 /// The command's arguments.
@@ -36,10 +36,12 @@ fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
     for s in servers {
         let results = rt.block_on(async {
             let server = connect(s).await.ok();
+            let streaming = streaming_conninfo(s).ok();
             check::check(
                 ctx.config.global(),
                 s,
                 server.as_ref(),
+                streaming.as_ref(),
                 jiff::Timestamp::now(),
             )
             .await

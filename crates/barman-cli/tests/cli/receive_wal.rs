@@ -61,6 +61,25 @@ fn receive_wal_slots_stop_and_reset_as_barman() {
     assert_ne!(code, 0);
     assert!(err.contains("cannot be used with"), "{err}");
 
+    // check, with the slot but no receive-wal: Barman's streaming checks fail as its do.
+    let (code, out, _) = barman(&conf, &["check", "pg"]);
+    assert_eq!(code, 1, "{out}");
+    for line in [
+        "\tPostgreSQL streaming: OK",
+        "\treplication slot: FAILED (slot 'barman' not active: is 'receive-wal' running?)",
+        "\tpg_receivexlog: OK",
+        "\tpg_receivexlog compatible: OK",
+        "\treceive-wal running: FAILED (See the Barman log file for more details)",
+    ] {
+        assert!(out.contains(&format!("{line}\n")), "{line} in {out}");
+    }
+    let (code, out, _) = barman(&conf, &["check", "--nagios", "pg"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("replication slot, receive-wal running"),
+        "{out}"
+    );
+
     // A foreground receive-wal, stopped by --stop.
     let mut child = std::process::Command::new(BARMAN)
         .arg("-c")

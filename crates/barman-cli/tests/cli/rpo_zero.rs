@@ -111,8 +111,20 @@ fn synchronous_streaming_loses_no_committed_transaction_when_the_primary_is_dest
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(!out.contains("FAILED") && !out.contains("WAITING"), "{out}");
+    // check: the streaming connection, the slot and receive-wal all OK.
     let (code, out, err) = barman_as_server(&conf, &["check", "pg"]);
     assert_eq!(code, 0, "{out}{err}");
+    for line in [
+        "\tPostgreSQL streaming: OK",
+        "\treplication slot: OK",
+        "\tsystemid coherence: OK",
+        "\tpg_receivexlog: OK",
+        "\tpg_receivexlog compatible: OK",
+        "\treceive-wal running: OK",
+    ] {
+        assert!(out.contains(&format!("{line}\n")), "{line} in {out}");
+    }
+    assert!(!out.contains("archive_mode"), "no file archiver: {out}");
 
     // The working day: N single-row transactions, each COMMIT returned (so, with
     // synchronous replication, its WAL was fsynced by receive-wal), with a segment

@@ -311,6 +311,12 @@ impl ReplicationConnection {
         }
     }
 
+    /// The server's `server_version` as it reported it at startup (`15.4`, or
+    /// `17.2 (Debian 17.2-1)`).
+    pub fn server_version(&self) -> Option<&str> {
+        self.parameters.get("server_version").map(String::as_str)
+    }
+
     /// The connection's target (host, port, user), for messages.
     pub fn target(&self) -> &str {
         &self.target

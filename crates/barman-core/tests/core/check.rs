@@ -44,6 +44,11 @@ fn inspect(
     )
 }
 
+/// The server's `streaming_conninfo`.
+fn streaming(cfg: &barman_core::config::ServerConfig) -> ConnInfo {
+    ConnInfo::parse(cfg.options().streaming_conninfo.as_deref().unwrap()).unwrap()
+}
+
 fn names(results: &[check::CheckResult]) -> Vec<(String, bool)> {
     results.iter().map(|r| (r.name.clone(), r.ok)).collect()
 }
@@ -61,7 +66,14 @@ fn check_and_status_on_good_and_bad_servers() {
     let ci = ConnInfo::parse(cfg.options().conninfo.as_deref().unwrap()).unwrap();
     let (results, status) = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        let results = check::check(&global, &cfg, Some(&s), jiff::Timestamp::now()).await;
+        let results = check::check(
+            &global,
+            &cfg,
+            Some(&s),
+            Some(&streaming(&cfg)),
+            jiff::Timestamp::now(),
+        )
+        .await;
         let remote = s.remote_status(None).await;
         let status = check::status(&cfg, Some(&remote), &inspect(&global, &cfg));
         (results, status)
@@ -81,6 +93,7 @@ fn check_and_status_on_good_and_bad_servers() {
             "WAL archive",
             "PostgreSQL",
             "superuser or standard user with backup privileges",
+            "PostgreSQL streaming",
             "wal_level",
             "directories",
             "retention policy settings",
@@ -110,7 +123,14 @@ fn check_and_status_on_good_and_bad_servers() {
     .unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&global, &cfg, Some(&s), jiff::Timestamp::now()).await
+        check::check(
+            &global,
+            &cfg,
+            Some(&s),
+            Some(&streaming(&cfg)),
+            jiff::Timestamp::now(),
+        )
+        .await
     });
     assert!(results.iter().all(|r| r.ok), "{results:#?}");
     let (text, code) = check::nagios(&[NagiosServer {
@@ -167,7 +187,14 @@ fn check_and_status_on_good_and_bad_servers() {
     .unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&global, &cfg, Some(&s), jiff::Timestamp::now()).await
+        check::check(
+            &global,
+            &cfg,
+            Some(&s),
+            Some(&streaming(&cfg)),
+            jiff::Timestamp::now(),
+        )
+        .await
     });
     assert!(names(&results).contains(&("systemid coherence".into(), false)));
     drop(pg);
@@ -188,7 +215,14 @@ fn check_and_status_on_good_and_bad_servers() {
     let ci = ConnInfo::parse(cfg.options().conninfo.as_deref().unwrap()).unwrap();
     let results = rt().block_on(async {
         let s = PgServer::connect(&ci, "barman").await.unwrap();
-        check::check(&global, &cfg, Some(&s), jiff::Timestamp::now()).await
+        check::check(
+            &global,
+            &cfg,
+            Some(&s),
+            Some(&streaming(&cfg)),
+            jiff::Timestamp::now(),
+        )
+        .await
     });
     let failed: Vec<_> = results
         .iter()
@@ -200,6 +234,7 @@ fn check_and_status_on_good_and_bad_servers() {
         failed,
         [
             "WAL archive",
+            "PostgreSQL streaming",
             "wal_level",
             "archive_mode",
             "archive_command"
@@ -226,14 +261,20 @@ fn check_and_status_on_good_and_bad_servers() {
         results: &results,
     }]);
     assert!(
-        text.starts_with("BARMAN CRITICAL - server pg has issues * pg FAILED: WAL archive, wal_level, archive_mode, archive_command|pg=0B pg_wals=0B\npg.WAL archive: FAILED (please make sure WAL shipping is setup)\n"),
+        text.starts_with("BARMAN CRITICAL - server pg has issues * pg FAILED: WAL archive, PostgreSQL streaming, wal_level, archive_mode, archive_command|pg=0B pg_wals=0B\npg.WAL archive: FAILED (please make sure WAL shipping is setup)\n"),
         "{text}"
     );
     assert_eq!(code, 2);
     drop(bad);
 
     // No server at all: `PostgreSQL` fails, status says so.
-    let results = rt().block_on(check::check(&global, &cfg, None, jiff::Timestamp::now()));
+    let results = rt().block_on(check::check(
+        &global,
+        &cfg,
+        None,
+        None,
+        jiff::Timestamp::now(),
+    ));
     assert!(names(&results).contains(&("PostgreSQL".into(), false)));
     let status = check::status(&cfg, None, &inspect(&global, &cfg));
     assert!(
