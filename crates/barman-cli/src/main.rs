@@ -56,6 +56,9 @@ enum Command {
     /// Stream WAL from the server into streaming/ (replication protocol), or manage its
     /// replication slot.
     ReceiveWal(commands::receive_wal::Args),
+    /// Show the streaming clients of servers (`all` for every one): standbys and WAL
+    /// streamers, with their positions and lag.
+    ReplicationStatus(commands::replication_status::Args),
     /// Send an archived WAL file to standard output (or a directory).
     GetWal(commands::get_wal::Args),
     /// Periodic maintenance, to run every minute: WAL archiving, backup checks,
@@ -97,6 +100,7 @@ fn log_source(command: &Command) -> &'static str {
         Command::ListServers(_) | Command::ShowServers(_) | Command::Cron => "barman.cli",
         Command::Check(_)
         | Command::Status(_)
+        | Command::ReplicationStatus(_)
         | Command::SwitchWal(_)
         | Command::PutWal(_)
         | Command::GetWal(_)
@@ -215,6 +219,7 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::PutWal(a) => put_wal::run(ctx, a),
         Command::ArchiveWal(a) => archive_wal::run(ctx, a),
         Command::ReceiveWal(a) => receive_wal::run(ctx, a),
+        Command::ReplicationStatus(a) => replication_status::run(ctx, a),
         Command::GetWal(a) => get_wal::run(ctx, a),
         Command::Cron => cron::run(ctx),
         Command::RebuildXlogdb(a) => rebuild_xlogdb::run(ctx, a),

@@ -30,6 +30,7 @@ pub mod put_wal;
 pub mod rebuild_xlogdb;
 pub mod receive_wal;
 pub mod recover;
+pub mod replication_status;
 pub mod show_backup;
 pub mod show_servers;
 pub mod status;

@@ -94,6 +94,8 @@ fn receive_wal_slots_stop_and_reset_as_barman() {
         assert!(Instant::now() < deadline, "receive-wal did not connect");
         std::thread::sleep(Duration::from_millis(100));
     }
+    replication_status_as_barman(&pg, &conf, child.id());
+
     pg.sql("CREATE TABLE t AS SELECT g, md5(g::text) FROM generate_series(1, 50000) g")
         .unwrap();
     pg.sql("SELECT pg_switch_wal()").unwrap();
@@ -240,4 +242,130 @@ fn cron_keeps_one_receive_wal_running_and_stops_it_when_streaming_is_off() {
         err.contains("streaming_archiver option set to 'off'"),
         "{err}"
     );
+}
+
+/// Positions move between two runs: LSN tokens and lags are compared by shape.
+fn normalise(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let mut words: Vec<String> = Vec::new();
+            let mut diff = false;
+            for w in l.split(' ') {
+                let bare = w.trim_end_matches([')', ':']).trim_start_matches("S:");
+                let is_lsn = |t: &str| {
+                    t.split_once('/').is_some_and(|(a, b)| {
+                        !a.is_empty()
+                            && !b.is_empty()
+                            && (a.to_owned() + b).chars().all(|c| c.is_ascii_hexdigit())
+                    })
+                };
+                if diff {
+                    diff = !w.ends_with(')');
+                    if !diff {
+                        words.push("D)".into());
+                    }
+                } else if w == "(diff:" {
+                    diff = true;
+                    words.push(w.into());
+                } else if let Some((k, v)) = bare.split_once(':')
+                    && is_lsn(v)
+                {
+                    words.push(format!("{k}:LSN"));
+                } else if is_lsn(bare) {
+                    words.push("LSN".into());
+                } else {
+                    words.push(w.into());
+                }
+            }
+            words.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `replication-status` while receive-wal streams: the client is listed as Barman
+/// lists it, and Barman 3.19 itself prints the same (when the oracle is installed).
+fn replication_status_as_barman(pg: &PgCluster, conf: &std::path::Path, pid: u32) {
+    let (code, full, err) = barman(conf, &["replication-status", "pg"]);
+    assert_eq!(code, 0, "{full}{err}");
+    for line in [
+        "Status of streaming clients for server 'pg':",
+        "  Number of streaming clients: 1",
+        "  1. Async WAL streamer",
+        "     Application name: barman_receive_wal",
+        "     Communication   : Unix domain socket",
+        "     User name       : postgres",
+        "     Current state   : streaming (async)",
+        "     Replication slot: barman",
+    ] {
+        assert!(full.lines().any(|l| l == line), "{line:?} in {full}");
+    }
+    assert!(full.contains("  Current LSN on master: "), "{full}");
+    assert!(full.contains("     Sync stage      : "), "{full}");
+    assert!(full.contains("     Flush LSN  : "), "{full}");
+    let (code, min, err) = barman(conf, &["replication-status", "--minimal", "pg"]);
+    assert_eq!(code, 0, "{min}{err}");
+    assert!(
+        min.starts_with("Streaming clients for master 'pg' (LSN @ "),
+        "{min}"
+    );
+    assert!(min.contains("  1. W) postgres@socket S:"), "{min}");
+    assert!(min.contains(" AN:barman_receive_wal\n"), "{min}");
+    let (code, none, _) = barman(
+        conf,
+        &["replication-status", "--target", "hot-standby", "pg"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        none.contains("  No hot standby servers attached\n"),
+        "{none}"
+    );
+    let (code, json, err) = barman(conf, &["-f", "json", "replication-status", "pg"]);
+    assert_eq!(code, 0, "{json}{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let c = &v["pg"]["streaming_clients"][0];
+    assert_eq!(c["application_name"], "barman_receive_wal", "{json}");
+    assert_eq!(c["replication_slot"], "barman", "{json}");
+    assert_eq!(c["communication"], "Unix domain socket", "{json}");
+    assert!(c["wal_sender_pid"].as_i64().is_some(), "{json}");
+    let _ = pid;
+
+    // Barman itself, on the same server at the same moment.
+    let Some(python) = barman_testkit::tools::oracle_python() else {
+        return;
+    };
+    let user = barman_testkit::tools::run(std::process::Command::new("id").arg("-un"))
+        .trim()
+        .to_owned();
+    let theirs_conf = pg.dir().join("barman-py.conf");
+    std::fs::write(
+        &theirs_conf,
+        std::fs::read_to_string(conf)
+            .unwrap()
+            .replace("[barman]\n", &format!("[barman]\nbarman_user = {user}\n")),
+    )
+    .unwrap();
+    for args in [
+        &["replication-status", "pg"][..],
+        &["replication-status", "--minimal", "pg"],
+    ] {
+        let out = std::process::Command::new(python.with_file_name("barman"))
+            .arg("-c")
+            .arg(&theirs_conf)
+            .args(args)
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{theirs}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (_, ours, _) = barman(conf, args);
+        assert_eq!(
+            normalise(&ours),
+            normalise(&theirs),
+            "ours:\n{ours}\ntheirs:\n{theirs}"
+        );
+    }
 }

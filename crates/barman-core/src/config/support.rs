@@ -192,12 +192,14 @@ pub const UNSUPPORTED: &[Unsupported] = &[
     unsupported!(
         "wal_conninfo",
         Support::Warned(
-            "wal_conninfo is not used: backups from a standby and WAL streaming are not supported yet"
+            "wal_conninfo is used only by replication-status --source wal-host: backups from a standby are not supported yet"
         )
     ),
     unsupported!(
         "wal_streaming_conninfo",
-        Support::Warned("wal_streaming_conninfo is not used: WAL streaming is not supported yet")
+        Support::Warned(
+            "wal_streaming_conninfo is used only by replication-status --source wal-host: receive-wal streams from streaming_conninfo"
+        )
     ),
     unsupported!(
         "recovery_staging_path",

@@ -111,6 +111,107 @@ pub struct ReplicationSlot {
     pub restart_lsn: Option<Lsn>,
 }
 
+/// Which clients `replication-status` lists (`--target`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplicationTarget {
+    /// Every physical streaming client.
+    #[default]
+    All,
+    /// Standbys replaying what they receive (`replay_lsn` set).
+    HotStandby,
+    /// Clients that only receive WAL (`replay_lsn` not set: `pg_receivewal`,
+    /// `barman receive-wal`).
+    WalStreamer,
+}
+
+/// One physical client of `pg_stat_replication`, with its slot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicationClient {
+    /// The WAL sender's PID.
+    pub pid: i32,
+    /// `usename`.
+    pub user_name: Option<String>,
+    /// `application_name`.
+    pub application_name: String,
+    /// `client_addr` (`None` over a unix socket).
+    pub client_addr: Option<String>,
+    /// `client_hostname`.
+    pub client_hostname: Option<String>,
+    /// `client_port`.
+    pub client_port: Option<i32>,
+    /// `backend_start`, as Python prints a datetime (`2026-12-06 22:30:55.914321+00:00`).
+    pub backend_start: Option<String>,
+    /// `backend_xmin`.
+    pub backend_xmin: Option<String>,
+    /// `state` (`streaming`, `catchup`, …).
+    pub state: Option<String>,
+    /// Positions reported by the client.
+    pub sent_lsn: Option<Lsn>,
+    /// Written by the client.
+    pub write_lsn: Option<Lsn>,
+    /// Flushed by the client.
+    pub flush_lsn: Option<Lsn>,
+    /// Replayed by the client (`None` for a WAL streamer).
+    pub replay_lsn: Option<Lsn>,
+    /// `sync_priority`.
+    pub sync_priority: i32,
+    /// `sync_state` (`async`, `potential`, `sync`, `quorum`).
+    pub sync_state: String,
+    /// The slot it streams from.
+    pub slot_name: Option<String>,
+    /// The server's position the lags are measured against (its current LSN, or on a
+    /// standby the last one it received).
+    pub current_lsn: Option<Lsn>,
+}
+
+impl ReplicationClient {
+    /// A WAL streamer (it replays nothing), or a standby.
+    pub fn is_wal_streamer(&self) -> bool {
+        self.replay_lsn.is_none()
+    }
+
+    /// `lsn - current_lsn` in bytes (0 or negative when behind), `None` when either is
+    /// unknown: Barman's `diff_lsn`.
+    pub fn lag(&self, lsn: Option<Lsn>) -> Option<i128> {
+        Some(i128::from(u64::from(lsn?)) - i128::from(u64::from(self.current_lsn?)))
+    }
+
+    /// Barman's synchronisation stage: `5/5 Hot standby (max)`, `4/5 2-safe`,
+    /// `3/N Remote write`, `2/N WAL Sent (min)` or `1/N 1-safe` (N is 3 for a WAL
+    /// streamer, 5 for a standby).
+    pub fn sync_stage(&self) -> String {
+        if !self.is_wal_streamer() {
+            if self.lag(self.replay_lsn) == Some(0) {
+                return "5/5 Hot standby (max)".to_owned();
+            }
+            if self.lag(self.flush_lsn) == Some(0) {
+                return "4/5 2-safe".to_owned();
+            }
+        }
+        let max = if self.is_wal_streamer() { 3 } else { 5 };
+        if self.lag(self.write_lsn) == Some(0) {
+            format!("3/{max} Remote write")
+        } else if self.lag(self.sent_lsn) == Some(0) {
+            format!("2/{max} WAL Sent (min)")
+        } else {
+            format!("1/{max} 1-safe")
+        }
+    }
+}
+
+/// What `replication-status` reads from a server.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicationStatus {
+    /// The server is a standby.
+    pub is_in_recovery: bool,
+    /// Its position: `pg_current_wal_lsn()`, on a standby `pg_last_wal_replay_lsn()`.
+    pub server_lsn: Option<Lsn>,
+    /// Its physical streaming clients, synchronous first, by priority.
+    pub clients: Vec<ReplicationClient>,
+}
+
 /// What `pg_switch_wal()` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SwitchWal {
@@ -633,6 +734,92 @@ impl PgServer {
         })
     }
 
+    /// The physical streaming clients of the server (`pg_stat_replication` with their
+    /// slots), as Barman's `replication-status` reads them.
+    ///
+    /// # Errors
+    ///
+    /// [`PgError::Privileges`] without the monitoring privileges (superuser or
+    /// `pg_monitor`); a query fails.
+    pub async fn replication_status(&self, target: ReplicationTarget) -> Result<ReplicationStatus> {
+        const WHAT: &str = "pg_stat_replication";
+        if !self.has_monitoring_privileges().await? {
+            return Err(PgError::Privileges {
+                target: self.target.clone(),
+                user: self.user.clone(),
+                what: "is missing required privileges (see \"Pre-requisites\" section in the Barman documentation)",
+            }
+            .into());
+        }
+        let filter = match target {
+            ReplicationTarget::All => "",
+            ReplicationTarget::HotStandby => " AND r.replay_lsn IS NOT NULL",
+            ReplicationTarget::WalStreamer => " AND r.replay_lsn IS NULL",
+        };
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT r.pid, r.usename::text, coalesce(r.application_name, ''), \
+                     host(r.client_addr), r.client_hostname, r.client_port, \
+                     to_char(r.backend_start, 'YYYY-MM-DD HH24:MI:SS') \
+                     || CASE WHEN date_part('microseconds', r.backend_start)::int8 % 1000000 <> 0 \
+                     THEN to_char(r.backend_start, '.US') ELSE '' END \
+                     || to_char(r.backend_start, 'TZH:TZM'), \
+                     r.backend_xmin::text, r.state, r.sent_lsn::text, r.write_lsn::text, \
+                     r.flush_lsn::text, r.replay_lsn::text, coalesce(r.sync_priority, 0), \
+                     coalesce(r.sync_state, ''), rs.slot_name::text, \
+                     (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
+                      ELSE pg_current_wal_lsn() END)::text \
+                     FROM pg_stat_replication r \
+                     LEFT JOIN pg_replication_slots rs ON (r.pid = rs.active_pid) \
+                     WHERE (rs.slot_type IS NULL OR rs.slot_type = 'physical'){filter} \
+                     ORDER BY r.sync_state DESC, r.sync_priority"
+                ),
+                &[],
+            )
+            .await
+            .map_err(|e| self.query_error(WHAT, e))?;
+        let e = |e| self.query_error(WHAT, e);
+        let lsn = |text: Option<String>| text.map(|t| self.lsn(WHAT, &t)).transpose();
+        let mut clients = Vec::with_capacity(rows.len());
+        for row in rows {
+            clients.push(ReplicationClient {
+                pid: row.try_get(0).map_err(e)?,
+                user_name: row.try_get(1).map_err(e)?,
+                application_name: row.try_get(2).map_err(e)?,
+                client_addr: row.try_get(3).map_err(e)?,
+                client_hostname: row.try_get(4).map_err(e)?,
+                client_port: row.try_get(5).map_err(e)?,
+                backend_start: row.try_get(6).map_err(e)?,
+                backend_xmin: row.try_get(7).map_err(e)?,
+                state: row.try_get(8).map_err(e)?,
+                sent_lsn: lsn(row.try_get(9).map_err(e)?)?,
+                write_lsn: lsn(row.try_get(10).map_err(e)?)?,
+                flush_lsn: lsn(row.try_get(11).map_err(e)?)?,
+                replay_lsn: lsn(row.try_get(12).map_err(e)?)?,
+                sync_priority: row.try_get(13).map_err(e)?,
+                sync_state: row.try_get(14).map_err(e)?,
+                slot_name: row.try_get(15).map_err(e)?,
+                current_lsn: lsn(row.try_get(16).map_err(e)?)?,
+            });
+        }
+        let is_in_recovery = self.is_in_recovery().await?;
+        let server_lsn: Option<String> = self
+            .one(
+                "current WAL location",
+                "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                 ELSE pg_current_wal_lsn() END)::text",
+                &[],
+            )
+            .await?;
+        Ok(ReplicationStatus {
+            is_in_recovery,
+            server_lsn: lsn(server_lsn)?,
+            clients,
+        })
+    }
+
     /// The physical replication slot `name`, if it exists.
     ///
     /// # Errors
@@ -929,6 +1116,35 @@ impl PgServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sync_stages_as_barman() {
+        let at = |n: u64| Some(Lsn::new(n));
+        let mut c = ReplicationClient {
+            current_lsn: at(100),
+            sent_lsn: at(100),
+            write_lsn: at(100),
+            flush_lsn: at(100),
+            replay_lsn: at(100),
+            ..ReplicationClient::default()
+        };
+        assert_eq!(c.sync_stage(), "5/5 Hot standby (max)");
+        c.replay_lsn = at(90);
+        assert_eq!(c.sync_stage(), "4/5 2-safe");
+        assert_eq!(c.lag(c.replay_lsn), Some(-10));
+        c.flush_lsn = at(95);
+        assert_eq!(c.sync_stage(), "3/5 Remote write");
+        c.replay_lsn = None;
+        assert!(c.is_wal_streamer());
+        assert_eq!(c.sync_stage(), "3/3 Remote write");
+        c.write_lsn = at(99);
+        assert_eq!(c.sync_stage(), "2/3 WAL Sent (min)");
+        c.sent_lsn = at(99);
+        assert_eq!(c.sync_stage(), "1/3 1-safe");
+        c.current_lsn = None;
+        assert_eq!(c.lag(c.sent_lsn), None);
+        assert_eq!(c.sync_stage(), "1/3 1-safe");
+    }
 
     #[test]
     fn version_text() {

@@ -31,7 +31,7 @@ mod tls;
 #[cfg(feature = "postgres")]
 pub use client::{
     ArchiverStats, BackupStart, BackupStop, CurrentWal, MINIMAL_VERSION, PgServer, RemoteStatus,
-    ReplicationSlot, Settings, SwitchWal,
+    ReplicationClient, ReplicationSlot, ReplicationStatus, ReplicationTarget, Settings, SwitchWal,
 };
 pub use conninfo::{ConnInfo, DEFAULT_PORT, DEFAULT_SOCKET_DIR, pgpass_lookup};
 pub use error::{BoxedSource, PgError, ServerError};
