@@ -126,7 +126,7 @@ for rep in $(seq "$REPS"); do
     out=$("$PGBIN/pgbench" -h "$tmp" -U postgres -n -c 4 -j 2 -T "$SECS" postgres 2>/dev/null)
     lat[none]+="$(awk '/latency average/ { print $4 }' <<<"$out") "
     tps[none]+="$(awk '/^tps/ { print $3 }' <<<"$out") "
-    echo "rep $rep: no synchronous standby: ${lat[none]##* }" >&2
+    echo "rep $rep: no synchronous standby: latency $(awk '{ print $NF }' <<<"${lat[none]}") ms" >&2
     for tool in "${tools[@]}"; do
         fresh_slot
         start_receiver "$tool"

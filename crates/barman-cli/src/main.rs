@@ -59,6 +59,10 @@ enum Command {
     /// Show the streaming clients of servers (`all` for every one): standbys and WAL
     /// streamers, with their positions and lag.
     ReplicationStatus(commands::replication_status::Args),
+    /// List the processes working for a server (receive-wal, backup, cron, ...).
+    ListProcesses(commands::processes::ListArgs),
+    /// Stop a process working for a server (a task named by list-processes).
+    TerminateProcess(commands::processes::TerminateArgs),
     /// Send an archived WAL file to standard output (or a directory).
     GetWal(commands::get_wal::Args),
     /// Periodic maintenance, to run every minute: WAL archiving, backup checks,
@@ -101,6 +105,8 @@ fn log_source(command: &Command) -> &'static str {
         Command::Check(_)
         | Command::Status(_)
         | Command::ReplicationStatus(_)
+        | Command::ListProcesses(_)
+        | Command::TerminateProcess(_)
         | Command::SwitchWal(_)
         | Command::PutWal(_)
         | Command::GetWal(_)
@@ -220,6 +226,8 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::ArchiveWal(a) => archive_wal::run(ctx, a),
         Command::ReceiveWal(a) => receive_wal::run(ctx, a),
         Command::ReplicationStatus(a) => replication_status::run(ctx, a),
+        Command::ListProcesses(a) => processes::list(ctx, a),
+        Command::TerminateProcess(a) => processes::terminate(ctx, a),
         Command::GetWal(a) => get_wal::run(ctx, a),
         Command::Cron => cron::run(ctx),
         Command::RebuildXlogdb(a) => rebuild_xlogdb::run(ctx, a),

@@ -50,6 +50,7 @@ mod fsutil;
 pub mod hooks;
 pub mod leftovers;
 pub mod postgres;
+pub mod processes;
 #[cfg(feature = "postgres")]
 pub mod receive;
 pub mod recover;

@@ -491,16 +491,25 @@ async fn session(
             match event? {
                 StreamEvent::Data { start, data, .. } => {
                     let before = rx.get()?.report.completed.len();
-                    rx.run(move |r| r.write(tli, start, &data)).await?;
+                    // Nothing more received yet: make it durable in the same trip to
+                    // the blocking pool, and say so at once (a synchronous commit
+                    // waits for this).
+                    let last = !stream.has_buffered_message();
+                    rx.run(move |r| {
+                        r.write(tli, start, &data)?;
+                        if last {
+                            r.sync()?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
                     let done = rx.get()?.report.completed.len();
                     let total = report.completed.len() + done;
                     if done > before && options.max_segments.is_some_and(|m| total >= m) {
                         report_position(stream, &mut rx).await?;
                         break;
                     }
-                    // Nothing more received yet: make it durable and say so (a
-                    // synchronous commit waits for this).
-                    if !stream.has_buffered_message() {
+                    if last || !stream.has_buffered_message() {
                         report_position(stream, &mut rx).await?;
                     }
                 }

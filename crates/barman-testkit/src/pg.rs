@@ -230,6 +230,57 @@ impl PgCluster {
         .map(drop)
     }
 
+    /// A streaming standby of this cluster (`pg_basebackup -R -X stream`), started
+    /// with its own socket directory (on the same port number) and its own archive.
+    pub fn start_standby(&self) -> io::Result<PgCluster> {
+        let dir = tempfile::Builder::new()
+            .prefix("barman-rs-standby.")
+            .tempdir()?;
+        let mut s = PgCluster {
+            dir,
+            bin: self.bin.clone(),
+            as_postgres: self.as_postgres,
+            running: false,
+            port: 5432,
+        };
+        std::fs::create_dir(s.archive())?;
+        s.give_to_server_user(s.dir.path())?;
+        s.run("pg_basebackup", |cmd| {
+            cmd.arg("-h")
+                .arg(self.dir())
+                .args(["-p", &self.port.to_string(), "-U", "postgres", "-D"])
+                .arg(s.data())
+                .args(["-R", "-X", "stream", "-c", "fast"]);
+        })?;
+        let dirs = s.dir.path().display().to_string();
+        let conf_path = s.data().join("postgresql.auto.conf");
+        let mut conf = std::fs::read_to_string(&conf_path)?;
+        conf.push_str(&format!(
+            "unix_socket_directories = '{dirs}'
+port = 5432
+             archive_command = 'cp %p {dirs}/archive/%f.tmp && mv {dirs}/archive/%f.tmp {dirs}/archive/%f'
+"
+        ));
+        std::fs::write(&conf_path, conf)?;
+        s.run("pg_ctl", |cmd| {
+            cmd.arg("-D")
+                .arg(s.data())
+                .arg("-l")
+                .arg(s.dir.path().join("server.log"))
+                .args(["-w", "start"]);
+        })?;
+        s.running = true;
+        Ok(s)
+    }
+
+    /// Promotes a standby (`pg_ctl promote -w`): it ends recovery on a new timeline.
+    pub fn promote(&self) -> io::Result<()> {
+        self.run("pg_ctl", |cmd| {
+            cmd.arg("-D").arg(self.data()).args(["-w", "promote"]);
+        })
+        .map(drop)
+    }
+
     /// Waits until `segment` has been archived.
     pub fn wait_archived(&self, segment: &str) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -26,6 +26,7 @@ pub mod keep;
 pub mod list_backups;
 pub mod list_files;
 pub mod list_servers;
+pub mod processes;
 pub mod put_wal;
 pub mod rebuild_xlogdb;
 pub mod receive_wal;

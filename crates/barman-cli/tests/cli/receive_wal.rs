@@ -94,7 +94,16 @@ fn receive_wal_slots_stop_and_reset_as_barman() {
         assert!(Instant::now() < deadline, "receive-wal did not connect");
         std::thread::sleep(Duration::from_millis(100));
     }
-    replication_status_as_barman(&pg, &conf, child.id());
+    replication_status_as_barman(&pg, &conf);
+    let (code, out, _) = barman(&conf, &["list-processes", "pg"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        format!(
+            "Active subprocesses for server pg:\n{} receive-wal\n",
+            child.id()
+        )
+    );
 
     pg.sql("CREATE TABLE t AS SELECT g, md5(g::text) FROM generate_series(1, 50000) g")
         .unwrap();
@@ -225,6 +234,50 @@ fn cron_keeps_one_receive_wal_running_and_stops_it_when_streaming_is_off() {
         "{err}"
     );
 
+    // list-processes shows it; terminate-process stops it (SIGINT, as Barman); the
+    // next cron starts a new one.
+    let pid = listed_receiver_pid(&conf);
+    let (code, out, err) = barman(&conf, &["list-processes", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out,
+        format!("Active subprocesses for server pg:\n{pid} receive-wal\n")
+    );
+    let (code, out, err) = barman(&conf, &["-f", "json", "list-processes", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["pg"][0]["pid"], pid, "{out}");
+    assert_eq!(v["pg"][0]["name"], "receive-wal", "{out}");
+    let (code, out, err) = barman(&conf, &["terminate-process", "pg", "receive-wal"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, format!("Stopped process receive-wal({pid})\n"));
+    let (code, out, _) = barman(&conf, &["list-processes", "pg"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "No active subprocesses found for server pg.\n");
+    let (code, _, err) = barman(&conf, &["terminate-process", "pg", "receive-wal"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("Termination of receive-wal failed: no such process for server pg"),
+        "{err}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while streaming() != "0" {
+        assert!(Instant::now() < deadline, "receive-wal did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out, err) = barman(&conf, &["cron"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Starting streaming archiver for server pg"),
+        "{out}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while streaming() != "1" {
+        assert!(Instant::now() < deadline, "receive-wal did not start again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(listed_receiver_pid(&conf), pid);
+
     // streaming_archiver turned off: cron stops it.
     write_conf("off");
     let (code, out, err) = barman(&conf, &["cron"]);
@@ -285,7 +338,7 @@ fn normalise(text: &str) -> String {
 
 /// `replication-status` while receive-wal streams: the client is listed as Barman
 /// lists it, and Barman 3.19 itself prints the same (when the oracle is installed).
-fn replication_status_as_barman(pg: &PgCluster, conf: &std::path::Path, pid: u32) {
+fn replication_status_as_barman(pg: &PgCluster, conf: &std::path::Path) {
     let (code, full, err) = barman(conf, &["replication-status", "pg"]);
     assert_eq!(code, 0, "{full}{err}");
     for line in [
@@ -328,7 +381,6 @@ fn replication_status_as_barman(pg: &PgCluster, conf: &std::path::Path, pid: u32
     assert_eq!(c["replication_slot"], "barman", "{json}");
     assert_eq!(c["communication"], "Unix domain socket", "{json}");
     assert!(c["wal_sender_pid"].as_i64().is_some(), "{json}");
-    let _ = pid;
 
     // Barman itself, on the same server at the same moment.
     let Some(python) = barman_testkit::tools::oracle_python() else {
@@ -367,5 +419,22 @@ fn replication_status_as_barman(pg: &PgCluster, conf: &std::path::Path, pid: u32
             normalise(&theirs),
             "ours:\n{ours}\ntheirs:\n{theirs}"
         );
+    }
+}
+
+/// The PID of the receive-wal of server `pg`, as list-processes reports it.
+fn listed_receiver_pid(conf: &std::path::Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, out, _) = barman(conf, &["list-processes", "pg"]);
+        if let Some(pid) = out
+            .lines()
+            .find_map(|l| l.strip_suffix(" receive-wal"))
+            .and_then(|p| p.parse().ok())
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no receive-wal listed: {out}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -228,3 +228,222 @@ fn receive_wal_streams_synchronously_into_streaming() {
         "{again:?}"
     );
 }
+
+/// Runs `receive_wal` on its own thread until `stop` is sent.
+fn spawn_receiver(
+    cfg: &Config,
+    ci: &ConnInfo,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<barman_core::Result<barman_core::receive::ReceiveReport>>,
+) {
+    let (global, server, ci) = (
+        cfg.global().clone(),
+        cfg.server("pg").unwrap().clone(),
+        ci.clone(),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(receive_wal(
+                &global,
+                &server,
+                &ci,
+                &ReceiveOptions::default()
+                    .with_reconnect_delay(Duration::from_millis(100), Duration::from_secs(1))
+                    .with_notify(|m| eprintln!("{m}")),
+                async move {
+                    let _ = stop_rx.await;
+                },
+            ))
+    });
+    (stop_tx, handle)
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// receive-wal streams from a standby; the standby is promoted: the stream follows
+/// the new timeline (the history file fetched into streaming/, the old timeline's
+/// last segment kept as a .partial), and archive-wal archives what it streamed.
+#[test]
+fn a_promotion_is_followed_onto_the_new_timeline() {
+    let Some(bin) = barman_testkit::require() else {
+        return;
+    };
+    let mut primary = PgCluster::start(&bin, &["--wal-segsize=1"], &["max_replication_slots = 4"])
+        .expect("start PostgreSQL");
+    primary.sql("CREATE TABLE t (id int, c text)").unwrap();
+    let standby = primary.start_standby().expect("start a standby");
+    let home = tempfile::tempdir().unwrap();
+    let cfg = config(home.path(), standby.dir(), "create_slot = auto\n");
+    let ci = ConnInfo::parse(&format!("host={} user=postgres", standby.dir().display())).unwrap();
+    let archive = WalArchive::for_server(cfg.global(), cfg.server("pg").unwrap());
+    let streaming = archive.streaming_dir().to_owned();
+    let (stop, receiver) = spawn_receiver(&cfg, &ci);
+    wait_for("receive-wal streaming from the standby", || {
+        standby
+            .sql("SELECT count(*) FROM pg_stat_replication")
+            .unwrap()
+            == "1"
+    });
+    primary
+        .sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
+        .unwrap();
+    primary.sql("SELECT pg_switch_wal()").unwrap();
+    let end_of_tli1: Lsn = primary
+        .sql("SELECT pg_current_wal_lsn()")
+        .unwrap()
+        .parse()
+        .unwrap();
+    wait_for("the standby replays the primary's WAL", || {
+        standby
+            .sql(&format!(
+                "SELECT pg_last_wal_replay_lsn() >= '{end_of_tli1}'"
+            ))
+            .unwrap()
+            == "t"
+    });
+    // The primary goes away; the standby is promoted and takes writes on timeline 2.
+    primary.stop().unwrap();
+    standby.promote().unwrap();
+    standby
+        .sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
+        .unwrap();
+    let switched = standby
+        .sql("SELECT pg_walfile_name(pg_switch_wal())")
+        .unwrap();
+    assert!(switched.starts_with("00000002"), "{switched}");
+    wait_for("the new timeline's segment streamed", || {
+        streaming.join(&switched).is_file()
+    });
+    let _ = stop.send(());
+    let report = receiver.join().unwrap().unwrap();
+    assert_eq!(
+        report.history_files,
+        [WalFileName::History(barman_wal::TimelineId::new(2))],
+        "{report:?}"
+    );
+    let history = std::fs::read_to_string(streaming.join("00000002.history")).unwrap();
+    assert!(history.starts_with("1\t"), "{history}");
+    // The old timeline's last segment stays a .partial (as pg_receivewal leaves it).
+    let names: Vec<String> = std::fs::read_dir(&streaming)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("00000001") && n.ends_with(".partial")),
+        "{names:?}"
+    );
+    // archive-wal takes the history file and the complete segments of both timelines.
+    archive.archive_wal().unwrap();
+    assert!(
+        archive
+            .path_of(&WalFileName::History(barman_wal::TimelineId::new(2)))
+            .exists()
+    );
+    assert!(archive.path_of(&switched.parse().unwrap()).exists());
+}
+
+/// The Barman host's disk fills up while a synchronous COMMIT waits: the stream stops
+/// with an I/O error and PostgreSQL keeps the COMMIT waiting rather than losing it;
+/// once space returns (archive-wal moves the complete segments out of streaming/), a
+/// new receive-wal resumes and the COMMIT returns.
+#[test]
+fn a_full_disk_stops_the_stream_and_the_commit_waits_until_space_returns() {
+    let Some(bin) = barman_testkit::require() else {
+        return;
+    };
+    let Some(small) = barman_testkit::tools::SmallFs::mount("1600k") else {
+        return;
+    };
+    let pg = Arc::new(
+        PgCluster::start(
+            &bin,
+            &["--wal-segsize=1"],
+            &[
+                "max_replication_slots = 4",
+                "synchronous_standby_names = 'barman_receive_wal'",
+            ],
+        )
+        .expect("start PostgreSQL"),
+    );
+    let home = tempfile::tempdir().unwrap();
+    let cfg = config(
+        home.path(),
+        pg.dir(),
+        &format!(
+            "create_slot = auto\nstreaming_wals_directory = {}/streaming\n",
+            small.path().display()
+        ),
+    );
+    let ci = ConnInfo::parse(&format!("host={} user=postgres", pg.dir().display())).unwrap();
+    let archive = WalArchive::for_server(cfg.global(), cfg.server("pg").unwrap());
+    let (stop, receiver) = spawn_receiver(&cfg, &ci);
+    wait_for("receive-wal streaming synchronously", || {
+        pg.sql("SELECT sync_state FROM pg_stat_replication")
+            .unwrap()
+            == "sync"
+    });
+    pg.sql("CREATE TABLE t (id int, c text)").unwrap();
+    // About 3 MiB of WAL in one transaction: more than the disk holds.
+    let commit = {
+        let pg = pg.clone();
+        std::thread::spawn(move || {
+            pg.sql(
+                "INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 9000) g",
+            )
+            .unwrap();
+        })
+    };
+    let err = receiver.join().unwrap().unwrap_err();
+    drop(stop);
+    assert!(
+        matches!(&err, Error::Io { source, .. } if source.raw_os_error() == Some(28)),
+        "no space left: {err:?}"
+    );
+    // PostgreSQL waits for us: the COMMIT has not returned.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !commit.is_finished(),
+        "the COMMIT returned without our flush"
+    );
+    assert_eq!(
+        pg.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
+            .unwrap(),
+        "1"
+    );
+    // Space returns as archive-wal moves complete segments out; receive-wal restarts
+    // (cron would) and resumes from where it was, until the COMMIT returns.
+    let mut restarts = 0;
+    while !commit.is_finished() {
+        restarts += 1;
+        assert!(restarts < 20, "the COMMIT never returned");
+        archive.archive_wal().unwrap();
+        let (stop, receiver) = spawn_receiver(&cfg, &ci);
+        while !commit.is_finished() && !receiver.is_finished() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = stop.send(());
+        match receiver.join().unwrap() {
+            Ok(_) => {}
+            Err(Error::Io { source, .. }) if source.raw_os_error() == Some(28) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    commit.join().unwrap();
+    assert_eq!(pg.sql("SELECT count(*) FROM t").unwrap(), "9000");
+}

@@ -1,0 +1,176 @@
+//! `list-processes` and `terminate-process`: the processes working for a server,
+//! found as Barman finds them, by the lock files they hold in
+//! `barman_lock_directory` (`.<server>-receive-wal.lock`, `.<server>-backup.lock`,
+//! `.<server>-cron.lock`, `.<server>-archive-wal.lock`, `.<server>-sync-wal.lock`,
+//! `.<server>-<backup id>-sync-backup.lock`), with the PID their holder wrote there.
+//!
+//! A lock file is a process only while a lock is held on it (read from the kernel's
+//! lock table, so that looking never takes the lock) and while its PID is alive and
+//! running the task: the file keeps the PID of its last holder, and a stranger that
+//! reused it must never be signalled.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::config::{GlobalConfig, ServerConfig};
+use crate::fsutil::Lock;
+use crate::{Error, Refusal, Result};
+
+/// One process working for a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerProcess {
+    /// Its PID.
+    pub pid: u32,
+    /// Its task, as Barman names it: `receive-wal`, `backup`, `cron`, `archive-wal`,
+    /// `sync-wal`, `sync-backup`.
+    pub task: String,
+}
+
+/// The task of a lock file name of `server`, if it is one of Barman's process locks.
+fn task_of(server: &str, file_name: &str) -> Option<&'static str> {
+    let rest = file_name
+        .strip_prefix('.')?
+        .strip_prefix(server)?
+        .strip_prefix('-')?
+        .strip_suffix(".lock")?;
+    match rest {
+        "receive-wal" => Some("receive-wal"),
+        "backup" => Some("backup"),
+        "cron" => Some("cron"),
+        "archive-wal" => Some("archive-wal"),
+        "sync-wal" => Some("sync-wal"),
+        r if r
+            .strip_suffix("-sync-backup")
+            .is_some_and(|id| !id.is_empty() && !id.contains('-')) =>
+        {
+            Some("sync-backup")
+        }
+        _ => None,
+    }
+}
+
+/// Whether `pid` runs `task` (or, for `archive-wal`, a `cron` that archives in-process).
+fn runs(pid: u32, task: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        // No procfs at all: trust the lock table.
+        return !Path::new("/proc/self/cmdline").exists();
+    };
+    cmdline
+        .split(|b| *b == 0)
+        .any(|arg| arg == task.as_bytes() || (task == "archive-wal" && arg == b"cron"))
+}
+
+/// The PID holding the lock at `path`, when one holds it and runs `task`.
+fn holder(path: &Path, task: &str) -> Result<Option<u32>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("reading", path, e)),
+    };
+    let held = match std::fs::read_to_string("/proc/locks") {
+        Ok(table) => crate::fsutil::locked_in_table(&table, &meta),
+        Err(_) => Lock::try_acquire_shared(path)?.is_none(),
+    };
+    if !held {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    Ok(text
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|pid| runs(*pid, task)))
+}
+
+/// The processes working for `server` now, in lock file name order.
+///
+/// # Errors
+///
+/// I/O errors listing `barman_lock_directory` or reading a lock file.
+pub fn list(global: &GlobalConfig, server: &ServerConfig) -> Result<Vec<ServerProcess>> {
+    let dir = Path::new(&global.barman_lock_directory);
+    let mut names: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io("listing", dir, e)),
+    };
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let Some(task) = task_of(server.name(), &name) else {
+            continue;
+        };
+        if let Some(pid) = holder(&dir.join(&name), task)? {
+            out.push(ServerProcess {
+                pid,
+                task: task.to_owned(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `terminate-process SERVER TASK`: sends SIGINT to the server's first process of
+/// `task`, as Barman does, and waits up to 10 s for it to end. Returns its PID.
+///
+/// # Errors
+///
+/// [`Error::Refused`] when no such process runs (`Termination of <task> failed: no
+/// such process for server <server>`) or when it is still alive after 10 s
+/// (`Cannot terminate process <task>(<pid>)`); I/O errors.
+pub fn terminate(global: &GlobalConfig, server: &ServerConfig, task: &str) -> Result<u32> {
+    let Some(p) = list(global, server)?.into_iter().find(|p| p.task == task) else {
+        return Err(Error::refused(
+            Refusal::ServerState,
+            format!(
+                "Termination of {task} failed: no such process for server {}",
+                server.name()
+            ),
+        ));
+    };
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &p.pid.to_string()])
+        .status()
+        .map_err(|e| Error::io("running", "kill", e))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if !Path::new(&format!("/proc/{}", p.pid)).exists() || !runs(p.pid, task) {
+            return Ok(p.pid);
+        }
+        if !status.success() || Instant::now() >= deadline {
+            return Err(Error::refused(
+                Refusal::ServerState,
+                format!("Cannot terminate process {task}({})", p.pid),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_names_as_barman_classifies_them() {
+        assert_eq!(task_of("pg", ".pg-receive-wal.lock"), Some("receive-wal"));
+        assert_eq!(task_of("pg", ".pg-backup.lock"), Some("backup"));
+        assert_eq!(task_of("pg", ".pg-cron.lock"), Some("cron"));
+        assert_eq!(task_of("pg", ".pg-archive-wal.lock"), Some("archive-wal"));
+        assert_eq!(task_of("pg", ".pg-sync-wal.lock"), Some("sync-wal"));
+        assert_eq!(
+            task_of("pg", ".pg-20261206T101010-sync-backup.lock"),
+            Some("sync-backup")
+        );
+        // A backup's own lock, another server whose name extends this one, others.
+        assert_eq!(task_of("pg", ".pg-20261206T101010.lock"), None);
+        assert_eq!(task_of("pg", ".pg-two-backup.lock"), None);
+        assert_eq!(task_of("pg-two", ".pg-two-backup.lock"), Some("backup"));
+        assert_eq!(task_of("pg", ".pg-xlog.db.lock"), None);
+        assert_eq!(task_of("pg", "pg-backup.lock"), None);
+        assert_eq!(task_of("pg", ".pg-backup.lock.tmp"), None);
+    }
+}
