@@ -119,7 +119,9 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
         ctx.config.global(),
         server,
         &ci,
-        &ReceiveOptions::default().with_notify(|m| crate::warning(m)),
+        &ReceiveOptions::default()
+            .with_inline_io()
+            .with_notify(|m| crate::warning(m)),
         shutdown,
     )) {
         Ok(report) => {
