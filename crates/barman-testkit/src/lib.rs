@@ -18,5 +18,5 @@ mod sshd;
 pub mod tools;
 pub mod trace;
 
-pub use pg::{PgCluster, bin_dir, require};
+pub use pg::{PgCluster, bin_dir, other_majors, require};
 pub use sshd::{Sshd, shared_tempdir};

