@@ -132,6 +132,18 @@ pub struct StreamingStatus {
     pub server_version: u32,
 }
 
+/// What the source of WAL answered when `wal_conninfo` or `wal_streaming_conninfo`
+/// names another server than `conninfo` (Barman's checks suffixed ` (WAL streaming)`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WalSource {
+    /// The status over `wal_conninfo` (else `wal_streaming_conninfo`); `None` when it
+    /// could not connect.
+    pub remote: Option<RemoteStatus>,
+    /// The replication connection over `wal_streaming_conninfo` (else
+    /// `streaming_conninfo`).
+    pub streaming: StreamingStatus,
+}
+
 /// The oldest server the built-in replication client streams from: it reads
 /// `wal_segment_size` with `SHOW` over the replication connection (PostgreSQL 10 on).
 pub const STREAMING_MINIMAL_VERSION: u32 = 100_000;
@@ -362,6 +374,7 @@ pub fn evaluate(
     config: &ServerConfig,
     remote: Option<&RemoteStatus>,
     streaming: Option<&StreamingStatus>,
+    wal: Option<&WalSource>,
     repo: &RepoState,
 ) -> Vec<CheckResult> {
     let mut out = Vec::new();
@@ -476,48 +489,54 @@ pub fn evaluate(
                 }
             }
         }
-        // Replication slot (with the main connection's status).
-        if let Some(slot_name) = config.options().slot_name.as_deref()
-            && let Some(r) = remote
-        {
-            let slot = r.replication_slot.as_ref();
-            if config.streaming_archiver() {
-                match slot {
-                    None => push(
-                        "replication slot",
+        match wal {
+            // WAL streamed from another source (wal_conninfo, wal_streaming_conninfo):
+            // its own connections, its own checks.
+            Some(w) => {
+                let r = w.remote.as_ref();
+                if r.and_then(|r| r.has_monitoring_privileges) == Some(true) {
+                    push("has monitoring privileges (WAL streaming)", true, None);
+                } else {
+                    push(
+                        "no access to monitoring functions",
                         false,
-                        Some(format!(
-                            "replication slot '{slot_name}' doesn't exist. Please execute 'barman receive-wal --create-slot {}'",
-                            config.name()
-                        )),
-                    ),
-                    Some(s) if s.restart_lsn.is_none() => push(
-                        "replication slot",
-                        false,
-                        Some(format!(
-                            "slot '{slot_name}' not initialised: is 'receive-wal' running?"
-                        )),
-                    ),
-                    Some(s) if !s.active => push(
-                        "replication slot",
-                        false,
-                        Some(format!(
-                            "slot '{slot_name}' not active: is 'receive-wal' running?"
-                        )),
-                    ),
-                    Some(_) => push("replication slot", true, None),
+                        Some(
+                            "privileges for PostgreSQL monitoring functions are required (see documentation)"
+                                .into(),
+                        ),
+                    );
                 }
-            } else if let Some(s) = slot
-                && s.restart_lsn.is_some()
-            {
-                let state = if s.active { "active" } else { "initialised" };
                 push(
-                    "replication slot",
-                    true,
-                    Some(format!(
-                        "WARNING: slot '{slot_name}' is {state} but not required by the current config"
-                    )),
+                    "PostgreSQL streaming (WAL streaming)",
+                    w.streaming.systemid.is_some(),
+                    w.streaming.error.clone(),
                 );
+                if let Some(level) = r.and_then(|r| r.settings.wal_level.as_ref()) {
+                    if level == "minimal" {
+                        push(
+                            "wal_level (WAL streaming)",
+                            false,
+                            Some("please set it to a higher level than 'minimal'".into()),
+                        );
+                    } else {
+                        push("wal_level (WAL streaming)", true, None);
+                    }
+                }
+                let c = identity_check(
+                    "systemid coherence (WAL streaming)",
+                    r.and_then(|r| r.systemid),
+                    w.streaming.systemid,
+                    repo,
+                );
+                push(&c.name, c.ok, c.hint);
+                if let Some(c) = r.and_then(|r| slot_check(config, r, " (WAL streaming)")) {
+                    push(&c.name, c.ok, c.hint);
+                }
+            }
+            None => {
+                if let Some(c) = remote.and_then(|r| slot_check(config, r, "")) {
+                    push(&c.name, c.ok, c.hint);
+                }
             }
         }
     }
@@ -644,38 +663,13 @@ pub fn evaluate(
     );
 
     // System id: the two connections reach one cluster, the one identity.json records.
-    let streaming_id = streaming.and_then(|s| s.systemid);
-    match remote.and_then(|r| r.systemid).or(streaming_id) {
-        Some(live) if streaming_id.is_some_and(|s| s != live) => push(
-            "systemid coherence",
-            false,
-            Some(
-                "is the streaming DSN targeting the same server of the PostgreSQL connection string?"
-                    .into(),
-            ),
-        ),
-        None => push(
-            "systemid coherence",
-            true,
-            Some("no system Id available".into()),
-        ),
-        Some(live) => match &repo.identity_systemid {
-            None => push(
-                "systemid coherence",
-                true,
-                Some("no system Id stored on disk".into()),
-            ),
-            Some(stored) if *stored == Some(live) => push("systemid coherence", true, None),
-            Some(_) => push(
-                "systemid coherence",
-                false,
-                Some(format!(
-                    "the system Id of the connected PostgreSQL server changed, stored in \"{}\"",
-                    repo.identity_path.display()
-                )),
-            ),
-        },
-    }
+    let c = identity_check(
+        "systemid coherence",
+        remote.and_then(|r| r.systemid),
+        streaming.and_then(|s| s.systemid),
+        repo,
+    );
+    push(&c.name, c.ok, c.hint);
 
     // The streaming archiver: the built-in client stands for pg_receivewal.
     if config.active() && config.streaming_archiver() {
@@ -745,6 +739,73 @@ pub fn evaluate(
     out
 }
 
+/// Barman's `systemid coherence` (`name` carries the suffix): both connections reach
+/// one cluster, the one `identity.json` records.
+fn identity_check(
+    name: &str,
+    postgres: Option<u64>,
+    streaming: Option<u64>,
+    repo: &RepoState,
+) -> CheckResult {
+    match postgres.or(streaming) {
+        Some(live) if streaming.is_some_and(|s| s != live) => CheckResult::new(
+            name,
+            false,
+            Some(
+                "is the streaming DSN targeting the same server of the PostgreSQL connection string?"
+                    .into(),
+            ),
+        ),
+        None => CheckResult::new(name, true, Some("no system Id available".into())),
+        Some(live) => match &repo.identity_systemid {
+            None => CheckResult::new(name, true, Some("no system Id stored on disk".into())),
+            Some(stored) if *stored == Some(live) => CheckResult::new(name, true, None),
+            Some(_) => CheckResult::new(
+                name,
+                false,
+                Some(format!(
+                    "the system Id of the connected PostgreSQL server changed, stored in \"{}\"",
+                    repo.identity_path.display()
+                )),
+            ),
+        },
+    }
+}
+
+/// Barman's `replication slot` check (with `suffix`), from the status of the
+/// connection that reads `pg_replication_slots`.
+fn slot_check(config: &ServerConfig, r: &RemoteStatus, suffix: &str) -> Option<CheckResult> {
+    let slot_name = config.options().slot_name.as_deref()?;
+    let name = format!("replication slot{suffix}");
+    let slot = r.replication_slot.as_ref();
+    if config.streaming_archiver() {
+        let hint = match slot {
+            None => Some(format!(
+                "replication slot '{slot_name}' doesn't exist. Please execute 'barman receive-wal --create-slot {}'",
+                config.name()
+            )),
+            Some(s) if s.restart_lsn.is_none() => Some(format!(
+                "slot '{slot_name}' not initialised: is 'receive-wal' running?"
+            )),
+            Some(s) if !s.active => Some(format!(
+                "slot '{slot_name}' not active: is 'receive-wal' running?"
+            )),
+            Some(_) => None,
+        };
+        Some(CheckResult::new(&name, hint.is_none(), hint))
+    } else {
+        let s = slot.filter(|s| s.restart_lsn.is_some())?;
+        let state = if s.active { "active" } else { "initialised" };
+        Some(CheckResult::new(
+            &name,
+            true,
+            Some(format!(
+                "WARNING: slot '{slot_name}' is {state} but not required by the current config"
+            )),
+        ))
+    }
+}
+
 /// Barman's summary of the files in `errors/`: `duplicates: 2, unknown: 1`, in order of
 /// first appearance.
 pub fn summarise_error_files(files: &[String]) -> Option<String> {
@@ -786,6 +847,7 @@ pub async fn check(
     config: &ServerConfig,
     server: Option<&PgServer>,
     streaming_conninfo: Option<&crate::postgres::ConnInfo>,
+    wal: Option<(&crate::postgres::ConnInfo, &crate::postgres::ConnInfo)>,
     now: Timestamp,
 ) -> Vec<CheckResult> {
     // The repository's files, the catalogue and xlog.db: off the runtime.
@@ -817,21 +879,41 @@ pub async fn check(
         } else {
             None
         };
-        (remote, streaming)
+        // Another source of WAL: its own two connections.
+        let wal = match wal {
+            None => None,
+            Some((pg_ci, streaming_ci)) => {
+                let remote = match PgServer::connect(pg_ci, "barman").await {
+                    Ok(s) => Some(s.remote_status(config.options().slot_name.as_deref()).await),
+                    Err(_) => None,
+                };
+                Some(WalSource {
+                    remote,
+                    streaming: StreamingStatus::probe(streaming_ci).await,
+                })
+            }
+        };
+        (remote, streaming, wal)
     };
     let mut timed_out = false;
-    let (remote, streaming) = if timeout == 0 {
+    let (remote, streaming, wal) = if timeout == 0 {
         probes.await
     } else {
         match tokio::time::timeout(Duration::from_secs(timeout), probes).await {
             Ok(r) => r,
             Err(_) => {
                 timed_out = true;
-                (None, None)
+                (None, None, None)
             }
         }
     };
-    let mut out = evaluate(config, remote.as_ref(), streaming.as_ref(), &repo);
+    let mut out = evaluate(
+        config,
+        remote.as_ref(),
+        streaming.as_ref(),
+        wal.as_ref(),
+        &repo,
+    );
     if timed_out {
         out.push(CheckResult::new(
             "check timeout",

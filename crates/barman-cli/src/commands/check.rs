@@ -6,7 +6,7 @@ use barman_core::check::{self, CheckResult, NagiosServer};
 use barman_core::config::ServerConfig;
 use serde_json::{Map, Value, json};
 
-use crate::commands::{connect, runtime, selected_for_report, streaming_conninfo};
+use crate::commands::{connect, runtime, selected_for_report, streaming_conninfo, wal_conninfos};
 use crate::{Context, fail};
 
 /// The command's arguments.
@@ -37,11 +37,16 @@ fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
         let results = rt.block_on(async {
             let server = connect(s).await.ok();
             let streaming = streaming_conninfo(s).ok();
+            // Another source of WAL: Barman's checks suffixed " (WAL streaming)".
+            let wal = wal_conninfos(s)
+                .ok()
+                .filter(|(_, _, overrides)| overrides.is_some());
             check::check(
                 ctx.config.global(),
                 s,
                 server.as_ref(),
                 streaming.as_ref(),
+                wal.as_ref().map(|(st, pg, _)| (pg, st)),
                 jiff::Timestamp::now(),
             )
             .await

@@ -102,6 +102,49 @@ pub(crate) fn streaming_conninfo(config: &ServerConfig) -> Result<ConnInfo, Stri
     completed(config, "streaming_conninfo", text)
 }
 
+/// Where WAL streams from, as Barman's `get_wal_conninfo` says: the replication
+/// connection `wal_streaming_conninfo` (else `streaming_conninfo`, else `conninfo`) and
+/// the normal one `wal_conninfo` (else `wal_streaming_conninfo`, else `conninfo`),
+/// completed as [`conninfo`] is, and the overrides applied (`None` when neither
+/// `wal_*` option is set), with their passwords masked.
+pub(crate) fn wal_conninfos(
+    config: &ServerConfig,
+) -> Result<(ConnInfo, ConnInfo, Option<String>), String> {
+    let o = config.options();
+    let streaming_text = o
+        .wal_streaming_conninfo
+        .as_deref()
+        .or(o.streaming_conninfo.as_deref())
+        .or(o.conninfo.as_deref());
+    let pg_text = o
+        .wal_conninfo
+        .as_deref()
+        .or(o.wal_streaming_conninfo.as_deref())
+        .or(o.conninfo.as_deref());
+    let mut overrides = Vec::new();
+    if let Some(t) = &o.wal_streaming_conninfo {
+        overrides.push(format!(
+            "'streaming_conninfo' overridden with '{}'",
+            barman_core::secrets::mask_conninfo(t)
+        ));
+    }
+    if let Some(t) = o
+        .wal_conninfo
+        .as_ref()
+        .or(o.wal_streaming_conninfo.as_ref())
+    {
+        overrides.push(format!(
+            "'conninfo' overridden with '{}'",
+            barman_core::secrets::mask_conninfo(t)
+        ));
+    }
+    Ok((
+        completed(config, "wal_streaming_conninfo", streaming_text)?,
+        completed(config, "wal_conninfo", pg_text)?,
+        (!overrides.is_empty()).then(|| overrides.join(" and ")),
+    ))
+}
+
 fn completed(config: &ServerConfig, key: &str, text: Option<&str>) -> Result<ConnInfo, String> {
     Ok(ConnInfo::parse(text.unwrap_or(""))
         .map_err(|e| format!("server {}: {key}: {e}", config.name()))?

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use barman_core::receive::{self, ReceiveOptions, ResetOutcome, SlotOutcome};
 
-use crate::commands::{runtime, single, streaming_conninfo};
+use crate::commands::{runtime, single, wal_conninfos};
 use crate::{Context, fail};
 
 /// The command's arguments.
@@ -49,8 +49,14 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
             Err(e) => fail(e.to_string()),
         };
     }
-    let ci = match streaming_conninfo(server) {
-        Ok(ci) => ci,
+    // WAL streams from wal_streaming_conninfo when set, as Barman's receive-wal.
+    let ci = match wal_conninfos(server) {
+        Ok((ci, _, overrides)) => {
+            if let Some(o) = overrides {
+                ctx.info(format!("Configuration overrides applied: {o}"));
+            }
+            ci
+        }
         Err(e) => return fail(e),
     };
     let slot = server.options().slot_name.clone().unwrap_or_default();

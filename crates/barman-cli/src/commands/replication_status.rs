@@ -10,7 +10,7 @@ use barman_core::postgres::{
 use barman_wal::Lsn;
 use serde_json::{Map, Value, json};
 
-use crate::commands::{conninfo, runtime, selected_for_report};
+use crate::commands::{conninfo, runtime, selected_for_report, wal_conninfos};
 use crate::{Context, error, fail};
 
 /// Which clients to list.
@@ -121,20 +121,11 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
 /// Barman does.
 fn source_conninfo(ctx: &Context, s: &ServerConfig, source: Source) -> Result<ConnInfo, String> {
     if source == Source::WalHost {
-        let o = s.options();
-        if let Some(text) = o
-            .wal_conninfo
-            .as_deref()
-            .or(o.wal_streaming_conninfo.as_deref())
-        {
-            let shown = barman_core::secrets::mask_conninfo(text);
-            ctx.info(format!(
-                "Configuration overrides applied: 'conninfo' overridden with '{shown}'"
-            ));
-            return Ok(ConnInfo::parse(text)
-                .map_err(|e| format!("server {}: wal_conninfo: {e}", s.name()))?
-                .complete_from_process());
+        let (_, pg, overrides) = wal_conninfos(s)?;
+        if let Some(o) = overrides {
+            ctx.info(format!("Configuration overrides applied: {o}"));
         }
+        return Ok(pg);
     }
     conninfo(s)
 }

@@ -438,3 +438,125 @@ fn listed_receiver_pid(conf: &std::path::Path) -> u32 {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// WAL streamed from a standby while backups come from the primary
+/// (`wal_streaming_conninfo`, as Barman's `get_wal_conninfo`): receive-wal streams from
+/// the standby, check runs Barman's ` (WAL streaming)` group on it, and
+/// replication-status shows the standby on the primary and receive-wal on the standby.
+#[test]
+fn wal_streams_from_the_wal_host_with_barmans_wal_streaming_checks() {
+    let Some(bin) = pg::require() else {
+        return;
+    };
+    let primary =
+        PgCluster::start(&bin, &["--wal-segsize=1"], &["max_replication_slots = 4"]).unwrap();
+    let standby = primary.start_standby().unwrap();
+    let home = primary.dir().join("barman-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let conf = primary.dir().join("barman.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[barman]\nbarman_home = {home}\nbarman_lock_directory = {home}\n\n[pg]\nconninfo = host={p} user=postgres dbname=postgres\nwal_streaming_conninfo = host={s} user=postgres dbname=postgres\nbackup_method = postgres\narchiver = off\nstreaming_archiver = on\nslot_name = barman\ncreate_slot = auto\n",
+            home = home.display(),
+            p = primary.dir().display(),
+            s = standby.dir().display(),
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(BARMAN)
+        .arg("-c")
+        .arg(&conf)
+        .args(["receive-wal", "pg"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while standby
+        .sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
+        .unwrap()
+        != "1"
+    {
+        assert!(Instant::now() < deadline, "receive-wal did not connect to the standby");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        primary
+            .sql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'barman_receive_wal'")
+            .unwrap(),
+        "0"
+    );
+
+    let (code, out, err) = barman(&conf, &["check", "pg"]);
+    assert_eq!(code, 1, "no WAL archived yet: {out}{err}");
+    for line in [
+        "\tPostgreSQL streaming: OK",
+        "\thas monitoring privileges (WAL streaming): OK",
+        "\tPostgreSQL streaming (WAL streaming): OK",
+        "\twal_level (WAL streaming): OK",
+        "\tsystemid coherence (WAL streaming): OK (no system Id stored on disk)",
+        "\treplication slot (WAL streaming): OK",
+        "\treceive-wal running: OK",
+    ] {
+        assert!(out.contains(&format!("{line}\n")), "{line} in {out}");
+    }
+    assert!(!out.contains("\treplication slot: "), "{out}");
+
+    // The primary's clients: the standby; the standby's: receive-wal.
+    let (code, out, err) = barman(
+        &conf,
+        &["replication-status", "--target", "hot-standby", "pg"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("  Number of hot standby servers: 1\n"),
+        "{out}"
+    );
+    assert!(out.contains("  1. Async standby\n"), "{out}");
+    let (code, out, err) = barman(
+        &conf,
+        &[
+            "replication-status",
+            "--source",
+            "wal-host",
+            "--minimal",
+            "pg",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with("Configuration overrides applied: 'streaming_conninfo' overridden with"),
+        "{out}"
+    );
+    assert!(out.contains(" AN:barman_receive_wal\n"), "{out}");
+
+    // WAL written on the primary reaches streaming/ through the standby.
+    primary
+        .sql("CREATE TABLE t AS SELECT g FROM generate_series(1, 20000) g")
+        .unwrap();
+    let switched = primary
+        .sql("SELECT pg_walfile_name(pg_switch_wal())")
+        .unwrap();
+    let streamed = home.join("pg/streaming").join(&switched);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !streamed.is_file() {
+        assert!(
+            Instant::now() < deadline,
+            "{switched} not streamed from the standby"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out, err) = barman(&conf, &["receive-wal", "--stop", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{status}: {log}");
+    assert!(
+        log.contains(
+            "Configuration overrides applied: 'streaming_conninfo' overridden with 'host="
+        ),
+        "{log}"
+    );
+}

@@ -190,18 +190,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
         Support::Moot("only for backups from a standby, which are refused")
     ),
     unsupported!(
-        "wal_conninfo",
-        Support::Warned(
-            "wal_conninfo is used only by replication-status --source wal-host: backups from a standby are not supported yet"
-        )
-    ),
-    unsupported!(
-        "wal_streaming_conninfo",
-        Support::Warned(
-            "wal_streaming_conninfo is used only by replication-status --source wal-host: receive-wal streams from streaming_conninfo"
-        )
-    ),
-    unsupported!(
         "recovery_staging_path",
         Support::Warned(
             "recovery_staging_path is not used: compressed backups are unpacked on the Barman host (local_staging_path) and sent as files"

@@ -797,7 +797,7 @@ fn leftover_temporary_files_are_swept_and_reported() {
         state.leftovers,
         [old_incoming.clone(), old_meta.clone(), old_wal.clone()]
     );
-    let checks = barman_core::check::evaluate(server, None, None, &state);
+    let checks = barman_core::check::evaluate(server, None, None, None, &state);
     let line = checks
         .iter()
         .find(|c| c.name == "leftover temporary files")

@@ -71,6 +71,7 @@ fn check_and_status_on_good_and_bad_servers() {
             &cfg,
             Some(&s),
             Some(&streaming(&cfg)),
+            None,
             jiff::Timestamp::now(),
         )
         .await;
@@ -128,6 +129,7 @@ fn check_and_status_on_good_and_bad_servers() {
             &cfg,
             Some(&s),
             Some(&streaming(&cfg)),
+            None,
             jiff::Timestamp::now(),
         )
         .await
@@ -192,6 +194,7 @@ fn check_and_status_on_good_and_bad_servers() {
             &cfg,
             Some(&s),
             Some(&streaming(&cfg)),
+            None,
             jiff::Timestamp::now(),
         )
         .await
@@ -220,6 +223,7 @@ fn check_and_status_on_good_and_bad_servers() {
             &cfg,
             Some(&s),
             Some(&streaming(&cfg)),
+            None,
             jiff::Timestamp::now(),
         )
         .await
@@ -271,6 +275,7 @@ fn check_and_status_on_good_and_bad_servers() {
     let results = rt().block_on(check::check(
         &global,
         &cfg,
+        None,
         None,
         None,
         jiff::Timestamp::now(),

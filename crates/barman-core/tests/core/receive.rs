@@ -525,3 +525,51 @@ fn receive_wal_streams_from_other_majors() {
         }
     }
 }
+
+/// A streaming connection that reaches another cluster than the one `identity.json`
+/// records is refused before anything is written into streaming/.
+#[test]
+fn a_stream_from_another_cluster_is_refused() {
+    let Some(bin) = barman_testkit::require() else {
+        return;
+    };
+    let pg = PgCluster::start(&bin, &["--wal-segsize=1"], &["max_replication_slots = 4"])
+        .expect("start PostgreSQL");
+    let home = tempfile::tempdir().unwrap();
+    let cfg = config(home.path(), pg.dir(), "create_slot = auto\n");
+    std::fs::create_dir_all(home.path().join("pg")).unwrap();
+    std::fs::write(
+        home.path().join("pg/identity.json"),
+        "{\"systemid\": \"7000000000000000001\", \"version\": \"15\"}\n",
+    )
+    .unwrap();
+    let ci = ConnInfo::parse(&format!("host={} user=postgres", pg.dir().display())).unwrap();
+    let err = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(receive_wal(
+            cfg.global(),
+            cfg.server("pg").unwrap(),
+            &ci,
+            &ReceiveOptions::default(),
+            std::future::pending(),
+        ))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Refused {
+                kind: Refusal::Conflict,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("7000000000000000001"), "{err}");
+    assert!(err.to_string().contains("another cluster"), "{err}");
+    let streamed = std::fs::read_dir(home.path().join("pg/streaming"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    assert_eq!(streamed, 0, "nothing streamed");
+}
