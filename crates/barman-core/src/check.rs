@@ -21,9 +21,9 @@
 //!
 //! # Not checked yet
 //!
-//! Barman's last-resort `switch-wal --archive` inside `WAL archive`, the
-//! ` (WAL streaming)` variants (a `wal_conninfo`), standby checks with `primary_conninfo`, backup executor
-//! checks (`ssh`, `pg_basebackup`, …), `encryption` and cloud checks.
+//! Barman's last-resort `switch-wal --archive` inside `WAL archive`, standby checks
+//! with `primary_conninfo`, backup executor checks (`ssh`, `pg_basebackup`, …),
+//! `encryption` and cloud checks.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
