@@ -101,6 +101,11 @@ start_receiver() {
     receiver_pid=$!
 }
 fresh_slot() {
+    # The slot of a receiver just stopped is released when its WAL sender exits.
+    for _ in $(seq 100); do
+        [[ $(psql "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'bench' AND active") == 0 ]] && break
+        sleep 0.1
+    done
     psql "SELECT pg_drop_replication_slot('bench') FROM pg_replication_slots WHERE slot_name = 'bench'" >/dev/null
     psql "SELECT pg_create_physical_replication_slot('bench', true)" >/dev/null
 }
@@ -133,10 +138,12 @@ for rep in $(seq "$REPS"); do
         wait_streaming
         psql "ALTER SYSTEM SET synchronous_standby_names = 'benchrecv'" >/dev/null
         psql "SELECT pg_reload_conf()" >/dev/null
+        synced=""
         for _ in $(seq 100); do
-            [[ $(psql "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'benchrecv'") == sync ]] && break
+            [[ $(psql "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'benchrecv'") == sync ]] && synced=1 && break
             sleep 0.1
         done
+        [[ -n $synced ]] || { echo "$tool never became the synchronous standby" >&2; exit 1; }
         out=$("$PGBIN/pgbench" -h "$tmp" -U postgres -n -c 4 -j 2 -T "$SECS" postgres 2>/dev/null)
         lat[$tool]+="$(awk '/latency average/ { print $4 }' <<<"$out") "
         tps[$tool]+="$(awk '/^tps/ { print $3 }' <<<"$out") "

@@ -114,9 +114,48 @@ pub(crate) fn locked_in_table(table: &str, meta: &fs::Metadata) -> bool {
     })
 }
 
+/// The PIDs the kernel's lock table (the text of `/proc/locks`) gives for the `flock`s
+/// held (not waited for) on files with the inode of `meta`.
+pub(crate) fn flock_holders(table: &str, meta: &fs::Metadata) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = meta.ino().to_string();
+    table
+        .lines()
+        .filter_map(|line| {
+            // `1: FLOCK  ADVISORY  WRITE 1234 fd:01:1580187 0 EOF`
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (kind, pid, file) = (f.get(1)?, f.get(4)?, f.get(5)?);
+            (*kind == "FLOCK"
+                && file.matches(':').count() == 2
+                && file.rsplit(':').next() == Some(ino.as_str()))
+            .then(|| pid.parse().ok())
+            .flatten()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flock_holders_are_read_from_the_lock_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".pg-cron.lock");
+        std::fs::write(&path, "").unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let ino = meta.ino();
+        let table = format!(
+            "1: POSIX  ADVISORY  WRITE 11 00:2d:{ino} 0 EOF\n\
+             2: FLOCK  ADVISORY  WRITE 4242 fd:01:{ino} 0 EOF\n\
+             2: -> FLOCK  ADVISORY  WRITE 4343 fd:01:{ino} 0 EOF\n\
+             3: FLOCK  ADVISORY  WRITE 77 fd:01:{} 0 EOF\n\
+             garbage\n",
+            ino + 1
+        );
+        assert_eq!(flock_holders(&table, &meta), [4242]);
+    }
 
     /// A held flock is seen in the kernel's table, by inode, even when the table's
     /// device number is not the one `stat` gives (btrfs, overlayfs): the reviewer's H1.

@@ -4,16 +4,15 @@
 //! `.<server>-cron.lock`, `.<server>-archive-wal.lock`, `.<server>-sync-wal.lock`,
 //! `.<server>-<backup id>-sync-backup.lock`), with the PID their holder wrote there.
 //!
-//! A lock file is a process only while a lock is held on it (read from the kernel's
-//! lock table, so that looking never takes the lock) and while its PID is alive and
-//! running the task: the file keeps the PID of its last holder, and a stranger that
-//! reused it must never be signalled.
+//! A lock file is a process only while the kernel's lock table (read, so that looking
+//! never takes the lock) says that the PID written in it holds it, and while that PID
+//! runs the task for the server: the file keeps the PID of its last holder, and a
+//! stranger that reused it must never be signalled.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::config::{GlobalConfig, ServerConfig};
-use crate::fsutil::Lock;
 use crate::{Error, Refusal, Result};
 
 /// One process working for a server.
@@ -49,37 +48,38 @@ fn task_of(server: &str, file_name: &str) -> Option<&'static str> {
     }
 }
 
-/// Whether `pid` runs `task` (or, for `archive-wal`, a `cron` that archives in-process).
-fn runs(pid: u32, task: &str) -> bool {
+/// Whether `pid` is a barman process running `task` for `server` (`cron` serves every
+/// server and names none). An `archive-wal` lock held by `cron`, which archives
+/// in-process, is not an `archive-wal` process: cron is listed by its own lock.
+fn runs(pid: u32, task: &str, server: &str) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        // No procfs at all: trust the lock table.
-        return !Path::new("/proc/self/cmdline").exists();
+        return false;
     };
-    cmdline
-        .split(|b| *b == 0)
-        .any(|arg| arg == task.as_bytes() || (task == "archive-wal" && arg == b"cron"))
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let has = |word: &[u8]| args.iter().skip(1).any(|a| *a == word);
+    has(task.as_bytes()) && (task == "cron" || has(server.as_bytes()))
 }
 
-/// The PID holding the lock at `path`, when one holds it and runs `task`.
-fn holder(path: &Path, task: &str) -> Result<Option<u32>> {
+/// The PID holding the lock at `path`, when one holds it and runs `task` for
+/// `server`: the PID written in the file must be one the kernel's lock table gives
+/// for that file, and a live process of that task.
+fn holder(path: &Path, task: &str, server: &str) -> Result<Option<u32>> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("reading", path, e)),
     };
-    let held = match std::fs::read_to_string("/proc/locks") {
-        Ok(table) => crate::fsutil::locked_in_table(&table, &meta),
-        Err(_) => Lock::try_acquire_shared(path)?.is_none(),
+    let holders = match std::fs::read_to_string("/proc/locks") {
+        Ok(table) => crate::fsutil::flock_holders(&table, &meta),
+        // No procfs: no process can be checked either.
+        Err(_) => return Ok(None),
     };
-    if !held {
-        return Ok(None);
-    }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     Ok(text
         .trim()
         .parse::<u32>()
         .ok()
-        .filter(|pid| runs(*pid, task)))
+        .filter(|pid| holders.contains(pid) && runs(*pid, task, server)))
 }
 
 /// The processes working for `server` now, in lock file name order.
@@ -103,7 +103,7 @@ pub fn list(global: &GlobalConfig, server: &ServerConfig) -> Result<Vec<ServerPr
         let Some(task) = task_of(server.name(), &name) else {
             continue;
         };
-        if let Some(pid) = holder(&dir.join(&name), task)? {
+        if let Some(pid) = holder(&dir.join(&name), task, server.name())? {
             out.push(ServerProcess {
                 pid,
                 task: task.to_owned(),
@@ -137,7 +137,7 @@ pub fn terminate(global: &GlobalConfig, server: &ServerConfig, task: &str) -> Re
         .map_err(|e| Error::io("running", "kill", e))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if !Path::new(&format!("/proc/{}", p.pid)).exists() || !runs(p.pid, task) {
+        if !runs(p.pid, task, server.name()) {
             return Ok(p.pid);
         }
         if !status.success() || Instant::now() >= deadline {

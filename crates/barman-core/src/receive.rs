@@ -165,6 +165,22 @@ struct Receiver {
     report: ReceiveReport,
 }
 
+/// Whether every byte of `file` is zero (a `.partial` that never received WAL).
+fn all_zeros(file: &File) -> io::Result<bool> {
+    let mut buf = vec![0u8; 256 << 10];
+    let mut at = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, at)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if buf.get(..n).is_some_and(|b| b.iter().any(|&x| x != 0)) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+}
+
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |e| Error::io(op, path, e)
 }
@@ -185,6 +201,25 @@ impl Receiver {
             .open(&path)
             .map_err(io_err("opening", &path))?;
         let len = file.metadata().map_err(io_err("reading", &path))?.len();
+        let sized = self.size_file(&file, &path, len);
+        if sized.is_err() && !existed {
+            // Never leave a short segment behind: recovery would refuse its size.
+            let _ = fs::remove_file(&path);
+        }
+        sized?;
+        if !existed {
+            fsutil::sync_dir(&self.streaming_dir)?;
+        }
+        self.current = Some(Partial {
+            segment,
+            path,
+            file,
+        });
+        Ok(())
+    }
+
+    /// Brings a `.partial` of `len` bytes to the segment size.
+    fn size_file(&self, file: &File, path: &Path, len: u64) -> Result<()> {
         if len < self.size.bytes() {
             // Zero-filled, as pg_receivewal and PostgreSQL fill a new segment: its
             // blocks exist from now on, so the fdatasync before each flush report
@@ -196,23 +231,15 @@ impl Receiver {
                     .unwrap_or(usize::MAX)
                     .min(zeros.len());
                 file.write_all_at(zeros.get(..n).unwrap_or(&zeros), at)
-                    .map_err(io_err("sizing", &path))?;
+                    .map_err(io_err("sizing", path))?;
                 at += n as u64;
             }
-            file.sync_all().map_err(io_err("syncing", &path))?;
+            file.sync_all().map_err(io_err("syncing", path))?;
         } else if len > self.size.bytes() {
             file.set_len(self.size.bytes())
-                .map_err(io_err("sizing", &path))?;
-            file.sync_all().map_err(io_err("syncing", &path))?;
+                .map_err(io_err("sizing", path))?;
+            file.sync_all().map_err(io_err("syncing", path))?;
         }
-        if !existed {
-            fsutil::sync_dir(&self.streaming_dir)?;
-        }
-        self.current = Some(Partial {
-            segment,
-            path,
-            file,
-        });
         Ok(())
     }
 
@@ -285,12 +312,34 @@ impl Receiver {
         let name = WalFileName::Segment(p.segment);
         let dest = self.streaming_dir.join(name.to_string());
         fs::rename(&p.path, &dest).map_err(io_err("renaming", &p.path))?;
-        if let Some(next) = p.segment.next(self.size) {
-            self.open(next)?;
-        }
         fsutil::sync_dir(&self.streaming_dir)?;
         self.flushed = self.written;
         self.report.completed.push(name);
+        // Best effort: the segment is complete and durable whatever happens here, and
+        // when the next `.partial` cannot be made now (a full disk), the next WAL
+        // received tries again and reports the error.
+        if let Some(next) = p.segment.next(self.size) {
+            let _ = self.open(next);
+        }
+        Ok(())
+    }
+
+    /// Leaves the current `.partial` (the stream ends, on a timeline switch): kept with
+    /// what it received; removed, durably, when it received nothing (created ahead when
+    /// the previous segment completed), so no empty segment of a finished timeline
+    /// stays in `streaming/`.
+    fn leave(&mut self) -> Result<()> {
+        let Some(p) = self.current.take() else {
+            return Ok(());
+        };
+        let start = p.segment.start_lsn(self.size).unwrap_or(Lsn::INVALID);
+        if self.written <= start && all_zeros(&p.file).map_err(io_err("reading", &p.path))? {
+            drop(p.file);
+            fs::remove_file(&p.path).map_err(io_err("removing", &p.path))?;
+            fsutil::sync_dir(&self.streaming_dir)?;
+        } else {
+            p.file.sync_all().map_err(io_err("syncing", &p.path))?;
+        }
         Ok(())
     }
 
@@ -563,11 +612,7 @@ async fn session(
                         break;
                     };
                     // The old timeline's last segment stays partial; the history comes.
-                    rx.run(|r| {
-                        r.current = None;
-                        Ok(())
-                    })
-                    .await?;
+                    rx.run(Receiver::leave).await?;
                     let old = streaming.take().ok_or_else(lost)?;
                     let mut c = old.stop().await?;
                     let (file, content) = c.timeline_history(next_tli).await?;
@@ -625,7 +670,6 @@ async fn session(
     outcome.map(|()| ended)
 }
 
-/// The receiver, moved to the blocking pool for its file work and back.
 /// The receiver, whose file work runs on the blocking pool (or inline, with
 /// [`ReceiveOptions::with_inline_io`]).
 struct OnPool(Option<Receiver>, bool);

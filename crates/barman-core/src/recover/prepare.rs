@@ -446,21 +446,34 @@ pub(super) fn wal_dir_name(backup: &BackupInfo) -> &'static str {
     }
 }
 
-/// Adds the segments still in `streaming/` to the index: the `.partial` one
-/// `receive-wal` is writing, and complete ones `archive-wal` has not taken (it keeps
-/// the newest when there is no `.partial`, and it may be failing), so the plan can
-/// end with the newest streamed WAL. Delivery finds them there
-/// ([`WalArchive::wal_locations`], with `partial`).
+/// Adds what `streaming/` holds beyond the archive to the index: the `.partial`
+/// segments (the newest is the one `receive-wal` is writing), or, when there is none,
+/// the newest complete segment, which `archive-wal` keeps for pg_receivewal. So the
+/// plan can end with the newest streamed WAL. Other complete segments there are ones
+/// archive-wal could not take (it validates them): not used. Delivery finds them in
+/// `streaming/` ([`WalArchive::wal_locations`], with `partial`).
 pub(super) fn add_streaming_wal(archive: &WalArchive, wals: &mut WalIndex) -> Result<()> {
     let dir = archive.streaming_dir();
+    let mut partials = Vec::new();
+    let mut newest_complete: Option<(WalFileName, u64)> = None;
     for entry in crate::fsutil::list_dir(dir)? {
         let Ok(name) = entry.file_name().to_string_lossy().parse::<WalFileName>() else {
             continue;
         };
-        if matches!(name, WalFileName::Partial(_) | WalFileName::Segment(_))
-            && !wals.contains(&name)
-        {
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+        match name {
+            WalFileName::Partial(_) => partials.push((name, size)),
+            WalFileName::Segment(_) if newest_complete.as_ref().is_none_or(|(n, _)| name > *n) => {
+                newest_complete = Some((name, size));
+            }
+            _ => {}
+        }
+    }
+    if partials.is_empty() {
+        partials.extend(newest_complete);
+    }
+    for (name, size) in partials {
+        if !wals.contains(&name) {
             wals.push(XlogDbEntry {
                 name,
                 size,

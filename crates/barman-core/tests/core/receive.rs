@@ -367,20 +367,19 @@ fn a_full_disk_stops_the_stream_and_the_commit_waits_until_space_returns() {
     let Some(bin) = barman_testkit::require() else {
         return;
     };
-    let Some(small) = barman_testkit::tools::SmallFs::mount("1600k") else {
+    // Room for two 1 MiB segments and a half.
+    let Some(small) = barman_testkit::tools::SmallFs::mount("2600k") else {
         return;
     };
     let pg = Arc::new(
-        PgCluster::start(
-            &bin,
-            &["--wal-segsize=1"],
-            &[
-                "max_replication_slots = 4",
-                "synchronous_standby_names = 'barman_receive_wal'",
-            ],
-        )
-        .expect("start PostgreSQL"),
+        PgCluster::start(&bin, &["--wal-segsize=1"], &["max_replication_slots = 4"])
+            .expect("start PostgreSQL"),
     );
+    // The table first, then the COMMITs wait for receive-wal.
+    pg.sql("CREATE TABLE t (id int, c text)").unwrap();
+    pg.sql("ALTER SYSTEM SET synchronous_standby_names = 'barman_receive_wal'")
+        .unwrap();
+    pg.sql("SELECT pg_reload_conf()").unwrap();
     let home = tempfile::tempdir().unwrap();
     let cfg = config(
         home.path(),
@@ -398,7 +397,6 @@ fn a_full_disk_stops_the_stream_and_the_commit_waits_until_space_returns() {
             .unwrap()
             == "sync"
     });
-    pg.sql("CREATE TABLE t (id int, c text)").unwrap();
     // About 3 MiB of WAL in one transaction: more than the disk holds.
     let commit = {
         let pg = pg.clone();
@@ -409,6 +407,9 @@ fn a_full_disk_stops_the_stream_and_the_commit_waits_until_space_returns() {
             .unwrap();
         })
     };
+    wait_for("the stream stopped by the full disk", || {
+        receiver.is_finished()
+    });
     let err = receiver.join().unwrap().unwrap_err();
     drop(stop);
     assert!(
@@ -416,15 +417,14 @@ fn a_full_disk_stops_the_stream_and_the_commit_waits_until_space_returns() {
         "no space left: {err:?}"
     );
     // PostgreSQL waits for us: the COMMIT has not returned.
-    std::thread::sleep(Duration::from_secs(1));
+    wait_for("the COMMIT waiting for the synchronous standby", || {
+        pg.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
+            .unwrap()
+            == "1"
+    });
     assert!(
         !commit.is_finished(),
         "the COMMIT returned without our flush"
-    );
-    assert_eq!(
-        pg.sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'")
-            .unwrap(),
-        "1"
     );
     // Space returns as archive-wal moves complete segments out; receive-wal restarts
     // (cron would) and resumes from where it was, until the COMMIT returns.
@@ -434,9 +434,9 @@ fn a_full_disk_stops_the_stream_and_the_commit_waits_until_space_returns() {
         assert!(restarts < 20, "the COMMIT never returned");
         archive.archive_wal().unwrap();
         let (stop, receiver) = spawn_receiver(&cfg, &ci);
-        while !commit.is_finished() && !receiver.is_finished() {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for("the COMMIT, or the stream stopped", || {
+            commit.is_finished() || receiver.is_finished()
+        });
         let _ = stop.send(());
         match receiver.join().unwrap() {
             Ok(_) => {}
