@@ -5,7 +5,10 @@
 //! - WAL goes to `streaming/<segment>.partial`, created zero-filled at the full segment
 //!   size (as pg_receivewal does, so a `.partial` is 0 bytes or a whole segment), written where
 //!   the stream says, **fsynced before the flush position is reported**, and renamed to
-//!   `<segment>` (durably) once complete, the next segment's `.partial` created then. `archive-wal` then validates and archives the
+//!   `<segment>` (durably) once complete, the next segment's `.partial` created then.
+//!   What arrives is validated as archived WAL is (page headers, the record chain and
+//!   CRC-32C, the system identifier), each page once whole: invalid WAL stops the
+//!   stream with [`Error::Wal`] and is never reported flushed past its page. `archive-wal` then validates and archives the
 //!   complete segments as any other WAL.
 //! - A status update goes out as soon as the data received so far is durable and no
 //!   more is waiting, and every `status_interval`: with `synchronous_standby_names`
@@ -152,10 +155,18 @@ struct Partial {
     segment: SegmentName,
     path: PathBuf,
     file: File,
+    /// Validates the segment as archived WAL is validated, fed with what is written,
+    /// from the segment's start; `None` once fed out of order (never, the stream being
+    /// contiguous from a segment start).
+    validator: Option<barman_wal::SegmentValidator>,
+    /// How many bytes the validator has taken.
+    fed: u64,
 }
 
 struct Receiver {
     streaming_dir: PathBuf,
+    /// The cluster's system identifier (`IDENTIFY_SYSTEM`): every segment's must match.
+    system_id: u64,
     size: WalSegSize,
     current: Option<Partial>,
     /// Received (written).
@@ -210,10 +221,17 @@ impl Receiver {
         if !existed {
             fsutil::sync_dir(&self.streaming_dir)?;
         }
+        let validator = Some(
+            barman_wal::SegmentCheck::new(segment, self.size)
+                .system_id(self.system_id)
+                .validator(),
+        );
         self.current = Some(Partial {
             segment,
             path,
             file,
+            validator,
+            fed: 0,
         });
         Ok(())
     }
@@ -271,9 +289,22 @@ impl Receiver {
             let offset = at % self.size.bytes();
             let room = usize::try_from(self.size.bytes() - offset).unwrap_or(usize::MAX);
             let (now, rest) = data.split_at(room.min(data.len()));
-            let p = self.current.as_ref().ok_or_else(|| {
+            let p = self.current.as_mut().ok_or_else(|| {
                 Error::io("writing", &self.streaming_dir, io::Error::other("no file"))
             })?;
+            // Validated as it arrives (each page once whole): invalid WAL is never
+            // written, so never reported as flushed.
+            if let Some(v) = &mut p.validator {
+                if p.fed == offset {
+                    v.feed(now).map_err(|source| Error::Wal {
+                        path: p.path.clone(),
+                        source,
+                    })?;
+                    p.fed += now.len() as u64;
+                } else {
+                    p.validator = None;
+                }
+            }
             p.file
                 .write_all_at(now, offset)
                 .map_err(io_err("writing", &p.path))?;
@@ -538,6 +569,7 @@ async fn session(
     let mut rx = OnPool(
         Some(Receiver {
             streaming_dir,
+            system_id: system.system_id,
             size,
             current: None,
             written: start,
@@ -1012,4 +1044,90 @@ pub async fn reset(
         })
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real 16 MiB segment of PostgreSQL 15 (the WAL fixtures of barman-wal).
+    fn segment() -> (SegmentName, Vec<u8>) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../barman-wal/tests/data/pg15/000000010000000000000002.gz");
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(File::open(path).unwrap()),
+            &mut bytes,
+        )
+        .unwrap();
+        ("000000010000000000000002".parse().unwrap(), bytes)
+    }
+
+    fn receiver(dir: &Path, seg: SegmentName, system_id: u64) -> Receiver {
+        let size = WalSegSize::DEFAULT;
+        let start = seg.start_lsn(size).unwrap();
+        Receiver {
+            streaming_dir: dir.to_owned(),
+            system_id,
+            size,
+            current: None,
+            written: start,
+            flushed: start,
+            report: ReceiveReport::default(),
+        }
+    }
+
+    fn system_id(bytes: &[u8]) -> u64 {
+        barman_wal::PageHeader::parse(bytes)
+            .unwrap()
+            .system_id()
+            .unwrap()
+    }
+
+    #[test]
+    fn streamed_wal_is_validated_as_it_is_written() {
+        let (seg, bytes) = segment();
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = receiver(dir.path(), seg, system_id(&bytes));
+        let start = seg.start_lsn(WalSegSize::DEFAULT).unwrap();
+        // Pieces of odd sizes, as XLogData messages come.
+        let mut at = 0usize;
+        for (i, chunk) in bytes.chunks(100_003).enumerate() {
+            r.write(
+                TimelineId::new(1),
+                Lsn::new(u64::from(start) + at as u64),
+                chunk,
+            )
+            .unwrap_or_else(|e| panic!("chunk {i}: {e}"));
+            at += chunk.len();
+        }
+        assert_eq!(r.report.completed, [WalFileName::Segment(seg)]);
+        assert_eq!(
+            fs::read(dir.path().join(seg.to_string())).unwrap(),
+            bytes,
+            "the segment as streamed"
+        );
+
+        // One byte changed inside a record: refused once its page is whole, and what
+        // the page held is never reported flushed.
+        let mut bad = bytes.clone();
+        // (this segment's WAL ends in its first page, at 0/2000B08, with a switch)
+        let flip = 0x300;
+        bad[flip] ^= 0x55;
+        let other = tempfile::tempdir().unwrap();
+        let mut r = receiver(other.path(), seg, system_id(&bytes));
+        let err = r
+            .write(TimelineId::new(1), start, &bad[..2 * 8192])
+            .unwrap_err();
+        assert!(matches!(err, Error::Wal { .. }), "{err:?}");
+        assert_eq!(r.flushed, start);
+
+        // Another cluster's segment: refused at its first page.
+        let other = tempfile::tempdir().unwrap();
+        let mut r = receiver(other.path(), seg, system_id(&bytes) ^ 1);
+        let err = r
+            .write(TimelineId::new(1), start, &bytes[..8192])
+            .unwrap_err();
+        assert!(matches!(err, Error::Wal { .. }), "{err:?}");
+    }
 }
