@@ -60,6 +60,7 @@ enum Command {
     /// streamers, with their positions and lag.
     ReplicationStatus(commands::replication_status::Args),
     /// List the processes working for a server (receive-wal, backup, cron, ...).
+    #[command(alias = "list-process")]
     ListProcesses(commands::processes::ListArgs),
     /// Stop a process working for a server (a task named by list-processes).
     TerminateProcess(commands::processes::TerminateArgs),

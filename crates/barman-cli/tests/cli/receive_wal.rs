@@ -252,7 +252,8 @@ fn cron_keeps_one_receive_wal_running_and_stops_it_when_streaming_is_off() {
     let (code, out, err) = barman(&conf, &["terminate-process", "pg", "receive-wal"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out, format!("Stopped process receive-wal({pid})\n"));
-    let (code, out, _) = barman(&conf, &["list-processes", "pg"]);
+    // Barman's alias.
+    let (code, out, _) = barman(&conf, &["list-process", "pg"]);
     assert_eq!(code, 0);
     assert_eq!(out, "No active subprocesses found for server pg.\n");
     let (code, _, err) = barman(&conf, &["terminate-process", "pg", "receive-wal"]);
