@@ -77,8 +77,9 @@ pub(crate) fn receiver_lock_path(
 }
 
 /// The PID of the receive-wal holding `server`'s `.<server>-receive-wal.lock`, if one
-/// runs (read from the kernel's lock table where there is one, so that asking never
-/// takes the lock, even for an instant).
+/// runs: the lock's holder as [`crate::processes`] finds it (from the kernel's lock
+/// table, so that asking never takes the lock, even for an instant; never a stranger
+/// that reused the PID).
 ///
 /// # Errors
 ///
@@ -87,33 +88,11 @@ pub fn receiver_pid(
     global: &crate::config::GlobalConfig,
     server: &crate::config::ServerConfig,
 ) -> Result<Option<u32>> {
-    let path = receiver_lock_path(global, server);
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io("reading", &path, e)),
-    };
-    let held = match std::fs::read_to_string("/proc/locks") {
-        Ok(table) => crate::fsutil::locked_in_table(&table, &meta),
-        Err(_) => Lock::try_acquire_shared(&path)?.is_none(),
-    };
-    if !held {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-    let Ok(pid) = text.trim().parse::<u32>() else {
-        return Ok(None);
-    };
-    // The table matches by inode, and the file keeps the PID of its last holder: the
-    // PID counts only while it is a receive-wal (never signal a stranger).
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmdline) => Ok(cmdline
-            .split(|b| *b == 0)
-            .any(|arg| arg == b"receive-wal")
-            .then_some(pid)),
-        Err(_) if !std::path::Path::new("/proc/self/cmdline").exists() => Ok(Some(pid)),
-        Err(_) => Ok(None),
-    }
+    crate::processes::holder(
+        &receiver_lock_path(global, server),
+        "receive-wal",
+        server.name(),
+    )
 }
 
 /// Decides (and for a server no longer streaming, does) what cron does about its

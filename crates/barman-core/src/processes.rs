@@ -63,7 +63,7 @@ fn runs(pid: u32, task: &str, server: &str) -> bool {
 /// The PID holding the lock at `path`, when one holds it and runs `task` for
 /// `server`: the PID written in the file must be one the kernel's lock table gives
 /// for that file, and a live process of that task.
-fn holder(path: &Path, task: &str, server: &str) -> Result<Option<u32>> {
+pub(crate) fn holder(path: &Path, task: &str, server: &str) -> Result<Option<u32>> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -886,15 +886,6 @@ pub async fn drop_slot(server: &ServerConfig, conninfo: &ConnInfo) -> Result<Slo
     Ok(outcome)
 }
 
-/// The PID of the receive-wal running for `server` (holding its lock), if one runs.
-///
-/// # Errors
-///
-/// I/O errors on the lock file.
-pub fn running_pid(global: &GlobalConfig, server: &ServerConfig) -> Result<Option<u32>> {
-    crate::cron::receiver_pid(global, server)
-}
-
 /// `receive-wal --stop`: asks the receive-wal running for `server` to stop (SIGTERM:
 /// it makes what it received durable, reports it, and exits) and waits up to 10 s
 /// for it. Returns its PID, `None` when none was running.
@@ -905,8 +896,10 @@ pub fn running_pid(global: &GlobalConfig, server: &ServerConfig) -> Result<Optio
 pub async fn stop(global: &GlobalConfig, server: &ServerConfig) -> Result<Option<u32>> {
     let (g, s) = (global.clone(), server.clone());
     let lock_dir = PathBuf::from(&global.barman_lock_directory);
-    let Some(pid) =
-        crate::blocking("reading", lock_dir.clone(), move || running_pid(&g, &s)).await??
+    let Some(pid) = crate::blocking("reading", lock_dir.clone(), move || {
+        crate::cron::receiver_pid(&g, &s)
+    })
+    .await??
     else {
         return Ok(None);
     };
@@ -923,8 +916,10 @@ pub async fn stop(global: &GlobalConfig, server: &ServerConfig) -> Result<Option
     }
     for _ in 0..100 {
         let (g, s) = (global.clone(), server.clone());
-        let running =
-            crate::blocking("reading", lock_dir.clone(), move || running_pid(&g, &s)).await??;
+        let running = crate::blocking("reading", lock_dir.clone(), move || {
+            crate::cron::receiver_pid(&g, &s)
+        })
+        .await??;
         if running.is_none() {
             return Ok(Some(pid));
         }
@@ -968,7 +963,11 @@ pub async fn reset(
 ) -> Result<ResetOutcome> {
     let (g, sc) = (global.clone(), server.clone());
     let lock_dir = PathBuf::from(&global.barman_lock_directory);
-    if let Some(pid) = crate::blocking("reading", lock_dir, move || running_pid(&g, &sc)).await?? {
+    if let Some(pid) = crate::blocking("reading", lock_dir, move || {
+        crate::cron::receiver_pid(&g, &sc)
+    })
+    .await??
+    {
         return Err(refused(
             Refusal::Busy,
             format!(

@@ -114,15 +114,21 @@ impl PgCluster {
         let mut existing = std::fs::read_to_string(&conf_path).unwrap_or_default();
         existing.push_str(&conf);
         std::fs::write(&conf_path, existing)?;
-        c.run("pg_ctl", |cmd| {
+        c.pg_ctl_start()?;
+        Ok(c)
+    }
+
+    /// `pg_ctl start -w`, logging to `server.log`.
+    fn pg_ctl_start(&mut self) -> io::Result<()> {
+        self.run("pg_ctl", |cmd| {
             cmd.arg("-D")
-                .arg(c.data())
+                .arg(self.data())
                 .arg("-l")
-                .arg(c.dir.path().join("server.log"))
+                .arg(self.dir.path().join("server.log"))
                 .args(["-w", "start"]);
         })?;
-        c.running = true;
-        Ok(c)
+        self.running = true;
+        Ok(())
     }
 
     /// The cluster's temporary directory (data, archive, socket, server log).
@@ -295,14 +301,7 @@ port = 5432
 "
         ));
         std::fs::write(&conf_path, conf)?;
-        s.run("pg_ctl", |cmd| {
-            cmd.arg("-D")
-                .arg(s.data())
-                .arg("-l")
-                .arg(s.dir.path().join("server.log"))
-                .args(["-w", "start"]);
-        })?;
-        s.running = true;
+        s.pg_ctl_start()?;
         Ok(s)
     }
 
