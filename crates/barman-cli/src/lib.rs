@@ -83,6 +83,40 @@ pub fn run_as_barman_user(config: &Config) -> Result<(), String> {
     ))
 }
 
+/// When to colour the output (`--color`), as Barman: `WARNING` yellow, `ERROR` red,
+/// and `check`'s `OK` green and `FAILED` red.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Color {
+    /// Never.
+    Never,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// When standard output and standard error are both terminals.
+    Auto,
+}
+
+static COLORED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets whether [`colored`] colours, from `--color`.
+pub fn set_color(color: Color) {
+    use std::io::IsTerminal;
+    let on = match color {
+        Color::Never => false,
+        Color::Always => true,
+        Color::Auto => std::io::stdout().is_terminal() && std::io::stderr().is_terminal(),
+    };
+    COLORED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `text` in the ANSI colour `code` (31 red, 32 green, 33 yellow) when colours are on.
+pub fn colored(text: &str, code: u8) -> String {
+    if COLORED.load(std::sync::atomic::Ordering::Relaxed) {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Output format (`-f console|json`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -141,13 +175,13 @@ pub fn fail(message: impl std::fmt::Display) -> ExitCode {
 /// Prints `ERROR: message` on stderr and logs it at ERROR.
 pub fn error(message: impl std::fmt::Display) {
     let message = message.to_string();
-    eprintln!("ERROR: {message}");
+    eprintln!("{}", colored(&format!("ERROR: {message}"), 31));
     log::error(&message);
 }
 
 /// Prints `WARNING: message` on stderr and logs it at WARNING.
 pub fn warning(message: impl std::fmt::Display) {
     let message = message.to_string();
-    eprintln!("WARNING: {message}");
+    eprintln!("{}", colored(&format!("WARNING: {message}"), 33));
     log::warning(&message);
 }

@@ -8,8 +8,11 @@ use clap::{Parser, Subcommand};
 
 /// Backup and Recovery Manager for PostgreSQL.
 #[derive(Debug, Parser)]
-#[command(name = "barman", version)]
+#[command(name = "barman", version, disable_version_flag = true)]
 struct Cli {
+    /// Print the version (of Barman's surface, then of barman-rs).
+    #[arg(short = 'v', short_alias = 'V', long = "version", action = clap::ArgAction::Version)]
+    version: (),
     /// Configuration file.
     #[arg(short = 'c', long = "config", global = true)]
     config: Option<PathBuf>,
@@ -22,6 +25,16 @@ struct Cli {
         default_value = "console"
     )]
     format: Format,
+    /// Whether to colour the output: `auto` when standard output and error are both
+    /// terminals.
+    #[arg(
+        long = "color",
+        visible_alias = "colour",
+        global = true,
+        value_enum,
+        default_value = "auto"
+    )]
+    color: barman_cli::Color,
     /// Print only errors.
     #[arg(short = 'q', long = "quiet", global = true)]
     quiet: bool,
@@ -39,8 +52,10 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the configured servers.
+    #[command(alias = "list-server")]
     ListServers(commands::list_servers::Args),
     /// Show the configuration of servers (`all` for every one).
+    #[command(alias = "show-server")]
     ShowServers(commands::show_servers::Args),
     /// Check that servers are ready to be backed up (`all` for every one).
     Check(commands::check::Args),
@@ -138,6 +153,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    barman_cli::set_color(cli.color);
     let config = match load_config(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -250,6 +266,16 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
 /// argparse); `--help` and `--version` print in full.
 fn usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
+    if e.kind() == ErrorKind::DisplayVersion {
+        // Barman's `-v`: scripts read its first word as the Barman version whose
+        // commands, options and files this one has.
+        println!(
+            "{} Barman-compatible (barman-rs {})",
+            barman_core::BARMAN_VERSION,
+            env!("CARGO_PKG_VERSION")
+        );
+        return ExitCode::SUCCESS;
+    }
     if matches!(
         e.kind(),
         ErrorKind::DisplayHelp

@@ -61,7 +61,13 @@ impl CheckResult {
 
     /// Barman's console line: `\t<name>: OK|FAILED[ (<hint>)]`.
     pub fn console_line(&self) -> String {
-        let status = if self.ok { "OK" } else { "FAILED" };
+        self.console_line_with(|ok| if ok { "OK" } else { "FAILED" }.to_owned())
+    }
+
+    /// [`CheckResult::console_line`] with the status as `status(ok)` writes it (the
+    /// CLI colours it).
+    pub fn console_line_with(&self, status: impl Fn(bool) -> String) -> String {
+        let status = status(self.ok);
         match &self.hint {
             Some(h) if !h.is_empty() => format!("\t{}: {status} ({h})", self.name),
             _ => format!("\t{}: {status}", self.name),
@@ -838,14 +844,14 @@ pub fn summarise_error_files(files: &[String]) -> Option<String> {
 }
 
 /// `barman check` for one server: reads the repository (creating missing directories),
-/// asks the connected server (if any) for its status within `check_timeout` (0 = no
-/// limit), and evaluates. When the time runs out the PostgreSQL checks see no server
+/// connects to the server with `conninfo` (if any) and asks for its status, all within
+/// `check_timeout` (0 = no limit), and evaluates. When the time runs out the PostgreSQL checks see no server
 /// and a failed `check timeout` closes the list. Ages (of the last backup, the last
 /// WAL) are measured at `now`.
 pub async fn check(
     global: &GlobalConfig,
     config: &ServerConfig,
-    server: Option<&PgServer>,
+    conninfo: Option<&crate::postgres::ConnInfo>,
     streaming_conninfo: Option<&crate::postgres::ConnInfo>,
     wal: Option<(&crate::postgres::ConnInfo, &crate::postgres::ConnInfo)>,
     now: Timestamp,
@@ -862,9 +868,12 @@ pub async fn check(
     });
     let timeout = u64::try_from(config.options().check_timeout).unwrap_or(30);
     let probes = async {
-        let remote = match server {
+        let remote = match conninfo {
             None => None,
-            Some(s) => Some(s.remote_status(config.options().slot_name.as_deref()).await),
+            Some(ci) => match PgServer::connect(ci, "barman").await {
+                Ok(s) => Some(s.remote_status(config.options().slot_name.as_deref()).await),
+                Err(_) => None,
+            },
         };
         // The streaming connection, as Barman opens one for the postgres backup method
         // and for the streaming archiver.

@@ -62,6 +62,10 @@ mod tarball;
 
 pub use error::{Error, Refusal, Result};
 
+/// The Barman release whose commands, options, configuration and files barman-rs
+/// follows: what `barman -v` prints first, and what `sync-info` tells a passive node.
+pub const BARMAN_VERSION: &str = "3.19.1";
+
 /// Runs blocking work (file trees, scripts, waits) on tokio's blocking pool and awaits
 /// it, so that an async operation never blocks its caller's runtime. A task that
 /// panicked (or was cancelled) is an [`Error::Io`] of `op` on `path`, so that the

@@ -6,7 +6,7 @@ use barman_core::check::{self, CheckResult, NagiosServer};
 use barman_core::config::ServerConfig;
 use serde_json::{Map, Value, json};
 
-use crate::commands::{connect, runtime, selected_for_report, streaming_conninfo, wal_conninfos};
+use crate::commands::{conninfo, runtime, selected_for_report, streaming_conninfo, wal_conninfos};
 use crate::{Context, fail};
 
 /// The command's arguments.
@@ -15,6 +15,10 @@ pub struct Args {
     /// Nagios plugin output.
     #[arg(long)]
     pub nagios: bool,
+    /// Seconds the checks may take on each server (overrides check_timeout; 0: no
+    /// limit).
+    #[arg(long = "check-timeout")]
+    pub check_timeout: Option<u32>,
     /// Server names.
     #[arg(required = true)]
     pub servers: Vec<String>,
@@ -22,20 +26,30 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(ctx: &Context, args: &Args) -> ExitCode {
-    check(ctx, &args.servers, args.nagios)
+    check(ctx, &args.servers, args.nagios, args.check_timeout)
 }
 
 /// `barman check [--nagios] SERVER...`: every check, `FAILED` lines make the exit code 1.
-fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
+fn check(ctx: &Context, names: &[String], nagios: bool, timeout: Option<u32>) -> ExitCode {
     let servers = match selected_for_report(ctx, names) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
     let rt = runtime();
     let mut all: Vec<(&ServerConfig, Vec<CheckResult>)> = Vec::new();
-    for s in servers {
+    // `--check-timeout` overrides each server's check_timeout, as in Barman.
+    let mut servers: Vec<ServerConfig> = servers.into_iter().cloned().collect();
+    if let Some(t) = timeout {
+        for s in &mut servers {
+            let value = barman_core::config::Value::Int(i64::from(t));
+            if let Err(e) = s.override_option("check_timeout", value) {
+                return fail(e);
+            }
+        }
+    }
+    for s in &servers {
         let results = rt.block_on(async {
-            let server = connect(s).await.ok();
+            let server = conninfo(s).ok();
             let streaming = streaming_conninfo(s).ok();
             // Another source of WAL: Barman's checks suffixed " (WAL streaming)".
             let wal = wal_conninfos(s)
@@ -87,7 +101,13 @@ fn check(ctx: &Context, names: &[String], nagios: bool) -> ExitCode {
         ctx.out(format!("Server {}:", s.name()));
         let mut obj = Map::new();
         for r in results {
-            ctx.out(r.console_line());
+            ctx.out(r.console_line_with(|ok| {
+                if ok {
+                    crate::colored("OK", 32)
+                } else {
+                    crate::colored("FAILED", 31)
+                }
+            }));
             failed |= !r.ok && s.active();
             obj.insert(
                 r.name.clone(),

@@ -21,7 +21,12 @@ pub struct Args {
     #[arg(short = 'P', long)]
     pub partial: bool,
     /// Compress the output with gzip.
-    #[arg(short = 'z', short_alias = 'x', long = "gzip", group = "out_codec")]
+    #[arg(
+        short = 'z',
+        visible_short_alias = 'x',
+        long = "gzip",
+        group = "out_codec"
+    )]
     pub gzip: bool,
     /// Compress the output with bzip2.
     #[arg(short = 'j', long = "bzip2", group = "out_codec")]

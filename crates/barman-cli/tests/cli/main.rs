@@ -15,6 +15,7 @@ mod recover;
 mod rpo_zero;
 mod servers;
 mod support;
+mod surface;
 mod trust;
 mod wal_archive;
 mod wal_restore;

@@ -382,6 +382,27 @@ impl ServerConfig {
         }
     }
 
+    /// Sets `option` to `value` for this run, as a command-line option overrides the
+    /// configuration (`check --check-timeout`). The value has no source: it was
+    /// written nowhere.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Inconsistent`] when `option` is not a server option.
+    pub fn override_option(&mut self, option: &str, value: Value) -> Result<(), ConfigError> {
+        let i = Self::index(option).ok_or_else(|| ConfigError::Inconsistent {
+            file: "the command line".to_owned(),
+            server: self.name.clone(),
+            message: format!("'{option}' is not a server option"),
+        })?;
+        self.settings[i] = Some(Setting {
+            value,
+            source: None,
+        });
+        self.options = typed(&self.settings);
+        Ok(())
+    }
+
     /// Applies `model` as Barman's `apply_model`: the model's set options replace the
     /// server's.
     ///

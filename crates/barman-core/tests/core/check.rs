@@ -69,7 +69,7 @@ fn check_and_status_on_good_and_bad_servers() {
         let results = check::check(
             &global,
             &cfg,
-            Some(&s),
+            Some(&ci),
             Some(&streaming(&cfg)),
             None,
             jiff::Timestamp::now(),
@@ -123,11 +123,10 @@ fn check_and_status_on_good_and_bad_servers() {
     )
     .unwrap();
     let results = rt().block_on(async {
-        let s = PgServer::connect(&ci, "barman").await.unwrap();
         check::check(
             &global,
             &cfg,
-            Some(&s),
+            Some(&ci),
             Some(&streaming(&cfg)),
             None,
             jiff::Timestamp::now(),
@@ -188,11 +187,10 @@ fn check_and_status_on_good_and_bad_servers() {
     )
     .unwrap();
     let results = rt().block_on(async {
-        let s = PgServer::connect(&ci, "barman").await.unwrap();
         check::check(
             &global,
             &cfg,
-            Some(&s),
+            Some(&ci),
             Some(&streaming(&cfg)),
             None,
             jiff::Timestamp::now(),
@@ -217,11 +215,10 @@ fn check_and_status_on_good_and_bad_servers() {
     let (global, cfg) = server_config(home.path(), bad.dir());
     let ci = ConnInfo::parse(cfg.options().conninfo.as_deref().unwrap()).unwrap();
     let results = rt().block_on(async {
-        let s = PgServer::connect(&ci, "barman").await.unwrap();
         check::check(
             &global,
             &cfg,
-            Some(&s),
+            Some(&ci),
             Some(&streaming(&cfg)),
             None,
             jiff::Timestamp::now(),
