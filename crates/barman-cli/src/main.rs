@@ -83,7 +83,9 @@ enum Command {
     GetWal(commands::get_wal::Args),
     /// Periodic maintenance, to run every minute: WAL archiving, backup checks,
     /// retention.
-    Cron,
+    Cron(commands::cron::Args),
+    /// Remove the lock files of the lock directory that no process holds.
+    LockDirectoryCleanup,
     /// Rebuild the WAL catalogue (xlog.db) from the archive.
     RebuildXlogdb(commands::rebuild_xlogdb::Args),
     /// Print diagnostic information (configuration, system, servers) as JSON.
@@ -117,7 +119,10 @@ enum Command {
 /// The logger Barman's messages of this command come from.
 fn log_source(command: &Command) -> &'static str {
     match command {
-        Command::ListServers(_) | Command::ShowServers(_) | Command::Cron => "barman.cli",
+        Command::ListServers(_)
+        | Command::ShowServers(_)
+        | Command::Cron(_)
+        | Command::LockDirectoryCleanup => "barman.cli",
         Command::Check(_)
         | Command::Status(_)
         | Command::ReplicationStatus(_)
@@ -203,7 +208,7 @@ fn main() -> ExitCode {
     // cron (every minute, its output mailed) logs them too.
     let per_wal = matches!(
         cli.command,
-        Command::PutWal(_) | Command::GetWal(_) | Command::Cron
+        Command::PutWal(_) | Command::GetWal(_) | Command::Cron(_)
     );
     for w in config.unsupported() {
         if per_wal || cli.quiet {
@@ -246,7 +251,8 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::ListProcesses(a) => processes::list(ctx, a),
         Command::TerminateProcess(a) => processes::terminate(ctx, a),
         Command::GetWal(a) => get_wal::run(ctx, a),
-        Command::Cron => cron::run(ctx),
+        Command::Cron(a) => cron::run(ctx, a),
+        Command::LockDirectoryCleanup => processes::cleanup(ctx),
         Command::RebuildXlogdb(a) => rebuild_xlogdb::run(ctx, a),
         Command::Diagnose(a) => diagnose::run(ctx, a),
         Command::ListBackups(a) => list_backups::run(ctx, a),

@@ -40,7 +40,7 @@ pub(crate) struct Lock {
 }
 
 impl Lock {
-    fn open(path: &Path) -> Result<File> {
+    pub(crate) fn open(path: &Path) -> Result<File> {
         if let Some(dir) = path.parent() {
             create_private_dir(dir)?;
         }
@@ -62,10 +62,42 @@ impl Lock {
         Lock { _file: file }
     }
 
+    /// Whether the lock held on `file` is the lock of `path`: the file was not
+    /// removed (by a lock directory cleanup) between its opening and its locking.
+    pub(crate) fn still_at(file: &File, path: &Path) -> Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let held = file.metadata().map_err(|e| Error::io("reading", path, e))?;
+        match fs::metadata(path) {
+            Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("reading", path, e)),
+        }
+    }
+
+    /// Opens `path` and locks it with `lock` (`Ok(false)`: busy), again when the file
+    /// was removed meanwhile, so that a lock is never held on a file no longer there
+    /// while another process locks its successor.
+    fn open_locked(
+        path: &Path,
+        lock: impl Fn(&File) -> std::result::Result<bool, std::io::Error>,
+    ) -> Result<Option<File>> {
+        loop {
+            let file = Self::open(path)?;
+            if !lock(&file).map_err(|e| Error::io("locking", path, e))? {
+                return Ok(None);
+            }
+            if Self::still_at(&file, path)? {
+                return Ok(Some(file));
+            }
+        }
+    }
+
     /// Waits for the lock.
     pub(crate) fn acquire(path: &Path) -> Result<Lock> {
-        let file = Self::open(path)?;
-        file.lock().map_err(|e| Error::io("locking", path, e))?;
+        let file = Self::open_locked(path, |f| f.lock().map(|()| true))?;
+        // A blocking lock is never busy.
+        let file = file
+            .ok_or_else(|| Error::io("locking", path, std::io::Error::other("lock not taken")))?;
         Ok(Self::holding(file))
     }
 
@@ -73,23 +105,47 @@ impl Lock {
     /// it, an exclusive holder excludes them all. `Ok(None)` when an exclusive holder
     /// has it. The file's content is left alone.
     pub(crate) fn try_acquire_shared(path: &Path) -> Result<Option<Lock>> {
-        let file = Self::open(path)?;
-        match file.try_lock_shared() {
-            Ok(()) => Ok(Some(Lock { _file: file })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(Error::io("locking", path, e)),
-        }
+        Ok(
+            Self::open_locked(path, |f| try_result(f.try_lock_shared()))?
+                .map(|file| Lock { _file: file }),
+        )
     }
 
     /// Like [`Lock::acquire`] without waiting: `Ok(None)` when another process (or
     /// another open file description in this one) holds the lock.
     pub(crate) fn try_acquire(path: &Path) -> Result<Option<Lock>> {
-        let file = Self::open(path)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(Self::holding(file))),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => Err(Error::io("locking", path, e)),
+        Ok(Self::open_locked(path, |f| try_result(f.try_lock()))?.map(Self::holding))
+    }
+
+    /// Removes the lock file `path` when nobody holds its lock, as Barman's lock
+    /// directory cleanup: the lock is taken (without waiting) and the file removed while
+    /// it is held, so a process that opened it meanwhile sees it gone once it gets the
+    /// lock and takes its successor. `Ok(false)`: held, or already gone.
+    pub(crate) fn remove_unheld(path: &Path) -> Result<bool> {
+        let file = match OpenOptions::new().read(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("opening lock file", path, e)),
+        };
+        if !try_result(file.try_lock()).map_err(|e| Error::io("locking", path, e))?
+            || !Self::still_at(&file, path)?
+        {
+            return Ok(false);
         }
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("removing", path, e)),
+        }
+    }
+}
+
+/// A non-blocking `flock`'s outcome: taken, busy, or an error.
+fn try_result(r: std::result::Result<(), fs::TryLockError>) -> std::io::Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(fs::TryLockError::WouldBlock) => Ok(false),
+        Err(fs::TryLockError::Error(e)) => Err(e),
     }
 }
 

@@ -8,6 +8,9 @@
 //! never takes the lock) says that the PID written in it holds it, and while that PID
 //! runs the task for the server: the file keeps the PID of its last holder, and a
 //! stranger that reused it must never be signalled.
+//!
+//! [`clean_lock_directory`] removes the lock files nobody holds (`barman
+//! lock-directory-cleanup`, and `cron` when `lock_directory_cleanup` is on).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -150,6 +153,34 @@ pub fn terminate(global: &GlobalConfig, server: &ServerConfig, task: &str) -> Re
     }
 }
 
+/// Removes the lock files (`.*.lock`) of `barman_lock_directory` that no process holds,
+/// as Barman's `lock_files_cleanup`: each is locked (without waiting) and removed while
+/// locked; a held one is left. Only regular files are touched. Returns the files
+/// removed.
+///
+/// # Errors
+///
+/// The directory cannot be listed, or a lock file cannot be opened or removed.
+pub fn clean_lock_directory(global: &GlobalConfig) -> Result<Vec<std::path::PathBuf>> {
+    let dir = Path::new(&global.barman_lock_directory);
+    let mut removed = Vec::new();
+    let mut entries = crate::fsutil::list_dir(dir)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.len() < ".x.lock".len() || !name.starts_with('.') || !name.ends_with(".lock") {
+            continue;
+        }
+        let path = entry.path();
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        if regular && crate::fsutil::Lock::remove_unheld(&path)? {
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +203,69 @@ mod tests {
         assert_eq!(task_of("pg", ".pg-xlog.db.lock"), None);
         assert_eq!(task_of("pg", "pg-backup.lock"), None);
         assert_eq!(task_of("pg", ".pg-backup.lock.tmp"), None);
+    }
+
+    /// Unheld lock files go, held ones, other files, links and directories stay; a
+    /// lock taken afterwards is on a new file, and a lock whose file went is seen gone.
+    #[test]
+    fn lock_directory_cleanup_removes_only_unheld_lock_files() {
+        use crate::config::{Config, MemorySource};
+        use crate::fsutil::Lock;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let text = format!("[barman]\nbarman_home = {}\n", d.display());
+        let config = Config::load("/etc/barman.conf", &text, &MemorySource::default()).unwrap();
+        let held = Lock::acquire(&d.join(".pg-backup.lock")).unwrap();
+        drop(Lock::acquire(&d.join(".pg-cron.lock")).unwrap());
+        drop(Lock::acquire(&d.join(".pg-20261207T010101.lock")).unwrap());
+        std::fs::write(d.join("pg-xlog.db"), "keep").unwrap();
+        std::fs::write(d.join("production"), "keep").unwrap();
+        std::os::unix::fs::symlink(d.join("production"), d.join(".link.lock")).unwrap();
+        std::fs::create_dir(d.join(".dir.lock")).unwrap();
+
+        let mut removed = clean_lock_directory(config.global()).unwrap();
+        removed.sort();
+        assert_eq!(
+            removed,
+            [d.join(".pg-20261207T010101.lock"), d.join(".pg-cron.lock")]
+        );
+        for kept in [
+            ".pg-backup.lock",
+            "pg-xlog.db",
+            "production",
+            ".link.lock",
+            ".dir.lock",
+        ] {
+            assert!(d.join(kept).symlink_metadata().is_ok(), "{kept}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(d.join("production")).unwrap(),
+            "keep"
+        );
+        // Nothing more to remove while the backup runs; its lock is free afterwards.
+        assert!(clean_lock_directory(config.global()).unwrap().is_empty());
+        drop(held);
+        assert_eq!(
+            clean_lock_directory(config.global()).unwrap(),
+            [d.join(".pg-backup.lock")]
+        );
+        let again = Lock::try_acquire(&d.join(".pg-backup.lock"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            Lock::try_acquire(&d.join(".pg-backup.lock"))
+                .unwrap()
+                .is_none()
+        );
+        drop(again);
+
+        // A lock whose file was removed under it is not the path's lock any more.
+        let path = d.join(".pg-cron.lock");
+        let file = Lock::open(&path).unwrap();
+        assert!(Lock::still_at(&file, &path).unwrap());
+        std::fs::remove_file(&path).unwrap();
+        assert!(!Lock::still_at(&file, &path).unwrap());
+        drop(Lock::open(&path).unwrap());
+        assert!(!Lock::still_at(&file, &path).unwrap());
     }
 }

@@ -6,11 +6,19 @@ use barman_core::Error;
 
 use crate::{Context, fail};
 
-/// Runs the command.
+/// The command's arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Keep the standard output and error of the processes cron starts (receive-wal)
+    /// attached to cron's, instead of discarding them (they log to the log file).
+    #[arg(long = "keep-descriptors")]
+    pub keep_descriptors: bool,
+}
+
 /// `barman cron`: the periodic maintenance of every active server: archive what waits
 /// in incoming/ and streaming/, mark FAILED the backups whose process is gone, check
 /// WAITING_FOR_WALS backups again, enforce the retention policy.
-pub fn run(ctx: &Context) -> ExitCode {
+pub fn run(ctx: &Context, args: &Args) -> ExitCode {
     use barman_core::cron::CronOutcome;
     let mut code = ExitCode::SUCCESS;
     ctx.info("Starting WAL archiving for all servers");
@@ -90,7 +98,7 @@ pub fn run(ctx: &Context) -> ExitCode {
                 match &r.receiver {
                     Ok(barman_core::cron::Receiver::ToStart) => {
                         ctx.info(format!("Starting streaming archiver for server {server}"));
-                        if let Err(e) = start_receive_wal(ctx, &server) {
+                        if let Err(e) = start_receive_wal(ctx, &server, args.keep_descriptors) {
                             code = fail(format!("server {server}: cannot start receive-wal: {e}"));
                         }
                     }
@@ -119,22 +127,36 @@ pub fn run(ctx: &Context) -> ExitCode {
             _ => {}
         }
     }
+    // Barman's lock_files_cleanup, after every server.
+    if ctx.config.global().lock_directory_cleanup
+        && let Err(e) = crate::commands::processes::clean_lock_directory(ctx)
+    {
+        code = fail(e);
+    }
     code
 }
 
 /// Starts `barman -c CONFIG -q receive-wal SERVER` in the background, in its own
 /// process group (it outlives this cron and the terminal's signals), its output to the
-/// log file as every barman command's.
-fn start_receive_wal(ctx: &Context, server: &str) -> std::io::Result<u32> {
+/// log file as every barman command's (and to cron's own with `keep_descriptors`).
+fn start_receive_wal(ctx: &Context, server: &str, keep_descriptors: bool) -> std::io::Result<u32> {
     use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let out = || {
+        if keep_descriptors {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        }
+    };
     let exe = std::env::current_exe()?;
     let child = std::process::Command::new(exe)
         .arg("-c")
         .arg(&ctx.config.global().config_file)
         .args(["-q", "receive-wal", server])
         .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(out())
+        .stderr(out())
         .process_group(0)
         .spawn()?;
     Ok(child.id())

@@ -1,4 +1,4 @@
-//! `barman list-processes` and `barman terminate-process`.
+//! `barman list-processes`, `barman terminate-process` and `barman lock-directory-cleanup`.
 
 use std::process::ExitCode;
 
@@ -68,4 +68,23 @@ pub fn terminate(ctx: &Context, args: &TerminateArgs) -> ExitCode {
         }
         Err(e) => fail(e),
     }
+}
+
+/// `barman lock-directory-cleanup`: removes the lock files nobody holds.
+pub fn cleanup(ctx: &Context) -> ExitCode {
+    match clean_lock_directory(ctx) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// Removes the lock files nobody holds, logging what it does as Barman.
+pub(crate) fn clean_lock_directory(ctx: &Context) -> Result<(), String> {
+    crate::log::info("Cleaning up lockfiles directory.");
+    let removed =
+        processes::clean_lock_directory(ctx.config.global()).map_err(|e| e.to_string())?;
+    for path in removed {
+        crate::log::debug_as("barman.utils", &format!("{} deleted", path.display()));
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The `barman` binary end to end: a real PostgreSQL 15 whose `archive_command` is
 //! `barman put-wal`, then bad input handed to it.
 
+mod admin;
 mod backup;
 mod backups;
 mod drill;

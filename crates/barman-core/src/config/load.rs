@@ -263,7 +263,6 @@ impl Config {
             .ok_or_else(missing)?;
         let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
         let cleanup_text = non_empty(get(&ini, "lock_directory_cleanup")?);
-        let cleanup_explicit = cleanup_text.is_some();
         let lock_directory_cleanup = match cleanup_text.as_deref() {
             None => true,
             Some(t) => match t.to_ascii_lowercase().as_str() {
@@ -351,14 +350,7 @@ impl Config {
             include(&mut ini, &autoconf, &mut warnings)?;
         }
 
-        // Set explicitly, lock_directory_cleanup asks for what barman-rs does not do.
-        let mut unsupported = Vec::new();
-        if cleanup_explicit
-            && global.lock_directory_cleanup
-            && let Some(m) = super::support::global_warning("lock_directory_cleanup")
-        {
-            unsupported.push(format!("[barman] {m}"));
-        }
+        let unsupported = Vec::new();
         let mut config = Config {
             global,
             ini,

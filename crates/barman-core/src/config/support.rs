@@ -243,26 +243,10 @@ pub const UNSUPPORTED: &[Unsupported] = &[
 
 /// The global options barman-rs does not read, with what it does when they are set
 /// (`true` when the value asks for what barman-rs does not do).
-pub const UNSUPPORTED_GLOBAL: &[(&str, Support)] = &[
-    (
-        "lock_directory_cleanup",
-        Support::Warned(
-            "lock_directory_cleanup is not supported yet: lock files are left in place",
-        ),
-    ),
-    (
-        "config_changes_queue",
-        Support::Moot("only for config-update, not available yet"),
-    ),
-];
-
-/// The warning [`UNSUPPORTED_GLOBAL`] gives for the global `option`, if any.
-pub(crate) fn global_warning(option: &str) -> Option<&'static str> {
-    UNSUPPORTED_GLOBAL.iter().find_map(|(o, s)| match s {
-        Support::Warned(m) if *o == option => Some(*m),
-        _ => None,
-    })
-}
+pub const UNSUPPORTED_GLOBAL: &[(&str, Support)] = &[(
+    "config_changes_queue",
+    Support::Moot("only for config-update, not available yet"),
+)];
 
 /// Refusals and warnings for `server`: the first refusal, if any, and every warning.
 pub(crate) fn review(server: &ServerConfig) -> (Option<&'static str>, Vec<&'static str>) {
