@@ -106,6 +106,8 @@ enum Command {
     CheckBackup(commands::check_backup::Args),
     /// Take a base backup of servers (`all` for every active one).
     Backup(Box<commands::backup::Args>),
+    /// Write the backup_manifest of a backup that has none (SHA256 of every file).
+    GenerateManifest(commands::generate_manifest::Args),
     /// Check every file of a backup against its backup_manifest.
     #[command(alias = "verify")]
     VerifyBackup(commands::verify_backup::Args),
@@ -136,7 +138,9 @@ fn log_source(command: &Command) -> &'static str {
         Command::RebuildXlogdb(_) => "barman.backup",
         Command::Diagnose(_) => "barman.diagnose",
         Command::Recover(_) => "barman.recovery_executor",
-        Command::Backup(_) | Command::VerifyBackup(_) => "barman.backup",
+        Command::Backup(_) | Command::VerifyBackup(_) | Command::GenerateManifest(_) => {
+            "barman.backup"
+        }
         Command::ListBackups(_)
         | Command::ShowBackup(_)
         | Command::ListFiles(_)
@@ -263,6 +267,7 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::CheckBackup(a) => check_backup::run(ctx, a),
         Command::Backup(a) => backup::run(ctx, a),
         Command::VerifyBackup(a) => verify_backup::run(ctx, a),
+        Command::GenerateManifest(a) => generate_manifest::run(ctx, a),
         Command::Recover(a) => recover::run(ctx, a),
         Command::CheckWalArchive(a) => check_wal_archive::run(ctx, a),
     }

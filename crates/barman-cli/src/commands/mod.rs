@@ -21,6 +21,7 @@ pub mod check_wal_archive;
 pub mod cron;
 pub mod delete;
 pub mod diagnose;
+pub mod generate_manifest;
 pub mod get_wal;
 pub mod keep;
 pub mod list_backups;

@@ -157,3 +157,134 @@ fn cron_keep_descriptors_keeps_receive_wal_output() {
     );
     assert!(!err.contains(&port.to_string()), "{err}");
 }
+
+/// Barman's manifest of a directory, made by Barman 3.19's own `BackupManifest`:
+/// path → (size, checksum).
+fn barman_manifest(
+    python: &Path,
+    data: &Path,
+) -> std::collections::BTreeMap<String, (u64, String)> {
+    let script = "import sys\nfrom barman.backup_manifest import BackupManifest\nfrom barman.storage.local_file_manager import LocalFileManager\nfrom barman.utils import SHA256\nBackupManifest(sys.argv[1], LocalFileManager(), SHA256()).create_backup_manifest()\n";
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    files_of(&data.join("backup_manifest"))
+}
+
+/// A manifest's files: path → (size, checksum).
+fn files_of(manifest: &Path) -> std::collections::BTreeMap<String, (u64, String)> {
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(manifest).unwrap()).unwrap();
+    doc["Files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert_eq!(f["Checksum-Algorithm"], "SHA256", "{f}");
+            (
+                f["Path"].as_str().unwrap().to_owned(),
+                (
+                    f["Size"].as_u64().unwrap(),
+                    f["Checksum"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `generate-manifest` on a backup without a manifest (as Barman's rsync backups are):
+/// the manifest lists what Barman's lists, with the same SHA256, plus the tablespace's
+/// files; verify-backup passes on it and finds a damaged file; a second run is refused.
+#[test]
+fn generate_manifest_lists_every_file_as_barman_and_verify_backup_uses_it() {
+    use crate::support::barman_as_server;
+    let Some(site) = crate::recover::Site::start_with(&[], "local-rsync") else {
+        return;
+    };
+    site.tablespace("tbs");
+    site.pg
+        .sql("CREATE TABLE u TABLESPACE tbs AS SELECT g AS a FROM generate_series(1, 1000) g")
+        .unwrap();
+    site.insert(1, 1000);
+    let (code, out, err) = barman_as_server(&site.conf, &["backup", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let base = site.home.join("pg/base");
+    let id = std::fs::read_dir(&base)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .next()
+        .unwrap();
+    let data = base.join(&id).join("data");
+    let manifest = data.join("backup_manifest");
+    std::fs::remove_file(&manifest).unwrap();
+
+    let (code, out, err) = barman_as_server(&site.conf, &["generate-manifest", "pg", "latest"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Backup manifest for backup 'latest' successfully generated for server pg"),
+        "{out}"
+    );
+    let ours = files_of(&manifest);
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.contains("\"WAL-Ranges\""), "{text}");
+    let oid = site
+        .pg
+        .sql("SELECT oid FROM pg_tablespace WHERE spcname = 'tbs'")
+        .unwrap();
+    let spaced: Vec<&String> = ours
+        .keys()
+        .filter(|p| p.starts_with(&format!("pg_tblspc/{oid}/")))
+        .collect();
+    assert!(!spaced.is_empty(), "{ours:?}");
+    let (code, out, err) = barman_as_server(&site.conf, &["verify-backup", "pg", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // Barman's own manifest of the same data directory: the same files and checksums.
+    if let Some(python) = barman_testkit::tools::oracle_python() {
+        let copy = site.pg.dir().join("oracle-data");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&data)
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::remove_file(copy.join("backup_manifest")).unwrap();
+        let theirs = barman_manifest(&python, &copy);
+        let data_only: std::collections::BTreeMap<_, _> = ours
+            .iter()
+            .filter(|(p, _)| !p.starts_with("pg_tblspc/"))
+            .map(|(p, v)| (p.clone(), v.clone()))
+            .collect();
+        assert_eq!(data_only, theirs);
+    }
+
+    // Never overwritten.
+    let before = std::fs::read(&manifest).unwrap();
+    let (code, _, err) = barman_as_server(&site.conf, &["generate-manifest", "pg", &id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&manifest).unwrap(), before);
+
+    // A damaged tablespace file is found through the generated manifest.
+    let victim = spaced[0]
+        .strip_prefix(&format!("pg_tblspc/{oid}/"))
+        .unwrap();
+    let path = base.join(&id).join(&oid).join(victim);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.push(0);
+    std::fs::write(&path, bytes).unwrap();
+    let (code, out, err) = barman_as_server(&site.conf, &["verify-backup", "pg", &id]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains(spaced[0].as_str()),
+        "{out}{err}"
+    );
+}

@@ -38,7 +38,6 @@ const PENDING: &[(&str, &str, &str)] = &[
     ("config-switch", "", "issue 15, not yet"),
     ("config-update", "", "issue 15, not yet"),
     ("export-backup", "", "issue 15, not yet"),
-    ("generate-manifest", "", "issue 15, not yet"),
     ("import-backup", "", "issue 15, not yet"),
     (
         "restore",

@@ -54,7 +54,7 @@ mod verify;
 
 pub use copy::EXCLUDES;
 use verify::*;
-pub use verify::{VerifyReport, verify_backup};
+pub use verify::{GeneratedManifest, VerifyReport, generate_manifest, verify_backup};
 
 /// `reuse_backup` / `--reuse-backup`: how files unchanged since the previous backup are
 /// stored.
