@@ -116,6 +116,10 @@ enum Command {
     Recover(Box<commands::recover::Args>),
     /// Check that the WAL archive can be used by a new cluster.
     CheckWalArchive(commands::check_wal_archive::Args),
+    /// Apply a model's options to a server (or remove them with --reset).
+    ConfigSwitch(commands::config_change::SwitchArgs),
+    /// Change options of servers and models, given as JSON.
+    ConfigUpdate(commands::config_change::UpdateArgs),
 }
 
 /// The logger Barman's messages of this command come from.
@@ -124,7 +128,9 @@ fn log_source(command: &Command) -> &'static str {
         Command::ListServers(_)
         | Command::ShowServers(_)
         | Command::Cron(_)
-        | Command::LockDirectoryCleanup => "barman.cli",
+        | Command::LockDirectoryCleanup
+        | Command::ConfigSwitch(_)
+        | Command::ConfigUpdate(_) => "barman.cli",
         Command::Check(_)
         | Command::Status(_)
         | Command::ReplicationStatus(_)
@@ -270,6 +276,8 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::GenerateManifest(a) => generate_manifest::run(ctx, a),
         Command::Recover(a) => recover::run(ctx, a),
         Command::CheckWalArchive(a) => check_wal_archive::run(ctx, a),
+        Command::ConfigSwitch(a) => config_change::switch(ctx, a),
+        Command::ConfigUpdate(a) => config_change::update(ctx, a),
     }
 }
 

@@ -21,6 +21,11 @@ pub struct Args {
 pub fn run(ctx: &Context, args: &Args) -> ExitCode {
     use barman_core::cron::CronOutcome;
     let mut code = ExitCode::SUCCESS;
+    // The configuration changes queued by config-update, first (Barman's order); the
+    // servers then run with the configuration read at the start.
+    if let Err(c) = crate::commands::config_change::apply(ctx) {
+        code = c;
+    }
     ctx.info("Starting WAL archiving for all servers");
     let now = jiff::Timestamp::now();
     let local = jiff::tz::TimeZone::system();
@@ -139,7 +144,11 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
 /// Starts `barman -c CONFIG -q receive-wal SERVER` in the background, in its own
 /// process group (it outlives this cron and the terminal's signals), its output to the
 /// log file as every barman command's (and to cron's own with `keep_descriptors`).
-fn start_receive_wal(ctx: &Context, server: &str, keep_descriptors: bool) -> std::io::Result<u32> {
+pub(crate) fn start_receive_wal(
+    ctx: &Context,
+    server: &str,
+    keep_descriptors: bool,
+) -> std::io::Result<u32> {
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
     let out = || {

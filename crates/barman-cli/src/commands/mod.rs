@@ -18,6 +18,7 @@ pub mod backup;
 pub mod check;
 pub mod check_backup;
 pub mod check_wal_archive;
+pub mod config_change;
 pub mod cron;
 pub mod delete;
 pub mod diagnose;

@@ -288,3 +288,219 @@ fn generate_manifest_lists_every_file_as_barman_and_verify_backup_uses_it() {
         "{out}{err}"
     );
 }
+
+/// A configuration with server `pg` in `barman.d/pg.conf` and model `pg-dr`.
+fn config_site(dir: &Path) -> PathBuf {
+    let d = dir.join("barman.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("pg.conf"),
+        "[pg]\nconninfo = host=127.0.0.1 port=1 user=postgres\nbackup_method = postgres\narchiver = on\ncompression = gzip\n\n[pg-dr]\nmodel = true\ncluster = pg\ncompression = bzip2\n",
+    )
+    .unwrap();
+    let user = barman_testkit::tools::run(Command::new("id").arg("-un"))
+        .trim()
+        .to_owned();
+    conf(
+        dir,
+        &format!(
+            "barman_user = {user}\nconfiguration_files_directory = {}\n",
+            d.display()
+        ),
+    )
+}
+
+/// `show-servers pg`'s value of `option`.
+fn shown(conf: &Path, option: &str) -> String {
+    let (code, out, err) = barman(conf, &["show-servers", "pg"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let prefix = format!("\t{option}: ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("{option} in {out}"))
+        .to_owned()
+}
+
+/// The active model of `pg`, as `diagnose` reports it.
+fn active_model(conf: &Path) -> serde_json::Value {
+    let (code, out, err) = barman(conf, &["diagnose"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    doc["servers"]["pg"]["active_model"].clone()
+}
+
+/// `config-update` writes each option where it is set, else into .barman.auto.conf,
+/// refuses what would break the configuration without writing anything, and creates
+/// models; `config-switch` applies a model and resets it; Barman 3.19 reads the result
+/// the same way.
+#[test]
+fn config_update_and_config_switch_change_the_files_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = config_site(dir.path());
+    let pg_conf = dir.path().join("barman.d/pg.conf");
+    let auto = dir.path().join("home/.barman.auto.conf");
+    let update = |json: &str| barman(&conf, &["config-update", json]);
+
+    let (code, out, err) = update(
+        r#"[{"scope": "server", "server_name": "pg", "compression": "bzip2", "minimum_redundancy": "2"}]"#,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Changing value of option 'compression' for section 'pg' from 'gzip' to 'bzip2' through config-update."),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&pg_conf).unwrap();
+    assert!(text.contains("[pg]\nconninfo = host=127.0.0.1 port=1 user=postgres\nbackup_method = postgres\narchiver = on\ncompression = bzip2\n\n[pg-dr]"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(&auto).unwrap(),
+        "[pg]\nminimum_redundancy = 2\n"
+    );
+    assert_eq!(shown(&conf, "compression"), "bzip2");
+    assert_eq!(shown(&conf, "minimum_redundancy"), "2");
+    let queue = std::fs::read_to_string(dir.path().join("home/cfg_changes.queue")).unwrap();
+    assert_eq!(queue.trim(), "[]");
+
+    // Refused, nothing written: an unknown option, a bad value, a line break, a server
+    // named as a model, a new model without its cluster.
+    let before = (
+        std::fs::read(&pg_conf).unwrap(),
+        std::fs::read(&auto).unwrap(),
+    );
+    for (json, why) in [
+        (
+            r#"[{"scope": "server", "server_name": "pg", "no_such_option": "1"}]"#,
+            "Invalid option 'no_such_option' for server 'pg'",
+        ),
+        (
+            r#"[{"scope": "server", "server_name": "pg", "minimum_redundancy": "many"}]"#,
+            "minimum_redundancy",
+        ),
+        (
+            r#"[{"scope": "server", "server_name": "pg", "description": "x\nssh_command = rm -rf /"}]"#,
+            "line break",
+        ),
+        (
+            r#"[{"scope": "model", "model_name": "pg", "compression": "gzip"}]"#,
+            "'pg' is a server, not a model.",
+        ),
+        (
+            r#"[{"scope": "model", "model_name": "new", "compression": "gzip"}]"#,
+            "new model but 'cluster' is missing.",
+        ),
+        (
+            r#"[{"scope": "cluster", "server_name": "pg"}]"#,
+            "'scope' is invalid",
+        ),
+        ("not json", "not JSON"),
+    ] {
+        let (code, out, err) = update(json);
+        assert_eq!(code, 1, "{json}: {out}{err}");
+        assert!(err.contains(why), "{json}: {err}");
+        assert_eq!(
+            (
+                std::fs::read(&pg_conf).unwrap(),
+                std::fs::read(&auto).unwrap()
+            ),
+            before,
+            "{json}"
+        );
+    }
+
+    // A new model, then switched to and reset.
+    let (code, out, err) = update(
+        r#"[{"scope": "model", "model_name": "pg-new", "cluster": "pg", "compression": "zstd"}]"#,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&auto).unwrap();
+    assert!(
+        text.contains("[pg-new]\n") && text.contains("model = on\n"),
+        "{text}"
+    );
+    let (code, out, err) = barman(&conf, &["config-switch", "pg", "pg-new"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Applying model 'pg-new' to server 'pg'"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Changing value of option 'compression' for server 'pg' from 'bzip2' to 'zstd' through the model 'pg-new'"),
+        "{out}"
+    );
+    assert_eq!(shown(&conf, "compression"), "zstd");
+    assert_eq!(active_model(&conf), "pg-new");
+    let (code, out, _) = barman(&conf, &["config-switch", "pg", "pg-new"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("is already active for server 'pg', skipping..."),
+        "{out}"
+    );
+
+    // Barman reads the same.
+    if let Some(python) = barman_testkit::tools::oracle_python() {
+        let out = Command::new(python.with_file_name("barman"))
+            .arg("-c")
+            .arg(&conf)
+            .args(["show-servers", "pg"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("\tcompression: zstd\n"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("\tminimum_redundancy: 2\n"), "{text}");
+    }
+
+    for (args, why) in [
+        (&["config-switch", "pg", "nope"][..], "Unknown model 'nope'"),
+        (
+            &["config-switch", "pg"][..],
+            "Either a model name or '--reset' flag need to be given",
+        ),
+    ] {
+        let (code, _, err) = barman(&conf, args);
+        assert_eq!(code, 1, "{args:?}");
+        assert!(err.contains(why), "{err}");
+    }
+    let (code, out, err) = barman(&conf, &["config-switch", "pg", "--reset"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Resetting the active model for the server pg"),
+        "{out}"
+    );
+    assert_eq!(shown(&conf, "compression"), "bzip2");
+    // A model of another cluster is refused.
+    std::fs::write(
+        dir.path().join("barman.d/other.conf"),
+        "[other-dr]\nmodel = true\ncluster = other\n",
+    )
+    .unwrap();
+    let (code, _, err) = barman(&conf, &["config-switch", "pg", "other-dr"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("which is not compatible with 'cluster=pg'"),
+        "{err}"
+    );
+    assert_eq!(active_model(&conf), serde_json::Value::Null);
+
+    // A change left queued (as Barman's config-update writes its queue) is applied by
+    // cron, first.
+    std::fs::write(
+        dir.path().join("home/cfg_changes.queue"),
+        format!(
+            r#"[{{"section": "pg", "changes_set": [{{"key": "compression", "value": "gzip", "config_file": "{}"}}]}}]"#,
+            pg_conf.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = barman(&conf, &["cron"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("from 'bzip2' to 'gzip' through config-update."),
+        "{out}"
+    );
+    assert_eq!(shown(&conf, "compression"), "gzip");
+    let queue = std::fs::read_to_string(dir.path().join("home/cfg_changes.queue")).unwrap();
+    assert_eq!(queue.trim(), "[]");
+}

@@ -35,8 +35,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "",
         "cloud WAL archive: the object-storage issue",
     ),
-    ("config-switch", "", "issue 15, not yet"),
-    ("config-update", "", "issue 15, not yet"),
     ("export-backup", "", "issue 15, not yet"),
     ("import-backup", "", "issue 15, not yet"),
     (

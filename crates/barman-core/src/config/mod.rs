@@ -92,6 +92,7 @@ mod load;
 mod options;
 mod server;
 pub mod support;
+pub mod update;
 
 pub use discover::{CONFIG_LOCATIONS, FsSource, config_file};
 pub use error::ConfigError;

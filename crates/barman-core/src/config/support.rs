@@ -243,10 +243,7 @@ pub const UNSUPPORTED: &[Unsupported] = &[
 
 /// The global options barman-rs does not read, with what it does when they are set
 /// (`true` when the value asks for what barman-rs does not do).
-pub const UNSUPPORTED_GLOBAL: &[(&str, Support)] = &[(
-    "config_changes_queue",
-    Support::Moot("only for config-update, not available yet"),
-)];
+pub const UNSUPPORTED_GLOBAL: &[(&str, Support)] = &[];
 
 /// Refusals and warnings for `server`: the first refusal, if any, and every warning.
 pub(crate) fn review(server: &ServerConfig) -> (Option<&'static str>, Vec<&'static str>) {
