@@ -77,6 +77,44 @@ pub struct Args {
     /// `--retry-times`, `--retry-sleep`, `--no-retry`.
     #[command(flatten)]
     pub retry: super::RetryArgs,
+    /// Compress what a remote restore sends (overrides network_compression).
+    #[arg(
+        long = "network-compression",
+        overrides_with = "no_network_compression"
+    )]
+    pub network_compression: bool,
+    /// Do not compress what a remote restore sends.
+    #[arg(long = "no-network-compression")]
+    pub no_network_compression: bool,
+    /// The restore_command to write in get-wal mode instead of Barman's.
+    #[arg(long = "restore-command")]
+    pub restore_command: Option<String>,
+    /// The SSH port barman-wal-restore uses to reach this host (get-wal mode of a
+    /// remote restore).
+    #[arg(long = "recovery-option-port")]
+    pub recovery_option_port: Option<u16>,
+    /// Copy the .partial WAL files too (barman-rs always does without get-wal).
+    #[arg(long = "partial-wal")]
+    pub partial_wal: bool,
+    /// Where compressed backups are unpacked on this host (overrides
+    /// local_staging_path).
+    #[arg(long = "local-staging-path")]
+    pub local_staging_path: Option<PathBuf>,
+    /// Where intermediate files are staged (with --staging-location local, the
+    /// default: as --local-staging-path).
+    #[arg(long = "staging-path")]
+    pub staging_path: Option<PathBuf>,
+    /// Where --staging-path is: only `local` (this host) is supported.
+    #[arg(long = "staging-location", value_parser = ["local", "remote"])]
+    pub staging_location: Option<String>,
+    /// Not needed by barman-rs (compressed backups are unpacked on this host and sent
+    /// as files): accepted with a warning.
+    #[arg(long = "recovery-staging-path")]
+    pub recovery_staging_path: Option<PathBuf>,
+    /// pg_combinebackup's copy mode for block-level incremental backups, which
+    /// barman-rs does not take yet: accepted with a warning.
+    #[arg(long = "combine-mode", value_parser = ["copy", "link", "clone", "copy-file-range"])]
+    pub combine_mode: Option<String>,
     /// The server.
     pub server: String,
     /// The backup: an id, latest, oldest, last-failed, latest-full, a name, or auto.
@@ -146,6 +184,25 @@ fn options(ctx: &Context, a: &Args) -> Result<RecoverOptions, String> {
     o.staging_wal_directory = a.staging_wal_directory.clone();
     o.retry_times = a.retry.times();
     o.retry_sleep = a.retry.retry_sleep;
+    o.network_compression = flag(a.network_compression, a.no_network_compression);
+    o.restore_command = a.restore_command.clone();
+    o.recovery_option_port = a.recovery_option_port;
+    o.partial_wal = a.partial_wal;
+    if a.staging_location.as_deref() == Some("remote") {
+        return Err(
+            "--staging-location remote is not supported: barman-rs stages on the Barman host (--staging-location local)"
+                .to_owned(),
+        );
+    }
+    o.local_staging_path = a
+        .local_staging_path
+        .clone()
+        .or_else(|| a.staging_path.clone());
+    if let Some(p) = &o.local_staging_path
+        && !p.is_absolute()
+    {
+        return Err(format!("the staging path {} is not absolute", p.display()));
+    }
     // get-wal mode runs this very barman with this configuration file.
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
@@ -173,6 +230,16 @@ pub fn run(ctx: &Context, a: &Args) -> ExitCode {
         Ok(o) => o,
         Err(e) => return fail(e),
     };
+    if a.recovery_staging_path.is_some() {
+        crate::warning(
+            "--recovery-staging-path is not needed: barman-rs unpacks compressed backups on the Barman host and sends files",
+        );
+    }
+    if a.combine_mode.is_some() {
+        crate::warning(
+            "--combine-mode is not used: block-level incremental backups are not supported yet",
+        );
+    }
     let started = Instant::now();
     let start_time = jiff::ZonedDateTime::now();
     let report = match runtime().block_on(recover(ctx.config.global(), server, &opts)) {
@@ -185,6 +252,7 @@ pub fn run(ctx: &Context, a: &Args) -> ExitCode {
         .iter()
         .chain(&report.catalogue_warnings)
         .chain(&report.copy_warnings)
+        .chain(&report.option_warnings)
     {
         crate::warning(w);
     }

@@ -1248,3 +1248,181 @@ fn recovery_hooks_run_with_barmans_environment() {
     assert_ne!(code, 0, "{out}{err}");
     assert!(!dest.exists());
 }
+
+/// Barman 3.19's restore options: `--network-compression` (rsync compresses),
+/// `--recovery-option-port` (barman-wal-restore's `--port`), `--restore-command`,
+/// `--partial-wal` and the staging options, each working or warned as Barman does.
+#[test]
+fn restore_options_of_barman_3_19() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(site) = Site::start() else {
+        return;
+    };
+    let Some(real) = barman_testkit::tools::which("rsync") else {
+        barman_testkit::tools::require("rsync", false);
+        return;
+    };
+    let Some(sshd) = Sshd::start() else {
+        return;
+    };
+    site.insert(1, 100);
+    let id = take_backup(&site);
+    site.switch_and_wait();
+    // An rsync that logs its arguments.
+    let bin = site.pg.dir().join("logged-bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = site.pg.dir().join("rsync.calls");
+    std::fs::write(
+        bin.join("rsync"),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec {} \"$@\"\n",
+            log.display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("rsync"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &[&str]| {
+        let out = Command::new(BARMAN)
+            .arg("-c")
+            .arg(&site.conf)
+            .arg("recover")
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let remote_dir = site.dest("remote-host");
+    std::fs::create_dir(&remote_dir).unwrap();
+    sshd.give(&remote_dir);
+    let ssh = sshd.ssh_command();
+
+    let dest = remote_dir.join("compressed");
+    let (code, out, err) = run(&[
+        "--remote-ssh-command",
+        &ssh,
+        "--network-compression",
+        "--get-wal",
+        "--recovery-option-port",
+        "2222",
+        "--partial-wal",
+        "pg",
+        &id,
+        &dest.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("The --partial-wal option was ignored as it only works with --no-get-wal."),
+        "{err}"
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.lines().any(|l| l.split(' ').any(|w| w == "-z")),
+        "rsync without -z: {calls}"
+    );
+    let auto = std::fs::read_to_string(dest.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        auto.contains("restore_command = 'barman-wal-restore -P -U barman --port 2222 "),
+        "{auto}"
+    );
+    // Without the option, no compression.
+    std::fs::remove_file(&log).unwrap();
+    let dest = remote_dir.join("plain");
+    let (code, out, err) = run(&[
+        "--remote-ssh-command",
+        &ssh,
+        "pg",
+        &id,
+        &dest.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !calls.lines().any(|l| l.split(' ').any(|w| w == "-z")),
+        "{calls}"
+    );
+
+    // The staging place is where this host stages (here, where it cannot).
+    let dest = remote_dir.join("staged");
+    for flag in ["--local-staging-path", "--staging-path"] {
+        let (code, _, err) = run(&[
+            "--remote-ssh-command",
+            &ssh,
+            flag,
+            "/nonexistent-staging",
+            "pg",
+            &id,
+            &dest.display().to_string(),
+        ]);
+        assert_eq!(code, 1, "{flag}");
+        assert!(err.contains("/nonexistent-staging"), "{flag}: {err}");
+        // Refused before anything was written.
+        assert!(
+            std::fs::read_dir(&dest).map_or(true, |mut d| d.next().is_none()),
+            "{flag}: {} written",
+            dest.display()
+        );
+    }
+    let (code, _, err) = run(&[
+        "--staging-location",
+        "remote",
+        "pg",
+        &id,
+        &dest.display().to_string(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--staging-location remote is not supported"),
+        "{err}"
+    );
+
+    // A custom restore_command in get-wal mode, quoted; ignored with a warning without.
+    let local = site.dest("custom");
+    let (code, out, err) = run(&[
+        "--get-wal",
+        "--restore-command",
+        "cp '/wal archive'/%f %p",
+        "pg",
+        &id,
+        &local.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let auto = std::fs::read_to_string(local.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        auto.contains("restore_command = 'cp ''/wal archive''/%f %p'\n"),
+        "{auto}"
+    );
+    let local = site.dest("custom-ignored");
+    let (code, out, err) = run(&[
+        "--no-get-wal",
+        "--restore-command",
+        "cp /x/%f %p",
+        "--recovery-staging-path",
+        "/tmp",
+        "--combine-mode",
+        "link",
+        "pg",
+        &id,
+        &local.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    for warning in [
+        "The provided custom restore command was ignored as it only works with get-wal mode.",
+        "--recovery-staging-path is not needed",
+        "--combine-mode is not used",
+    ] {
+        assert!(err.contains(warning), "{warning}: {err}");
+    }
+    let auto = std::fs::read_to_string(local.join("postgresql.auto.conf")).unwrap();
+    assert!(!auto.contains("/x/%f"), "{auto}");
+}

@@ -196,12 +196,11 @@ pub const UNSUPPORTED: &[Unsupported] = &[
         )
     ),
     unsupported!(
-        "staging_path",
-        Support::Warned("staging_path is not used: barman-rs stages in local_staging_path")
-    ),
-    unsupported!(
         "staging_location",
-        Support::Warned("staging_location is not used: barman-rs stages on the Barman host")
+        Support::Warned(
+            "staging_location = remote is not supported: barman-rs stages on the Barman host (staging_path is used there)"
+        ),
+        |s| s.options().staging_location.as_deref() == Some("remote")
     ),
     unsupported!(
         "warehousepg_dbid",

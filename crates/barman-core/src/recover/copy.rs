@@ -4,15 +4,23 @@
 use super::*;
 
 /// A private temporary directory on this (the Barman) host, removed when dropped: in
-/// `local_staging_path` when set (Barman's staging place on its own host), else in the
-/// system temporary directory. Compressed backups unpack there before a remote or
+/// `--local-staging-path`/`--staging-path`, else `local_staging_path`, else
+/// `staging_path` (Barman's staging places on its own host), else in the system
+/// temporary directory. Compressed backups unpack there before a remote or
 /// delta restore, and the files of a remote restore are prepared there.
-pub(super) fn staging_dir(server: &ServerConfig, prefix: &str) -> Result<tempfile::TempDir> {
-    let base = server
-        .options()
+pub(super) fn staging_dir(
+    server: &ServerConfig,
+    options: &RecoverOptions,
+    prefix: &str,
+) -> Result<tempfile::TempDir> {
+    // Barman 3.19's staging_path, on the Barman host: the only place barman-rs stages.
+    let o = server.options();
+    let base = options
         .local_staging_path
-        .as_ref()
-        .map_or_else(std::env::temp_dir, PathBuf::from);
+        .clone()
+        .or_else(|| o.local_staging_path.as_ref().map(PathBuf::from))
+        .or_else(|| o.staging_path.as_ref().map(PathBuf::from))
+        .unwrap_or_else(std::env::temp_dir);
     tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(&base)
@@ -31,14 +39,18 @@ pub(super) async fn execute(
     let dest = options.destination.clone();
     let data = repo.data_dir(id);
     let wal_dir = wal_dir_name(&p.backup);
+    // The small files are written in place locally, staged then sent when remote: the
+    // staging directory is made first, so that a staging place that cannot be used
+    // fails the restore before anything is written.
+    let staging = match &p.ssh {
+        Some(_) => Some(staging_dir(server, options, "barman-recover.")?),
+        None => None,
+    };
+
     // 1. The data directory and the tablespaces.
     let copied = copy_data(server, repo, options, &p).await?;
 
-    // 2. The small files: written in place locally, staged then sent when remote.
-    let staging = match &p.ssh {
-        Some(_) => Some(staging_dir(server, "barman-recover.")?),
-        None => None,
-    };
+    // 2. The small files.
     let overlay = match &staging {
         Some(s) => s.path().join("dest"),
         None => dest.clone(),
@@ -83,6 +95,7 @@ pub(super) async fn execute(
     let settings = write_settings(global, server, options, &p, &copied.conf_source, &overlay)?;
     make_durable(&p, &dest, staging.as_ref(), &overlay, synced).await?;
 
+    let option_warnings = option_warnings(options, &p);
     Ok(RecoverReport {
         server: server.name().to_owned(),
         backup_id: id,
@@ -108,7 +121,45 @@ pub(super) async fn execute(
         hook_warnings: Vec::new(),
         catalogue_warnings: p.catalogue_warnings,
         copy_warnings: copied.warnings,
+        option_warnings,
     })
+}
+
+/// Barman's warnings for options given that have no effect on this restore.
+fn option_warnings(options: &RecoverOptions, p: &Prepared) -> Vec<String> {
+    let mut out = Vec::new();
+    if options.restore_command.is_some() && !p.get_wal {
+        out.push(
+            "The provided custom restore command was ignored as it only works with get-wal mode."
+                .to_owned(),
+        );
+    }
+    if options.partial_wal {
+        if p.get_wal {
+            out.push(
+                "The --partial-wal option was ignored as it only works with --no-get-wal."
+                    .to_owned(),
+            );
+        } else if matches!(options.target, Some(RecoveryTarget::Immediate)) {
+            out.push(
+                "The --partial-wal option was ignored as it has no effect with --target-immediate."
+                    .to_owned(),
+            );
+        }
+    }
+    if options.network_compression == Some(true) && p.ssh.is_none() {
+        out.push(
+            "--network-compression has no effect on a local restore (nothing crosses a network)"
+                .to_owned(),
+        );
+    }
+    if options.recovery_option_port.is_some() && !(p.get_wal && p.ssh.is_some()) {
+        out.push(
+            "--recovery-option-port was ignored: it only goes into barman-wal-restore's command, in get-wal mode of a remote restore"
+                .to_owned(),
+        );
+    }
+    out
 }
 
 /// What the copy of step 1 left.
@@ -193,7 +244,7 @@ async fn copy_data(
         let root = if direct {
             None
         } else {
-            Some(staging_dir(server, "barman-recover-unpack.")?)
+            Some(staging_dir(server, options, "barman-recover-unpack.")?)
         };
         conf_source = match &root {
             None => dest.clone(),
@@ -268,7 +319,7 @@ async fn copy_data(
             .map_or(bwlimit, |t| server.tablespace_bwlimit(&t.name, bwlimit));
         let mut attempt = 0;
         loop {
-            let copied = copy_tree(server, p, &src, &dst, &excludes, bwlimit).await;
+            let copied = copy_tree(p, &src, &dst, &excludes, bwlimit).await;
             match copied {
                 Ok(bytes) => {
                     bytes_copied += bytes;
@@ -339,7 +390,7 @@ async fn deliver_planned_wal(
     create_dir(&local_wal_dir.join("archive_status"))?;
     synced.dir_and_parent(&local_wal_dir.join("archive_status"));
     if let Some(ssh) = &p.ssh {
-        let mut rsync = Rsync::new();
+        let mut rsync = Rsync::new().compress(p.network_compression);
         if let Some(k) = bwlimit {
             rsync = rsync.bwlimit_kib(k);
         }
@@ -549,7 +600,6 @@ pub(super) const SYNC_FILE_SYSTEMS: &str = r#"sync -f -- "$@" 2>/dev/null || syn
 /// checksums and deletions for a delta restore). Returns the bytes the local copier
 /// copied (0 for rsync).
 pub(super) async fn copy_tree(
-    server: &ServerConfig,
     p: &Prepared,
     src: &Path,
     dst: &Path,
@@ -574,7 +624,7 @@ pub(super) async fn copy_tree(
     if let Some(k) = bwlimit {
         rsync = rsync.bwlimit_kib(k);
     }
-    if p.ssh.is_some() && server.options().network_compression {
+    if p.ssh.is_some() && p.network_compression {
         rsync = rsync.compress(true);
     }
     if p.delta {

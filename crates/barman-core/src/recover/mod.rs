@@ -157,6 +157,23 @@ pub struct RecoverOptions {
     pub retry_times: Option<u32>,
     /// `--retry-sleep` (`basebackup_retry_sleep`): seconds before trying again.
     pub retry_sleep: Option<u64>,
+    /// `--network-compression`/`--no-network-compression`: compress what a remote
+    /// restore sends; `None` follows `network_compression`.
+    pub network_compression: Option<bool>,
+    /// `--restore-command`: the `restore_command` written in get-wal mode instead of
+    /// Barman's (ignored, with a warning, without get-wal, as in Barman).
+    pub restore_command: Option<String>,
+    /// `--recovery-option-port`: the SSH port `barman-wal-restore` uses to reach this
+    /// host (`--port`), in get-wal mode of a remote restore.
+    pub recovery_option_port: Option<u16>,
+    /// `--partial-wal`: copy the `.partial` WAL files too. barman-rs always does (its
+    /// recovery plan ends with the newest streamed WAL); accepted for Barman's scripts,
+    /// with Barman's warnings where it has no effect.
+    pub partial_wal: bool,
+    /// `--local-staging-path` (or `--staging-path` with `--staging-location local`):
+    /// where compressed backups are unpacked on this host; `None` follows
+    /// `local_staging_path`.
+    pub local_staging_path: Option<PathBuf>,
 }
 
 impl RecoverOptions {
@@ -194,6 +211,11 @@ impl RecoverOptions {
             local_tz: TimeZone::UTC,
             retry_times: None,
             retry_sleep: None,
+            network_compression: None,
+            restore_command: None,
+            recovery_option_port: None,
+            partial_wal: false,
+            local_staging_path: None,
         }
     }
 }
@@ -271,6 +293,8 @@ pub struct RecoverReport {
     pub catalogue_warnings: Vec<String>,
     /// Copies that failed and were tried again (`--retry-times`).
     pub copy_warnings: Vec<String>,
+    /// Options given that had no effect on this restore (as Barman warns).
+    pub option_warnings: Vec<String>,
 }
 
 /// Restores a backup as [`RecoverOptions`] say (see the [module docs](self) for the

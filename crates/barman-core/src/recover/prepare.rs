@@ -65,6 +65,8 @@ pub(super) struct Prepared {
     pub(super) delta: bool,
     pub(super) jobs: usize,
     pub(super) ssh: Option<SshCommand>,
+    /// Compress what rsync sends to the remote host.
+    pub(super) network_compression: bool,
     pub(super) tablespaces: Vec<RestoredTablespace>,
     pub(super) wal_dest: PathBuf,
     pub(super) target_line: Option<String>,
@@ -412,6 +414,9 @@ pub(super) async fn prepare(
         get_wal,
         delta,
         jobs,
+        network_compression: options
+            .network_compression
+            .unwrap_or(server.options().network_compression),
         ssh,
         tablespaces,
         wal_dest,

@@ -50,13 +50,25 @@ pub(super) fn recovery_lines(
     let mut lines = Vec::new();
     if p.get_wal {
         let partial = if options.standby_mode { "" } else { " -P" };
-        if p.ssh.is_some() {
+        if let Some(custom) = &options.restore_command {
+            if custom.contains(['\n', '\r', '\0']) {
+                return Err(Error::refused(
+                    Refusal::InvalidRequest,
+                    "--restore-command cannot hold a line break".to_owned(),
+                ));
+            }
+            lines.push(format!("restore_command = {}", conf_quote(custom)));
+        } else if p.ssh.is_some() {
             lines.push(
                 "# The 'barman-wal-restore' command is provided in the 'barman-cli' package"
                     .to_owned(),
             );
+            let port = options
+                .recovery_option_port
+                .map(|p| format!(" --port {p}"))
+                .unwrap_or_default();
             let mut cmd = format!(
-                "barman-wal-restore{partial} -U {} {} {name} %f %p",
+                "barman-wal-restore{partial} -U {}{port} {} {name} %f %p",
                 command_word(&global.barman_user)?,
                 command_word(&options.barman_host)?
             );
