@@ -72,6 +72,7 @@ pub struct Rsync {
     compress: bool,
     excludes: Vec<String>,
     workers: usize,
+    start_batch: Option<(usize, std::time::Duration)>,
     extra: Vec<String>,
 }
 
@@ -84,6 +85,7 @@ impl Default for Rsync {
             compress: false,
             excludes: Vec::new(),
             workers: 1,
+            start_batch: None,
             extra: Vec::new(),
         }
     }
@@ -131,6 +133,25 @@ impl Rsync {
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n.max(1);
         self
+    }
+
+    /// Starts the workers in batches of at most `size`, one batch every `period` (Barman's
+    /// `parallel_jobs_start_batch_size` and `_period`), so that many workers do not open
+    /// their SSH connections at once (sshd's `MaxStartups` refuses the excess). Default:
+    /// all at once.
+    pub fn start_batches(mut self, size: usize, period: std::time::Duration) -> Self {
+        self.start_batch = Some((size.max(1), period));
+        self
+    }
+
+    /// The delay before worker `i` (0-based) starts.
+    fn start_delay(&self, i: usize) -> std::time::Duration {
+        match self.start_batch {
+            Some((size, period)) => {
+                period.saturating_mul(u32::try_from(i / size).unwrap_or(u32::MAX))
+            }
+            None => std::time::Duration::ZERO,
+        }
     }
 
     /// Another rsync option, passed as it is (for example `--checksum`).
@@ -304,7 +325,14 @@ impl Rsync {
             args.push("--from0".into());
             args.push(src.arg());
             args.push(dst.arg());
-            runs.push(self.run(args));
+            let delay = self.start_delay(runs.len());
+            let run = self.run(args);
+            runs.push(async move {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                run.await
+            });
         }
         futures::future::try_join_all(runs).await?;
         // Directory times and modes, now that their content is written.
@@ -399,6 +427,23 @@ fn unescape(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workers_start_in_batches() {
+        use std::time::Duration;
+        let all = Rsync::new().workers(25);
+        assert!((0..25).all(|i| all.start_delay(i).is_zero()));
+        let batched = Rsync::new()
+            .workers(25)
+            .start_batches(10, Duration::from_secs(2));
+        let delays: Vec<u64> = (0..25).map(|i| batched.start_delay(i).as_secs()).collect();
+        assert_eq!(&delays[..10], &[0; 10]);
+        assert_eq!(&delays[10..20], &[2; 10]);
+        assert_eq!(&delays[20..], &[4; 5]);
+        // A batch of 0 is a batch of 1.
+        let one = Rsync::new().start_batches(0, Duration::from_secs(1));
+        assert_eq!(one.start_delay(3), Duration::from_secs(3));
+    }
 
     #[test]
     fn list_parsing() {

@@ -32,6 +32,13 @@ pub struct Args {
     /// How many files to copy at once.
     #[arg(short = 'j', long = "jobs")]
     pub jobs: Option<usize>,
+    /// Start at most this many rsync jobs at once over ssh
+    /// (parallel_jobs_start_batch_size).
+    #[arg(long = "jobs-start-batch-size", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs_start_batch_size: Option<u64>,
+    /// Seconds between two batches of rsync jobs (parallel_jobs_start_batch_period).
+    #[arg(long = "jobs-start-batch-period", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs_start_batch_period: Option<u64>,
     /// Bandwidth limit in KiB/s (0: none).
     #[arg(long)]
     pub bwlimit: Option<u64>,
@@ -181,6 +188,10 @@ fn exec(ctx: &Context, args: &Args) -> ExitCode {
         };
         options.reuse = reuse;
         options.jobs = args.jobs;
+        options.jobs_start_batch_size = args
+            .jobs_start_batch_size
+            .and_then(|n| usize::try_from(n).ok());
+        options.jobs_start_batch_period = args.jobs_start_batch_period;
         options.bwlimit = args.bwlimit;
         options.wait = args.wait;
         options.wait_timeout =

@@ -50,6 +50,13 @@ pub struct Args {
     /// Files copied at once.
     #[arg(short = 'j', long = "jobs")]
     pub jobs: Option<usize>,
+    /// Start at most this many rsync jobs at once over ssh
+    /// (parallel_jobs_start_batch_size).
+    #[arg(long = "jobs-start-batch-size", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs_start_batch_size: Option<u64>,
+    /// Seconds between two batches of rsync jobs (parallel_jobs_start_batch_period).
+    #[arg(long = "jobs-start-batch-period", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs_start_batch_period: Option<u64>,
     /// Bandwidth limit of remote copies, in KiB/s.
     #[arg(long = "bwlimit")]
     pub bwlimit: Option<u64>,
@@ -176,6 +183,10 @@ fn options(ctx: &Context, a: &Args) -> Result<RecoverOptions, String> {
     }
     o.remote_ssh_command = a.remote_ssh_command.clone();
     o.jobs = a.jobs;
+    o.jobs_start_batch_size = a
+        .jobs_start_batch_size
+        .and_then(|n| usize::try_from(n).ok());
+    o.jobs_start_batch_period = a.jobs_start_batch_period;
     o.bwlimit_kib = a.bwlimit;
     o.get_wal = flag(a.get_wal, a.no_get_wal);
     o.standby_mode = a.standby_mode;

@@ -1275,7 +1275,7 @@ fn restore_options_of_barman_3_19() {
     std::fs::write(
         bin.join("rsync"),
         format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec {} \"$@\"\n",
+            "#!/bin/sh\nprintf '%s %s\\n' \"$(date +%s.%N)\" \"$*\" >> {}\nexec {} \"$@\"\n",
             log.display(),
             real.display()
         ),
@@ -1351,6 +1351,35 @@ fn restore_options_of_barman_3_19() {
         !calls.lines().any(|l| l.split(' ').any(|w| w == "-z")),
         "{calls}"
     );
+
+    // Jobs started in batches: one every 2 seconds, so the third starts 4 s after the
+    // first (a lower bound: a slow machine only widens the gaps).
+    std::fs::remove_file(&log).unwrap();
+    let dest = remote_dir.join("batched");
+    let (code, out, err) = run(&[
+        "--remote-ssh-command",
+        &ssh,
+        "-j",
+        "3",
+        "--jobs-start-batch-size",
+        "1",
+        "--jobs-start-batch-period",
+        "2",
+        "pg",
+        &id,
+        &dest.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let starts: Vec<f64> = calls
+        .lines()
+        .filter(|l| l.contains("--files-from="))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(starts.len(), 3, "{calls}");
+    let first = starts.iter().copied().fold(f64::MAX, f64::min);
+    let last = starts.iter().copied().fold(0.0, f64::max);
+    assert!(last - first >= 3.5, "jobs not started in batches: {calls}");
 
     // The staging place is where this host stages (here, where it cannot).
     let dest = remote_dir.join("staged");

@@ -23,8 +23,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "--cloud-staging-max-size",
         "cloud backups: the object-storage issue",
     ),
-    ("backup", "--jobs-start-batch-period", "issue 15, not yet"),
-    ("backup", "--jobs-start-batch-size", "issue 15, not yet"),
     (
         "cloud-wal-archive",
         "",
@@ -52,8 +50,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "--gcp-zone",
         "snapshot recovery: needs a cloud provider's API, refused",
     ),
-    ("restore", "--jobs-start-batch-period", "issue 15, not yet"),
-    ("restore", "--jobs-start-batch-size", "issue 15, not yet"),
     (
         "restore",
         "--snapshot-recovery-instance",

@@ -368,7 +368,10 @@ impl Job<'_> {
                             .map_err(Error::from)
                     }
                     Some(ssh) => {
-                        let mut rsync = Rsync::new().workers(how.jobs).compress(how.compress);
+                        let mut rsync = Rsync::new()
+                            .workers(how.jobs)
+                            .start_batches(how.start_batch.0, how.start_batch.1)
+                            .compress(how.compress);
                         if i == 0 {
                             for e in EXCLUDES {
                                 rsync = rsync.exclude(format!("/{e}"));

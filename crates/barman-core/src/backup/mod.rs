@@ -120,6 +120,12 @@ pub struct BackupOptions {
     /// between the queries that keep the backup's session alive during the copy
     /// (rsync and local-rsync, whose session waits idle while files are copied).
     pub keepalive_interval: Option<u64>,
+    /// `--jobs-start-batch-size` (`parallel_jobs_start_batch_size`): rsync jobs started
+    /// at once over ssh (method rsync).
+    pub jobs_start_batch_size: Option<usize>,
+    /// `--jobs-start-batch-period` (`parallel_jobs_start_batch_period`): seconds between
+    /// two batches.
+    pub jobs_start_batch_period: Option<u64>,
 }
 
 impl BackupOptions {
@@ -433,6 +439,10 @@ pub async fn backup(
                 compress: ssh.is_some() && server.options().network_compression,
                 retry: Retry::of(server, options.retry_times, options.retry_sleep),
                 keepalive: (keepalive > 0).then(|| Duration::from_secs(keepalive)),
+                start_batch: server.jobs_start_batch(
+                    options.jobs_start_batch_size,
+                    options.jobs_start_batch_period,
+                ),
             };
             job.concurrent(&pg, fast, &copy).await
         }
@@ -568,6 +578,8 @@ struct Copy<'a> {
     retry: Retry,
     /// `keepalive_interval`.
     keepalive: Option<Duration>,
+    /// How rsync jobs start: at most so many, a batch every so often.
+    start_batch: (usize, Duration),
 }
 
 async fn current_timeline(pg: &PgServer) -> Result<TimelineId> {

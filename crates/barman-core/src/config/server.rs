@@ -288,6 +288,25 @@ impl ServerConfig {
             .map(|(spec, s)| (spec, s.as_ref().map(|s| &s.value)))
     }
 
+    /// How parallel copy jobs start: at most `size` at once, a batch every `period`
+    /// seconds (`--jobs-start-batch-size`/`--jobs-start-batch-period`, else
+    /// `parallel_jobs_start_batch_size` (10) and `parallel_jobs_start_batch_period` (1)).
+    pub fn jobs_start_batch(
+        &self,
+        size: Option<usize>,
+        period: Option<u64>,
+    ) -> (usize, std::time::Duration) {
+        let o = &self.options;
+        let size = size
+            .or_else(|| usize::try_from(o.parallel_jobs_start_batch_size).ok())
+            .unwrap_or(10)
+            .max(1);
+        let period = period
+            .or_else(|| u64::try_from(o.parallel_jobs_start_batch_period).ok())
+            .unwrap_or(1);
+        (size, std::time::Duration::from_secs(period))
+    }
+
     /// `active` (default true).
     pub fn active(&self) -> bool {
         self.options.active

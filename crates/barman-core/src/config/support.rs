@@ -168,18 +168,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
         )
     ),
     unsupported!(
-        "parallel_jobs_start_batch_period",
-        Support::Warned(
-            "parallel_jobs_start_batch_period is not supported: all copy jobs start at once"
-        )
-    ),
-    unsupported!(
-        "parallel_jobs_start_batch_size",
-        Support::Warned(
-            "parallel_jobs_start_batch_size is not supported: all copy jobs start at once"
-        )
-    ),
-    unsupported!(
         "primary_conninfo",
         Support::Warned(
             "primary_conninfo is not used: backups from a standby are not supported yet"

@@ -617,7 +617,9 @@ pub(super) async fn copy_tree(
         }
         return Ok(copier.copy_tree(src, dst).await?.bytes_copied);
     }
-    let mut rsync = Rsync::new().workers(p.jobs);
+    let mut rsync = Rsync::new()
+        .workers(p.jobs)
+        .start_batches(p.start_batch.0, p.start_batch.1);
     for e in excludes {
         rsync = rsync.exclude(format!("/{e}"));
     }

@@ -174,6 +174,12 @@ pub struct RecoverOptions {
     /// where compressed backups are unpacked on this host; `None` follows
     /// `local_staging_path`.
     pub local_staging_path: Option<PathBuf>,
+    /// `--jobs-start-batch-size` (`parallel_jobs_start_batch_size`): rsync jobs started
+    /// at once over ssh (a remote restore).
+    pub jobs_start_batch_size: Option<usize>,
+    /// `--jobs-start-batch-period` (`parallel_jobs_start_batch_period`): seconds between
+    /// two batches.
+    pub jobs_start_batch_period: Option<u64>,
 }
 
 impl RecoverOptions {
@@ -216,6 +222,8 @@ impl RecoverOptions {
             recovery_option_port: None,
             partial_wal: false,
             local_staging_path: None,
+            jobs_start_batch_size: None,
+            jobs_start_batch_period: None,
         }
     }
 }

@@ -67,6 +67,8 @@ pub(super) struct Prepared {
     pub(super) ssh: Option<SshCommand>,
     /// Compress what rsync sends to the remote host.
     pub(super) network_compression: bool,
+    /// How rsync jobs start: at most so many, a batch every so often.
+    pub(super) start_batch: (usize, std::time::Duration),
     pub(super) tablespaces: Vec<RestoredTablespace>,
     pub(super) wal_dest: PathBuf,
     pub(super) target_line: Option<String>,
@@ -417,6 +419,10 @@ pub(super) async fn prepare(
         network_compression: options
             .network_compression
             .unwrap_or(server.options().network_compression),
+        start_batch: server.jobs_start_batch(
+            options.jobs_start_batch_size,
+            options.jobs_start_batch_period,
+        ),
         ssh,
         tablespaces,
         wal_dest,
