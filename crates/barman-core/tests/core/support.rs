@@ -128,7 +128,7 @@ fn what_would_lose_data_or_security_is_refused() {
 
 #[test]
 fn what_is_harmless_is_warned_about_once() {
-    let c = load("streaming_archiver = on\nslot_name = barman\nparallel_jobs_start_batch_size = 4\nprimary_conninfo = host=primary\n").unwrap();
+    let c = load("streaming_archiver = on\nslot_name = barman\ncombine_mode = link\nparallel_jobs_start_batch_size = 4\nprimary_conninfo = host=primary\n").unwrap();
     let w = c.unsupported();
     // streaming_archiver is supported, with or without archiver: receive-wal, started
     // by cron.
