@@ -820,6 +820,17 @@ fn tablespaces_repr(t: &[Tablespace]) -> String {
     .to_string()
 }
 
+impl BackupInfo {
+    /// Every key of `backup.info`, in order, with the text its value is written as
+    /// there (`None` when it is written `None`).
+    pub fn field_texts(&self) -> Vec<(&'static str, Option<String>)> {
+        BACKUP_INFO_KEYS
+            .iter()
+            .map(|k| (*k, self.value_text(k)))
+            .collect()
+    }
+}
+
 impl fmt::Display for BackupInfo {
     /// The `backup.info` text Barman writes for these values.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -116,6 +116,13 @@ enum Command {
     Recover(Box<commands::recover::Args>),
     /// Check that the WAL archive can be used by a new cluster.
     CheckWalArchive(commands::check_wal_archive::Args),
+    /// Print the state a passive node synchronises from (backups, WAL, configuration),
+    /// as JSON.
+    SyncInfo(commands::sync::InfoArgs),
+    /// Copy a backup from the primary Barman host (passive node).
+    SyncBackup(commands::sync::BackupArgs),
+    /// Copy the WAL files from the primary Barman host (passive node).
+    SyncWals(commands::sync::WalsArgs),
     /// Apply a model's options to a server (or remove them with --reset).
     ConfigSwitch(commands::config_change::SwitchArgs),
     /// Change options of servers and models, given as JSON.
@@ -139,7 +146,10 @@ fn log_source(command: &Command) -> &'static str {
         | Command::SwitchWal(_)
         | Command::PutWal(_)
         | Command::GetWal(_)
-        | Command::CheckWalArchive(_) => "barman.server",
+        | Command::CheckWalArchive(_)
+        | Command::SyncInfo(_)
+        | Command::SyncBackup(_)
+        | Command::SyncWals(_) => "barman.server",
         Command::ArchiveWal(_) | Command::ReceiveWal(_) => "barman.wal_archiver",
         Command::RebuildXlogdb(_) => "barman.backup",
         Command::Diagnose(_) => "barman.diagnose",
@@ -276,6 +286,9 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::GenerateManifest(a) => generate_manifest::run(ctx, a),
         Command::Recover(a) => recover::run(ctx, a),
         Command::CheckWalArchive(a) => check_wal_archive::run(ctx, a),
+        Command::SyncInfo(a) => sync::info(ctx, a),
+        Command::SyncBackup(a) => sync::backup(ctx, a),
+        Command::SyncWals(a) => sync::wals(ctx, a),
         Command::ConfigSwitch(a) => config_change::switch(ctx, a),
         Command::ConfigUpdate(a) => config_change::update(ctx, a),
     }

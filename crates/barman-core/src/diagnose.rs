@@ -182,7 +182,7 @@ fn global_config(config: &Config, show_source: bool) -> Map<String, Value> {
     out
 }
 
-fn server_config(config: &ServerConfig, show_source: bool) -> Map<String, Value> {
+pub(crate) fn server_config(config: &ServerConfig, show_source: bool) -> Map<String, Value> {
     let mut out = Map::new();
     for (spec, value) in config.iter() {
         let v = mask(spec.name, value.map_or(Value::Null, config_value));

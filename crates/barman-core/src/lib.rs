@@ -58,6 +58,8 @@ pub mod repo;
 pub mod repository;
 mod retry;
 pub mod secrets;
+#[cfg(feature = "postgres")]
+pub mod sync;
 mod tarball;
 
 pub use error::{Error, Refusal, Result};

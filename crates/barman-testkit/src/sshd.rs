@@ -19,6 +19,12 @@ pub struct Sshd {
 impl Sshd {
     /// Starts sshd, or returns `None` (skip) when OpenSSH is not installed.
     pub fn start() -> Option<Sshd> {
+        Sshd::start_with_env(&[])
+    }
+
+    /// [`Sshd::start`] whose sessions get these environment variables (sshd's
+    /// `SetEnv`): `PATH` to find the programs a remote command names, for example.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Option<Sshd> {
         let present = which("/usr/sbin/sshd").is_some()
             && which("ssh").is_some()
             && which("ssh-keygen").is_some();
@@ -62,6 +68,12 @@ impl Sshd {
             d = d.display(),
             pam = if is_root() { "yes" } else { "no" },
         );
+        let mut cfg = cfg;
+        // One SetEnv line: sshd keeps the first value of each keyword.
+        if !env.is_empty() {
+            let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            cfg.push_str(&format!("SetEnv {}\n", pairs.join(" ")));
+        }
         std::fs::write(d.join("sshd_config"), cfg).unwrap();
         let log = std::fs::File::create(d.join("sshd.log")).unwrap();
         let child = Command::new("/usr/sbin/sshd")

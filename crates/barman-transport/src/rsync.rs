@@ -341,6 +341,68 @@ impl Rsync {
     }
 }
 
+impl Rsync {
+    /// Copies the files named in `files` (paths relative to `src`) into `dst`, with
+    /// their directories, in one `rsync --files-from`. At most one side is remote; a
+    /// local `dst` is created (mode 0700) if missing.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Rsync::copy_tree`]; a file missing from `src` fails the copy.
+    pub async fn copy_files(
+        &self,
+        src: &RsyncPath,
+        dst: &RsyncPath,
+        files: &[String],
+    ) -> Result<()> {
+        let ssh = match (src.ssh(), dst.ssh()) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Config {
+                    what: "rsync paths",
+                    value: format!("{} -> {}", src.arg(), dst.arg()),
+                    reason: "at most one side can be remote".into(),
+                });
+            }
+            (a, b) => a.or(b),
+        };
+        if let RsyncPath::Local(d) = dst {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(d)
+                .map_err(|source| Error::Copy {
+                    path: d.clone(),
+                    source,
+                })?;
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix("barman-rsync.")
+            .tempdir()
+            .map_err(|source| Error::Copy {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let list = tmp.path().join("files");
+        let mut content = Vec::new();
+        for name in files {
+            content.extend_from_slice(name.as_bytes());
+            content.push(0);
+        }
+        std::fs::write(&list, content).map_err(|source| Error::Copy {
+            path: list.clone(),
+            source,
+        })?;
+        let mut args = self.base_args(ssh)?;
+        args.push(format!("--files-from={}", list.display()));
+        args.push("--from0".into());
+        args.push(src.arg());
+        args.push(dst.arg());
+        self.run(args).await?;
+        Ok(())
+    }
+}
+
 /// Splits files into `n` lists of about equal total size (largest first, each to the
 /// lightest list).
 fn partition(mut files: Vec<(String, u64)>, n: usize) -> Vec<Vec<String>> {

@@ -128,6 +128,13 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
             }
             CronOutcome::Busy => ctx.info(format!("{server}: another cron is running, skipped")),
             CronOutcome::Disabled(reason) => code = fail(format!("server {server}: {reason}")),
+            CronOutcome::Skipped(_)
+                if ctx.config.server(&server).is_some_and(|s| s.is_passive()) =>
+            {
+                if let Err(e) = crate::commands::sync::cron(ctx, &server, args.keep_descriptors) {
+                    code = fail(format!("server {server}: {e}"));
+                }
+            }
             CronOutcome::Skipped(why) => ctx.info(format!("{server}: skipped ({why})")),
             _ => {}
         }
@@ -141,12 +148,22 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
     code
 }
 
-/// Starts `barman -c CONFIG -q receive-wal SERVER` in the background, in its own
-/// process group (it outlives this cron and the terminal's signals), its output to the
-/// log file as every barman command's (and to cron's own with `keep_descriptors`).
+/// Starts `barman -c CONFIG -q receive-wal SERVER` in the background: see
+/// [`spawn_barman`].
 pub(crate) fn start_receive_wal(
     ctx: &Context,
     server: &str,
+    keep_descriptors: bool,
+) -> std::io::Result<u32> {
+    spawn_barman(ctx, &["receive-wal", server], keep_descriptors)
+}
+
+/// Starts `barman -c CONFIG -q ARGS...` in the background, in its own process group
+/// (it outlives this cron and the terminal's signals), its output to the log file as
+/// every barman command's (and to cron's own with `keep_descriptors`).
+pub(crate) fn spawn_barman(
+    ctx: &Context,
+    args: &[&str],
     keep_descriptors: bool,
 ) -> std::io::Result<u32> {
     use std::os::unix::process::CommandExt;
@@ -162,8 +179,9 @@ pub(crate) fn start_receive_wal(
     let child = std::process::Command::new(exe)
         .arg("-c")
         .arg(&ctx.config.global().config_file)
-        .args(["-q", "receive-wal", server])
-        .stdin(std::process::Stdio::null())
+        .arg("-q")
+        .args(args)
+        .stdin(Stdio::null())
         .stdout(out())
         .stderr(out())
         .process_group(0)

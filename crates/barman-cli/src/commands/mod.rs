@@ -38,6 +38,7 @@ pub mod show_backup;
 pub mod show_servers;
 pub mod status;
 pub mod switch_wal;
+pub mod sync;
 pub mod verify_backup;
 
 /// The server named `name`, refused when unknown or disabled by its configuration.

@@ -5,6 +5,7 @@ mod admin;
 mod backup;
 mod backups;
 mod drill;
+mod geo;
 mod interop;
 mod malformed;
 mod ops;

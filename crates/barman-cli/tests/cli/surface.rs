@@ -60,9 +60,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "--snapshot-recovery-zone",
         "snapshot recovery: needs a cloud provider's API, refused",
     ),
-    ("sync-backup", "", "geo-redundancy, issue 15, not yet"),
-    ("sync-info", "", "geo-redundancy, issue 15, not yet"),
-    ("sync-wals", "", "geo-redundancy, issue 15, not yet"),
 ];
 
 /// Prints Barman's parser as JSON: the global options, then each command with its

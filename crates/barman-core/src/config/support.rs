@@ -108,16 +108,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
         Support::Moot("only with compression = custom, which is refused")
     ),
     unsupported!(
-        "primary_ssh_command",
-        Support::Refused(
-            "passive nodes (primary_ssh_command) are not supported yet: this server would never be synchronised from its primary"
-        )
-    ),
-    unsupported!(
-        "forward_config_path",
-        Support::Moot("only for passive nodes, which are refused")
-    ),
-    unsupported!(
         "wals_directory",
         Support::Refused(
             "a repository in cloud storage is not supported yet: wals_directory must be a path"

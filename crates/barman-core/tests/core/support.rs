@@ -83,6 +83,15 @@ fn load(server: &str) -> Result<Config, String> {
     }
 }
 
+/// A passive node (`primary_ssh_command`) is a server of its own: no connection string
+/// is needed, it follows its primary.
+#[test]
+fn a_passive_node_is_accepted() {
+    let c = load("primary_ssh_command = ssh barman@primary").unwrap();
+    assert!(c.server("pg").unwrap().is_passive());
+    assert!(c.unsupported().is_empty(), "{:?}", c.unsupported());
+}
+
 #[test]
 fn what_would_lose_data_or_security_is_refused() {
     for (option, expected) in [
@@ -93,10 +102,6 @@ fn what_would_lose_data_or_security_is_refused() {
         (
             "compression = custom\ncustom_compression_filter = xz\ncustom_decompression_filter = xz -d",
             "compression = custom is not supported yet",
-        ),
-        (
-            "primary_ssh_command = ssh barman@primary",
-            "passive nodes (primary_ssh_command) are not supported yet",
         ),
         (
             "wals_directory = s3://bucket/pg/wals",
@@ -119,7 +124,6 @@ fn what_would_lose_data_or_security_is_refused() {
         [
             "encryption",
             "compression",
-            "primary_ssh_command",
             "wals_directory",
             "basebackups_directory"
         ]
