@@ -108,6 +108,10 @@ enum Command {
     Backup(Box<commands::backup::Args>),
     /// Write the backup_manifest of a backup that has none (SHA256 of every file).
     GenerateManifest(commands::generate_manifest::Args),
+    /// Write a backup and the WAL files it needs into a portable tarball.
+    ExportBackup(commands::export::ExportArgs),
+    /// Take a tarball written by export-backup into the catalogue.
+    ImportBackup(commands::export::ImportArgs),
     /// Check every file of a backup against its backup_manifest.
     #[command(alias = "verify")]
     VerifyBackup(commands::verify_backup::Args),
@@ -154,9 +158,11 @@ fn log_source(command: &Command) -> &'static str {
         Command::RebuildXlogdb(_) => "barman.backup",
         Command::Diagnose(_) => "barman.diagnose",
         Command::Recover(_) => "barman.recovery_executor",
-        Command::Backup(_) | Command::VerifyBackup(_) | Command::GenerateManifest(_) => {
-            "barman.backup"
-        }
+        Command::Backup(_)
+        | Command::VerifyBackup(_)
+        | Command::GenerateManifest(_)
+        | Command::ExportBackup(_)
+        | Command::ImportBackup(_) => "barman.backup",
         Command::ListBackups(_)
         | Command::ShowBackup(_)
         | Command::ListFiles(_)
@@ -284,6 +290,8 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::Backup(a) => backup::run(ctx, a),
         Command::VerifyBackup(a) => verify_backup::run(ctx, a),
         Command::GenerateManifest(a) => generate_manifest::run(ctx, a),
+        Command::ExportBackup(a) => export::export(ctx, a),
+        Command::ImportBackup(a) => export::import(ctx, a),
         Command::Recover(a) => recover::run(ctx, a),
         Command::CheckWalArchive(a) => check_wal_archive::run(ctx, a),
         Command::SyncInfo(a) => sync::info(ctx, a),

@@ -46,6 +46,7 @@ pub mod datapage;
 #[cfg(feature = "postgres")]
 pub mod diagnose;
 mod error;
+pub mod export;
 mod fsutil;
 pub mod hooks;
 pub mod leftovers;
@@ -67,6 +68,18 @@ pub use error::{Error, Refusal, Result};
 /// The Barman release whose commands, options, configuration and files barman-rs
 /// follows: what `barman -v` prints first, and what `sync-info` tells a passive node.
 pub const BARMAN_VERSION: &str = "3.19.1";
+
+/// `v` as pretty JSON with Barman's 4-space indent (`json.dumps(..., indent=4)`).
+pub(crate) fn json_pretty4(v: &serde_json::Value) -> String {
+    use serde::Serialize;
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    if v.serialize(&mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
 
 /// Runs blocking work (file trees, scripts, waits) on tokio's blocking pool and awaits
 /// it, so that an async operation never blocks its caller's runtime. A task that

@@ -227,10 +227,14 @@ impl BackupRepo {
         let mut unreadable = Vec::new();
         let mut ids = Vec::new();
         ids.extend(crate::wait(self.repository.meta_ids(&mut unreadable))?);
-        // The older layout: `base/<id>/backup.info`, on the local disk.
+        // The older layout: `base/<id>/backup.info`, on the local disk. Hidden entries
+        // (an import's `.import-*` staging) are not backups, as Barman's glob skips them.
         for entry in fsutil::list_dir(&self.base_dir)? {
             let name = entry.file_name();
             let id = name.to_string_lossy();
+            if id.starts_with('.') {
+                continue;
+            }
             let info = entry.path().join("backup.info");
             if !info.is_file() {
                 continue;

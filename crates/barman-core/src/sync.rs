@@ -322,14 +322,7 @@ pub fn sync_info(
 
 /// Pretty JSON with Barman's 4-space indent.
 pub fn to_barman_json(v: &Value) -> String {
-    use serde::Serialize;
-    let mut out = Vec::new();
-    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-    if v.serialize(&mut ser).is_err() {
-        return String::new();
-    }
-    String::from_utf8(out).unwrap_or_default()
+    crate::json_pretty4(v)
 }
 
 fn primary_ssh(server: &ServerConfig) -> Result<&str> {

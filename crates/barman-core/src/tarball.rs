@@ -104,7 +104,6 @@ pub(crate) fn for_each_file(
 }
 
 /// The content of member `name` of the tar at `path`, `None` when it has none.
-#[cfg(feature = "postgres")]
 pub(crate) fn read_member(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
     let mut found = None;
     let mut archive = open(path)?;

@@ -22,6 +22,7 @@ pub mod config_change;
 pub mod cron;
 pub mod delete;
 pub mod diagnose;
+pub mod export;
 pub mod generate_manifest;
 pub mod get_wal;
 pub mod keep;

@@ -5,6 +5,7 @@ mod admin;
 mod backup;
 mod backups;
 mod drill;
+mod export;
 mod geo;
 mod interop;
 mod malformed;

@@ -33,8 +33,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "",
         "cloud WAL archive: the object-storage issue",
     ),
-    ("export-backup", "", "issue 15, not yet"),
-    ("import-backup", "", "issue 15, not yet"),
     (
         "restore",
         "--aws-region",
