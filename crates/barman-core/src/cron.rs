@@ -124,57 +124,93 @@ fn receiver(config: &Config, server: &crate::config::ServerConfig) -> Result<Rec
 
 /// Runs `cron` for every server, in name order, each under its `.<server>-cron.lock` (a
 /// busy lock skips the server, as Barman does). `now` and `local` (the local time zone)
-/// are for retention by recovery window. Servers are handled one after another.
+/// are for retention by recovery window.
+///
+/// Servers are handled [`DEFAULT_JOBS`] at a time (Barman handles them one after
+/// another, its issue #651), so that a slow or hung server (a hook that never returns,
+/// a disk that blocks) does not hold back the other servers' WAL archiving. The
+/// outcomes come back in name order.
 pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, CronOutcome)> {
+    run_with_jobs(config, now, local, DEFAULT_JOBS)
+}
+
+/// How many servers [`run`] handles at a time.
+pub const DEFAULT_JOBS: usize = 8;
+
+/// [`run`] with at most `jobs` servers at a time (1: one after another, as Barman).
+pub fn run_with_jobs(
+    config: &Config,
+    now: Timestamp,
+    local: &TimeZone,
+    jobs: usize,
+) -> Vec<(String, CronOutcome)> {
     let mut names: Vec<&str> = config.server_names().collect();
     names.sort_unstable();
-    let mut out = Vec::new();
-    for name in names {
-        let Some(server) = config.server(name) else {
-            continue;
-        };
-        let outcome = if let Some(reason) = server.disabled() {
-            CronOutcome::Disabled(reason.to_owned())
-        } else if !server.active() {
-            CronOutcome::Skipped("inactive")
-        } else if server.is_passive() {
-            CronOutcome::Skipped("passive node")
-        } else {
-            let lock_path = std::path::Path::new(&config.global().barman_lock_directory)
-                .join(format!(".{name}-cron.lock"));
-            match Lock::try_acquire(&lock_path) {
-                Ok(Some(_lock)) => {
-                    let backups = ServerBackups::for_server(config.global(), server);
-                    let wals = backups.archive();
-                    let archive = wals.archive_wal();
-                    let failed_stale = backups.fail_stale();
-                    let checked = backups.recheck_waiting();
-                    let retention = backups.enforce_retention(now, local);
-                    // The archive's hooks, then the delete hooks (the archive collects both).
-                    let hook_warnings = wals.take_hook_warnings();
-                    CronOutcome::Ran(Box::new(ServerCron {
-                        archive,
-                        failed_stale,
-                        checked,
-                        retention,
-                        leftovers: leftovers::sweep(wals, backups.repo(), now),
-                        hook_warnings,
-                        receiver: receiver(config, server),
-                    }))
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::with_capacity(names.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, names.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(name) = names.get(i) else { break };
+                    if let Some(outcome) = one(config, name, now, local) {
+                        if let Ok(mut r) = results.lock() {
+                            r.push((i, (*name).to_owned(), outcome));
+                        }
+                    }
                 }
-                Ok(None) => CronOutcome::Busy,
-                Err(e) => CronOutcome::Ran(Box::new(ServerCron {
-                    archive: Err(e),
-                    failed_stale: Ok(Vec::new()),
-                    checked: Ok(Vec::new()),
-                    retention: Ok(RetentionRun::default()),
-                    leftovers: Ok(Vec::new()),
-                    hook_warnings: Vec::new(),
-                    receiver: Ok(Receiver::Off),
-                })),
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _, _)| *i);
+    results.into_iter().map(|(_, n, o)| (n, o)).collect()
+}
+
+/// `cron` for server `name`; `None` when there is no such server.
+fn one(config: &Config, name: &str, now: Timestamp, local: &TimeZone) -> Option<CronOutcome> {
+    let server = config.server(name)?;
+    let outcome = if let Some(reason) = server.disabled() {
+        CronOutcome::Disabled(reason.to_owned())
+    } else if !server.active() {
+        CronOutcome::Skipped("inactive")
+    } else if server.is_passive() {
+        CronOutcome::Skipped("passive node")
+    } else {
+        let lock_path = std::path::Path::new(&config.global().barman_lock_directory)
+            .join(format!(".{name}-cron.lock"));
+        match Lock::try_acquire(&lock_path) {
+            Ok(Some(_lock)) => {
+                let backups = ServerBackups::for_server(config.global(), server);
+                let wals = backups.archive();
+                let archive = wals.archive_wal();
+                let failed_stale = backups.fail_stale();
+                let checked = backups.recheck_waiting();
+                let retention = backups.enforce_retention(now, local);
+                // The archive's hooks, then the delete hooks (the archive collects both).
+                let hook_warnings = wals.take_hook_warnings();
+                CronOutcome::Ran(Box::new(ServerCron {
+                    archive,
+                    failed_stale,
+                    checked,
+                    retention,
+                    leftovers: leftovers::sweep(wals, backups.repo(), now),
+                    hook_warnings,
+                    receiver: receiver(config, server),
+                }))
             }
-        };
-        out.push((name.to_owned(), outcome));
-    }
-    out
+            Ok(None) => CronOutcome::Busy,
+            Err(e) => CronOutcome::Ran(Box::new(ServerCron {
+                archive: Err(e),
+                failed_stale: Ok(Vec::new()),
+                checked: Ok(Vec::new()),
+                retention: Ok(RetentionRun::default()),
+                leftovers: Ok(Vec::new()),
+                hook_warnings: Vec::new(),
+                receiver: Ok(Receiver::Off),
+            })),
+        }
+    };
+    Some(outcome)
 }

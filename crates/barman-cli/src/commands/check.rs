@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use barman_core::check::{self, CheckResult, NagiosServer};
 use barman_core::config::ServerConfig;
+use futures::StreamExt;
 use serde_json::{Map, Value, json};
 
 use crate::commands::{conninfo, runtime, selected_for_report, streaming_conninfo, wal_conninfos};
@@ -29,6 +30,9 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
     check(ctx, &args.servers, args.nagios, args.check_timeout)
 }
 
+/// Servers checked at a time.
+const CHECK_JOBS: usize = 8;
+
 /// `barman check [--nagios] SERVER...`: every check, `FAILED` lines make the exit code 1.
 fn check(ctx: &Context, names: &[String], nagios: bool, timeout: Option<u32>) -> ExitCode {
     let servers = match selected_for_report(ctx, names) {
@@ -47,8 +51,10 @@ fn check(ctx: &Context, names: &[String], nagios: bool, timeout: Option<u32>) ->
             }
         }
     }
-    for s in &servers {
-        let results = rt.block_on(async {
+    // Every server at once (at most CHECK_JOBS), in order: one that does not answer
+    // costs its check_timeout, not the others' too.
+    let checked: Vec<Vec<CheckResult>> = rt.block_on(
+        futures::stream::iter(servers.iter().map(|s| async move {
             let server = conninfo(s).ok();
             let streaming = streaming_conninfo(s).ok();
             // Another source of WAL: Barman's checks suffixed " (WAL streaming)".
@@ -64,7 +70,11 @@ fn check(ctx: &Context, names: &[String], nagios: bool, timeout: Option<u32>) ->
                 jiff::Timestamp::now(),
             )
             .await
-        });
+        }))
+        .buffered(CHECK_JOBS)
+        .collect(),
+    );
+    for (s, results) in servers.iter().zip(checked) {
         for r in &results {
             if r.ok {
                 crate::log::log_as(

@@ -29,7 +29,14 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
     ctx.info("Starting WAL archiving for all servers");
     let now = jiff::Timestamp::now();
     let local = jiff::tz::TimeZone::system();
-    for (server, outcome) in barman_core::cron::run(&ctx.config, now, &local) {
+    // BARMAN_RS_CRON_JOBS: servers handled at a time (1: one after another, as Barman;
+    // for comparisons).
+    let jobs = std::env::var("BARMAN_RS_CRON_JOBS")
+        .ok()
+        .and_then(|j| j.parse::<usize>().ok())
+        .filter(|j| *j > 0)
+        .unwrap_or(barman_core::cron::DEFAULT_JOBS);
+    for (server, outcome) in barman_core::cron::run_with_jobs(&ctx.config, now, &local, jobs) {
         match outcome {
             CronOutcome::Ran(r) => {
                 match &r.archive {

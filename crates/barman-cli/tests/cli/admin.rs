@@ -504,3 +504,79 @@ fn config_update_and_config_switch_change_the_files_safely() {
     let queue = std::fs::read_to_string(dir.path().join("home/cfg_changes.queue")).unwrap();
     assert_eq!(queue.trim(), "[]");
 }
+
+/// cron handles servers in parallel: a server whose archive hook hangs does not hold
+/// back another server's WAL archiving (Barman's cron runs them one after another).
+#[test]
+fn a_hung_server_does_not_hold_back_the_others_archiving() {
+    let Some(site) = crate::recover::Site::start_with(&[], "postgres") else {
+        return;
+    };
+    site.insert(1, 10);
+    let name = site
+        .pg
+        .sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+        .unwrap();
+    site.switch_and_wait();
+    let segment = site.pg.data().join("pg_wal").join(&name);
+    let marks = site.pg.dir().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let hook = site.pg.dir().join("slow-hook.sh");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ntouch {m}/started\nsleep 20\ntouch {m}/finished\n",
+            m = marks.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut text = std::fs::read_to_string(&site.conf).unwrap();
+    for (server, extra) in [
+        (
+            "a-hung",
+            format!("pre_archive_script = {}\n", hook.display()),
+        ),
+        ("b-fast", String::new()),
+    ] {
+        text.push_str(&format!(
+            "\n[{server}]\nconninfo = host=127.0.0.1 port=1 user=postgres\nbackup_method = postgres\narchiver = on\n{extra}"
+        ));
+        let incoming = site.home.join(server).join("incoming");
+        std::fs::create_dir_all(&incoming).unwrap();
+        std::fs::copy(&segment, incoming.join(&name)).unwrap();
+    }
+    std::fs::write(&site.conf, text).unwrap();
+    let cron = Command::new(crate::support::BARMAN)
+        .arg("-c")
+        .arg(&site.conf)
+        .arg("cron")
+        .env_remove("BARMAN_RS_CRON_JOBS")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut cron = Holder(cron);
+    let xlogdb = site.home.join("b-fast/wals/b-fast-xlog.db");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let archived = std::fs::read_to_string(&xlogdb).is_ok_and(|db| db.contains(&name));
+        if archived {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b-fast never archived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !marks.join("finished").exists(),
+        "b-fast was archived only after a-hung's hook ended"
+    );
+    assert!(cron.0.wait().unwrap().success());
+    assert!(marks.join("finished").exists());
+    let db = std::fs::read_to_string(site.home.join("a-hung/wals/a-hung-xlog.db")).unwrap();
+    assert!(db.contains(&name), "{db}");
+}

@@ -328,3 +328,41 @@ fn check_timeout_and_colours_from_the_command_line() {
         assert!(!stdout.contains('\x1b'), "{stdout}");
     }
 }
+
+/// `check` asks every server at once: one that never answers (check_timeout an hour)
+/// does not keep the next from being checked (its directories, which check creates,
+/// appear while the first still waits).
+#[test]
+fn check_does_not_wait_for_one_server_before_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let conf = silent_server(dir.path(), listener.local_addr().unwrap().port());
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("\n[pg2]\nconninfo = host=127.0.0.1 port=1 user=postgres\nbackup_method = postgres\narchiver = on\n");
+    std::fs::write(&conf, text).unwrap();
+    let mut child = Command::new(BARMAN)
+        .arg("-c")
+        .arg(&conf)
+        .args(["check", "pg", "pg2"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let second = dir.path().join("home/pg2/wals");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !second.is_dir() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("pg2 was not checked while pg did not answer");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "check ended before pg answered"
+    );
+    // pg's connection fails once the listener goes: the check ends.
+    drop(listener);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+}
