@@ -154,10 +154,10 @@ pub fn run_with_jobs(
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
-                    if let Some(outcome) = one(config, name, now, local) {
-                        if let Ok(mut r) = results.lock() {
-                            r.push((i, (*name).to_owned(), outcome));
-                        }
+                    if let Some(outcome) = one(config, name, now, local)
+                        && let Ok(mut r) = results.lock()
+                    {
+                        r.push((i, (*name).to_owned(), outcome));
                     }
                 }
             });

@@ -251,7 +251,7 @@ fn barman_user_is_enforced() {
         std::fs::write(
             &path,
             format!(
-                "[barman]\nbarman_home = {}\nbarman_user = {user}\n[pg]\nconninfo = host=pg\nbackup_method = postgres\nstreaming_conninfo = host=pg\narchiver = on\n",
+                "[barman]\nbarman_home = {}\nbarman_user = {user}\nlock_directory_cleanup = off\n[pg]\nconninfo = host=pg\nbackup_method = postgres\nstreaming_conninfo = host=pg\narchiver = on\n",
                 home.display()
             ),
         )
