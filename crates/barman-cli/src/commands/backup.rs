@@ -68,6 +68,13 @@ pub struct Args {
     /// copy (keepalive_interval; 0: none).
     #[arg(long = "keepalive-interval")]
     pub keepalive_interval: Option<u64>,
+    /// Refused: backups to cloud storage (backup_method = local-to-cloud) are not
+    /// supported yet.
+    #[arg(long = "cloud-staging-directory")]
+    pub cloud_staging_directory: Option<String>,
+    /// Refused: backups to cloud storage.
+    #[arg(long = "cloud-staging-max-size")]
+    pub cloud_staging_max_size: Option<String>,
     /// Refused: barman-rs runs no checks before a backup, so no check can time out.
     #[arg(long = "check-timeout")]
     pub check_timeout: Option<u64>,
@@ -80,6 +87,11 @@ pub struct Args {
 pub fn run(ctx: &Context, a: &Args) -> ExitCode {
     if a.no_manifest {
         return fail("--no-manifest is not supported: barman-rs always writes a backup_manifest");
+    }
+    if a.cloud_staging_directory.is_some() || a.cloud_staging_max_size.is_some() {
+        return fail(
+            "--cloud-staging-directory and --cloud-staging-max-size are for backups to cloud storage, which barman-rs does not take yet",
+        );
     }
     if a.check_timeout.is_some() {
         return fail("--check-timeout is not supported: barman-rs runs no checks before a backup");

@@ -118,6 +118,21 @@ pub struct Args {
     /// as files): accepted with a warning.
     #[arg(long = "recovery-staging-path")]
     pub recovery_staging_path: Option<PathBuf>,
+    /// Refused: snapshot recovery (cloud VM disks) needs a cloud provider's API.
+    #[arg(long = "snapshot-recovery-instance")]
+    pub snapshot_recovery_instance: Option<String>,
+    /// Refused: snapshot recovery.
+    #[arg(long = "snapshot-recovery-zone")]
+    pub snapshot_recovery_zone: Option<String>,
+    /// Refused: snapshot recovery.
+    #[arg(long = "gcp-zone")]
+    pub gcp_zone: Option<String>,
+    /// Refused: snapshot recovery.
+    #[arg(long = "azure-resource-group")]
+    pub azure_resource_group: Option<String>,
+    /// Refused: snapshot recovery.
+    #[arg(long = "aws-region")]
+    pub aws_region: Option<String>,
     /// pg_combinebackup's copy mode for block-level incremental backups, which
     /// barman-rs does not take yet: accepted with a warning.
     #[arg(long = "combine-mode", value_parser = ["copy", "link", "clone", "copy-file-range"])]
@@ -237,6 +252,20 @@ pub fn run(ctx: &Context, a: &Args) -> ExitCode {
     let Some(server) = ctx.config.server(&a.server) else {
         return fail(format!("unknown server '{}'", a.server));
     };
+    if [
+        &a.snapshot_recovery_instance,
+        &a.snapshot_recovery_zone,
+        &a.gcp_zone,
+        &a.azure_resource_group,
+        &a.aws_region,
+    ]
+    .iter()
+    .any(|o| o.is_some())
+    {
+        return fail(
+            "snapshot recovery is not supported: cloud VM disk snapshots need a cloud provider's API (backup_method = snapshot is refused too)",
+        );
+    }
     let opts = match options(ctx, a) {
         Ok(o) => o,
         Err(e) => return fail(e),

@@ -14,16 +14,6 @@ use super::support::BARMAN;
 /// the list shrinks as the surface grows.
 const PENDING: &[(&str, &str, &str)] = &[
     (
-        "backup",
-        "--cloud-staging-directory",
-        "cloud backups: the object-storage issue",
-    ),
-    (
-        "backup",
-        "--cloud-staging-max-size",
-        "cloud backups: the object-storage issue",
-    ),
-    (
         "cloud-wal-archive",
         "",
         "cloud WAL archive: the object-storage issue",
@@ -32,31 +22,6 @@ const PENDING: &[(&str, &str, &str)] = &[
         "cloud-wal-restore",
         "",
         "cloud WAL archive: the object-storage issue",
-    ),
-    (
-        "restore",
-        "--aws-region",
-        "snapshot recovery: needs a cloud provider's API, refused",
-    ),
-    (
-        "restore",
-        "--azure-resource-group",
-        "snapshot recovery: needs a cloud provider's API, refused",
-    ),
-    (
-        "restore",
-        "--gcp-zone",
-        "snapshot recovery: needs a cloud provider's API, refused",
-    ),
-    (
-        "restore",
-        "--snapshot-recovery-instance",
-        "snapshot recovery: needs a cloud provider's API, refused",
-    ),
-    (
-        "restore",
-        "--snapshot-recovery-zone",
-        "snapshot recovery: needs a cloud provider's API, refused",
     ),
 ];
 
@@ -365,4 +330,45 @@ fn check_does_not_wait_for_one_server_before_the_next() {
     drop(listener);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
+}
+
+/// Barman's snapshot recovery and cloud backup options are refused with a clear
+/// error, not as unknown arguments.
+#[test]
+fn snapshot_and_cloud_options_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = silent_server(dir.path(), 1);
+    let dest = dir.path().join("dest").display().to_string();
+    for flag in [
+        "--snapshot-recovery-instance",
+        "--snapshot-recovery-zone",
+        "--gcp-zone",
+        "--azure-resource-group",
+        "--aws-region",
+    ] {
+        let out = Command::new(BARMAN)
+            .arg("-c")
+            .arg(&conf)
+            .args(["recover", flag, "x", "pg", "latest", &dest])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {err}");
+        assert!(
+            err.contains("snapshot recovery is not supported"),
+            "{flag}: {err}"
+        );
+    }
+    assert!(!dir.path().join("dest").exists());
+    for flag in ["--cloud-staging-directory", "--cloud-staging-max-size"] {
+        let out = Command::new(BARMAN)
+            .arg("-c")
+            .arg(&conf)
+            .args(["backup", flag, "x", "pg"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{flag}: {err}");
+        assert!(err.contains("backups to cloud storage"), "{flag}: {err}");
+    }
 }
