@@ -17,6 +17,7 @@ mod receive_wal;
 mod recover;
 mod rpo_zero;
 mod servers;
+mod standby;
 mod support;
 mod surface;
 mod trust;

@@ -252,6 +252,7 @@ async fn wait_for_wal(
     archive: &WalArchive,
     mut info: BackupInfo,
     options: &BackupOptions,
+    mut switcher: Option<&mut PrimarySwitcher>,
 ) -> Result<BackupInfo> {
     // Archive what is already there, then decide DONE.
     let deadline = options.wait_timeout.map(|t| Instant::now() + t);
@@ -271,10 +272,90 @@ async fn wait_for_wal(
             }
             _ if !options.wait => break,
             _ if deadline.is_some_and(|d| Instant::now() >= d) => break,
-            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            _ => {
+                if let Some(s) = switcher.as_deref_mut() {
+                    s.tick().await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
         }
     }
     Ok(info)
+}
+
+/// The WAL switches on the primary that complete a backup taken from a standby, as
+/// Barman makes them: one when the copy is over, then, while `--wait` waits, one
+/// every 10 seconds up to 10 times; after that, when `primary_checkpoint_timeout` is
+/// set, a `CHECKPOINT` and a switch once it has passed (a primary without traffic
+/// writes no WAL that a switch would close).
+struct PrimarySwitcher {
+    conninfo: ConnInfo,
+    switches: u32,
+    last: Instant,
+    started: Instant,
+    checkpoint_after: Option<Duration>,
+    checkpointed: bool,
+    warnings: Vec<String>,
+}
+
+impl PrimarySwitcher {
+    fn new(conninfo: ConnInfo, server: &ServerConfig) -> PrimarySwitcher {
+        let timeout = u64::try_from(server.options().primary_checkpoint_timeout).unwrap_or(0);
+        PrimarySwitcher {
+            conninfo,
+            switches: 0,
+            last: Instant::now(),
+            started: Instant::now(),
+            checkpoint_after: (timeout > 0).then(|| Duration::from_secs(timeout)),
+            checkpointed: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// One `pg_switch_wal()` on the primary (a `CHECKPOINT` first with `checkpoint`).
+    async fn switch_with(&mut self, checkpoint: bool) -> std::result::Result<(), String> {
+        self.switches += 1;
+        self.last = Instant::now();
+        let primary = PgServer::connect(&self.conninfo, "barman")
+            .await
+            .map_err(|e| format!("switching WAL on the primary (primary_conninfo): {e}"))?;
+        if checkpoint {
+            primary
+                .checkpoint()
+                .await
+                .map_err(|e| format!("checkpoint on the primary (primary_conninfo): {e}"))?;
+        }
+        primary
+            .switch_wal(false)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("switching WAL on the primary (primary_conninfo): {e}"))
+    }
+
+    async fn switch(&mut self) -> std::result::Result<(), String> {
+        self.switch_with(false).await
+    }
+
+    /// Called while the backup waits for its WAL.
+    async fn tick(&mut self) {
+        let result = if self.switches <= 10 && self.last.elapsed() >= Duration::from_secs(10) {
+            self.switch().await
+        } else if let Some(after) = self.checkpoint_after
+            && !self.checkpointed
+            && self.switches > 10
+            && self.started.elapsed() >= after
+        {
+            self.checkpointed = true;
+            self.switch_with(true).await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result
+            && !self.warnings.contains(&e)
+        {
+            self.warnings.push(e);
+        }
+    }
 }
 
 /// Takes a backup of `server` with `options`.
@@ -353,14 +434,22 @@ pub async fn backup(
         None => ConnInfo::parse(server.options().conninfo.as_deref().unwrap_or(""))?,
     };
     let pg = PgServer::connect(&conninfo, "barman_backup").await?;
-    if pg.is_in_recovery().await? {
-        return Err(Error::refused(
-            Refusal::Unsupported,
-            format!(
-                "server {name}: PostgreSQL is a standby; backups from a standby are not supported yet"
-            ),
-        ));
-    }
+    // A backup from a standby: its last WAL segment completes only when the primary
+    // switches, which barman does through primary_conninfo (Barman's
+    // StandbyPostgreSQLConnection).
+    let primary = if pg.is_in_recovery().await? {
+        let Some(text) = server.options().primary_conninfo.as_deref() else {
+            return Err(Error::refused(
+                Refusal::ServerState,
+                format!(
+                    "server {name}: PostgreSQL is a standby: set primary_conninfo, so that barman can switch WAL on the primary and the backup can complete"
+                ),
+            ));
+        };
+        Some(ConnInfo::parse(text)?)
+    } else {
+        None
+    };
     let systemid = pg.system_identifier().await?;
     check_identity(&repo, systemid, pg.server_version_num()).await?;
     let seg_size = WalSegSize::new(pg.wal_segment_size().await?).map_err(|e| Error::Wal {
@@ -471,7 +560,23 @@ pub async fn backup(
     drop(pg);
     job.info.status = BackupStatus::WaitingForWals;
     repo.write_info_async(&job.info).await?;
-    let info = wait_for_wal(&repo, &archive, job.info.clone(), options).await?;
+    let mut switcher = primary.map(|ci| PrimarySwitcher::new(ci, server));
+    if let Some(s) = switcher.as_mut()
+        && let Err(e) = s.switch().await
+    {
+        job.warnings.push(e);
+    }
+    let info = wait_for_wal(
+        &repo,
+        &archive,
+        job.info.clone(),
+        options,
+        switcher.as_mut(),
+    )
+    .await?;
+    if let Some(s) = switcher {
+        job.warnings.extend(s.warnings);
+    }
     // The first backup makes every older WAL file useless (not in WORM mode, where
     // nothing is ever removed).
     let mut removed_wals = Vec::new();

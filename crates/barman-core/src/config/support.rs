@@ -158,16 +158,6 @@ pub const UNSUPPORTED: &[Unsupported] = &[
         )
     ),
     unsupported!(
-        "primary_conninfo",
-        Support::Warned(
-            "primary_conninfo is not used: backups from a standby are not supported yet"
-        )
-    ),
-    unsupported!(
-        "primary_checkpoint_timeout",
-        Support::Moot("only for backups from a standby, which are refused")
-    ),
-    unsupported!(
         "recovery_staging_path",
         Support::Warned(
             "recovery_staging_path is not used: compressed backups are unpacked on the Barman host (local_staging_path) and sent as files"
