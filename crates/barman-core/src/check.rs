@@ -902,17 +902,18 @@ pub async fn check(
                 })
             }
         };
-        (remote, streaming, wal)
+        let executor = executor_checks(config, remote.as_ref()).await;
+        (remote, streaming, wal, executor)
     };
     let mut timed_out = false;
-    let (remote, streaming, wal) = if timeout == 0 {
+    let (remote, streaming, wal, executor) = if timeout == 0 {
         probes.await
     } else {
         match tokio::time::timeout(Duration::from_secs(timeout), probes).await {
             Ok(r) => r,
             Err(_) => {
                 timed_out = true;
-                (None, None, None)
+                (None, None, None, Vec::new())
             }
         }
     };
@@ -923,12 +924,154 @@ pub async fn check(
         wal.as_ref(),
         &repo,
     );
+    // The backup method's own checks, where Barman prints them.
+    let at = out
+        .iter()
+        .position(|r| r.name == "minimum redundancy requirements")
+        .map_or(out.len(), |i| i + 1);
+    out.splice(at..at, executor);
     if timed_out {
         out.push(CheckResult::new(
             "check timeout",
             false,
             Some("barman check command timed out".into()),
         ));
+    }
+    out
+}
+
+/// The major version of a `--version` line, as `server_version_num` writes a major
+/// (`pg_basebackup (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)` gives 150000; 9.6.24
+/// gives 90600).
+fn tool_major(line: &str) -> Option<u32> {
+    let v = line
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    let mut parts = v.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next()?.parse().ok()?;
+    if major >= 10 {
+        Some(major * 10_000)
+    } else {
+        Some(
+            major * 10_000
+                + parts
+                    .next()
+                    .and_then(|m| m.parse::<u32>().ok())
+                    .unwrap_or(0)
+                    * 100,
+        )
+    }
+}
+
+/// The major part of a `server_version_num` (150010 gives 150000, 90624 gives 90600).
+fn major_of(version_num: u32) -> u32 {
+    if version_num >= 100_000 {
+        version_num / 10_000 * 10_000
+    } else {
+        version_num / 100 * 100
+    }
+}
+
+/// The checks Barman's backup executor adds for the server's method: for `postgres`,
+/// `pg_basebackup` (found in `path_prefix` or `PATH`), `pg_basebackup compatible` (not
+/// older than the server) and `pg_basebackup supports tablespaces mapping`; for
+/// `rsync`, `ssh` (`ssh_command true` succeeds) and `ssh output clean` when it prints
+/// anything.
+async fn executor_checks(config: &ServerConfig, remote: Option<&RemoteStatus>) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    if !config.active() || config.is_passive() {
+        return out;
+    }
+    match config.backup_method() {
+        "postgres" => {
+            let program = crate::backup::find_program(
+                "pg_basebackup",
+                config.options().path_prefix.as_deref(),
+            )
+            .ok();
+            let version = match &program {
+                Some(p) => tokio::process::Command::new(p)
+                    .arg("--version")
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .await
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()),
+                None => None,
+            };
+            out.push(CheckResult::new("pg_basebackup", program.is_some(), None));
+            let server_major = remote.and_then(|r| r.server_version).map(major_of);
+            let client_major = version.as_deref().and_then(tool_major);
+            let compatible = matches!((server_major, client_major), (Some(s), Some(c)) if s <= c);
+            let text = |v: Option<String>| v.unwrap_or_else(|| "Unknown".to_owned());
+            out.push(CheckResult::new(
+                "pg_basebackup compatible",
+                compatible,
+                (!compatible).then(|| {
+                    format!(
+                        "PostgreSQL version: {}, pg_basebackup version: {}",
+                        text(remote.and_then(|r| r.server_txt_version.clone())),
+                        text(
+                            version
+                                .as_deref()
+                                .and_then(|v| v.split_whitespace().nth(2))
+                                .map(str::to_owned)
+                        )
+                    )
+                }),
+            ));
+            if remote.and_then(|r| r.server_txt_version.as_ref()).is_some() {
+                // --tablespace-mapping exists since pg_basebackup 9.4.
+                let ok = client_major.is_some_and(|c| c >= 90_400);
+                out.push(CheckResult::new(
+                    "pg_basebackup supports tablespaces mapping",
+                    ok,
+                    (!ok).then(|| {
+                        "pg_basebackup 9.4 or higher is required for tablespaces support".to_owned()
+                    }),
+                ));
+            }
+        }
+        "rsync" => {
+            let Some(cmd) = config.options().ssh_command.as_deref() else {
+                return out;
+            };
+            let result = match barman_transport::SshCommand::new(cmd) {
+                Ok(ssh) => ssh.output(&["true"], None).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(o) if o.code == Some(0) => {
+                    out.push(CheckResult::new(
+                        "ssh",
+                        true,
+                        Some("PostgreSQL server".into()),
+                    ));
+                    if !o.stdout.is_empty() {
+                        out.push(CheckResult::new(
+                            "ssh output clean",
+                            false,
+                            Some("the configured ssh_command must not add anything to the remote command output".into()),
+                        ));
+                    }
+                }
+                Ok(o) => out.push(CheckResult::new(
+                    "ssh",
+                    false,
+                    Some(
+                        o.stderr
+                            .trim()
+                            .lines()
+                            .last()
+                            .unwrap_or("ssh failed")
+                            .to_owned(),
+                    ),
+                )),
+                Err(e) => out.push(CheckResult::new("ssh", false, Some(e))),
+            }
+        }
+        _ => {}
     }
     out
 }
@@ -1363,5 +1506,27 @@ mod tests {
         assert!(
             t.starts_with("BARMAN OK - Ready to serve the Espresso backup for 2 servers * a * c|")
         );
+    }
+
+    #[test]
+    fn tool_versions_compare_by_major() {
+        assert_eq!(
+            tool_major("pg_basebackup (PostgreSQL) 15.10 (Debian 15.10-0+deb12u1)"),
+            Some(150_000)
+        );
+        assert_eq!(
+            tool_major("pg_basebackup (PostgreSQL) 9.6.24"),
+            Some(90_600)
+        );
+        assert_eq!(
+            tool_major("pg_basebackup (PostgreSQL) 17devel"),
+            Some(170_000)
+        );
+        assert_eq!(tool_major("nothing"), None);
+        assert_eq!(major_of(150_010), 150_000);
+        assert_eq!(major_of(90_624), 90_600);
+        // A newer server than the client is incompatible; an older one is fine.
+        assert!(major_of(170_002) > tool_major("pg_basebackup (PostgreSQL) 15.10").unwrap());
+        assert!(major_of(130_020) <= tool_major("pg_basebackup (PostgreSQL) 15.10").unwrap());
     }
 }

@@ -580,3 +580,75 @@ fn a_hung_server_does_not_hold_back_the_others_archiving() {
     let db = std::fs::read_to_string(site.home.join("a-hung/wals/a-hung-xlog.db")).unwrap();
     assert!(db.contains(&name), "{db}");
 }
+
+/// Barman's backup-method checks: `pg_basebackup` and its compatibility with the
+/// server (postgres method), `ssh` (rsync method).
+#[test]
+fn check_runs_the_backup_method_checks() {
+    let Some(site) = crate::recover::Site::start_with(&[], "postgres") else {
+        return;
+    };
+    let line = |conf: &Path, server: &str, name: &str| {
+        let (_, out, err) = barman(conf, &["check", server]);
+        out.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {out}{err}"))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(line(&site.conf, "pg", "pg_basebackup"), "pg_basebackup: OK");
+    assert_eq!(
+        line(&site.conf, "pg", "pg_basebackup compatible"),
+        "pg_basebackup compatible: OK"
+    );
+    assert_eq!(
+        line(
+            &site.conf,
+            "pg",
+            "pg_basebackup supports tablespaces mapping"
+        ),
+        "pg_basebackup supports tablespaces mapping: OK"
+    );
+    // An older pg_basebackup first in path_prefix (a fake, as the fault).
+    let old = site.pg.dir().join("old-bin");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::write(
+        old.join("pg_basebackup"),
+        "#!/bin/sh\necho 'pg_basebackup (PostgreSQL) 12.22'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        old.join("pg_basebackup"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&site.conf).unwrap();
+    let conninfo = format!(
+        "host={} port=5432 user=postgres dbname=postgres",
+        site.pg.dir().display()
+    );
+    let Some(sshd) = barman_testkit::Sshd::start() else {
+        return;
+    };
+    std::fs::write(
+        &site.conf,
+        format!(
+            "{text}\n[old]\nconninfo = {conninfo}\nbackup_method = postgres\narchiver = on\npath_prefix = {}\n\n[viassh]\nconninfo = {conninfo}\nbackup_method = rsync\narchiver = on\nssh_command = {}\n\n[nossh]\nconninfo = {conninfo}\nbackup_method = rsync\narchiver = on\nssh_command = ssh -p 1 -o ConnectTimeout=5 postgres@127.0.0.1\n",
+            old.display(),
+            sshd.ssh_command()
+        ),
+    )
+    .unwrap();
+    let compat = line(&site.conf, "old", "pg_basebackup compatible");
+    assert!(
+        compat.starts_with("pg_basebackup compatible: FAILED (PostgreSQL version: 15")
+            && compat.ends_with("pg_basebackup version: 12.22)"),
+        "{compat}"
+    );
+    assert_eq!(
+        line(&site.conf, "viassh", "ssh"),
+        "ssh: OK (PostgreSQL server)"
+    );
+    let failed = line(&site.conf, "nossh", "ssh");
+    assert!(failed.starts_with("ssh: FAILED ("), "{failed}");
+}

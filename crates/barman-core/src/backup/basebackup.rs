@@ -68,7 +68,7 @@ pub(super) fn without_secrets(conninfo: &str) -> Result<Unsecret> {
 
 /// A program from `path_prefix` (colon-separated directories, searched first) or
 /// `PATH`.
-pub(super) fn find_program(name: &str, path_prefix: Option<&str>) -> Result<PathBuf> {
+pub(crate) fn find_program(name: &str, path_prefix: Option<&str>) -> Result<PathBuf> {
     let mut dirs: Vec<PathBuf> = path_prefix
         .into_iter()
         .flat_map(|p| p.split(':'))

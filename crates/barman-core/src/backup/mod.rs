@@ -52,6 +52,7 @@ mod basebackup;
 mod copy;
 mod verify;
 
+pub(crate) use basebackup::find_program;
 pub use copy::EXCLUDES;
 use verify::*;
 pub use verify::{GeneratedManifest, VerifyReport, generate_manifest, verify_backup};

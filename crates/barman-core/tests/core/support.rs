@@ -140,7 +140,10 @@ fn what_is_harmless_is_warned_about_once() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w.iter().all(|l| l.starts_with("server pg: ")), "{w:?}");
     assert!(!w.iter().any(|l| l.contains("streaming_archiver")), "{w:?}");
-    assert!(w.iter().any(|l| l.contains("combine_mode is not used")), "{w:?}");
+    assert!(
+        w.iter().any(|l| l.contains("combine_mode is not used")),
+        "{w:?}"
+    );
     // Nothing set: nothing said.
     assert!(load("").unwrap().unsupported().is_empty());
     // A streaming-only server: nothing said either.
