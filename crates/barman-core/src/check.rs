@@ -903,17 +903,18 @@ pub async fn check(
             }
         };
         let executor = executor_checks(config, remote.as_ref()).await;
-        (remote, streaming, wal, executor)
+        let standby = standby_checks(config, remote.as_ref()).await;
+        (remote, streaming, wal, (standby, executor))
     };
     let mut timed_out = false;
-    let (remote, streaming, wal, executor) = if timeout == 0 {
+    let (remote, streaming, wal, (standby, executor)) = if timeout == 0 {
         probes.await
     } else {
         match tokio::time::timeout(Duration::from_secs(timeout), probes).await {
             Ok(r) => r,
             Err(_) => {
                 timed_out = true;
-                (None, None, None, Vec::new())
+                (None, None, None, (Vec::new(), Vec::new()))
             }
         }
     };
@@ -924,6 +925,10 @@ pub async fn check(
         wal.as_ref(),
         &repo,
     );
+    // The primary/standby checks after wal_level, as Barman's check_postgres.
+    if let Some(at) = out.iter().position(|r| r.name == "wal_level") {
+        out.splice(at + 1..at + 1, standby);
+    }
     // The backup method's own checks, where Barman prints them.
     let at = out
         .iter()
@@ -970,6 +975,55 @@ fn major_of(version_num: u32) -> u32 {
     } else {
         version_num / 100 * 100
     }
+}
+
+/// Barman's checks of a primary/standby configuration (`primary_conninfo` set):
+/// `PostgreSQL server is standby`, `Primary server is not a standby` and `Primary and
+/// standby have same system ID`.
+async fn standby_checks(config: &ServerConfig, remote: Option<&RemoteStatus>) -> Vec<CheckResult> {
+    let mut out = Vec::new();
+    let Some(text) = config.options().primary_conninfo.as_deref() else {
+        return out;
+    };
+    let Some(remote) = remote.filter(|r| r.server_txt_version.is_some()) else {
+        return out;
+    };
+    let standby = remote.is_in_recovery == Some(true);
+    out.push(CheckResult::new(
+        "PostgreSQL server is standby",
+        standby,
+        (!standby)
+            .then(|| "conninfo should point to a standby server if primary_conninfo is set".into()),
+    ));
+    let primary = match crate::postgres::ConnInfo::parse(text) {
+        Ok(ci) => PgServer::connect(&ci, "barman").await.ok(),
+        Err(_) => None,
+    };
+    let (in_recovery, systemid) = match &primary {
+        Some(p) => (
+            p.is_in_recovery().await.ok(),
+            p.system_identifier().await.ok(),
+        ),
+        None => (None, None),
+    };
+    out.push(CheckResult::new(
+        "Primary server is not a standby",
+        in_recovery == Some(false),
+        (in_recovery != Some(false)).then(|| {
+            if primary.is_none() {
+                "cannot connect to the primary (primary_conninfo)".into()
+            } else {
+                "primary_conninfo should point to a primary server, not a standby".into()
+            }
+        }),
+    ));
+    let same = systemid.is_some() && systemid == remote.systemid;
+    out.push(CheckResult::new(
+        "Primary and standby have same system ID",
+        same,
+        (!same).then(|| "primary_conninfo and conninfo should point to primary and standby servers which share the same system identifier".into()),
+    ));
+    out
 }
 
 /// The checks Barman's backup executor adds for the server's method: for `postgres`,

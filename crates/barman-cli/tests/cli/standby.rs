@@ -44,6 +44,29 @@ fn standby_backup(method: &str) {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("set primary_conninfo"), "{err}");
 
+    // Barman's primary/standby checks.
+    let (_, out, _) = barman(&site.conf, &["check", "pg"]);
+    for ok in [
+        "PostgreSQL server is standby: OK",
+        "Primary server is not a standby: OK",
+        "Primary and standby have same system ID: OK",
+    ] {
+        assert!(out.contains(ok), "{ok}: {out}");
+    }
+    let swapped = site.pg.dir().join("swapped.conf");
+    std::fs::write(
+        &swapped,
+        text.replace(
+            &format!("conninfo = {primary_ci}"),
+            &format!("conninfo = {primary_ci}\nprimary_conninfo = {standby_ci}"),
+        ),
+    )
+    .unwrap();
+    let (code, out, _) = barman(&swapped, &["check", "pg"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("PostgreSQL server is standby: FAILED (conninfo should point to a standby server if primary_conninfo is set)"), "{out}");
+    assert!(out.contains("Primary server is not a standby: FAILED (primary_conninfo should point to a primary server, not a standby)"), "{out}");
+
     // The standby has replayed everything the primary committed.
     let expected = site.digest();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
