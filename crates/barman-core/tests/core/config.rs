@@ -787,13 +787,11 @@ mod rules {
             err("[pg]\nconninfo = x\nssh_command = ssh pg\nbackup_method = snapshot\n")
                 .contains("snapshot_disks option is required")
         );
-        // Inactive servers are not checked, as in Barman; passive nodes are, for what
-        // barman-rs cannot do: it does not synchronise them yet (trust, point 14).
+        // Inactive servers are not checked, as in Barman; nor are passive nodes' missing
+        // connection strings: they follow their primary.
         assert!(load("[pg]\nactive = off\n").is_ok());
-        assert!(
-            err("[pg]\nprimary_ssh_command = ssh other-barman\n")
-                .contains("passive nodes (primary_ssh_command) are not supported yet")
-        );
+        let passive = load("[pg]\nprimary_ssh_command = ssh other-barman\n").unwrap();
+        assert!(passive.server("pg").unwrap().disabled().is_none());
     }
 
     #[test]
