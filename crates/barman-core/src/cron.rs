@@ -144,28 +144,43 @@ pub fn run_with_jobs(
     local: &TimeZone,
     jobs: usize,
 ) -> Vec<(String, CronOutcome)> {
+    let results = std::sync::Mutex::new(Vec::new());
+    run_each(config, now, local, jobs, &|i, name, outcome| {
+        if let Ok(mut r) = results.lock() {
+            r.push((i, name.to_owned(), outcome));
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _, _)| *i);
+    results.into_iter().map(|(_, n, o)| (n, o)).collect()
+}
+
+/// [`run_with_jobs`] handing each server's outcome to `each` (with the server's rank in
+/// name order) as soon as it is known, from the worker that produced it: what follows
+/// a server's cron (starting its receive-wal, say) does not wait for the slowest server.
+pub fn run_each(
+    config: &Config,
+    now: Timestamp,
+    local: &TimeZone,
+    jobs: usize,
+    each: &(dyn Fn(usize, &str, CronOutcome) + Sync),
+) {
     let mut names: Vec<&str> = config.server_names().collect();
     names.sort_unstable();
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results = std::sync::Mutex::new(Vec::with_capacity(names.len()));
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, names.len().max(1)) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(name) = names.get(i) else { break };
-                    if let Some(outcome) = one(config, name, now, local)
-                        && let Ok(mut r) = results.lock()
-                    {
-                        r.push((i, (*name).to_owned(), outcome));
+                    if let Some(outcome) = one(config, name, now, local) {
+                        each(i, name, outcome);
                     }
                 }
             });
         }
     });
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(i, _, _)| *i);
-    results.into_iter().map(|(_, n, o)| (n, o)).collect()
 }
 
 /// `cron` for server `name`; `None` when there is no such server.

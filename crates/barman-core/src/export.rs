@@ -154,7 +154,10 @@ fn required_wals(archive: &WalArchive, info: &BackupInfo) -> Result<Vec<(WalFile
     };
     let size = info.xlog_segment_size;
     let path = archive.xlogdb_path().to_owned();
-    let text = fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+    let text = {
+        let _lock = archive.xlogdb_lock()?;
+        fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?
+    };
     let mut lines = std::collections::BTreeMap::new();
     for line in text.lines() {
         if let Some(name) = line.split_whitespace().next() {
@@ -240,12 +243,18 @@ pub fn export_backup(
         let _ = fs::remove_file(&tmp);
         return Err(e);
     }
-    let sum = checksum8(&tmp)?;
-    let ext = compression.map_or(".tar", ExportCompression::extension);
-    let dest = output.join(format!("backup-export-{name}-{id}-{now_utc}-{sum}{ext}"));
-    fs::rename(&tmp, &dest).map_err(|e| Error::io("renaming", &tmp, e))?;
-    crate::fsutil::sync_dir(output)?;
-    Ok(dest)
+    let finished = (|| {
+        let sum = checksum8(&tmp)?;
+        let ext = compression.map_or(".tar", ExportCompression::extension);
+        let dest = output.join(format!("backup-export-{name}-{id}-{now_utc}-{sum}{ext}"));
+        fs::rename(&tmp, &dest).map_err(|e| Error::io("renaming", &tmp, e))?;
+        crate::fsutil::sync_dir(output)?;
+        Ok(dest)
+    })();
+    if finished.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    finished
 }
 
 fn write_tarball(
@@ -591,7 +600,38 @@ pub fn import_backup(
         }
         staged_wals.push(p);
     }
-    // Into place: the files, the links, the WAL, then backup.info.
+    // Every WAL file from the backup's first to its last is there: a backup without
+    // them cannot be made consistent.
+    if let (Some(begin), Some(end)) = (info.begin_wal, info.end_wal) {
+        for seg in SegmentName::range(begin, end, info.xlog_segment_size) {
+            let p = stage
+                .join("wals")
+                .join(seg.hash_dir())
+                .join(seg.to_string());
+            if !staged_wals.contains(&p) {
+                return Err(refused(
+                    Refusal::Damaged,
+                    format!(
+                        "Exported tarball lacks WAL file {seg}, required for backup {id} to be consistent"
+                    ),
+                ));
+            }
+        }
+    } else {
+        return Err(refused(
+            Refusal::Damaged,
+            format!("backup {id}: its backup.info names no begin_wal or end_wal"),
+        ));
+    }
+    // The tarball's own metadata inside backup/ (an older layout's backup.info) is not
+    // this catalogue's: it is written below, from the checked one.
+    let _ = fs::remove_file(stage.join("backup/backup.info"));
+    // Into place: STARTED metadata first (a crash leaves a backup the catalogue shows,
+    // FAILED once this process is gone, which delete removes), the files, the links,
+    // the WAL, then DONE.
+    let mut started = info.clone();
+    started.status = BackupStatus::Started;
+    repo.write_info(&started)?;
     for t in info.tablespaces.iter().flatten() {
         let link = stage.join("backup/data/pg_tblspc").join(t.oid.to_string());
         if stage.join("backup/data/pg_tblspc").is_dir() {
@@ -599,24 +639,23 @@ pub fn import_backup(
                 .map_err(|e| Error::io("linking", &link, e))?;
         }
     }
-    fs::rename(stage.join("backup"), &base).map_err(|e| Error::io("moving", &base, e))?;
-    crate::fsutil::sync_dir(&parent)?;
+    let undo = |e: Error| {
+        let _ = fs::remove_dir_all(&base);
+        let _ = repo.remove_meta(id);
+        e
+    };
+    fs::rename(stage.join("backup"), &base).map_err(|e| undo(Error::io("moving", &base, e)))?;
+    crate::fsutil::sync_dir(&parent).map_err(|e| undo(e.into()))?;
     let archive = WalArchive::for_server(global, server);
     let mut archived = 0;
     for p in &staged_wals {
         match archive.put_wal(p) {
             Ok(crate::archive::PutOutcome::Archived(_)) => archived += 1,
             Ok(_) => {}
-            Err(e) => {
-                let _ = fs::remove_dir_all(&base);
-                return Err(e);
-            }
+            Err(e) => return Err(undo(e)),
         }
     }
-    if let Err(e) = repo.write_info(&info) {
-        let _ = fs::remove_dir_all(&base);
-        return Err(e);
-    }
+    repo.write_info(&info).map_err(undo)?;
     drop(id_lock);
     if let Err(e) = ServerBackups::for_server(global, server)
         .keep(&id.to_string(), KeepAction::Keep(KeepTarget::Standalone))

@@ -250,6 +250,8 @@ pub fn sync_info(
     }
     let archive = WalArchive::for_server(global, server);
     let path = archive.xlogdb_path().to_owned();
+    // Read under the xlog.db lock, as Barman: never half of a line being appended.
+    let _xlogdb_lock = archive.xlogdb_lock()?;
     let mut wals = Vec::new();
     let (mut last_pos, mut last_name) = (0u64, String::new());
     match std::fs::File::open(&path) {
@@ -258,11 +260,19 @@ pub fn sync_info(
         Ok(mut f) => {
             // Barman's set_sync_starting_point.
             let mut start = 0u64;
-            if let Some(pos) = last_position {
-                let mut name = [0u8; 24];
+            // Barman compares the 24 bytes there; the line's first field says the same
+            // for every kind of WAL file name (a .history or .backup one too).
+            if let (Some(pos), Some(lw)) = (last_position, last_wal) {
+                let mut line = Vec::new();
                 if f.seek(SeekFrom::Start(pos)).is_ok()
-                    && f.read_exact(&mut name).is_ok()
-                    && Some(&name[..]) == last_wal.map(str::as_bytes)
+                    && std::io::BufReader::new(&mut f)
+                        .take(256)
+                        .read_until(b'\n', &mut line)
+                        .is_ok()
+                    && line
+                        .split(|b| b.is_ascii_whitespace())
+                        .next()
+                        .is_some_and(|first| first == lw.as_bytes())
                 {
                     start = pos;
                 }
@@ -536,17 +546,10 @@ pub async fn sync_backup(
         .map_err(|_| sync_error(format!("invalid backup id '{backup}'")))?;
     let primary = load_primary_info(server)?;
     let repo = BackupRepo::for_server(global, server);
-    let local = repo.read_info_async(id).await.ok();
-    match check_sync_required(server, &primary, id, local.as_ref())? {
-        SyncNeed::Copy => {}
-        SyncNeed::NothingToDo(why) => return Ok(SyncBackupOutcome::NothingToDo(why)),
-        SyncNeed::Delete(why) => {
-            crate::catalogue::ServerBackups::for_server(global, server).delete(backup)?;
-            return Ok(SyncBackupOutcome::Deleted(why));
-        }
-    }
+    // Decided under the lock, from the backup.info as it is then: another sync-backup
+    // of this backup may have just finished (or be copying).
     let lock_file = lock_path(global, &format!(".{}-{id}-sync-backup.lock", server.name()));
-    let Some(_lock) = Lock::try_acquire(&lock_file)? else {
+    let Some(lock) = Lock::try_acquire(&lock_file)? else {
         return Err(Error::refused(
             Refusal::Busy,
             format!(
@@ -555,6 +558,18 @@ pub async fn sync_backup(
             ),
         ));
     };
+    let local = repo.read_info_async(id).await.ok();
+    match check_sync_required(server, &primary, id, local.as_ref())? {
+        SyncNeed::Copy => {}
+        SyncNeed::NothingToDo(why) => return Ok(SyncBackupOutcome::NothingToDo(why)),
+        SyncNeed::Delete(why) => {
+            // The delete takes the backup's own lock.
+            drop(lock);
+            crate::catalogue::ServerBackups::for_server(global, server).delete(backup)?;
+            return Ok(SyncBackupOutcome::Deleted(why));
+        }
+    }
+    let _lock = lock;
     let remote = &primary["backups"][id.to_string()];
     let remote_dir = primary["config"]["basebackups_directory"]
         .as_str()
@@ -791,6 +806,44 @@ pub async fn plan(global: &GlobalConfig, server: &ServerConfig) -> Result<SyncPl
     }
     plan.wals = primary["wals"].as_array().is_some_and(|w| !w.is_empty());
     Ok(plan)
+}
+
+/// `cron`'s part for a passive server: [`plan`] under the server's
+/// `.<server>-cron.lock` (as Barman's `sync_cron` runs under its `ServerCronLock`, so
+/// two crons never plan, and start copies, at once), within `timeout` (a primary that
+/// does not answer must not hold cron). `Ok(None)`: another cron holds the lock.
+///
+/// # Errors
+///
+/// Those of [`plan`]; the timeout.
+pub fn cron_plan(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    timeout: std::time::Duration,
+) -> Result<Option<SyncPlan>> {
+    let lock_file = lock_path(global, &format!(".{}-cron.lock", server.name()));
+    let Some(_lock) = Lock::try_acquire(&lock_file)? else {
+        return Ok(None);
+    };
+    // Its own runtime: plan() reads the catalogue with the blocking helpers, which
+    // must not run inside crate::wait's executor.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting", "a runtime", e))?;
+    rt.block_on(async {
+        match tokio::time::timeout(timeout, plan(global, server)).await {
+            Ok(r) => r.map(Some),
+            Err(_) => Err(Error::refused(
+                Refusal::ServerState,
+                format!(
+                    "the primary of server {} did not answer sync-info within {} s",
+                    server.name(),
+                    timeout.as_secs()
+                ),
+            )),
+        }
+    })
 }
 
 #[cfg(test)]

@@ -57,6 +57,10 @@ pub fn switch(ctx: &Context, args: &SwitchArgs) -> ExitCode {
             let m = model.unwrap_or_default();
             ctx.info(format!("Applying model '{m}' to server '{server}'"));
             for (option, old, new) in changed {
+                let (old, new) = (
+                    update::shown_value(&option, &old),
+                    update::shown_value(&option, &new),
+                );
                 ctx.info(format!(
                     "Changing value of option '{option}' for server '{server}' from '{old}' to '{new}' through the model '{m}'"
                 ));
@@ -74,10 +78,7 @@ pub fn update(ctx: &Context, args: &UpdateArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             crate::error(e);
-            return fail(format!(
-                "Aborting config-update: invalid section {}",
-                args.json_changes
-            ));
+            return fail("Aborting config-update: nothing was changed");
         }
     };
     if let Err(e) = update::enqueue(&ctx.config, &sets) {
@@ -99,8 +100,8 @@ pub(crate) fn apply(ctx: &Context) -> Result<Vec<String>, ExitCode> {
                     "Changing value of option '{}' for section '{}' from '{}' to '{}' through config-update.",
                     c.key,
                     c.section,
-                    c.old.as_deref().unwrap_or("None"),
-                    c.new
+                    update::shown_value(&c.key, c.old.as_deref().unwrap_or("None")),
+                    update::shown_value(&c.key, &c.new)
                 ));
                 if !sections.contains(&c.section) {
                     sections.push(c.section);

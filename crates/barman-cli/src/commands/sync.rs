@@ -127,9 +127,14 @@ pub(crate) fn cron(ctx: &Context, server: &str, keep_descriptors: bool) -> Resul
         return Ok(());
     };
     let global = ctx.config.global();
-    let plan = runtime()
-        .block_on(sync::plan(global, sc))
-        .map_err(|e| format!("Failed to retrieve the primary node status: {e}"))?;
+    let plan = match sync::cron_plan(global, sc, std::time::Duration::from_secs(120)) {
+        Ok(Some(plan)) => plan,
+        Ok(None) => {
+            ctx.info(format!("{server}: another cron is running, skipped"));
+            return Ok(());
+        }
+        Err(e) => return Err(format!("Failed to retrieve the primary node status: {e}")),
+    };
     for w in &plan.warnings {
         crate::warning(w);
     }

@@ -137,6 +137,28 @@ fn invalid(message: String) -> Error {
     Error::refused(Refusal::InvalidRequest, message)
 }
 
+/// A value as a message may show it: connection strings with their passwords masked.
+pub fn shown_value(key: &str, value: &str) -> String {
+    if key.ends_with("conninfo") {
+        crate::secrets::mask_conninfo(value)
+    } else {
+        value.to_owned()
+    }
+}
+
+/// A section of `config-update`'s JSON as an error names it, passwords masked.
+fn shown(section: &Json) -> String {
+    let mut v = section.clone();
+    if let Some(o) = v.as_object_mut() {
+        for (k, val) in o.iter_mut() {
+            if let Json::String(text) = val {
+                *text = shown_value(k, text);
+            }
+        }
+    }
+    v.to_string()
+}
+
 /// The value of `key` written in `section` itself (not inherited), with its file.
 fn own_value<'a>(config: &'a Config, section: &str, key: &str) -> Option<&'a super::IniValue> {
     let ini = config.ini();
@@ -168,7 +190,10 @@ pub fn parse_changes(config: &Config, json: &str) -> Result<Vec<ConfigChangeSet>
     let mut sets = Vec::new();
     for section in list {
         let Some(obj) = section.as_object() else {
-            return Err(invalid(format!("Invalid section {section}: not an object")));
+            return Err(invalid(format!(
+                "Invalid section {}: not an object",
+                shown(section)
+            )));
         };
         let mut obj: Map<String, Json> = obj.clone();
         let scope = obj.remove("scope");
@@ -176,7 +201,8 @@ pub fn parse_changes(config: &Config, json: &str) -> Result<Vec<ConfigChangeSet>
             Some(s @ ("server" | "model")) => s,
             _ => {
                 return Err(invalid(format!(
-                    "Invalid section {section}: 'scope' is invalid: '{}'. It should be either 'server' or 'model'.",
+                    "Invalid section {}: 'scope' is invalid: '{}'. It should be either 'server' or 'model'.",
+                    shown(section),
                     scope
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| "None".into())
@@ -190,12 +216,14 @@ pub fn parse_changes(config: &Config, json: &str) -> Result<Vec<ConfigChangeSet>
         };
         let Some(name) = obj.remove(name_key) else {
             return Err(invalid(format!(
-                "Invalid section {section}: '{name_key}' is missing."
+                "Invalid section {}: '{name_key}' is missing.",
+                shown(section)
             )));
         };
         let Some(name) = name.as_str().map(str::to_owned) else {
             return Err(invalid(format!(
-                "Invalid section {section}: '{name_key}' is not a string."
+                "Invalid section {}: '{name_key}' is not a string.",
+                shown(section)
             )));
         };
         if name.is_empty()
@@ -205,20 +233,23 @@ pub fn parse_changes(config: &Config, json: &str) -> Result<Vec<ConfigChangeSet>
             || name.contains(['[', ']', '\n', '\r', '%'])
         {
             return Err(invalid(format!(
-                "Invalid section {section}: '{name}' cannot be a {scope} name."
+                "Invalid section {}: '{name}' cannot be a {scope} name.",
+                shown(section)
             )));
         }
         let is_server = config.server(&name).is_some();
         let is_model = config.model(&name).is_some();
         if scope == "server" && is_model {
             return Err(invalid(format!(
-                "Invalid section {section}: '{name}' is a model, not a server."
+                "Invalid section {}: '{name}' is a model, not a server.",
+                shown(section)
             )));
         }
         if scope == "model" {
             if is_server {
                 return Err(invalid(format!(
-                    "Invalid section {section}: '{name}' is a server, not a model."
+                    "Invalid section {}: '{name}' is a server, not a model.",
+                    shown(section)
                 )));
             }
             if !is_model {
@@ -226,7 +257,8 @@ pub fn parse_changes(config: &Config, json: &str) -> Result<Vec<ConfigChangeSet>
                     .or_insert_with(|| Json::String("on".into()));
                 if !obj.contains_key("cluster") {
                     return Err(invalid(format!(
-                        "Invalid section {section}: new model but 'cluster' is missing."
+                        "Invalid section {}: new model but 'cluster' is missing.",
+                        shown(section)
                     )));
                 }
             }
@@ -386,12 +418,21 @@ pub fn edit_ini(text: &str, section: &str, key: &str, value: &str) -> String {
 /// Writes `text` into `path` atomically, keeping the file's permissions (0600 for a
 /// new file).
 fn write_file(path: &str, text: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let p = Path::new(path);
-    let mode = std::fs::metadata(p).map_or(0o600, |m| m.permissions().mode() & 0o7777);
-    crate::fsutil::write_persist(p, text.as_bytes())?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io("setting the permissions of", p, e))?;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // A file managed through a link (configuration management) stays a link: the file
+    // it points to is the one replaced, with its mode, owner and group.
+    let p = std::fs::canonicalize(path).unwrap_or_else(|_| Path::new(path).to_owned());
+    let before = std::fs::metadata(&p).ok();
+    crate::fsutil::write_persist(&p, text.as_bytes())?;
+    let mode = before
+        .as_ref()
+        .map_or(0o600, |m| m.permissions().mode() & 0o7777);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::io("setting the permissions of", &p, e))?;
+    if let Some(m) = &before {
+        // Only root can give a file away; anyone else keeps it theirs.
+        let _ = std::os::unix::fs::chown(&p, Some(m.uid()), Some(m.gid()));
+    }
     let dir = p.parent().unwrap_or(Path::new("."));
     crate::fsutil::sync_dir(dir)?;
     Ok(())
@@ -473,6 +514,18 @@ pub fn apply_queue(config: &Config) -> Result<Vec<AppliedChange>> {
     let mut applied = Vec::new();
     let mut current = reload(config, &base)?;
     while let Some(set) = queue.first().cloned() {
+        // The queue may come from elsewhere (Barman's config-update): checked again.
+        for c in &set.changes {
+            if c.value.contains(['\n', '\r', '\0'])
+                || c.key.contains(['\n', '\r', '=', '[', ']'])
+                || set.section.contains(['\n', '\r', '[', ']'])
+            {
+                return Err(invalid(format!(
+                    "{path}: a queued change of [{}] holds a line break or a bracket: refused, left in the queue",
+                    set.section
+                )));
+            }
+        }
         let mut files = BTreeMap::new();
         edit_files(&base, &mut files, &set)?;
         let after = validate(&current, &base, &files)?;
