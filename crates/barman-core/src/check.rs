@@ -1033,10 +1033,24 @@ async fn standby_checks(config: &ServerConfig, remote: Option<&RemoteStatus>) ->
 /// anything.
 async fn executor_checks(config: &ServerConfig, remote: Option<&RemoteStatus>) -> Vec<CheckResult> {
     let mut out = Vec::new();
-    if !config.active() || config.is_passive() {
+    if !config.active() {
         return out;
     }
-    match config.backup_method() {
+    // A passive node's executor checks the ssh connection to its primary Barman host.
+    let (method, ssh_command, ssh_hint) = if config.is_passive() {
+        (
+            "rsync",
+            config.options().primary_ssh_command.as_deref(),
+            "Barman primary node",
+        )
+    } else {
+        (
+            config.backup_method(),
+            config.options().ssh_command.as_deref(),
+            "PostgreSQL server",
+        )
+    };
+    match method {
         "postgres" => {
             let program = crate::backup::find_program(
                 "pg_basebackup",
@@ -1088,7 +1102,7 @@ async fn executor_checks(config: &ServerConfig, remote: Option<&RemoteStatus>) -
             }
         }
         "rsync" => {
-            let Some(cmd) = config.options().ssh_command.as_deref() else {
+            let Some(cmd) = ssh_command else {
                 return out;
             };
             let result = match barman_transport::SshCommand::new(cmd) {
@@ -1097,11 +1111,7 @@ async fn executor_checks(config: &ServerConfig, remote: Option<&RemoteStatus>) -
             };
             match result {
                 Ok(o) if o.code == Some(0) => {
-                    out.push(CheckResult::new(
-                        "ssh",
-                        true,
-                        Some("PostgreSQL server".into()),
-                    ));
+                    out.push(CheckResult::new("ssh", true, Some(ssh_hint.into())));
                     if !o.stdout.is_empty() {
                         out.push(CheckResult::new(
                             "ssh output clean",

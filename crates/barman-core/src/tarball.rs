@@ -269,8 +269,17 @@ pub(crate) fn unpack(
                     .map_err(|e| Error::io("syncing", &target, e))?;
             }
             done.files += 1;
+        } else if kind.is_hard_link() {
+            return Err(refuse("is a hard link, which no backup holds"));
+        } else if !(kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink())
+        {
+            // Devices, fifos and the like have no place in a backup: refused, never
+            // skipped without a word.
+            return Err(refuse("is neither a file, a directory nor a link"));
         }
-        // Other kinds (devices, fifos, hard links) have no place in a data directory.
     }
     if fsync {
         if let Some(up) = dest.parent() {
@@ -468,5 +477,38 @@ mod tests {
         assert!(e.contains("escapes") && e.contains("../../escaped"), "{e}");
         assert!(!dir.path().join("escaped").exists());
         assert_eq!(backup_tars(dir.path()).unwrap()[1].oid, Some(16384));
+    }
+
+    /// A hard link, a fifo or a device member is refused, never skipped without a word.
+    #[test]
+    fn unpack_refuses_what_no_backup_holds() {
+        for (kind, why) in [
+            (tar::EntryType::Link, "is a hard link"),
+            (
+                tar::EntryType::Fifo,
+                "is neither a file, a directory nor a link",
+            ),
+            (
+                tar::EntryType::Char,
+                "is neither a file, a directory nor a link",
+            ),
+        ] {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(kind);
+            h.set_size(0);
+            h.set_mode(0o600);
+            h.set_path("data/odd").unwrap();
+            if kind == tar::EntryType::Link {
+                h.set_link_name("data/PG_VERSION").unwrap();
+            }
+            h.set_cksum();
+            b.append(&h, &b""[..]).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let tar = dir.path().join("odd.tar");
+            std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
+            let err = unpack(&tar, &dir.path().join("out"), &|_| false, false).unwrap_err();
+            assert!(err.to_string().contains(why), "{kind:?}: {err}");
+        }
     }
 }

@@ -152,6 +152,9 @@ fn a_passive_node_follows_its_primary_and_recovers_from_it() {
         }
     }
 
+    // check tries the ssh connection to the primary, as Barman's passive executor.
+    let (_, out, _) = barman(&conf, &["check", "pg"]);
+    assert!(out.contains("\tssh: OK (Barman primary node)"), "{out}");
     // A passive node takes no backup of its own.
     let (code, _, err) = barman(&conf, &["backup", "pg"]);
     assert_eq!(code, 1, "{err}");
