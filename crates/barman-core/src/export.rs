@@ -137,10 +137,6 @@ fn identity_text(repo: &BackupRepo, server: &str) -> Result<serde_json::Value> {
     })
 }
 
-fn pretty4(v: &serde_json::Value) -> String {
-    crate::json_pretty4(v)
-}
-
 /// The WAL segments a backup needs, first to last, and the xlog.db lines naming them.
 fn required_wals(archive: &WalArchive, info: &BackupInfo) -> Result<Vec<(WalFileName, String)>> {
     let (Some(begin), Some(end)) = (info.begin_wal, info.end_wal) else {
@@ -301,7 +297,12 @@ fn write_tarball(
         h.set_cksum();
         tar.append_data(&mut h, name, bytes)
     };
-    add_bytes(&mut tar, "identity.json", pretty4(identity).as_bytes()).map_err(bad)?;
+    add_bytes(
+        &mut tar,
+        "identity.json",
+        crate::json_pretty4(identity).as_bytes(),
+    )
+    .map_err(bad)?;
     add_bytes(&mut tar, "backup.info", info.to_string().as_bytes()).map_err(bad)?;
     let system = serde_json::json!({
         "barman_ver": crate::BARMAN_VERSION,
@@ -309,7 +310,12 @@ fn write_tarball(
         "python_ver": "n/a (barman-rs)",
         "timestamp": jiff::Timestamp::now().to_string(),
     });
-    add_bytes(&mut tar, "barman.json", pretty4(&system).as_bytes()).map_err(bad)?;
+    add_bytes(
+        &mut tar,
+        "barman.json",
+        crate::json_pretty4(&system).as_bytes(),
+    )
+    .map_err(bad)?;
     tar.append_dir_all("backup", repo.backup_path(info.id))
         .map_err(bad)?;
     let mut xlogdb = String::new();

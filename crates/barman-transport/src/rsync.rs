@@ -260,27 +260,7 @@ impl Rsync {
     /// cannot be started; [`Error::Command`] when it fails (retryable for network
     /// failures).
     pub async fn copy_tree(&self, src: &RsyncPath, dst: &RsyncPath) -> Result<()> {
-        let ssh = match (src.ssh(), dst.ssh()) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Config {
-                    what: "rsync paths",
-                    value: format!("{} -> {}", src.arg(), dst.arg()),
-                    reason: "at most one side can be remote".into(),
-                });
-            }
-            (a, b) => a.or(b),
-        };
-        if let RsyncPath::Local(d) = dst {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(d)
-                .map_err(|source| Error::Copy {
-                    path: d.clone(),
-                    source,
-                })?;
-        }
+        let ssh = prepare_sides(src, dst)?;
         let base = self.base_args(ssh)?;
         if self.workers <= 1 {
             let mut args = base;
@@ -301,25 +281,10 @@ impl Rsync {
 
         let files = self.list(src).await?;
         let lists = partition(files, self.workers);
-        let tmp = tempfile::Builder::new()
-            .prefix("barman-rsync.")
-            .tempdir()
-            .map_err(|source| Error::Copy {
-                path: std::env::temp_dir(),
-                source,
-            })?;
+        let tmp = list_dir()?;
         let mut runs = Vec::new();
         for (i, list) in lists.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
-            let path = tmp.path().join(format!("files.{i}"));
-            let mut content = Vec::new();
-            for name in list {
-                content.extend_from_slice(name.as_bytes());
-                content.push(0);
-            }
-            std::fs::write(&path, content).map_err(|source| Error::Copy {
-                path: path.clone(),
-                source,
-            })?;
+            let path = write_list(&tmp, &format!("files.{i}"), list)?;
             let mut args = base.clone();
             args.push(format!("--files-from={}", path.display()));
             args.push("--from0".into());
@@ -355,44 +320,9 @@ impl Rsync {
         dst: &RsyncPath,
         files: &[String],
     ) -> Result<()> {
-        let ssh = match (src.ssh(), dst.ssh()) {
-            (Some(_), Some(_)) => {
-                return Err(Error::Config {
-                    what: "rsync paths",
-                    value: format!("{} -> {}", src.arg(), dst.arg()),
-                    reason: "at most one side can be remote".into(),
-                });
-            }
-            (a, b) => a.or(b),
-        };
-        if let RsyncPath::Local(d) = dst {
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(d)
-                .map_err(|source| Error::Copy {
-                    path: d.clone(),
-                    source,
-                })?;
-        }
-        let tmp = tempfile::Builder::new()
-            .prefix("barman-rsync.")
-            .tempdir()
-            .map_err(|source| Error::Copy {
-                path: std::env::temp_dir(),
-                source,
-            })?;
-        let list = tmp.path().join("files");
-        let mut content = Vec::new();
-        for name in files {
-            content.extend_from_slice(name.as_bytes());
-            content.push(0);
-        }
-        std::fs::write(&list, content).map_err(|source| Error::Copy {
-            path: list.clone(),
-            source,
-        })?;
+        let ssh = prepare_sides(src, dst)?;
+        let tmp = list_dir()?;
+        let list = write_list(&tmp, "files", files)?;
         let mut args = self.base_args(ssh)?;
         args.push(format!("--files-from={}", list.display()));
         args.push("--from0".into());
@@ -401,6 +331,59 @@ impl Rsync {
         self.run(args).await?;
         Ok(())
     }
+}
+
+/// The remote side of a copy (at most one may be remote); a local destination is
+/// created (mode 0700) if missing.
+fn prepare_sides<'a>(src: &'a RsyncPath, dst: &'a RsyncPath) -> Result<Option<&'a SshCommand>> {
+    let ssh = match (src.ssh(), dst.ssh()) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Config {
+                what: "rsync paths",
+                value: format!("{} -> {}", src.arg(), dst.arg()),
+                reason: "at most one side can be remote".into(),
+            });
+        }
+        (a, b) => a.or(b),
+    };
+    if let RsyncPath::Local(d) = dst {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(d)
+            .map_err(|source| Error::Copy {
+                path: d.clone(),
+                source,
+            })?;
+    }
+    Ok(ssh)
+}
+
+/// A private temporary directory for `--files-from` lists.
+fn list_dir() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("barman-rsync.")
+        .tempdir()
+        .map_err(|source| Error::Copy {
+            path: std::env::temp_dir(),
+            source,
+        })
+}
+
+/// Writes `names` NUL-separated (`--from0`) into `dir/file`; returns its path.
+fn write_list(dir: &tempfile::TempDir, file: &str, names: &[String]) -> Result<PathBuf> {
+    let path = dir.path().join(file);
+    let mut content = Vec::new();
+    for name in names {
+        content.extend_from_slice(name.as_bytes());
+        content.push(0);
+    }
+    std::fs::write(&path, content).map_err(|source| Error::Copy {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }
 
 /// Splits files into `n` lists of about equal total size (largest first, each to the

@@ -35,11 +35,6 @@ pub fn switch(ctx: &Context, args: &SwitchArgs) -> ExitCode {
         (None, false) => return fail("Either a model name or '--reset' flag need to be given"),
     };
     let server = &args.server;
-    if let Some(m) = model
-        && ctx.config.model(m).is_none()
-    {
-        return fail(format!("Unknown model '{m}'"));
-    }
     match update::switch_model(&ctx.config, server, model) {
         Ok(ModelSwitch::Reset) => {
             ctx.info(format!(
