@@ -160,6 +160,11 @@ impl WalArchive {
         self.wal_delete_hooks.clone()
     }
 
+    /// The objects of the repository this archive stores into.
+    pub fn repository(&self) -> &Repository {
+        &self.repository
+    }
+
     /// Where an archived file lives: `wals/<hash dir>/<name>` (history files at the top).
     pub fn path_of(&self, name: &WalFileName) -> PathBuf {
         let hash = name.hash_dir();
@@ -343,7 +348,7 @@ impl WalArchive {
                     size,
                     time: mtime_secs(&meta),
                     compression: self.compression_name.clone(),
-                    encryption: None,
+                    encryption: self.repository.gpg().name().map(str::to_owned),
                 };
                 let _lock = self.xlogdb_lock()?;
                 // A rebuild of xlog.db may have listed it already.
@@ -606,16 +611,23 @@ fn remove_durably(path: &Path) -> Result<()> {
 }
 
 /// The xlog.db line of the archived file at `path`: its size and mtime as stored, its
-/// compression from its magic bytes (Barman's `WalFileInfo.from_file`).
+/// compression and encryption from its magic bytes (Barman's `WalFileInfo.from_file`).
 fn entry_for_file(name: WalFileName, path: &Path) -> Result<XlogDbEntry> {
     let meta = fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
-    let codec = file_codec(path).map_err(|e| Error::io("reading", path, e))?;
+    let mut prefix = Vec::with_capacity(repository::wal::MAGIC_LEN);
+    File::open(path)
+        .and_then(|f| {
+            f.take(repository::wal::MAGIC_LEN as u64)
+                .read_to_end(&mut prefix)
+        })
+        .map_err(|e| Error::io("reading", path, e))?;
+    let (compression, encryption) = repository::wal::stored_as(&prefix);
     Ok(XlogDbEntry {
         name,
         size: meta.len(),
         time: mtime_secs(&meta),
-        compression: (codec != Codec::None).then(|| codec.name().to_owned()),
-        encryption: None,
+        compression,
+        encryption,
     })
 }
 

@@ -121,6 +121,9 @@ pub struct RepoState {
     pub leftovers: Vec<PathBuf>,
     /// A `receive-wal` runs for the server (it holds its lock).
     pub receiver_running: bool,
+    /// With `encryption` set, Barman's `encryption` check: `None` when the settings
+    /// are valid and a test message was encrypted for the key, else why not.
+    pub encryption: Option<Option<String>>,
 }
 
 /// What the streaming connection (`streaming_conninfo`, a replication connection)
@@ -323,6 +326,15 @@ impl RepoState {
             incoming_files: count_files(o.incoming_wals_directory.as_deref()),
             streaming_files: count_files(o.streaming_wals_directory.as_deref()),
             directories_error,
+            encryption: {
+                let gpg = crate::encryption::Gpg::for_server(config);
+                gpg.encrypts().then(|| {
+                    gpg.test_encryption(config).err().map(|e| match e {
+                        crate::Error::Refused { reason, .. } => reason,
+                        other => format!("encryption test failed: {other}"),
+                    })
+                })
+            },
             ..RepoState::default()
         }
     }
@@ -597,6 +609,18 @@ pub fn evaluate(
         }),
         perfdata: Some(size),
     });
+    if let Some(failed) = &repo.encryption {
+        out.push(CheckResult {
+            name: "encryption".into(),
+            ok: failed.is_none(),
+            hint: Some(
+                failed
+                    .clone()
+                    .unwrap_or_else(|| "encryption test succeeded".into()),
+            ),
+            perfdata: None,
+        });
+    }
     let mut push = |name: &str, ok: bool, hint: Option<String>| {
         out.push(CheckResult::new(name, ok, hint));
     };

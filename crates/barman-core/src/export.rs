@@ -30,6 +30,7 @@ use sha2::Digest;
 use crate::archive::WalArchive;
 use crate::catalogue::{KeepAction, ServerBackups};
 use crate::config::{GlobalConfig, ServerConfig};
+use crate::encryption::Gpg;
 use crate::repo::BackupRepo;
 use crate::{Error, Refusal, Result};
 
@@ -467,12 +468,13 @@ pub fn import_backup(
     }
     let mut warnings = Vec::new();
     // The cluster first: identity.json leads the tarball.
-    let theirs = crate::tarball::read_member(tarball, "identity.json")?.ok_or_else(|| {
-        refused(
-            Refusal::Damaged,
-            "Exported tarball does not contain identity.json".to_owned(),
-        )
-    })?;
+    let theirs = crate::tarball::read_member(tarball, &Gpg::default(), "identity.json")?
+        .ok_or_else(|| {
+            refused(
+                Refusal::Damaged,
+                "Exported tarball does not contain identity.json".to_owned(),
+            )
+        })?;
     let theirs: serde_json::Value = serde_json::from_slice(&theirs).map_err(|e| {
         refused(
             Refusal::Damaged,
@@ -504,7 +506,7 @@ pub fn import_backup(
         .tempdir_in(&parent)
         .map_err(|e| Error::io("creating a staging directory in", &parent, e))?;
     let stage = staging.path();
-    crate::tarball::unpack(tarball, stage, &|_| false, true)?;
+    crate::tarball::unpack(tarball, &Gpg::default(), stage, &|_| false, true)?;
     for (part, dir) in [
         ("backup", true),
         ("backup.info", false),

@@ -5,7 +5,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
@@ -188,6 +188,29 @@ pub(crate) fn flock_holders(table: &str, meta: &fs::Metadata) -> Vec<u32> {
             .flatten()
         })
         .collect()
+}
+
+/// A program from `path_prefix` (colon-separated directories, searched first) or
+/// `PATH`.
+pub(crate) fn find_program(name: &str, path_prefix: Option<&str>) -> Result<PathBuf> {
+    let mut dirs: Vec<PathBuf> = path_prefix
+        .into_iter()
+        .flat_map(|p| p.split(':'))
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    #[allow(clippy::disallowed_methods)] // PATH lookup is what running a program means
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs.into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Program {
+            program: name.to_owned(),
+            status: "not found".into(),
+            detail: "not in path_prefix nor PATH".into(),
+        })
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub mod cron;
 pub mod datapage;
 #[cfg(feature = "postgres")]
 pub mod diagnose;
+pub mod encryption;
 mod error;
 pub mod export;
 mod fsutil;

@@ -11,6 +11,7 @@ use std::path::{Component, Path, PathBuf};
 
 use barman_wal::Codec;
 
+use crate::encryption::Gpg;
 use crate::{Error, Refusal, Result};
 
 /// One tar of a backup: the data directory's (`oid` `None`) or a tablespace's.
@@ -47,16 +48,36 @@ pub(crate) fn backup_tars(dir: &Path) -> Result<Vec<BackupTar>> {
     Ok(out)
 }
 
-fn open(path: &Path) -> Result<tar::Archive<impl Read>> {
+/// A tar archive read from a decoded (and, when encrypted, decrypted) stream.
+pub(crate) type Archive<'a> = tar::Archive<Box<dyn Read + 'a>>;
+
+/// Runs `body` over the tar at `path`, decrypted with `gpg` when it is encrypted and
+/// decompressed whatever its codec. With `whole`, the stream is then read to its end,
+/// so that the compression's checksum and the encryption's integrity check are
+/// verified even though a tar ends before its last padding.
+fn with_archive<T>(
+    path: &Path,
+    gpg: &Gpg,
+    whole: bool,
+    body: impl FnOnce(&mut Archive<'_>) -> Result<T>,
+) -> Result<T> {
     let file = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    let decoder =
-        Codec::decoder_detect(io::BufReader::with_capacity(1 << 20, file)).map_err(|e| {
-            Error::Wal {
-                path: path.to_owned(),
-                source: e,
-            }
-        })?;
-    Ok(tar::Archive::new(decoder))
+    gpg.with_plain(io::BufReader::with_capacity(1 << 20, file), path, |plain| {
+        let decoder =
+            Codec::decoder_detect(io::BufReader::with_capacity(1 << 20, plain)).map_err(|e| {
+                Error::Wal {
+                    path: path.to_owned(),
+                    source: e,
+                }
+            })?;
+        let mut archive: Archive<'_> = tar::Archive::new(Box::new(decoder));
+        let value = body(&mut archive)?;
+        if whole {
+            io::copy(&mut archive.into_inner(), &mut io::sink())
+                .map_err(|e| Error::io("reading", path, e))?;
+        }
+        Ok(value)
+    })
 }
 
 /// A member's path as a relative path of normal components (`./` dropped); `None` for
@@ -78,9 +99,20 @@ fn safe_relative(path: &Path) -> Option<PathBuf> {
 #[cfg(feature = "postgres")]
 pub(crate) fn for_each_file(
     path: &Path,
+    gpg: &Gpg,
     mut each: impl FnMut(&str, &mut dyn Read) -> Result<()>,
 ) -> Result<()> {
-    let mut archive = open(path)?;
+    with_archive(path, gpg, true, |archive| {
+        for_each_in(path, archive, &mut each)
+    })
+}
+
+#[cfg(feature = "postgres")]
+fn for_each_in(
+    path: &Path,
+    archive: &mut Archive<'_>,
+    each: &mut impl FnMut(&str, &mut dyn Read) -> Result<()>,
+) -> Result<()> {
     let bad = |e: io::Error| Error::io("reading", path, e);
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
@@ -104,21 +136,20 @@ pub(crate) fn for_each_file(
 }
 
 /// The content of member `name` of the tar at `path`, `None` when it has none.
-pub(crate) fn read_member(path: &Path, name: &str) -> Result<Option<Vec<u8>>> {
-    let mut found = None;
-    let mut archive = open(path)?;
-    let bad = |e: io::Error| Error::io("reading", path, e);
-    for entry in archive.entries().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
-        let member = entry.path().map_err(bad)?.into_owned();
-        if safe_relative(&member).is_some_and(|p| p == Path::new(name)) {
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(bad)?;
-            found = Some(bytes);
-            break;
+pub(crate) fn read_member(path: &Path, gpg: &Gpg, name: &str) -> Result<Option<Vec<u8>>> {
+    with_archive(path, gpg, false, |archive| {
+        let bad = |e: io::Error| Error::io("reading", path, e);
+        for entry in archive.entries().map_err(bad)? {
+            let mut entry = entry.map_err(bad)?;
+            let member = entry.path().map_err(bad)?.into_owned();
+            if safe_relative(&member).is_some_and(|p| p == Path::new(name)) {
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).map_err(bad)?;
+                return Ok(Some(bytes));
+            }
         }
-    }
-    Ok(found)
+        Ok(None)
+    })
 }
 
 /// What [`unpack`] wrote.
@@ -139,12 +170,24 @@ pub(crate) struct Unpacked {
 /// Nothing is ever written, created or chmod-ed through a link.
 pub(crate) fn unpack(
     path: &Path,
+    gpg: &Gpg,
+    dest: &Path,
+    skip: &dyn Fn(&str) -> bool,
+    fsync: bool,
+) -> Result<Unpacked> {
+    with_archive(path, gpg, true, |archive| {
+        unpack_from(path, archive, dest, skip, fsync)
+    })
+}
+
+fn unpack_from(
+    path: &Path,
+    archive: &mut Archive<'_>,
     dest: &Path,
     skip: &dyn Fn(&str) -> bool,
     fsync: bool,
 ) -> Result<Unpacked> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut archive = open(path)?;
     let bad = |e: io::Error| Error::io("reading", path, e);
     let mut done = Unpacked::default();
     let mut dirs = vec![dest.to_owned()];
@@ -392,7 +435,7 @@ mod tests {
             let tar = dir.path().join(format!("{i}.tar"));
             fs::write(&tar, hostile_tar(&members)).unwrap();
             let out = dir.path().join(format!("out{i}"));
-            let e = unpack(&tar, &out, &|_| false, false)
+            let e = unpack(&tar, &Gpg::default(), &out, &|_| false, false)
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("link"), "{what}: {e}");
@@ -410,7 +453,7 @@ mod tests {
         std::os::unix::fs::symlink(&outside, out.join("base")).unwrap();
         let tar = dir.path().join("planted.tar");
         fs::write(&tar, hostile_tar(&[("base/victim", Member::File(b"evil"))])).unwrap();
-        let e = unpack(&tar, &out, &|_| false, false)
+        let e = unpack(&tar, &Gpg::default(), &out, &|_| false, false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("symbolic link"), "{e}");
@@ -429,7 +472,7 @@ mod tests {
         )
         .unwrap();
         let out = dir.path().join("ok");
-        unpack(&ok, &out, &|_| false, true).unwrap();
+        unpack(&ok, &Gpg::default(), &out, &|_| false, true).unwrap();
         assert_eq!(
             fs::read_link(out.join("pg_tblspc/16385")).unwrap(),
             Path::new("/srv/tbs")
@@ -451,12 +494,14 @@ mod tests {
         enc.write_all(&plain).unwrap();
         fs::write(&gz, enc.finish().unwrap()).unwrap();
         assert_eq!(
-            read_member(&gz, "base/1/1259").unwrap().as_deref(),
+            read_member(&gz, &Gpg::default(), "base/1/1259")
+                .unwrap()
+                .as_deref(),
             Some(&b"page"[..])
         );
-        assert_eq!(read_member(&gz, "nope").unwrap(), None);
+        assert_eq!(read_member(&gz, &Gpg::default(), "nope").unwrap(), None);
         let out = dir.path().join("out");
-        let done = unpack(&gz, &out, &|p| p == "PG_VERSION", true).unwrap();
+        let done = unpack(&gz, &Gpg::default(), &out, &|p| p == "PG_VERSION", true).unwrap();
         assert_eq!((done.files, done.bytes), (1, 4));
         assert_eq!(fs::read(out.join("base/1/1259")).unwrap(), b"page");
         assert!(!out.join("PG_VERSION").exists());
@@ -471,7 +516,7 @@ mod tests {
         let evil = dir.path().join("16384.tar");
         fs::write(&evil, tar_with(&[("ok", b"x"), ("../../escaped", b"x")])).unwrap();
         let out2 = dir.path().join("out2");
-        let e = unpack(&evil, &out2, &|_| false, false)
+        let e = unpack(&evil, &Gpg::default(), &out2, &|_| false, false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("escapes") && e.contains("../../escaped"), "{e}");
@@ -507,7 +552,14 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let tar = dir.path().join("odd.tar");
             std::fs::write(&tar, b.into_inner().unwrap()).unwrap();
-            let err = unpack(&tar, &dir.path().join("out"), &|_| false, false).unwrap_err();
+            let err = unpack(
+                &tar,
+                &Gpg::default(),
+                &dir.path().join("out"),
+                &|_| false,
+                false,
+            )
+            .unwrap_err();
             assert!(err.to_string().contains(why), "{kind:?}: {err}");
         }
     }

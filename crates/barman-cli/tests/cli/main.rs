@@ -5,6 +5,7 @@ mod admin;
 mod backup;
 mod backups;
 mod drill;
+mod encryption;
 mod export;
 mod geo;
 mod interop;

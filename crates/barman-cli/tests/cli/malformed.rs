@@ -102,11 +102,7 @@ fn forty_malformed_inputs_get_one_clear_error_and_change_nothing() {
     std::fs::write(&empty_seg, b"").unwrap();
     // Broken configurations.
     let bad_value = config(dir.path(), &home, "minimum_redundancy = two\n");
-    let refused = config(
-        dir.path(),
-        &home,
-        "encryption = gpg\nencryption_key_id = k\n",
-    );
+    let refused = config(dir.path(), &home, "wals_directory = s3://bucket/wals\n");
     let unparsable = dir.path().join("unparsable.conf");
     std::fs::write(&unparsable, "[barman\nbarman_home = /x\n").unwrap();
     let no_home = dir.path().join("nohome.conf");
@@ -328,7 +324,7 @@ fn forty_malformed_inputs_get_one_clear_error_and_change_nothing() {
     );
     // Broken configurations.
     add(&bad_value, &["list-backups", "pg"], "minimum_redundancy");
-    add(&refused, &["list-backups", "pg"], "encryption");
+    add(&refused, &["list-backups", "pg"], "wals_directory");
     add(&unparsable, &["list-backups", "pg"], "unparsable.conf");
     add(&no_home, &["list-backups", "pg"], "barman_home");
     add(&bad_retention, &["list-backups", "pg"], "retention_policy");
@@ -424,7 +420,7 @@ fn a_refused_option_disables_its_server_only() {
         &conf,
         format!(
             "[barman]\nbarman_home = {}\n[pg]\nconninfo = host=/nonexistent\nbackup_method = postgres\nstreaming_conninfo = host=/nonexistent\narchiver = on\n\
-             [secret]\nconninfo = host=/nonexistent\nbackup_method = postgres\nstreaming_conninfo = host=/nonexistent\narchiver = on\nencryption = gpg\nencryption_key_id = k\n",
+             [secret]\nconninfo = host=/nonexistent\nbackup_method = postgres\nstreaming_conninfo = host=/nonexistent\narchiver = on\nwals_directory = s3://bucket/wals\n",
             home.display()
         ),
     )
@@ -457,7 +453,7 @@ fn a_refused_option_disables_its_server_only() {
     let (code, _, err) = run(&["put-wal", "secret", segment.to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(
-        err.contains("[secret]: encryption = gpg is not supported yet"),
+        err.contains("[secret]: a repository in cloud storage is not supported yet"),
         "{err}"
     );
     assert!(!home.join("secret/wals").exists());

@@ -21,6 +21,7 @@ pub const TARGETS: &[Target] = &[
     ("configuration", configuration),
     ("conninfo", conninfo),
     ("pgpass", pgpass),
+    ("encryption_magic", encryption_magic),
 ];
 
 /// The INI reader: a file read, or one error naming its line; a file that reads also
@@ -104,4 +105,16 @@ pub fn pgpass(data: &[u8]) -> bool {
     };
     let (file, host) = text.split_once('\u{0}').unwrap_or((text, "pg"));
     pgpass_lookup(file, host, "5432", "postgres", "barman").is_some()
+}
+
+/// The first bytes of a stored file, as told apart when it is read back: an OpenPGP
+/// message encrypted to a public key is never also taken for a compressed file.
+/// Accepted: the bytes start an encrypted message.
+pub fn encryption_magic(data: &[u8]) -> bool {
+    let encrypted = barman_core::encryption::is_encrypted(data);
+    if encrypted {
+        let codec = barman_wal::Codec::detect(data);
+        assert_eq!(codec, barman_wal::Codec::None, "{data:?} is also {codec}");
+    }
+    encrypted
 }

@@ -1,10 +1,10 @@
 //! `get-wal`: a WAL file out of the archive, for `restore_command`.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use barman_wal::{Codec, CompressionLevel, MAGIC_MAX_LEN, SegmentName, WalFileName};
+use barman_wal::{Codec, CompressionLevel, SegmentName, WalFileName};
 
 use super::WalArchive;
 use crate::fsutil::TempFile;
@@ -102,7 +102,7 @@ impl WalArchive {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io("opening", &path, e)),
             };
-            return send(file, &path, options, out);
+            return send(self.repository.gpg(), file, &path, options, out);
         }
         Err(Error::WalNotFound {
             name: name.to_owned(),
@@ -140,7 +140,7 @@ impl WalArchive {
             let found = {
                 let f = tmp.file().map_err(|e| Error::io("writing", &tmp_path, e))?;
                 let mut w = io::BufWriter::with_capacity(1 << 16, f);
-                let found = send(file, &path, options, &mut w)?;
+                let found = send(self.repository.gpg(), file, &path, options, &mut w)?;
                 w.flush().map_err(|e| Error::io("writing", &tmp_path, e))?;
                 found
             };
@@ -307,60 +307,63 @@ impl WalArchive {
             let meta = file
                 .metadata()
                 .map_err(|e| Error::io("reading the size of", &path, e))?;
-            let wal_err = |source| Error::Wal {
-                path: path.clone(),
-                source,
-            };
-            let mut input = BufReader::with_capacity(1 << 16, file);
-            let stored = Codec::detect(
-                input
-                    .fill_buf()
-                    .map_err(|e| Error::io("reading", &path, e))?,
-            );
-            let (size, data): (u64, Box<dyn Read>) =
-                if options.keep_compression || stored == Codec::None {
-                    (meta.len(), Box::new(input))
-                } else {
-                    let mut decoder = stored.decoder(input).map_err(wal_err)?;
-                    // The decompressed size, from the segment's own long header.
-                    let mut head = Vec::with_capacity(LONG_HEADER_LEN);
-                    (&mut decoder)
-                        .take(LONG_HEADER_LEN as u64)
-                        .read_to_end(&mut head)
-                        .map_err(|e| Error::io("decompressing", &path, e))?;
-                    let header = barman_wal::PageHeader::parse(&head);
-                    let size = header.and_then(|h| h.segment_size()).ok_or_else(|| {
-                        wal_err(barman_wal::Error::InvalidSegment {
-                            segment: name.to_string(),
-                            problem: barman_wal::SegmentProblem::NotLongHeader {
-                                info: header.map_or(0, |h| h.info()),
-                            },
-                        })
-                    })?;
-                    (
-                        u64::from(size),
-                        Box::new(io::Cursor::new(head).chain(decoder)),
-                    )
+            let (prefix, file) = peeked(file).map_err(|e| Error::io("reading", &path, e))?;
+            // An encrypted file is always sent decrypted and decompressed: its size is
+            // known only from the segment's own header then.
+            let encrypted = crate::encryption::is_encrypted(&prefix);
+            let gpg = self.repository.gpg();
+            gpg.with_plain(file, &path, |input| {
+                let wal_err = |source| Error::Wal {
+                    path: path.clone(),
+                    source,
                 };
-            let mut header = tar::Header::new_gnu();
-            header.set_size(size);
-            header.set_mode(0o600);
-            header.set_mtime(
-                meta.modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_secs()),
-            );
-            header.set_entry_type(tar::EntryType::Regular);
-            let exact = ExactReader {
-                inner: data,
-                remaining: size,
-            };
-            tar.append_data(&mut header, name.to_string(), exact)
-                .map_err(|e| Error::io("sending", &path, e))?;
-            tar.get_mut()
-                .flush()
-                .map_err(|e| Error::io("writing the output of", &path, e))?;
+                let (prefix, input) = peeked(input).map_err(|e| Error::io("reading", &path, e))?;
+                let stored = Codec::detect(&prefix);
+                let (size, data): (u64, Box<dyn Read + '_>) =
+                    if !encrypted && (options.keep_compression || stored == Codec::None) {
+                        (meta.len(), Box::new(input))
+                    } else {
+                        let mut decoder = stored.decoder(input).map_err(wal_err)?;
+                        // The decompressed size, from the segment's own long header.
+                        let mut head = Vec::with_capacity(LONG_HEADER_LEN);
+                        (&mut decoder)
+                            .take(LONG_HEADER_LEN as u64)
+                            .read_to_end(&mut head)
+                            .map_err(|e| Error::io("decompressing", &path, e))?;
+                        let header = barman_wal::PageHeader::parse(&head);
+                        let size = header.and_then(|h| h.segment_size()).ok_or_else(|| {
+                            wal_err(barman_wal::Error::InvalidSegment {
+                                segment: name.to_string(),
+                                problem: barman_wal::SegmentProblem::NotLongHeader {
+                                    info: header.map_or(0, |h| h.info()),
+                                },
+                            })
+                        })?;
+                        (
+                            u64::from(size),
+                            Box::new(io::Cursor::new(head).chain(decoder)),
+                        )
+                    };
+                let mut header = tar::Header::new_gnu();
+                header.set_size(size);
+                header.set_mode(0o600);
+                header.set_mtime(
+                    meta.modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs()),
+                );
+                header.set_entry_type(tar::EntryType::Regular);
+                let exact = ExactReader {
+                    inner: data,
+                    remaining: size,
+                };
+                tar.append_data(&mut header, name.to_string(), exact)
+                    .map_err(|e| Error::io("sending", &path, e))?;
+                tar.get_mut()
+                    .flush()
+                    .map_err(|e| Error::io("writing the output of", &path, e))
+            })?;
             sent.push(name);
         }
         tar.into_inner()
@@ -429,20 +432,38 @@ fn parse_name(name: &str) -> Result<WalFileName> {
     })
 }
 
-/// Copies `file` to `out`, transcoded as `options` ask.
+/// `r` again whole, after its first bytes were read.
+type Replayed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// The first bytes of `r` (as many as a codec's magic needs), and `r` again whole.
+fn peeked<R: Read>(mut r: R) -> io::Result<(Vec<u8>, Replayed<R>)> {
+    let mut prefix = Vec::with_capacity(crate::repository::wal::MAGIC_LEN);
+    (&mut r)
+        .take(crate::repository::wal::MAGIC_LEN as u64)
+        .read_to_end(&mut prefix)?;
+    Ok((prefix.clone(), io::Cursor::new(prefix).chain(r)))
+}
+
+/// Copies `file` to `out`, decrypted with `gpg` when it is encrypted, transcoded as
+/// `options` ask.
 fn send(
-    mut file: File,
+    gpg: &crate::encryption::Gpg,
+    file: File,
+    path: &Path,
+    options: &GetWalOptions,
+    out: &mut dyn Write,
+) -> Result<FoundWal, Error> {
+    gpg.with_plain(file, path, |plain| send_plain(plain, path, options, out))
+}
+
+fn send_plain(
+    file: &mut dyn Read,
     path: &Path,
     options: &GetWalOptions,
     out: &mut dyn Write,
 ) -> Result<FoundWal, Error> {
     let read_err = |e| Error::io("reading", path, e);
-    let mut prefix = Vec::with_capacity(MAGIC_MAX_LEN);
-    (&mut file)
-        .take(MAGIC_MAX_LEN as u64)
-        .read_to_end(&mut prefix)
-        .map_err(read_err)?;
-    file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+    let (prefix, file) = peeked(file).map_err(read_err)?;
     let stored = Codec::detect(&prefix);
     let wanted = options.compression.unwrap_or(Codec::None);
     let input = BufReader::with_capacity(1 << 16, file);

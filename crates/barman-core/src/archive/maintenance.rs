@@ -52,13 +52,13 @@ impl WalArchive {
     /// Barman's `rebuild-xlogdb`: writes xlog.db anew from what `wals/` holds, the
     /// history files at its top first, then each hash directory in name order with its
     /// files in name order. Each line gives the file's size and mtime and the compression
-    /// found from its magic bytes. The new file is written to a temporary file next to
+    /// or encryption found from its magic bytes (an encrypted file's compression is not
+    /// known without decrypting it: `None`, as Barman writes). The new file is written to a temporary file next to
     /// xlog.db, fsynced and renamed over it, all under the xlog.db lock, so archivers
     /// wait and readers see the old or the new catalogue, never a mix.
     ///
     /// Unlike Barman, archived `.partial` segments (which barman-rs archives with a
-    /// line, as after a promotion) are listed rather than skipped. Encryption is not
-    /// detected (barman-rs does not encrypt).
+    /// line, as after a promotion) are listed rather than skipped.
     ///
     /// # Errors
     ///

@@ -66,29 +66,6 @@ pub(super) fn without_secrets(conninfo: &str) -> Result<Unsecret> {
     })
 }
 
-/// A program from `path_prefix` (colon-separated directories, searched first) or
-/// `PATH`.
-pub(crate) fn find_program(name: &str, path_prefix: Option<&str>) -> Result<PathBuf> {
-    let mut dirs: Vec<PathBuf> = path_prefix
-        .into_iter()
-        .flat_map(|p| p.split(':'))
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .collect();
-    #[allow(clippy::disallowed_methods)] // PATH lookup is what running a program means
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    dirs.into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .ok_or_else(|| Error::Program {
-            program: name.to_owned(),
-            status: "not found".into(),
-            detail: "not in path_prefix nor PATH".into(),
-        })
-}
-
 impl Job<'_> {
     pub(super) async fn postgres(&mut self, options: &BackupOptions, fast: bool) -> Result<()> {
         let id = self.info.id;
@@ -254,12 +231,13 @@ impl Job<'_> {
                         format!("pg_basebackup wrote no base.tar in {}", data_dir.display()),
                     )
                 })?;
-            let bytes = tarball::read_member(&base.path, "backup_label")?.ok_or_else(|| {
-                Error::refused(
-                    Refusal::Damaged,
-                    format!("{}: no backup_label inside", base.path.display()),
-                )
-            })?;
+            let bytes = tarball::read_member(&base.path, &Gpg::default(), "backup_label")?
+                .ok_or_else(|| {
+                    Error::refused(
+                        Refusal::Damaged,
+                        format!("{}: no backup_label inside", base.path.display()),
+                    )
+                })?;
             (base.path, String::from_utf8_lossy(&bytes).into_owned())
         } else {
             let path = data_dir.join("backup_label");
@@ -284,6 +262,13 @@ impl Job<'_> {
         self.set_begin(label.start_lsn(), tli, begin);
         self.set_end(range.end, range.timeline, end_time);
         self.info.backup_label = Some(PyValue::Str(label_text));
+        let gpg = Gpg::for_server(self.server);
+        if gpg.encrypts() && tar_format {
+            self.phase = "encrypting the backup";
+            self.info.encryption = gpg.name().map(str::to_owned);
+            let dir = data_dir.clone();
+            crate::blocking("encrypting", &data_dir, move || encrypt_tars(&gpg, &dir)).await??;
+        }
         let mut size: u64 = manifest.files.iter().map(|f| f.size).sum();
         if tar_format {
             // What the backup takes on disk: the compressed tars and the manifest.
@@ -299,4 +284,25 @@ impl Job<'_> {
         self.info.deduplicated_size = self.info.size;
         Ok(())
     }
+}
+
+/// Encrypts every tar of a `postgres`-method backup in `dir` (`base.tar.gz`,
+/// `<oid>.tar.gz`, ...) into `<name>.gpg` and removes the clear one, as Barman's
+/// `_encrypt_tar_backup`. Each encrypted file is durable before its original goes.
+fn encrypt_tars(gpg: &Gpg, dir: &Path) -> Result<()> {
+    for tar in tarball::backup_tars(dir)? {
+        let Some(name) = tar.path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let after_tar = name.split_once(".tar").map_or("", |(_, rest)| rest);
+        // `.tar` or `.tar.<one extension>`: an encrypted one (`.tar.gz.gpg`) is done.
+        if after_tar.matches('.').count() > 1 || after_tar.ends_with(".gpg") {
+            continue;
+        }
+        let encrypted = dir.join(format!("{name}.gpg"));
+        gpg.encrypt_file(&tar.path, &encrypted)?;
+        fsutil::sync_dir(dir)?;
+        fsutil::remove_file(&tar.path)?;
+    }
+    Ok(())
 }

@@ -39,6 +39,7 @@ use jiff::tz::TimeZone;
 
 use crate::archive::WalArchive;
 use crate::config::{GlobalConfig, ServerConfig};
+use crate::encryption::Gpg;
 use crate::error::first_line;
 use crate::fsutil;
 use crate::hooks::{Hook, Hooks};
@@ -52,7 +53,7 @@ mod basebackup;
 mod copy;
 mod verify;
 
-pub(crate) use basebackup::find_program;
+pub(crate) use crate::fsutil::find_program;
 pub use copy::EXCLUDES;
 use verify::*;
 pub use verify::{GeneratedManifest, VerifyReport, generate_manifest, verify_backup};
@@ -398,6 +399,10 @@ pub async fn backup(
             ),
         ));
     }
+    // Barman checks these once the copy is over; before it, nothing is wasted.
+    Gpg::for_server(server)
+        .validate(server)
+        .map_err(|e| Error::refused(Refusal::InvalidRequest, format!("server {name}: {e}")))?;
     let ssh = if method == "rsync" {
         let command = server.options().ssh_command.as_deref().unwrap_or("");
         if command.trim().is_empty() {

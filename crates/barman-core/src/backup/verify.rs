@@ -182,6 +182,7 @@ pub fn verify_backup(
     let mut buf = vec![0u8; 1 << 20];
     let mut listed = std::collections::HashSet::new();
     let tars = tarball::backup_tars(&data)?;
+    let gpg = Gpg::for_server(server);
     if tars.iter().any(|t| t.oid.is_none()) {
         // A tar-format backup: every member is checked as it streams out of its tar.
         let by_path: HashMap<&str, &ManifestFile> = manifest
@@ -192,7 +193,7 @@ pub fn verify_backup(
         let mut seen = std::collections::HashSet::new();
         for t in &tars {
             let prefix = t.oid.map(|o| format!("pg_tblspc/{o}/")).unwrap_or_default();
-            tarball::for_each_file(&t.path, |rel, reader| {
+            tarball::for_each_file(&t.path, &gpg, |rel, reader| {
                 let full = format!("{prefix}{rel}");
                 match by_path.get(full.as_str()) {
                     Some(f) => {

@@ -75,20 +75,6 @@ const CLOUD: Support =
 /// The server options barman-rs does not read, and what it does about each.
 pub const UNSUPPORTED: &[Unsupported] = &[
     unsupported!(
-        "encryption",
-        Support::Refused(
-            "encryption = gpg is not supported yet: WAL files and backups would be stored in clear"
-        )
-    ),
-    unsupported!(
-        "encryption_key_id",
-        Support::Moot("only with encryption = gpg, which is refused")
-    ),
-    unsupported!(
-        "encryption_passphrase_command",
-        Support::Moot("only with encryption = gpg, which is refused")
-    ),
-    unsupported!(
         "compression",
         Support::Refused(
             "compression = custom is not supported yet: WAL files compressed by a custom filter could not be read back"

@@ -235,6 +235,7 @@ async fn copy_data(
     // restore into an empty directory, else into a local staging directory that the
     // copy below then sends.
     let tars = tarball::backup_tars(&data)?;
+    let gpg = crate::encryption::Gpg::for_server(server);
     let mut _unpacked = None;
     // Where the configuration files of the backup are: in its data directory, or, for
     // a tar backup, where base.tar was unpacked (their originals are in the tar).
@@ -287,8 +288,9 @@ async fn copy_data(
             };
             // Unpacking reads and writes the whole backup: off the runtime.
             let (tar_path, into) = (tar.path.clone(), target.clone());
+            let gpg = gpg.clone();
             let done = crate::blocking("unpacking", tar_path.clone(), move || {
-                tarball::unpack(&tar_path, &into, &skip, direct)
+                tarball::unpack(&tar_path, &gpg, &into, &skip, direct)
             })
             .await??;
             bytes_copied += done.bytes;

@@ -510,10 +510,15 @@ pub(super) fn load_histories(
             path: path.clone(),
             source,
         };
-        Codec::decoder_detect(file)
-            .map_err(wal_err)?
-            .read_to_string(&mut text)
-            .map_err(|e| Error::io("reading", &path, e))?;
+        archive
+            .repository()
+            .gpg()
+            .with_plain(file, &path, |plain| {
+                Codec::decoder_detect(plain)
+                    .map_err(wal_err)?
+                    .read_to_string(&mut text)
+                    .map_err(|e| Error::io("reading", &path, e))
+            })?;
         out.insert(tli, TimelineHistory::parse(tli, &text).map_err(wal_err)?);
     }
     Ok(out)

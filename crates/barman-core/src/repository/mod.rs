@@ -57,6 +57,7 @@ use barman_wal::{Codec, CompressionLevel};
 use bytes::Bytes;
 
 use crate::config::ServerConfig;
+use crate::encryption::Gpg;
 use crate::{Error, Result};
 
 mod meta;
@@ -75,6 +76,8 @@ pub struct Repository {
     home: Area,
     codec: Codec,
     level: CompressionLevel,
+    /// GnuPG: encrypts new WAL files (`encryption = gpg`), decrypts stored ones.
+    gpg: Gpg,
 }
 
 impl fmt::Debug for Repository {
@@ -84,6 +87,7 @@ impl fmt::Debug for Repository {
             .field("wals", &self.wals)
             .field("home", &self.home)
             .field("codec", &self.codec)
+            .field("gpg", &self.gpg)
             .finish_non_exhaustive()
     }
 }
@@ -230,6 +234,7 @@ impl Repository {
             home: Area::over(storage, ""),
             codec: Codec::None,
             level: CompressionLevel::default(),
+            gpg: Gpg::default(),
         }
     }
 
@@ -253,6 +258,7 @@ impl Repository {
             home: Area::local(&backup_dir),
             codec,
             level: server.compression_level(),
+            gpg: Gpg::for_server(server),
         }
     }
 
@@ -272,6 +278,18 @@ impl Repository {
     pub fn codec(&self) -> Codec {
         self.codec
     }
+
+    /// The same repository, encrypting new WAL files and decrypting stored ones with
+    /// `gpg`.
+    pub fn with_gpg(mut self, gpg: Gpg) -> Repository {
+        self.gpg = gpg;
+        self
+    }
+
+    /// The GnuPG settings WAL files are encrypted and decrypted with.
+    pub fn gpg(&self) -> &Gpg {
+        &self.gpg
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +306,7 @@ mod tests {
             home: Area::local(&home),
             codec: Codec::None,
             level: CompressionLevel::default(),
+            gpg: Gpg::default(),
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::Repository;
+use crate::encryption::Gpg;
 use crate::{Error, Result};
 
 /// What the store step did with a WAL file.
@@ -47,10 +48,37 @@ const PUT_CHUNK: usize = 1 << 18;
 /// `identity`; history files and backup labels: their syntax), and writes it to `out`
 /// compressed with `codec`. `out` is named `dest` in error messages. The one
 /// validation of every way into the archive.
+/// An encrypted `src` is decrypted with `gpg` first.
 ///
 /// An error leaves `out` with part of the data: the caller discards it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_validated(
+    src: &Path,
+    input: impl Read + Send,
+    gpg: &Gpg,
+    name: WalFileName,
+    server: &str,
+    identity: Option<&Identity>,
+    (codec, level): (Codec, CompressionLevel),
+    out: impl Write,
+    dest: &Path,
+) -> Result<Discovered> {
+    gpg.with_plain(input, src, |plain| {
+        encode_plain(
+            src,
+            plain,
+            name,
+            server,
+            identity,
+            (codec, level),
+            out,
+            dest,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn encode_plain(
     src: &Path,
     input: impl Read,
     name: WalFileName,
@@ -243,7 +271,7 @@ impl Repository {
         let encode = {
             let (src, server, label) = (src.to_owned(), self.server.clone(), self.wal_label(&name));
             let (codec, level, closed) = (self.codec, self.level, closed.clone());
-            let identity = identity.clone();
+            let (identity, gpg) = (identity.clone(), self.gpg.clone());
             tokio::task::spawn_blocking(move || {
                 let mut out = ChannelWriter {
                     tx,
@@ -255,16 +283,24 @@ impl Repository {
                 let result = File::open(&src)
                     .map_err(|e| Error::io("opening", &src, e))
                     .and_then(|input| {
-                        encode_validated(
-                            &src,
-                            input,
-                            name,
-                            &server,
-                            identity.as_ref(),
-                            (codec, level),
-                            &mut out,
-                            &label,
-                        )
+                        let encode = |w: &mut dyn Write| {
+                            encode_validated(
+                                &src,
+                                input,
+                                &gpg,
+                                name,
+                                &server,
+                                identity.as_ref(),
+                                (codec, level),
+                                w,
+                                &label,
+                            )
+                        };
+                        if gpg.encrypts() {
+                            gpg.encrypt_stream(&mut out, &label, encode)
+                        } else {
+                            encode(&mut out)
+                        }
                     });
                 match &result {
                     // The put must fail, not end with what was sent so far.
@@ -315,12 +351,13 @@ impl Repository {
         name: WalFileName,
         identity: Option<Identity>,
     ) -> Result<()> {
-        let (src, server) = (src.to_owned(), self.server.clone());
+        let (src, server, gpg) = (src.to_owned(), self.server.clone(), self.gpg.clone());
         crate::blocking("validating", src.clone(), move || {
             let input = File::open(&src).map_err(|e| Error::io("opening", &src, e))?;
             encode_validated(
                 &src,
                 input,
+                &gpg,
                 name,
                 &server,
                 identity.as_ref(),
@@ -342,13 +379,18 @@ impl Repository {
         let src = src.to_owned();
         let label = self.wal_label(name);
         let handle = tokio::runtime::Handle::current();
+        let gpg = self.gpg.clone();
         crate::blocking("comparing", src.clone(), move || {
             let stored = tokio_util::io::SyncIoBridge::new_with_handle(reader, handle);
             let a = File::open(&src).map_err(|e| Error::io("opening", &src, e))?;
-            let same = same_stream(
-                (&src, decoded(&src, a)?),
-                (&label, decoded(&label, stored)?),
-            )?;
+            let same = gpg.with_plain(stored, &label, |stored| {
+                gpg.with_plain(a, &src, |a| {
+                    same_stream(
+                        (&src, decoded(&src, a)?),
+                        (&label, decoded(&label, stored)?),
+                    )
+                })
+            })?;
             Ok(if same {
                 Stored::Identical
             } else {
@@ -392,14 +434,18 @@ impl Repository {
         let reader = got.into_reader();
         let label = self.wal_label(name);
         let handle = tokio::runtime::Handle::current();
+        let gpg = self.gpg.clone();
         crate::blocking("reading", label.clone(), move || {
             let r = tokio_util::io::SyncIoBridge::new_with_handle(reader, handle);
-            let mut r: Box<dyn Read> = if decompress {
-                Box::new(decoded(&label, r)?)
-            } else {
-                Box::new(r)
-            };
-            let n = io::copy(&mut r, &mut out).map_err(|e| Error::io("reading", &label, e))?;
+            // Encrypted files are always decrypted: the key is not the reader's.
+            let n = gpg.with_plain(r, &label, |r| {
+                let mut r: Box<dyn Read + '_> = if decompress {
+                    Box::new(decoded(&label, r)?)
+                } else {
+                    Box::new(r)
+                };
+                io::copy(&mut r, &mut out).map_err(|e| Error::io("reading", &label, e))
+            })?;
             Ok(Some((out, n)))
         })
         .await?
@@ -464,12 +510,12 @@ impl Repository {
                     let magic = if meta.size == 0 {
                         Bytes::new()
                     } else {
-                        let end = meta.size.min(barman_wal::MAGIC_MAX_LEN as u64);
+                        let end = meta.size.min(MAGIC_LEN as u64);
                         storage
                             .get_range(&wals.location(&Self::wal_rel(&name))?, 0..end)
                             .await?
                     };
-                    let codec = Codec::detect(&magic);
+                    let (compression, encryption) = stored_as(&magic);
                     Ok::<_, Error>(XlogDbEntry {
                         name,
                         size: meta.size,
@@ -477,8 +523,8 @@ impl Repository {
                             .last_modified
                             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                             .map_or(0.0, |d| d.as_secs_f64()),
-                        compression: (codec != Codec::None).then(|| codec.name().to_owned()),
-                        encryption: None,
+                        compression,
+                        encryption,
                     })
                 }
             })
@@ -536,6 +582,27 @@ impl Repository {
             }
         }
     }
+}
+
+/// How many first bytes [`stored_as`] reads.
+pub(crate) const MAGIC_LEN: usize = if barman_wal::MAGIC_MAX_LEN > crate::encryption::MAGIC_LEN {
+    barman_wal::MAGIC_MAX_LEN
+} else {
+    crate::encryption::MAGIC_LEN
+};
+
+/// The compression and encryption xlog.db records for a stored file starting with
+/// `magic`, as Barman's `WalFileInfo.from_file`: an encrypted file's compression is
+/// unknown (`None`) until it is decrypted.
+pub(crate) fn stored_as(magic: &[u8]) -> (Option<String>, Option<String>) {
+    if crate::encryption::is_encrypted(magic) {
+        return (None, Some(crate::encryption::GPG.to_owned()));
+    }
+    let codec = Codec::detect(magic);
+    (
+        (codec != Codec::None).then(|| codec.name().to_owned()),
+        None,
+    )
 }
 
 /// `r` (the file named `path`) decompressed, whatever codec its first bytes say.

@@ -293,7 +293,7 @@ fn check_and_status_on_good_and_bad_servers() {
 fn status_says_whether_the_configuration_disables_the_server() {
     let home = tempfile::tempdir().unwrap();
     let text = format!(
-        "[barman]\nbarman_home = {}\n[ok]\nconninfo = host=/nonexistent\nbackup_method = postgres\narchiver = on\n[off]\nconninfo = host=/nonexistent\nbackup_method = postgres\narchiver = on\nencryption = gpg\nencryption_key_id = k\n",
+        "[barman]\nbarman_home = {}\n[ok]\nconninfo = host=/nonexistent\nbackup_method = postgres\narchiver = on\n[off]\nconninfo = host=/nonexistent\nbackup_method = postgres\narchiver = on\nwals_directory = s3://bucket/wals\n",
         home.path().display()
     );
     let config = Config::load("/etc/barman.conf", &text, &MemorySource::default()).unwrap();

@@ -96,10 +96,6 @@ fn a_passive_node_is_accepted() {
 fn what_would_lose_data_or_security_is_refused() {
     for (option, expected) in [
         (
-            "encryption = gpg\nencryption_key_id = k",
-            "encryption = gpg is not supported yet",
-        ),
-        (
             "compression = custom\ncustom_compression_filter = xz\ncustom_decompression_filter = xz -d",
             "compression = custom is not supported yet",
         ),
@@ -121,12 +117,7 @@ fn what_would_lose_data_or_security_is_refused() {
         .collect();
     assert_eq!(
         refused,
-        [
-            "encryption",
-            "compression",
-            "wals_directory",
-            "basebackups_directory"
-        ]
+        ["compression", "wals_directory", "basebackups_directory"]
     );
 }
 
@@ -161,4 +152,48 @@ fn debug_never_shows_a_secret() {
         assert!(!shown.contains(secret), "{secret} in {shown}");
     }
     assert!(shown.contains("streaming_conninfo"), "{shown}");
+}
+
+/// `encryption = gpg` loads (it is built), and Barman's rules for it (a key, the
+/// postgres method, compressed tar backups) are applied where Barman applies them: by
+/// `check` and `backup`, with Barman's messages.
+#[test]
+fn gpg_encryption_follows_barmans_rules() {
+    use barman_core::encryption::Gpg;
+    for (settings, problem) in [
+        ("encryption = gpg", Some("encryption_key_id is unset")),
+        (
+            "encryption = gpg\nencryption_key_id = k\nbackup_method = rsync\nssh_command = ssh pg",
+            Some("backup_method != postgres"),
+        ),
+        (
+            "encryption = gpg\nencryption_key_id = k",
+            Some("backup_compression is unset"),
+        ),
+        (
+            "encryption = gpg\nencryption_key_id = k\nbackup_compression = gzip\nbackup_compression_format = plain",
+            Some("backup_compression_format != tar"),
+        ),
+        (
+            "encryption = GPG\nencryption_key_id = k\nbackup_compression = gzip",
+            None,
+        ),
+        ("encryption = none\nencryption_key_id = k", None),
+    ] {
+        let c = load(settings).unwrap_or_else(|e| panic!("{settings}: {e}"));
+        assert!(c.unsupported().is_empty(), "{:?}", c.unsupported());
+        let server = c.server("pg").unwrap();
+        let gpg = Gpg::for_server(server);
+        assert_eq!(
+            gpg.encrypts(),
+            settings.contains("= gpg") || settings.contains("= GPG")
+        );
+        match (gpg.validate(server), problem) {
+            (Ok(()), None) => {}
+            (Err(e), Some(p)) => {
+                assert_eq!(e.to_string(), format!("Encryption is set as gpg, but {p}"))
+            }
+            (r, p) => panic!("{settings}: {r:?}, expected {p:?}"),
+        }
+    }
 }
