@@ -13,18 +13,19 @@
 //! --encrypt` or `--passphrase-fd 0 --decrypt`, so files written by either tool are read
 //! by the other.
 //!
-//! Everything streams: gpg runs as a child process, fed by one thread while the caller
-//! reads (or writes) on another; nothing decrypted is written to disk on the way.
+//! Everything streams through gpg as a child process ([`crate::filter`]); nothing
+//! decrypted is written to disk on the way.
 //! An encrypted file is told by its first bytes (an OpenPGP public-key encrypted
 //! session key packet), whatever its name.
 
 use std::fmt;
 use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use crate::config::ServerConfig;
+use crate::filter;
 use crate::{Error, Refusal, Result};
 
 /// The name Barman records for GnuPG encryption (`backup.info`, xlog.db).
@@ -160,15 +161,11 @@ impl Gpg {
         crate::fsutil::find_program("gpg", self.path_prefix.as_deref())
     }
 
-    fn spawn(&self, args: &[&str]) -> Result<Child> {
-        let gpg = self.program()?;
-        let mut cmd = Command::new(&gpg);
+    fn command(&self, args: &[&str]) -> Result<Command> {
+        let mut cmd = Command::new(self.program()?);
         cmd.args(["--yes", "--batch", "--pinentry-mode", "loopback"])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd.spawn().map_err(|e| Error::io("running", gpg, e))
+            .args(args);
+        Ok(cmd)
     }
 
     /// The passphrase: the first line `encryption_passphrase_command` prints, read once.
@@ -238,36 +235,8 @@ impl Gpg {
                 ),
             });
         };
-        let mut child = self.spawn(&["--compress-level", "0", "--recipient", key, "--encrypt"])?;
-        let (stdin, stdout, stderr) = pipes(&mut child);
-        std::thread::scope(|s| {
-            let errors = s.spawn(move || last_error_line(stderr));
-            let pump = s.spawn(move || -> io::Result<()> {
-                let (mut stdout, mut out) = (stdout, out);
-                io::copy(&mut stdout, &mut out)?;
-                out.flush()
-            });
-            let mut input = io::BufWriter::with_capacity(1 << 16, stdin);
-            let written = body(&mut input);
-            let closed = input.into_inner().map(drop).map_err(|e| e.into_error());
-            if written.is_err() {
-                let _ = child.kill();
-            }
-            let pumped = pump
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("panicked")));
-            let status = child.wait();
-            let detail = errors.join().unwrap_or_default();
-            let value = match (written, gpg_failed(status, "encrypting", label, detail)) {
-                // gpg's own error explains a broken pipe.
-                (_, Some(e)) => return Err(e),
-                (Err(e), None) => return Err(e),
-                (Ok(v), None) => v,
-            };
-            closed.map_err(|e| Error::io("encrypting", label, e))?;
-            pumped.map_err(|e| Error::io("writing", label, e))?;
-            Ok(value)
-        })
+        let cmd = self.command(&["--compress-level", "0", "--recipient", key, "--encrypt"])?;
+        filter::write_through(cmd, "gpg", "encrypting", label, out, body)
     }
 
     /// Runs `body` with `input` as plain data: decrypted when its first bytes say it is
@@ -296,41 +265,10 @@ impl Gpg {
             return body(&mut whole);
         }
         let passphrase = self.passphrase(&label.display())?;
-        let mut child = self.spawn(&["--passphrase-fd", "0", "--decrypt"])?;
-        let (stdin, stdout, stderr) = pipes(&mut child);
-        std::thread::scope(|s| {
-            let errors = s.spawn(move || last_error_line(stderr));
-            let feeder = s.spawn(move || -> io::Result<()> {
-                let mut stdin = stdin;
-                stdin.write_all(&passphrase)?;
-                stdin.write_all(b"\n")?;
-                io::copy(&mut whole, &mut stdin).map(drop)
-            });
-            let mut plain = EofSeen {
-                inner: stdout,
-                eof: false,
-            };
-            let read = body(&mut plain);
-            if read.is_err() || !plain.eof {
-                // Stopped early (or failed): gpg's remaining output is not wanted.
-                let _ = child.kill();
-            }
-            drop(plain.inner);
-            let fed = feeder
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("panicked")));
-            let status = child.wait();
-            let detail = errors.join().unwrap_or_default();
-            if let Some(e) = gpg_failed(status, "decrypting", label, detail) {
-                return Err(e);
-            }
-            let value = read?;
-            if plain.eof {
-                // gpg succeeded, so it read everything: a feeding error is the input's.
-                fed.map_err(|e| Error::io("reading", label, e))?;
-            }
-            Ok(value)
-        })
+        let mut preamble = passphrase.to_vec();
+        preamble.push(b'\n');
+        let cmd = self.command(&["--passphrase-fd", "0", "--decrypt"])?;
+        filter::read_through(cmd, "gpg", "decrypting", label, &preamble, whole, body)
     }
 
     /// Encrypts the file at `src` into a new file `dest` (created, mode 0600, synced).
@@ -371,82 +309,6 @@ impl Gpg {
             w.write_all(b"I am a secret message. Encrypt me!")
                 .map_err(|e| Error::io("encrypting", "the encryption test", e))
         })
-    }
-}
-
-/// A reader that remembers whether it reached its end.
-struct EofSeen<R> {
-    inner: R,
-    eof: bool,
-}
-
-impl<R: Read> Read for EofSeen<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            self.eof = true;
-        }
-        Ok(n)
-    }
-}
-
-type Pipes = (
-    std::process::ChildStdin,
-    std::process::ChildStdout,
-    ChildStderr,
-);
-
-fn pipes(child: &mut Child) -> Pipes {
-    // All three were asked for as pipes in `spawn`.
-    #[allow(clippy::expect_used)]
-    (
-        child.stdin.take().expect("piped stdin"),
-        child.stdout.take().expect("piped stdout"),
-        child.stderr.take().expect("piped stderr"),
-    )
-}
-
-/// gpg's last meaningful line of error output (at most 64 KiB are read).
-fn last_error_line(stderr: ChildStderr) -> String {
-    let mut text = Vec::new();
-    let mut limited = stderr.take(64 << 10);
-    let _ = limited.read_to_end(&mut text);
-    // Drain the rest so that gpg never blocks on a full pipe.
-    let _ = io::copy(&mut limited.into_inner(), &mut io::sink());
-    String::from_utf8_lossy(&text)
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// gpg's failure `doing` `label` as an error, `None` when it succeeded or was stopped
-/// by us.
-fn gpg_failed(
-    status: io::Result<ExitStatus>,
-    doing: &str,
-    label: &Path,
-    detail: String,
-) -> Option<Error> {
-    match status {
-        Ok(s) if s.success() => None,
-        // Killed: the caller stopped early, its own result says why.
-        Ok(s) if s.code().is_none() => None,
-        Ok(s) => Some(Error::Program {
-            program: "gpg".into(),
-            status: s.to_string(),
-            detail: format!(
-                "{doing} {}: {}",
-                label.display(),
-                if detail.is_empty() {
-                    "no error output"
-                } else {
-                    &detail
-                }
-            ),
-        }),
-        Err(e) => Some(Error::io("waiting for", "gpg", e)),
     }
 }
 

@@ -48,6 +48,7 @@ pub mod diagnose;
 pub mod encryption;
 mod error;
 pub mod export;
+mod filter;
 mod fsutil;
 pub mod hooks;
 pub mod leftovers;
