@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use barman_catalog::XlogDbEntry;
 use barman_wal::{Codec, WalFileName};
 
+use crate::compression::CustomCompression;
 use crate::config::{GlobalConfig, ServerConfig};
 use crate::fsutil::{Lock, TempFile, create_private_dir, sync_dir};
 use crate::hooks::{Hook, Hooks};
@@ -123,9 +124,10 @@ impl WalArchive {
             streaming_archiver: server.streaming_archiver(),
             archiver_batch_size: batch(o.archiver_batch_size),
             streaming_archiver_batch_size: batch(o.streaming_archiver_batch_size),
-            compression_name: compression
-                .and_then(|c| c.codec())
-                .map(|c| c.name().to_owned()),
+            compression_name: compression.and_then(|c| match c.codec() {
+                Some(codec) => Some(codec.name().to_owned()),
+                None => (c.name() == crate::compression::CUSTOM).then(|| c.name().to_owned()),
+            }),
             archive_hooks: Hooks::new(global, server, Hook::Archive),
             wal_delete_hooks: Hooks::new(global, server, Hook::WalDelete),
             hook_warnings: Arc::default(),
@@ -369,7 +371,7 @@ impl WalArchive {
         if xlogdb_lists(&self.xlogdb, &name.to_string())? {
             return Ok(());
         }
-        let entry = entry_for_file(name, path)?;
+        let entry = entry_for_file(name, path, self.repository.custom_compression())?;
         self.append_xlogdb(&entry)
     }
 
@@ -482,7 +484,11 @@ impl WalArchive {
         if !path.is_file() || xlogdb_lists(&self.xlogdb, &torn)? {
             return Ok(None);
         }
-        Ok(Some(entry_for_file(name, &path)?))
+        Ok(Some(entry_for_file(
+            name,
+            &path,
+            self.repository.custom_compression(),
+        )?))
     }
 
     /// Appends `lines` to xlog.db (`f`) in one `write(2)`, durably. A failed write is
@@ -612,16 +618,18 @@ fn remove_durably(path: &Path) -> Result<()> {
 
 /// The xlog.db line of the archived file at `path`: its size and mtime as stored, its
 /// compression and encryption from its magic bytes (Barman's `WalFileInfo.from_file`).
-fn entry_for_file(name: WalFileName, path: &Path) -> Result<XlogDbEntry> {
+fn entry_for_file(
+    name: WalFileName,
+    path: &Path,
+    custom: Option<&CustomCompression>,
+) -> Result<XlogDbEntry> {
     let meta = fs::metadata(path).map_err(|e| Error::io("reading", path, e))?;
-    let mut prefix = Vec::with_capacity(repository::wal::MAGIC_LEN);
+    let len = repository::wal::magic_len(custom);
+    let mut prefix = Vec::with_capacity(len);
     File::open(path)
-        .and_then(|f| {
-            f.take(repository::wal::MAGIC_LEN as u64)
-                .read_to_end(&mut prefix)
-        })
+        .and_then(|f| f.take(len as u64).read_to_end(&mut prefix))
         .map_err(|e| Error::io("reading", path, e))?;
-    let (compression, encryption) = repository::wal::stored_as(&prefix);
+    let (compression, encryption) = repository::wal::stored_as(custom, &prefix);
     Ok(XlogDbEntry {
         name,
         size: meta.len(),

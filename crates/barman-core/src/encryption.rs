@@ -224,7 +224,7 @@ impl Gpg {
         &self,
         out: W,
         label: &Path,
-        body: impl FnOnce(&mut dyn Write) -> Result<T>,
+        body: impl FnOnce(&mut (dyn Write + Send)) -> Result<T>,
     ) -> Result<T> {
         let Some(key) = &self.key_id else {
             return Err(Error::Refused {
@@ -252,7 +252,7 @@ impl Gpg {
         &self,
         mut input: R,
         label: &Path,
-        body: impl FnOnce(&mut dyn Read) -> Result<T>,
+        body: impl FnOnce(&mut (dyn Read + Send)) -> Result<T>,
     ) -> Result<T> {
         let mut prefix = Vec::with_capacity(MAGIC_LEN);
         (&mut input)

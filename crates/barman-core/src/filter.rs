@@ -27,7 +27,7 @@ pub(crate) fn write_through<W: Write + Send, T>(
     doing: &'static str,
     label: &Path,
     out: W,
-    body: impl FnOnce(&mut dyn Write) -> Result<T>,
+    body: impl FnOnce(&mut (dyn Write + Send)) -> Result<T>,
 ) -> Result<T> {
     let mut child = spawn(&mut cmd, name)?;
     let (stdin, stdout, stderr) = pipes(&mut child);
@@ -74,7 +74,7 @@ pub(crate) fn read_through<R: Read + Send, T>(
     label: &Path,
     preamble: &[u8],
     mut input: R,
-    body: impl FnOnce(&mut dyn Read) -> Result<T>,
+    body: impl FnOnce(&mut (dyn Read + Send)) -> Result<T>,
 ) -> Result<T> {
     let mut child = spawn(&mut cmd, name)?;
     let (stdin, stdout, stderr) = pipes(&mut child);

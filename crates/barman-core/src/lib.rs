@@ -40,6 +40,7 @@ pub mod backup;
 pub mod catalogue;
 #[cfg(feature = "postgres")]
 pub mod check;
+pub mod compression;
 pub mod config;
 pub mod cron;
 pub mod datapage;

@@ -4,6 +4,7 @@
 mod admin;
 mod backup;
 mod backups;
+mod custom_compression;
 mod drill;
 mod encryption;
 mod export;

@@ -22,6 +22,7 @@ pub const TARGETS: &[Target] = &[
     ("conninfo", conninfo),
     ("pgpass", pgpass),
     ("encryption_magic", encryption_magic),
+    ("custom_compression_magic", custom_compression_magic),
 ];
 
 /// The INI reader: a file read, or one error naming its line; a file that reads also
@@ -117,4 +118,19 @@ pub fn encryption_magic(data: &[u8]) -> bool {
         assert_eq!(codec, barman_wal::Codec::None, "{data:?} is also {codec}");
     }
     encrypted
+}
+
+/// `custom_compression_magic`: what parses is `0x` and the hex of its bytes again.
+pub fn custom_compression_magic(data: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    match barman_core::compression::parse_magic(text) {
+        Some(bytes) => {
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(format!("0x{hex}"), text.to_ascii_lowercase());
+            true
+        }
+        None => false,
+    }
 }

@@ -6,4 +6,4 @@
 //!     --manifest-path crates/barman-core/fuzz/Cargo.toml --test seeds -- --nocapture
 //! ```
 
-barman_fuzz_runner::fuzz_tests!(barman_core_fuzz::TARGETS; ini, configuration, conninfo, pgpass, encryption_magic);
+barman_fuzz_runner::fuzz_tests!(barman_core_fuzz::TARGETS; ini, configuration, conninfo, pgpass, encryption_magic, custom_compression_magic);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use barman_wal::{Codec, CompressionLevel, SegmentName, WalFileName};
 
 use super::WalArchive;
+use crate::compression::{Coding, CustomCompression, identify, with_decoded};
 use crate::fsutil::TempFile;
 use crate::{Error, Result};
 
@@ -31,8 +32,10 @@ pub struct GetWalOptions {
 pub struct FoundWal {
     /// The file that was sent (in `wals/`, `incoming/` or `streaming/`).
     pub source: PathBuf,
-    /// How that file is stored.
+    /// How that file is stored ([`Codec::None`] for plain or custom-compressed).
     pub stored_codec: Codec,
+    /// Whether it is stored compressed by the custom filters (`compression = custom`).
+    pub custom_compressed: bool,
     /// Bytes written to the output.
     pub bytes: u64,
 }
@@ -102,7 +105,7 @@ impl WalArchive {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(Error::io("opening", &path, e)),
             };
-            return send(self.repository.gpg(), file, &path, options, out);
+            return send(&self.repository, file, &path, options, out);
         }
         Err(Error::WalNotFound {
             name: name.to_owned(),
@@ -140,7 +143,7 @@ impl WalArchive {
             let found = {
                 let f = tmp.file().map_err(|e| Error::io("writing", &tmp_path, e))?;
                 let mut w = io::BufWriter::with_capacity(1 << 16, f);
-                let found = send(self.repository.gpg(), file, &path, options, &mut w)?;
+                let found = send(&self.repository, file, &path, options, &mut w)?;
                 w.flush().map_err(|e| Error::io("writing", &tmp_path, e))?;
                 found
             };
@@ -307,52 +310,22 @@ impl WalArchive {
             let meta = file
                 .metadata()
                 .map_err(|e| Error::io("reading the size of", &path, e))?;
-            let (prefix, file) = peeked(file).map_err(|e| Error::io("reading", &path, e))?;
-            // An encrypted file is always sent decrypted and decompressed: its size is
-            // known only from the segment's own header then.
+            let custom = self.repository.custom_compression();
+            let len = crate::repository::wal::magic_len(custom);
+            let (prefix, file) = peeked(file, len).map_err(|e| Error::io("reading", &path, e))?;
+            // An encrypted or custom-compressed file is always sent decrypted and
+            // decompressed: its size is known only from the segment's own header then.
             let encrypted = crate::encryption::is_encrypted(&prefix);
-            let gpg = self.repository.gpg();
-            gpg.with_plain(file, &path, |input| {
-                let wal_err = |source| Error::Wal {
-                    path: path.clone(),
-                    source,
-                };
-                let (prefix, input) = peeked(input).map_err(|e| Error::io("reading", &path, e))?;
-                let stored = Codec::detect(&prefix);
-                let (size, data): (u64, Box<dyn Read + '_>) =
-                    if !encrypted && (options.keep_compression || stored == Codec::None) {
-                        (meta.len(), Box::new(input))
-                    } else {
-                        let mut decoder = stored.decoder(input).map_err(wal_err)?;
-                        // The decompressed size, from the segment's own long header.
-                        let mut head = Vec::with_capacity(LONG_HEADER_LEN);
-                        (&mut decoder)
-                            .take(LONG_HEADER_LEN as u64)
-                            .read_to_end(&mut head)
-                            .map_err(|e| Error::io("decompressing", &path, e))?;
-                        let header = barman_wal::PageHeader::parse(&head);
-                        let size = header.and_then(|h| h.segment_size()).ok_or_else(|| {
-                            wal_err(barman_wal::Error::InvalidSegment {
-                                segment: name.to_string(),
-                                problem: barman_wal::SegmentProblem::NotLongHeader {
-                                    info: header.map_or(0, |h| h.info()),
-                                },
-                            })
-                        })?;
-                        (
-                            u64::from(size),
-                            Box::new(io::Cursor::new(head).chain(decoder)),
-                        )
-                    };
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            let mut append = |size: u64, data: &mut dyn Read| -> Result<()> {
                 let mut header = tar::Header::new_gnu();
                 header.set_size(size);
                 header.set_mode(0o600);
-                header.set_mtime(
-                    meta.modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_secs()),
-                );
+                header.set_mtime(mtime);
                 header.set_entry_type(tar::EntryType::Regular);
                 let exact = ExactReader {
                     inner: data,
@@ -363,6 +336,36 @@ impl WalArchive {
                 tar.get_mut()
                     .flush()
                     .map_err(|e| Error::io("writing the output of", &path, e))
+            };
+            self.repository.gpg().with_plain(file, &path, |input| {
+                let (prefix, mut input) =
+                    peeked(input, len).map_err(|e| Error::io("reading", &path, e))?;
+                let stored = identify(custom, &prefix, true);
+                if !encrypted && (options.keep_compression || stored == Coding::Codec(Codec::None))
+                {
+                    return append(meta.len(), &mut input);
+                }
+                with_decoded(custom, input, &path, true, |_, decoder| {
+                    // The decompressed size, from the segment's own long header.
+                    let mut head = Vec::with_capacity(LONG_HEADER_LEN);
+                    (&mut *decoder)
+                        .take(LONG_HEADER_LEN as u64)
+                        .read_to_end(&mut head)
+                        .map_err(|e| Error::io("decompressing", &path, e))?;
+                    let header = barman_wal::PageHeader::parse(&head);
+                    let size = header
+                        .and_then(|h| h.segment_size())
+                        .ok_or_else(|| Error::Wal {
+                            path: path.clone(),
+                            source: barman_wal::Error::InvalidSegment {
+                                segment: name.to_string(),
+                                problem: barman_wal::SegmentProblem::NotLongHeader {
+                                    info: header.map_or(0, |h| h.info()),
+                                },
+                            },
+                        })?;
+                    append(u64::from(size), &mut io::Cursor::new(head).chain(decoder))
+                })
             })?;
             sent.push(name);
         }
@@ -435,65 +438,74 @@ fn parse_name(name: &str) -> Result<WalFileName> {
 /// `r` again whole, after its first bytes were read.
 type Replayed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
 
-/// The first bytes of `r` (as many as a codec's magic needs), and `r` again whole.
-fn peeked<R: Read>(mut r: R) -> io::Result<(Vec<u8>, Replayed<R>)> {
-    let mut prefix = Vec::with_capacity(crate::repository::wal::MAGIC_LEN);
-    (&mut r)
-        .take(crate::repository::wal::MAGIC_LEN as u64)
-        .read_to_end(&mut prefix)?;
+/// The first `len` bytes of `r`, and `r` again whole.
+fn peeked<R: Read>(mut r: R, len: usize) -> io::Result<(Vec<u8>, Replayed<R>)> {
+    let mut prefix = Vec::with_capacity(len);
+    (&mut r).take(len as u64).read_to_end(&mut prefix)?;
     Ok((prefix.clone(), io::Cursor::new(prefix).chain(r)))
 }
 
 /// Copies `file` to `out`, decrypted with `gpg` when it is encrypted, transcoded as
-/// `options` ask.
+/// `options` ask (with the custom filters when it is custom-compressed).
 fn send(
-    gpg: &crate::encryption::Gpg,
+    repository: &crate::repository::Repository,
     file: File,
     path: &Path,
     options: &GetWalOptions,
     out: &mut dyn Write,
 ) -> Result<FoundWal, Error> {
-    gpg.with_plain(file, path, |plain| send_plain(plain, path, options, out))
+    let custom = repository.custom_compression();
+    repository.gpg().with_plain(file, path, |plain| {
+        send_plain(plain, custom, path, options, out)
+    })
 }
 
 fn send_plain(
-    file: &mut dyn Read,
+    file: &mut (dyn Read + Send),
+    custom: Option<&CustomCompression>,
     path: &Path,
     options: &GetWalOptions,
     out: &mut dyn Write,
 ) -> Result<FoundWal, Error> {
     let read_err = |e| Error::io("reading", path, e);
-    let (prefix, file) = peeked(file).map_err(read_err)?;
-    let stored = Codec::detect(&prefix);
+    let (prefix, file) =
+        peeked(file, crate::repository::wal::magic_len(custom)).map_err(read_err)?;
+    let stored = identify(custom, &prefix, true);
     let wanted = options.compression.unwrap_or(Codec::None);
-    let input = BufReader::with_capacity(1 << 16, file);
     let mut counting = CountingWriter { inner: out, n: 0 };
     let wal_err = |source| Error::Wal {
         path: path.to_owned(),
         source,
     };
-    if options.keep_compression || stored == wanted {
-        copy(input, &mut counting, path)?;
+    if options.keep_compression || stored == Coding::Codec(wanted) {
+        copy(BufReader::with_capacity(1 << 16, file), &mut counting, path)?;
     } else {
-        let decoder = stored.decoder(input).map_err(wal_err)?;
-        if wanted == Codec::None {
-            copy(decoder, &mut counting, path)?;
-        } else {
-            let mut encoder = wanted
-                .encoder(&mut counting, CompressionLevel::Medium)
-                .map_err(wal_err)?;
-            copy(decoder, &mut encoder, path)?;
-            encoder
-                .finish()
-                .map_err(|e| Error::io("writing the output of", path, e))?;
-        }
+        with_decoded(custom, file, path, true, |_, decoder| {
+            let decoder = BufReader::with_capacity(1 << 16, decoder);
+            if wanted == Codec::None {
+                copy(decoder, &mut counting, path)
+            } else {
+                let mut encoder = wanted
+                    .encoder(&mut counting, CompressionLevel::Medium)
+                    .map_err(wal_err)?;
+                copy(decoder, &mut encoder, path)?;
+                encoder
+                    .finish()
+                    .map(drop)
+                    .map_err(|e| Error::io("writing the output of", path, e))
+            }
+        })?;
     }
     counting
         .flush()
         .map_err(|e| Error::io("writing the output of", path, e))?;
     Ok(FoundWal {
         source: path.to_owned(),
-        stored_codec: stored,
+        stored_codec: match stored {
+            Coding::Codec(c) => c,
+            Coding::Custom => Codec::None,
+        },
+        custom_compressed: stored == Coding::Custom,
         bytes: counting.n,
     })
 }

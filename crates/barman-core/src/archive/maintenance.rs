@@ -90,7 +90,12 @@ impl WalArchive {
                 }
                 match name.parse::<WalFileName>() {
                     Ok(n @ WalFileName::History(_)) => {
-                        writeln!(out, "{}", entry_for_file(n, path)?).map_err(write_err)?;
+                        writeln!(
+                            out,
+                            "{}",
+                            entry_for_file(n, path, self.repository.custom_compression())?
+                        )
+                        .map_err(write_err)?;
                         report.history += 1;
                     }
                     _ => report.skipped.push(SkippedFile {
@@ -125,7 +130,12 @@ impl WalArchive {
                     };
                     let Some(n) = parsed else { continue };
                     *counter += 1;
-                    writeln!(out, "{}", entry_for_file(n, &path)?).map_err(write_err)?;
+                    writeln!(
+                        out,
+                        "{}",
+                        entry_for_file(n, &path, self.repository.custom_compression())?
+                    )
+                    .map_err(write_err)?;
                 }
             }
             out.flush().map_err(write_err)?;

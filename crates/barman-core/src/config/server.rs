@@ -491,6 +491,30 @@ impl ServerConfig {
             unsupported.extend(warned.into_iter().map(|w| format!("server {name}: {w}")));
             Ok(())
         };
+        if self
+            .compression()
+            .is_some_and(|c| c.name() == crate::compression::CUSTOM)
+        {
+            let o = &self.options;
+            for (option, value) in [
+                ("custom_compression_filter", &o.custom_compression_filter),
+                (
+                    "custom_decompression_filter",
+                    &o.custom_decompression_filter,
+                ),
+            ] {
+                if value.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                    return Err(fail(format!("compression = custom needs {option}")));
+                }
+            }
+            if let Some(magic) = &o.custom_compression_magic
+                && crate::compression::parse_magic(magic).is_none()
+            {
+                return Err(fail(format!(
+                    "custom_compression_magic must be 0x followed by an even number of hex digits, not '{magic}'"
+                )));
+            }
+        }
         if self.is_passive() {
             return review(self, unsupported);
         }

@@ -75,25 +75,6 @@ const CLOUD: Support =
 /// The server options barman-rs does not read, and what it does about each.
 pub const UNSUPPORTED: &[Unsupported] = &[
     unsupported!(
-        "compression",
-        Support::Refused(
-            "compression = custom is not supported yet: WAL files compressed by a custom filter could not be read back"
-        ),
-        |s| s.compression().is_some_and(|c| c.codec().is_none())
-    ),
-    unsupported!(
-        "custom_compression_filter",
-        Support::Moot("only with compression = custom, which is refused")
-    ),
-    unsupported!(
-        "custom_decompression_filter",
-        Support::Moot("only with compression = custom, which is refused")
-    ),
-    unsupported!(
-        "custom_compression_magic",
-        Support::Moot("only with compression = custom, which is refused")
-    ),
-    unsupported!(
         "wals_directory",
         Support::Refused(
             "a repository in cloud storage is not supported yet: wals_directory must be a path"

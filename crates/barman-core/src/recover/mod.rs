@@ -68,7 +68,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -79,7 +79,7 @@ use barman_catalog::{
     choose_backup, plan_recovery,
 };
 use barman_transport::{LocalCopier, Rsync, RsyncPath, SshCommand};
-use barman_wal::{Codec, Lsn, TimelineHistory, TimelineId, WalFileName};
+use barman_wal::{Lsn, TimelineHistory, TimelineId, WalFileName};
 use jiff::tz::TimeZone;
 
 pub use barman_catalog::{PyDateTime, RecoveryTarget, TargetTimeline};

@@ -510,15 +510,15 @@ pub(super) fn load_histories(
             path: path.clone(),
             source,
         };
-        archive
-            .repository()
-            .gpg()
-            .with_plain(file, &path, |plain| {
-                Codec::decoder_detect(plain)
-                    .map_err(wal_err)?
+        let repository = archive.repository();
+        repository.gpg().with_plain(file, &path, |plain| {
+            let custom = repository.custom_compression();
+            crate::compression::with_decoded(custom, plain, &path, true, |_, decoded| {
+                decoded
                     .read_to_string(&mut text)
                     .map_err(|e| Error::io("reading", &path, e))
-            })?;
+            })
+        })?;
         out.insert(tli, TimelineHistory::parse(tli, &text).map_err(wal_err)?);
     }
     Ok(out)

@@ -56,6 +56,7 @@ use barman_transport::{
 use barman_wal::{Codec, CompressionLevel};
 use bytes::Bytes;
 
+use crate::compression::CustomCompression;
 use crate::config::ServerConfig;
 use crate::encryption::Gpg;
 use crate::{Error, Result};
@@ -78,6 +79,9 @@ pub struct Repository {
     level: CompressionLevel,
     /// GnuPG: encrypts new WAL files (`encryption = gpg`), decrypts stored ones.
     gpg: Gpg,
+    /// `compression = custom`: the filters that compress new WAL files (instead of
+    /// `codec`) and decompress stored ones.
+    custom: Option<CustomCompression>,
 }
 
 impl fmt::Debug for Repository {
@@ -235,6 +239,7 @@ impl Repository {
             codec: Codec::None,
             level: CompressionLevel::default(),
             gpg: Gpg::default(),
+            custom: None,
         }
     }
 
@@ -259,6 +264,7 @@ impl Repository {
             codec,
             level: server.compression_level(),
             gpg: Gpg::for_server(server),
+            custom: CustomCompression::for_server(server),
         }
     }
 
@@ -290,6 +296,11 @@ impl Repository {
     pub fn gpg(&self) -> &Gpg {
         &self.gpg
     }
+
+    /// The custom compression filters (`compression = custom`), if any.
+    pub fn custom_compression(&self) -> Option<&CustomCompression> {
+        self.custom.as_ref()
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +318,7 @@ mod tests {
             codec: Codec::None,
             level: CompressionLevel::default(),
             gpg: Gpg::default(),
+            custom: None,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -2,7 +2,7 @@
 //! replacing, compare), retrieval, removal, listing, and `identity.json`.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +17,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::Repository;
+use crate::compression::{CustomCompression, with_decoded};
 use crate::encryption::Gpg;
 use crate::{Error, Result};
 
@@ -48,32 +49,36 @@ const PUT_CHUNK: usize = 1 << 18;
 /// `identity`; history files and backup labels: their syntax), and writes it to `out`
 /// compressed with `codec`. `out` is named `dest` in error messages. The one
 /// validation of every way into the archive.
-/// An encrypted `src` is decrypted with `gpg` first.
+/// An encrypted `src` is decrypted with `gpg` first; one compressed by the custom
+/// filters (known by their magic) is decompressed by them. Writing with the custom
+/// filters is the caller's (`codec` is then [`Codec::None`]).
 ///
 /// An error leaves `out` with part of the data: the caller discards it.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_validated(
     src: &Path,
     input: impl Read + Send,
-    gpg: &Gpg,
+    (gpg, custom): (&Gpg, Option<&CustomCompression>),
     name: WalFileName,
     server: &str,
     identity: Option<&Identity>,
     (codec, level): (Codec, CompressionLevel),
-    out: impl Write,
+    out: impl Write + Send,
     dest: &Path,
 ) -> Result<Discovered> {
     gpg.with_plain(input, src, |plain| {
-        encode_plain(
-            src,
-            plain,
-            name,
-            server,
-            identity,
-            (codec, level),
-            out,
-            dest,
-        )
+        with_decoded(custom, plain, src, false, |_, decoded| {
+            encode_plain(
+                src,
+                decoded,
+                name,
+                server,
+                identity,
+                (codec, level),
+                out,
+                dest,
+            )
+        })
     })
 }
 
@@ -93,7 +98,7 @@ fn encode_plain(
         source: e,
     };
     let write_err = |e| Error::io("writing", dest, e);
-    let mut decoder = decoded(src, input)?;
+    let mut decoder = input;
     let mut encoder = codec
         .encoder(io::BufWriter::with_capacity(CHUNK, out), level)
         .map_err(wal_err)?;
@@ -272,6 +277,7 @@ impl Repository {
             let (src, server, label) = (src.to_owned(), self.server.clone(), self.wal_label(&name));
             let (codec, level, closed) = (self.codec, self.level, closed.clone());
             let (identity, gpg) = (identity.clone(), self.gpg.clone());
+            let custom = self.custom.clone();
             tokio::task::spawn_blocking(move || {
                 let mut out = ChannelWriter {
                     tx,
@@ -283,18 +289,25 @@ impl Repository {
                 let result = File::open(&src)
                     .map_err(|e| Error::io("opening", &src, e))
                     .and_then(|input| {
-                        let encode = |w: &mut dyn Write| {
-                            encode_validated(
-                                &src,
-                                input,
-                                &gpg,
-                                name,
-                                &server,
-                                identity.as_ref(),
-                                (codec, level),
-                                w,
-                                &label,
-                            )
+                        let encode = |w: &mut (dyn Write + Send)| {
+                            let validated = |w: &mut (dyn Write + Send)| {
+                                encode_validated(
+                                    &src,
+                                    input,
+                                    (&gpg, custom.as_ref()),
+                                    name,
+                                    &server,
+                                    identity.as_ref(),
+                                    (codec, level),
+                                    w,
+                                    &label,
+                                )
+                            };
+                            match &custom {
+                                // Custom filters compress, in place of the codec.
+                                Some(c) => c.compress(w, &label, validated),
+                                None => validated(w),
+                            }
                         };
                         if gpg.encrypts() {
                             gpg.encrypt_stream(&mut out, &label, encode)
@@ -352,12 +365,13 @@ impl Repository {
         identity: Option<Identity>,
     ) -> Result<()> {
         let (src, server, gpg) = (src.to_owned(), self.server.clone(), self.gpg.clone());
+        let custom = self.custom.clone();
         crate::blocking("validating", src.clone(), move || {
             let input = File::open(&src).map_err(|e| Error::io("opening", &src, e))?;
             encode_validated(
                 &src,
                 input,
-                &gpg,
+                (&gpg, custom.as_ref()),
                 name,
                 &server,
                 identity.as_ref(),
@@ -379,16 +393,18 @@ impl Repository {
         let src = src.to_owned();
         let label = self.wal_label(name);
         let handle = tokio::runtime::Handle::current();
-        let gpg = self.gpg.clone();
+        let (gpg, custom) = (self.gpg.clone(), self.custom.clone());
         crate::blocking("comparing", src.clone(), move || {
+            let custom = custom.as_ref();
             let stored = tokio_util::io::SyncIoBridge::new_with_handle(reader, handle);
             let a = File::open(&src).map_err(|e| Error::io("opening", &src, e))?;
             let same = gpg.with_plain(stored, &label, |stored| {
-                gpg.with_plain(a, &src, |a| {
-                    same_stream(
-                        (&src, decoded(&src, a)?),
-                        (&label, decoded(&label, stored)?),
-                    )
+                with_decoded(custom, stored, &label, true, |_, stored| {
+                    gpg.with_plain(a, &src, |a| {
+                        with_decoded(custom, a, &src, false, |_, a| {
+                            same_stream((&src, a), (&label, stored))
+                        })
+                    })
                 })
             })?;
             Ok(if same {
@@ -434,17 +450,19 @@ impl Repository {
         let reader = got.into_reader();
         let label = self.wal_label(name);
         let handle = tokio::runtime::Handle::current();
-        let gpg = self.gpg.clone();
+        let (gpg, custom) = (self.gpg.clone(), self.custom.clone());
         crate::blocking("reading", label.clone(), move || {
             let r = tokio_util::io::SyncIoBridge::new_with_handle(reader, handle);
+            let mut copy = |r: &mut (dyn Read + Send)| {
+                io::copy(r, &mut out).map_err(|e| Error::io("reading", &label, e))
+            };
             // Encrypted files are always decrypted: the key is not the reader's.
             let n = gpg.with_plain(r, &label, |r| {
-                let mut r: Box<dyn Read + '_> = if decompress {
-                    Box::new(decoded(&label, r)?)
+                if decompress {
+                    with_decoded(custom.as_ref(), r, &label, true, |_, r| copy(r))
                 } else {
-                    Box::new(r)
-                };
-                io::copy(&mut r, &mut out).map_err(|e| Error::io("reading", &label, e))
+                    copy(r)
+                }
             })?;
             Ok(Some((out, n)))
         })
@@ -503,6 +521,7 @@ impl Repository {
             None => return Ok(WalIndex::new()),
         };
         let wals = &self.wals;
+        let custom = self.custom.as_ref();
         let entries: Vec<XlogDbEntry> = futures::stream::iter(listed)
             .map(|(name, meta)| {
                 let storage = storage.clone();
@@ -510,12 +529,12 @@ impl Repository {
                     let magic = if meta.size == 0 {
                         Bytes::new()
                     } else {
-                        let end = meta.size.min(MAGIC_LEN as u64);
+                        let end = meta.size.min(magic_len(custom) as u64);
                         storage
                             .get_range(&wals.location(&Self::wal_rel(&name))?, 0..end)
                             .await?
                     };
-                    let (compression, encryption) = stored_as(&magic);
+                    let (compression, encryption) = stored_as(custom, &magic);
                     Ok::<_, Error>(XlogDbEntry {
                         name,
                         size: meta.size,
@@ -585,35 +604,22 @@ impl Repository {
 }
 
 /// How many first bytes [`stored_as`] reads.
-pub(crate) const MAGIC_LEN: usize = if barman_wal::MAGIC_MAX_LEN > crate::encryption::MAGIC_LEN {
-    barman_wal::MAGIC_MAX_LEN
-} else {
-    crate::encryption::MAGIC_LEN
-};
+pub(crate) fn magic_len(custom: Option<&CustomCompression>) -> usize {
+    crate::compression::prefix_len(custom).max(crate::encryption::MAGIC_LEN)
+}
 
 /// The compression and encryption xlog.db records for a stored file starting with
 /// `magic`, as Barman's `WalFileInfo.from_file`: an encrypted file's compression is
 /// unknown (`None`) until it is decrypted.
-pub(crate) fn stored_as(magic: &[u8]) -> (Option<String>, Option<String>) {
+pub(crate) fn stored_as(
+    custom: Option<&CustomCompression>,
+    magic: &[u8],
+) -> (Option<String>, Option<String>) {
     if crate::encryption::is_encrypted(magic) {
         return (None, Some(crate::encryption::GPG.to_owned()));
     }
-    let codec = Codec::detect(magic);
-    (
-        (codec != Codec::None).then(|| codec.name().to_owned()),
-        None,
-    )
-}
-
-/// `r` (the file named `path`) decompressed, whatever codec its first bytes say.
-fn decoded<R: Read>(
-    path: &Path,
-    r: R,
-) -> Result<barman_wal::Decoder<barman_wal::Prefixed<BufReader<R>>>> {
-    Codec::decoder_detect(BufReader::with_capacity(CHUNK, r)).map_err(|e| Error::Wal {
-        path: path.to_owned(),
-        source: e,
-    })
+    let coding = crate::compression::identify(custom, magic, true);
+    (coding.name().map(str::to_owned), None)
 }
 
 /// The receiving end of the encoder's channel as a stream of chunks.

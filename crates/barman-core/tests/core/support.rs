@@ -96,12 +96,12 @@ fn a_passive_node_is_accepted() {
 fn what_would_lose_data_or_security_is_refused() {
     for (option, expected) in [
         (
-            "compression = custom\ncustom_compression_filter = xz\ncustom_decompression_filter = xz -d",
-            "compression = custom is not supported yet",
-        ),
-        (
             "wals_directory = s3://bucket/pg/wals",
             "wals_directory must be a path",
+        ),
+        (
+            "basebackups_directory = s3://bucket/pg/base",
+            "basebackups_directory must be a path",
         ),
     ] {
         let e = load(option).expect_err(option);
@@ -115,10 +115,7 @@ fn what_would_lose_data_or_security_is_refused() {
         .filter(|u| matches!(u.support, Support::Refused(_)))
         .map(|u| u.option)
         .collect();
-    assert_eq!(
-        refused,
-        ["compression", "wals_directory", "basebackups_directory"]
-    );
+    assert_eq!(refused, ["wals_directory", "basebackups_directory"]);
 }
 
 #[test]
@@ -196,4 +193,47 @@ fn gpg_encryption_follows_barmans_rules() {
             (r, p) => panic!("{settings}: {r:?}, expected {p:?}"),
         }
     }
+}
+
+/// `compression = custom` loads with both filters, and is refused (its server only)
+/// without one of them or with a magic that is not `0x` and hex digits.
+#[test]
+fn custom_compression_needs_both_filters_and_a_valid_magic() {
+    use barman_core::compression::CustomCompression;
+    let both = "compression = custom\ncustom_compression_filter = xz -c\ncustom_decompression_filter = xz -dc\n";
+    let c = load(both).unwrap();
+    assert!(c.unsupported().is_empty(), "{:?}", c.unsupported());
+    let custom = CustomCompression::for_server(c.server("pg").unwrap()).unwrap();
+    assert_eq!(custom.magic_len(), 0);
+    let c = load(&format!(
+        "{both}custom_compression_magic = 0xfd377a585a00\n"
+    ))
+    .unwrap();
+    let custom = CustomCompression::for_server(c.server("pg").unwrap()).unwrap();
+    assert_eq!(custom.magic_len(), 6);
+    assert!(custom.identifies(&[0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1], false));
+    for (settings, expected) in [
+        (
+            "compression = custom\ncustom_decompression_filter = xz -dc\n",
+            "compression = custom needs custom_compression_filter",
+        ),
+        (
+            "compression = custom\ncustom_compression_filter = xz -c\n",
+            "compression = custom needs custom_decompression_filter",
+        ),
+        (
+            &format!("{both}custom_compression_magic = fd377a\n"),
+            "custom_compression_magic must be 0x followed by an even number of hex digits, not 'fd377a'",
+        ),
+    ] {
+        let e = load(settings).expect_err(settings);
+        assert!(
+            e.contains(expected) && e.contains("[pg]"),
+            "{settings}: {e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+    // Without compression = custom the filters do nothing, as in Barman.
+    let c = load("compression = gzip\ncustom_compression_filter = xz -c\n").unwrap();
+    assert!(CustomCompression::for_server(c.server("pg").unwrap()).is_none());
 }
