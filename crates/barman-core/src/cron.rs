@@ -135,7 +135,7 @@ pub fn run(config: &Config, now: Timestamp, local: &TimeZone) -> Vec<(String, Cr
 }
 
 /// How many servers [`run`] handles at a time.
-pub const DEFAULT_JOBS: usize = 8;
+pub const DEFAULT_JOBS: usize = crate::parallel::DEFAULT_JOBS;
 
 /// [`run`] with at most `jobs` servers at a time (1: one after another, as Barman).
 pub fn run_with_jobs(
@@ -167,18 +167,9 @@ pub fn run_each(
 ) {
     let mut names: Vec<&str> = config.server_names().collect();
     names.sort_unstable();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, names.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(name) = names.get(i) else { break };
-                    if let Some(outcome) = one(config, name, now, local) {
-                        each(i, name, outcome);
-                    }
-                }
-            });
+    crate::parallel::each(&names, jobs, &|i, name| {
+        if let Some(outcome) = one(config, name, now, local) {
+            each(i, name, outcome);
         }
     });
 }

@@ -53,6 +53,7 @@ mod filter;
 mod fsutil;
 pub mod hooks;
 pub mod leftovers;
+pub mod parallel;
 pub mod postgres;
 pub mod processes;
 #[cfg(feature = "postgres")]

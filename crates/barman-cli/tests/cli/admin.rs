@@ -505,8 +505,9 @@ fn config_update_and_config_switch_change_the_files_safely() {
     assert_eq!(queue.trim(), "[]");
 }
 
-/// cron handles servers in parallel: a server whose archive hook hangs does not hold
-/// back another server's WAL archiving (Barman's cron runs them one after another).
+/// cron and archive-wal handle servers in parallel: a server whose archive hook hangs
+/// does not hold back another server's WAL archiving (Barman's cron runs them one after
+/// another, its archive-wal takes one server).
 #[test]
 fn a_hung_server_does_not_hold_back_the_others_archiving() {
     let Some(site) = crate::recover::Site::start_with(&[], "postgres") else {
@@ -519,66 +520,69 @@ fn a_hung_server_does_not_hold_back_the_others_archiving() {
         .unwrap();
     site.switch_and_wait();
     let segment = site.pg.data().join("pg_wal").join(&name);
-    let marks = site.pg.dir().join("marks");
-    std::fs::create_dir(&marks).unwrap();
-    let hook = site.pg.dir().join("slow-hook.sh");
-    std::fs::write(
-        &hook,
-        format!(
-            "#!/bin/sh\ntouch {m}/started\nsleep 20\ntouch {m}/finished\n",
-            m = marks.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut text = std::fs::read_to_string(&site.conf).unwrap();
-    for (server, extra) in [
-        (
-            "a-hung",
-            format!("pre_archive_script = {}\n", hook.display()),
-        ),
-        ("b-fast", String::new()),
-    ] {
-        text.push_str(&format!(
-            "\n[{server}]\nconninfo = host=127.0.0.1 port=1 user=postgres\nbackup_method = postgres\narchiver = on\n{extra}"
-        ));
-        let incoming = site.home.join(server).join("incoming");
-        std::fs::create_dir_all(&incoming).unwrap();
-        std::fs::copy(&segment, incoming.join(&name)).unwrap();
-    }
-    std::fs::write(&site.conf, text).unwrap();
-    let cron = Command::new(crate::support::BARMAN)
-        .arg("-c")
-        .arg(&site.conf)
-        .arg("cron")
-        .env_remove("BARMAN_RS_CRON_JOBS")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
+    for (tag, args) in [("cron", &["cron"][..]), ("aw", &["archive-wal", "all"][..])] {
+        let marks = site.pg.dir().join(format!("marks-{tag}"));
+        std::fs::create_dir(&marks).unwrap();
+        let hook = site.pg.dir().join(format!("slow-hook-{tag}.sh"));
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\ntouch {m}/started\nsleep 10\ntouch {m}/finished\n",
+                m = marks.display()
+            ),
+        )
         .unwrap();
-    let mut cron = Holder(cron);
-    let xlogdb = site.home.join("b-fast/wals/b-fast-xlog.db");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let archived = std::fs::read_to_string(&xlogdb).is_ok_and(|db| db.contains(&name));
-        if archived {
-            break;
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let (hung, fast) = (format!("a-hung-{tag}"), format!("b-fast-{tag}"));
+        let mut text = std::fs::read_to_string(&site.conf).unwrap();
+        for (server, extra) in [
+            (&hung, format!("pre_archive_script = {}\n", hook.display())),
+            (&fast, String::new()),
+        ] {
+            text.push_str(&format!(
+                "\n[{server}]\nconninfo = host=127.0.0.1 port=1 user=postgres\nbackup_method = postgres\narchiver = on\n{extra}"
+            ));
+            let incoming = site.home.join(server).join("incoming");
+            std::fs::create_dir_all(&incoming).unwrap();
+            std::fs::copy(&segment, incoming.join(&name)).unwrap();
+        }
+        std::fs::write(&site.conf, text).unwrap();
+        let run = Command::new(crate::support::BARMAN)
+            .arg("-c")
+            .arg(&site.conf)
+            .args(args)
+            .env_remove("BARMAN_RS_CRON_JOBS")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let mut run = Holder(run);
+        let xlogdb = site.home.join(&fast).join(format!("wals/{fast}-xlog.db"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let archived = std::fs::read_to_string(&xlogdb).is_ok_and(|db| db.contains(&name));
+            if archived {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{tag}: {fast} never archived"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
         assert!(
-            std::time::Instant::now() < deadline,
-            "b-fast never archived"
+            !marks.join("finished").exists(),
+            "{tag}: {fast} was archived only after {hung}'s hook ended"
         );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(run.0.wait().unwrap().success(), "{tag}");
+        assert!(marks.join("finished").exists());
+        let db =
+            std::fs::read_to_string(site.home.join(&hung).join(format!("wals/{hung}-xlog.db")))
+                .unwrap();
+        assert!(db.contains(&name), "{tag}: {db}");
     }
-    assert!(
-        !marks.join("finished").exists(),
-        "b-fast was archived only after a-hung's hook ended"
-    );
-    assert!(cron.0.wait().unwrap().success());
-    assert!(marks.join("finished").exists());
-    let db = std::fs::read_to_string(site.home.join("a-hung/wals/a-hung-xlog.db")).unwrap();
-    assert!(db.contains(&name), "{db}");
 }
 
 /// Barman's backup-method checks: `pg_basebackup` and its compatibility with the
