@@ -502,7 +502,8 @@ pub fn import_backup(
     let parent = base.parent().unwrap_or(Path::new("/")).to_owned();
     crate::fsutil::create_private_dir(&parent)?;
     let staging = tempfile::Builder::new()
-        .prefix(".import-")
+        .prefix(crate::leftovers::IMPORT_STAGING)
+        .suffix(&crate::leftovers::staging_suffix())
         .tempdir_in(&parent)
         .map_err(|e| Error::io("creating a staging directory in", &parent, e))?;
     let stage = staging.path();

@@ -1,7 +1,9 @@
 //! Temporary files a crash left in a server's repository: `.barman-tmp.*` files (the
 //! atomic writes of WAL files, xlog.db, `backup.info`, `identity.json`, and the members
-//! of a `barman-wal-archive` stream spooled in `incoming/`). `cron` removes those older
-//! than [`LEFTOVER_AGE`] whose writer is gone; `check` fails while any remains.
+//! of a `barman-wal-archive` stream spooled in `incoming/`), and the staging
+//! directories of `import-backup` (in `base/`) and `sync-wals` (in the backup
+//! directory). `cron` removes those older than [`LEFTOVER_AGE`] whose writer is gone
+//! (its pid is in the name); `check` fails while any remains.
 
 use std::fs;
 use std::io;
@@ -22,7 +24,19 @@ pub const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
 /// The prefix of every temporary file barman-rs writes into a repository.
 pub(crate) const TEMP_PREFIX: &str = barman_transport::TEMP_FILE_PREFIX;
 
-/// A temporary file left behind.
+/// The prefix of `import-backup`'s staging directories, in `base/`.
+pub(crate) const IMPORT_STAGING: &str = ".import-";
+
+/// The prefix of `sync-wals`'s staging directories, in the backup directory.
+pub(crate) const SYNC_WALS_STAGING: &str = ".sync-wals.";
+
+/// The end of a staging directory's name: the writer's pid, so that [`find`] can tell
+/// whether it still runs.
+pub(crate) fn staging_suffix() -> String {
+    format!(".{}.0", std::process::id())
+}
+
+/// A temporary file (or staging directory) left behind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leftover {
     /// Where it is.
@@ -92,13 +106,31 @@ pub fn find(
             let Ok(meta) = fs::symlink_metadata(e.path()) else {
                 continue;
             };
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|t| Timestamp::try_from(t).ok())
-                .and_then(|t| Duration::try_from(now.duration_since(t)).ok())
-                .unwrap_or_default();
+            let age = age_of(&meta, now);
             if meta.is_file() && age >= older_than {
+                out.push(Leftover {
+                    path: e.path(),
+                    age,
+                });
+            }
+        }
+    }
+    // Staging directories whose writer is gone (a crash, a SIGKILL).
+    for (dir, prefix) in [
+        (repo.base_dir(), IMPORT_STAGING),
+        (repo.backup_dir(), SYNC_WALS_STAGING),
+    ] {
+        for e in list_dir(dir)? {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with(prefix) || writer_alive(&name) {
+                continue;
+            }
+            let Ok(meta) = fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            let age = age_of(&meta, now);
+            if meta.is_dir() && age >= older_than {
                 out.push(Leftover {
                     path: e.path(),
                     age,
@@ -110,6 +142,14 @@ pub fn find(
     Ok(out)
 }
 
+fn age_of(meta: &fs::Metadata, now: Timestamp) -> Duration {
+    meta.modified()
+        .ok()
+        .and_then(|t| Timestamp::try_from(t).ok())
+        .and_then(|t| Duration::try_from(now.duration_since(t)).ok())
+        .unwrap_or_default()
+}
+
 /// Removes what [`find`] finds (older than [`LEFTOVER_AGE`]), durably, and returns it.
 ///
 /// # Errors
@@ -118,7 +158,12 @@ pub fn find(
 pub fn sweep(archive: &WalArchive, repo: &BackupRepo, now: Timestamp) -> Result<Vec<Leftover>> {
     let found = find(archive, repo, now, LEFTOVER_AGE)?;
     for l in &found {
-        match fs::remove_file(&l.path) {
+        let removed = if fs::symlink_metadata(&l.path).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(&l.path)
+        } else {
+            fs::remove_file(&l.path)
+        };
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io("removing", &l.path, e)),

@@ -725,7 +725,8 @@ pub async fn sync_wals(global: &GlobalConfig, server: &ServerConfig) -> Result<S
         let staging_base = backup_directory(server)?;
         crate::fsutil::create_private_dir(&staging_base)?;
         let staging = tempfile::Builder::new()
-            .prefix(".sync-wals.")
+            .prefix(crate::leftovers::SYNC_WALS_STAGING)
+            .suffix(&crate::leftovers::staging_suffix())
             .tempdir_in(&staging_base)
             .map_err(|e| Error::io("creating a staging directory in", &staging_base, e))?;
         let o = server.options();

@@ -785,6 +785,20 @@ fn leftover_temporary_files_are_swept_and_reported() {
         "000000010000000000000008.tmp",
         hours_ago,
     );
+    // The staging directories of an import and of a sync-wals killed midway (a file
+    // inside), and one whose writer (this process) still runs.
+    let staging = |dir: &Path, name: &str| {
+        let d = dir.join(name);
+        make(&d, "000000010000000000000009", hours_ago);
+        fs::File::open(&d).unwrap().set_modified(hours_ago).unwrap();
+        d
+    };
+    let old_import = staging(&r.server_dir().join("base"), ".import-Ab12Cd.4294967.0");
+    let old_sync = staging(&r.server_dir(), ".sync-wals.Xy34Zw.4294967.0");
+    let live_import = staging(
+        &r.server_dir().join("base"),
+        &format!(".import-Ef56Gh.{}.0", std::process::id()),
+    );
 
     // check reports them.
     let state = barman_core::check::RepoState::inspect(
@@ -795,7 +809,13 @@ fn leftover_temporary_files_are_swept_and_reported() {
     );
     assert_eq!(
         state.leftovers,
-        [old_incoming.clone(), old_meta.clone(), old_wal.clone()]
+        [
+            old_sync.clone(),
+            old_import.clone(),
+            old_incoming.clone(),
+            old_meta.clone(),
+            old_wal.clone()
+        ]
     );
     let checks = barman_core::check::evaluate(server, None, None, None, &state);
     let line = checks
@@ -812,12 +832,18 @@ fn leftover_temporary_files_are_swept_and_reported() {
         .collect();
     assert_eq!(
         removed,
-        [old_incoming.clone(), old_meta.clone(), old_wal.clone()]
+        [
+            old_sync.clone(),
+            old_import.clone(),
+            old_incoming.clone(),
+            old_meta.clone(),
+            old_wal.clone()
+        ]
     );
-    for p in [&old_wal, &old_incoming, &old_meta] {
+    for p in [&old_wal, &old_incoming, &old_meta, &old_import, &old_sync] {
         assert!(!p.exists());
     }
-    for p in [&fresh, &alive, &foreign] {
+    for p in [&fresh, &alive, &foreign, &live_import] {
         assert!(p.exists());
     }
     let state = barman_core::check::RepoState::inspect(
