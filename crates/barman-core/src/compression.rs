@@ -10,7 +10,7 @@
 //!   plain WAL explains is taken for custom-compressed (Barman's rule; Barman also takes
 //!   a plain stored file for one, barman-rs does not). A file handed to the archive is
 //!   taken for custom-compressed only by the magic, as Barman does.
-//! - The filters stream (see [`crate::filter`]); a filter that exits non-zero fails
+//! - The filters stream (see `filter.rs`); a filter that exits non-zero fails
 //!   the whole operation, even after its last byte.
 
 use std::io::{Cursor, Read, Write};

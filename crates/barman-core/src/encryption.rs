@@ -13,7 +13,7 @@
 //! --encrypt` or `--passphrase-fd 0 --decrypt`, so files written by either tool are read
 //! by the other.
 //!
-//! Everything streams through gpg as a child process ([`crate::filter`]); nothing
+//! Everything streams through gpg as a child process (`filter.rs`); nothing
 //! decrypted is written to disk on the way.
 //! An encrypted file is told by its first bytes (an OpenPGP public-key encrypted
 //! session key packet), whatever its name.
@@ -302,7 +302,7 @@ impl Gpg {
     ///
     /// # Errors
     ///
-    /// Those of [`Gpg::validate`] and [`Gpg::encrypt_stream`].
+    /// Those of [`Gpg::validate`], and gpg failing to encrypt for the key.
     pub fn test_encryption(&self, server: &ServerConfig) -> Result<()> {
         self.validate(server)?;
         self.encrypt_stream(io::sink(), Path::new("the encryption test"), |w| {
