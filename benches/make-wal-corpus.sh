@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build a corpus of real, full-size PostgreSQL 15 WAL segments for the
 # compression benchmarks (the Criterion benches in benches/benches/wal.rs and
-# benches/compare-c-tools.sh read it).
+# barman-bench makes its own corpus from its cluster).
 #
 # Usage: make-wal-corpus.sh [OUT_DIR] [N_SEGMENTS]
 #   OUT_DIR     default ${BARMAN_BENCH_WAL_DIR:-<repo>/benches/.cache/wal}

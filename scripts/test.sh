@@ -96,6 +96,18 @@ for d in "${fuzz_dirs[@]}"; do
 done
 echo "fuzz run: $((SECONDS - fuzz_start))s"
 
+# The one benchmark command in its quick mode: a debug build, so its figures mean
+# nothing; what is checked is that every measurement still runs and reports.
+step "barman-bench --quick (the bench harness keeps working)"
+cargo build --locked -p barman-cli -p barman-benches --bin barman --bin barman-bench
+bench_out=$(mktemp -d)
+target/debug/barman-bench --quick --out "$bench_out"
+for section in "WAL compression" "archive_command, per segment" "Full backup" \
+    "Incremental backup" "Restore" "Point-in-time recovery (RTO)" "Catalogue at scale"; do
+    grep -q "^## $section" "$bench_out/report.md" || { echo "report.md has no '$section'" >&2; exit 1; }
+done
+rm -rf "$bench_out"
+
 echo
 echo "all checks passed"
 echo "tests: $totals"

@@ -5,6 +5,7 @@
 //! `benches/.cache/wal` (outside git). Without them the benches fall back to the small
 //! golden segment committed in `crates/barman-wal/tests/data/pg15`, and say so.
 pub mod catalog_data;
+pub mod harness;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ pub fn wal_segments(max: usize) -> Vec<(SegmentName, Vec<u8>)> {
     out
 }
 
-/// The codec and level pairs compared with the C tools (`compare-c-tools.sh`).
+/// The codec and level pairs compared with the C tools (`barman-bench`, codecs).
 pub const COMPARED: &[(Codec, i32)] = &[
     (Codec::Gzip, 1),
     (Codec::Gzip, 6),
