@@ -151,10 +151,10 @@ impl CustomCompression {
 }
 
 /// Whether `prefix` starts a plain WAL file: a WAL page (its magic `0xD0xx`/`0xD1xx`
-/// little-endian, then page flags below 8), or text (a history file, a backup label),
-/// or nothing.
+/// little-endian, then page flags below 8), zeros (a segment `receive-wal` made whole
+/// before writing into it), or text (a history file, a backup label), or nothing.
 fn looks_plain(prefix: &[u8]) -> bool {
-    let page = matches!(prefix, [_, 0xD0 | 0xD1, 0..=7, 0, ..]);
+    let page = matches!(prefix, [_, 0xD0 | 0xD1, 0..=7, 0, ..]) || prefix.iter().all(|b| *b == 0);
     let text = prefix
         .iter()
         .all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
@@ -259,6 +259,7 @@ mod tests {
         assert!(!without.identifies(&[0x13, 0xd1, 0x02, 0x00, 1, 0, 0, 0], true));
         assert!(!without.identifies(b"1\t0/3000000\tno recovery target", true));
         assert!(!without.identifies(&[0x1f, 0x8b, 8], true));
+        assert!(!without.identifies(&[0; 10], true));
         assert!(!without.identifies(&[], true));
     }
 

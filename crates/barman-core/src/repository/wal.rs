@@ -49,6 +49,7 @@ const PUT_CHUNK: usize = 1 << 18;
 /// `identity`; history files and backup labels: their syntax), and writes it to `out`
 /// compressed with `codec`. `out` is named `dest` in error messages. The one
 /// validation of every way into the archive.
+///
 /// An encrypted `src` is decrypted with `gpg` first; one compressed by the custom
 /// filters (known by their magic) is decompressed by them. Writing with the custom
 /// filters is the caller's (`codec` is then [`Codec::None`]).
