@@ -822,6 +822,8 @@ fn backups(b: &Bench, full: bool, incr: bool, restore: bool) -> Vec<Table> {
                     stored
                         .borrow_mut()
                         .insert(label.into(), du_bytes(&rs_home.join(server).join("base")));
+                    // Measured: its disk space back for the next one.
+                    fresh(server);
                     r
                 }),
             ));
@@ -877,6 +879,7 @@ fn backups(b: &Bench, full: bool, incr: bool, restore: bool) -> Vec<Table> {
                         stored
                             .borrow_mut()
                             .insert(label.clone(), du_bytes(&repo.join("backup")));
+                        let _ = std::fs::remove_dir_all(&repo);
                         r
                     }),
                 ));
@@ -1092,15 +1095,32 @@ fn backups(b: &Bench, full: bool, incr: bool, restore: bool) -> Vec<Table> {
         alternate(&mut t, reps, variants);
         let _ = std::fs::remove_dir_all(&dest);
         out.push(t);
-        out.push(rto(b, &ours));
+        let feed = || feed_barman(b);
+        out.push(rto(
+            b,
+            &ours,
+            pgbr_base
+                .as_ref()
+                .map(|(_, conf)| (conf.as_path(), &pgbr_cmd as PgbrCmd<'_>)),
+            py.as_ref()
+                .map(|(p, conf, _)| (p.as_path(), conf.as_path(), &feed as &dyn Fn())),
+        ));
     }
     out
 }
 
-/// The RTO of a point-in-time recovery with barman-rs: from `recover --target-time` to
-/// the first query on the promoted copy, the WAL delivered by recover (local copy) or
-/// fetched by `restore_command` (get-wal).
-fn rto(b: &Bench, ours: &dyn Fn(&[&str]) -> Command) -> Table {
+/// How a pgBackRest command line is made: its configuration, then its arguments.
+type PgbrCmd<'a> = &'a dyn Fn(&Path, &[&str]) -> Command;
+
+/// The RTO of a point-in-time recovery: from the restore command to the first query on
+/// the promoted copy; barman-rs with the WAL delivered by recover (local copy) or fetched
+/// by `restore_command` (get-wal), pgBackRest (`archive-get`), Barman (local copy).
+fn rto(
+    b: &Bench,
+    ours: &dyn Fn(&[&str]) -> Command,
+    pgbr: Option<(&Path, PgbrCmd<'_>)>,
+    py: Option<(&Path, &Path, &dyn Fn())>,
+) -> Table {
     eprintln!("point-in-time recovery");
     let tx = if b.quick { "300" } else { "10000" };
     b.cluster.pgbench(&["-c", "2", "-t", tx]);
@@ -1122,43 +1142,101 @@ fn rto(b: &Bench, ours: &dyn Fn(&[&str]) -> Command) -> Table {
         "seconds",
         true,
         &format!(
-            "`pgbench -c 2 -t {tx}` after the last backup, then a recovery to a time just after it: the seconds from the start of `barman recover --target-time` to the first successful query on the promoted copy (recover, WAL replay, promotion). Replay: from the start of PostgreSQL to that query."
+            "`pgbench -c 2 -t {tx}` after the last backup, then a recovery to a time just after it: the seconds from the start of the restore command (`barman recover --target-time`, `pgbackrest restore --type=time`) to the first successful query on the promoted copy (restore, WAL replay, promotion). Replay: from the start of PostgreSQL to that query."
         ),
     );
     t.extra_columns.push("replay s".into());
     let dest = b.work.join("pitr");
     let replays: std::cell::RefCell<BTreeMap<String, Vec<f64>>> = std::cell::RefCell::default();
-    let mut variants: Variants<'_> = Vec::new();
+    let d = dest.display().to_string();
+    // Each tool's restore command to the target, run into an empty `dest`.
+    let mut restores: Vec<(String, bool, Command)> = Vec::new();
     for (label, extra) in [
         ("barman-rs, WAL copied by recover", None),
         ("barman-rs, get-wal restore_command", Some("--get-wal")),
     ] {
-        let (dest, target, replays) = (dest.clone(), target.clone(), &replays);
+        let mut args = vec![
+            "recover",
+            "rs",
+            "latest",
+            &d,
+            "--target-time",
+            &target,
+            "--target-action",
+            "promote",
+        ];
+        args.extend(extra);
+        restores.push((label.into(), true, ours(&args)));
+    }
+    match pgbr {
+        Some((conf, pgbr_cmd)) => {
+            // Its repository gets the WAL archived since its backup (untimed).
+            let mut wal: Vec<PathBuf> = std::fs::read_dir(&b.wal_copy)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            wal.sort();
+            for f in &wal {
+                let _ = pgbr_cmd(conf, &["archive-push", &f.display().to_string()]).output();
+            }
+            restores.push((
+                "pgBackRest restore --type=time".into(),
+                false,
+                pgbr_cmd(
+                    conf,
+                    &[
+                        &format!("--pg1-path={d}"),
+                        "--type=time",
+                        &format!("--target={target}"),
+                        "--target-action=promote",
+                        "restore",
+                    ],
+                ),
+            ));
+        }
+        None => t
+            .skipped
+            .push("pgBackRest point-in-time recovery: pgbackrest is not installed".into()),
+    }
+    match py {
+        Some((py_barman, conf, feed)) => {
+            feed();
+            let mut c = Command::new(py_barman);
+            c.arg("-c").arg(conf).args([
+                "recover",
+                "py",
+                "latest",
+                &d,
+                "--target-time",
+                &target,
+                "--target-action",
+                "promote",
+            ]);
+            restores.push(("Barman 3.19 recover --target-time".into(), false, c));
+        }
+        None => t
+            .skipped
+            .push("Barman point-in-time recovery: Barman 3.19 is not installed".into()),
+    }
+    let mut variants: Variants<'_> = Vec::new();
+    for (label, ours, mut restore) in restores {
+        let (dest, replays) = (dest.clone(), &replays);
         let time = b.peers.gnu_time.clone();
+        let key = label.clone();
         variants.push((
-            label.into(),
-            true,
+            label,
+            ours,
             String::new(),
             Box::new(move |_| {
                 let _ = std::fs::remove_dir_all(&dest);
-                let d = dest.display().to_string();
-                let mut args = vec![
-                    "recover",
-                    "rs",
-                    "latest",
-                    &d,
-                    "--target-time",
-                    &target,
-                    "--target-action",
-                    "promote",
-                ];
-                args.extend(extra);
                 let start = Instant::now();
-                let rec = timed(&mut ours(&args), time.as_deref())?;
+                let rec = timed(&mut restore, time.as_deref())?;
                 let up = start_and_query(&b.cluster.bin, &dest, 600)?;
                 replays
                     .borrow_mut()
-                    .entry(label.into())
+                    .entry(key.clone())
                     .or_default()
                     .push(up);
                 Ok(Run {
@@ -1175,8 +1253,6 @@ fn rto(b: &Bench, ours: &dyn Fn(&[&str]) -> Command) -> Table {
         r.extra.push(fmt(replay));
     }
     let _ = std::fs::remove_dir_all(&dest);
-    t.skipped
-        .push("pgBackRest and Barman point-in-time recoveries: not measured yet".into());
     t
 }
 
