@@ -467,6 +467,117 @@ pub fn start_and_query(bin: &Path, data: &Path, timeout_secs: u64) -> Result<f64
     result
 }
 
+/// A throwaway sshd on 127.0.0.1, run by the current user and letting only it in with
+/// a key of its own (as `benches/lib/sshd.sh`), for `barman-wal-restore`. Stopped on
+/// drop.
+#[derive(Debug)]
+pub struct Sshd {
+    dir: tempfile::TempDir,
+    /// The port it listens on.
+    pub port: u16,
+    /// The user it lets in.
+    pub user: String,
+}
+
+impl Sshd {
+    /// Starts one; `None` without `/usr/sbin/sshd` or `ssh-keygen`, or when it does not
+    /// start.
+    pub fn start() -> Option<Sshd> {
+        if !Path::new("/usr/sbin/sshd").is_file() || which("ssh-keygen").is_none() {
+            return None;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("bench-sshd")
+            .tempdir_in("/tmp")
+            .ok()?;
+        for key in ["host_key", "client_key"] {
+            let ok = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.path().join(key))
+                .status()
+                .ok()?
+                .success();
+            if !ok {
+                return None;
+            }
+        }
+        std::fs::copy(
+            dir.path().join("client_key.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .ok()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let user = String::from_utf8_lossy(&Command::new("id").arg("-un").output().ok()?.stdout)
+            .trim()
+            .to_owned();
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin no\nAllowUsers {user}\nMaxSessions 64\nMaxStartups 64:30:128\n"
+            ),
+        )
+        .ok()?;
+        let ok = Command::new("/usr/sbin/sshd")
+            .arg("-f")
+            .arg(dir.path().join("sshd_config"))
+            .arg("-E")
+            .arg(dir.path().join("sshd.log"))
+            .status()
+            .ok()?
+            .success();
+        let sshd = Sshd { dir, port, user };
+        // Up once it answers a command.
+        for _ in 0..100 {
+            let up = Command::new("ssh")
+                .args(sshd.ssh_args())
+                .arg(format!("{}@127.0.0.1", sshd.user))
+                .arg("true")
+                .stdin(Stdio::null())
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if up {
+                return Some(sshd);
+            }
+            if !ok {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The options of an `ssh` command line reaching it.
+    pub fn ssh_args(&self) -> Vec<String> {
+        vec![
+            "-i".into(),
+            self.dir.path().join("client_key").display().to_string(),
+            "-p".into(),
+            self.port.to_string(),
+            "-o".into(),
+            "StrictHostKeyChecking=no".into(),
+            "-o".into(),
+            "UserKnownHostsFile=/dev/null".into(),
+            "-o".into(),
+            "LogLevel=ERROR".into(),
+            "-o".into(),
+            "BatchMode=yes".into(),
+        ]
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("sshd.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
 /// One row of a table: what was measured and its samples.
 #[derive(Clone, Debug)]
 pub struct Row {

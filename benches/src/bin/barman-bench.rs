@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use barman_benches::catalog_data::{catalogue, xlogdb_text};
 use barman_benches::harness::{
-    Cluster, Peers, Row, Run, Table, du_bytes, fmt, is_root, mib, must, pg_bin, start_and_query,
-    stats, timed, version_of,
+    self, Cluster, Peers, Row, Run, Table, du_bytes, fmt, is_root, mib, must, pg_bin,
+    start_and_query, stats, timed, version_of,
 };
 use barman_benches::{COMPARED, compress, decompress};
 use clap::Parser;
@@ -40,6 +40,7 @@ type Variants<'a> = Vec<(
 const ALL: &[&str] = &[
     "codecs",
     "archive",
+    "streaming",
     "backup",
     "incremental",
     "restore",
@@ -64,8 +65,8 @@ struct Args {
     /// WAL segments in the corpus (default 16; 3 with --quick).
     #[arg(long)]
     segments: Option<usize>,
-    /// Only these measurements (comma-separated): codecs, archive, backup, incremental,
-    /// restore, catalog.
+    /// Only these measurements (comma-separated): codecs, archive, streaming, backup,
+    /// incremental, restore, catalog.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Never install anything (missing peers are reported).
@@ -180,6 +181,10 @@ fn main() {
     }
     if only("archive") {
         tables.push(archive(&bench));
+        tables.push(get_wal(&bench));
+    }
+    if only("streaming") {
+        tables.extend(streaming(&bench));
     }
     if only("backup") || only("incremental") || only("restore") {
         tables.extend(backups(
@@ -191,6 +196,7 @@ fn main() {
     }
     if only("catalog") {
         tables.push(catalog(&bench));
+        tables.push(list_backups(&bench));
     }
     let settings = format!(
         "pgbench scale {scale} ({} database), {} WAL segments of 16 MiB in the corpus, {reps} repetition(s){}; {:.0} s in all",
@@ -664,9 +670,112 @@ fn archive(b: &Bench) -> Table {
             format!("{} ({:.2})", mib(*s), *s as f64 / input as f64)
         }));
     }
-    t.skipped.push(
-        "WAL streaming (receive-wal): its synchronous commit latency and catch-up rate are benches/receive-bench.sh".into(),
+    t
+}
+
+/// 2c. `restore_command`'s side: one `get-wal` call per corpus segment out of a
+///     gzip-compressed barman-rs repository (Barman reads the same repository: the
+///     layout is Barman's), written decompressed to a file, as PostgreSQL asks.
+fn get_wal(b: &Bench) -> Table {
+    eprintln!("get-wal");
+    let n = b.corpus.len();
+    let mut t = Table::new(
+        "get-wal (restore_command), per segment",
+        "ms",
+        true,
+        &format!(
+            "Each of {n} segments archived gzip-compressed by barman-rs, then fetched by one `get-wal` call each into a file (decompressed, as PostgreSQL's restore_command asks); Barman 3.19 reads the same repository. The mean time per call."
+        ),
     );
+    let home = b.work.join("getwal");
+    let conf = b.work.join("getwal.conf");
+    let _ = std::fs::remove_dir_all(&home);
+    let body = format!(
+        "[pg]\nconninfo = {}\nbackup_method = local-rsync\narchiver = on\ncompression = gzip\n",
+        b.cluster.conninfo()
+    );
+    std::fs::write(
+        &conf,
+        format!("[barman]\nbarman_home = {}\n{body}", home.display()),
+    )
+    .expect("config");
+    for seg in &b.corpus {
+        must(
+            Command::new(&b.barman)
+                .args(["-q", "-c"])
+                .arg(&conf)
+                .args(["put-wal", "pg"])
+                .arg(seg),
+        );
+    }
+    let names: Vec<String> = b
+        .corpus
+        .iter()
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    let out_dir = b.work.join("getwal-out");
+    let per_call = |tool: &Path, conf: &Path| -> Result<Run, String> {
+        let _ = std::fs::remove_dir_all(&out_dir);
+        std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+        let mut secs = 0.0;
+        let mut rss = None;
+        for name in &names {
+            let run = timed(
+                Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(r#""$1" -q -c "$2" get-wal pg "$3" > "$4/$3""#)
+                    .arg("sh")
+                    .arg(tool)
+                    .arg(conf)
+                    .arg(name)
+                    .arg(&out_dir),
+                b.peers.gnu_time.as_deref(),
+            )?;
+            secs += run.secs;
+            rss = rss.max(run.max_rss_kib);
+        }
+        Ok(Run {
+            secs: secs / n as f64 * 1e3,
+            max_rss_kib: rss,
+        })
+    };
+    let mut variants: Variants<'_> = Vec::new();
+    {
+        let (per_call, conf) = (&per_call, conf.clone());
+        variants.push((
+            "barman-rs get-wal".into(),
+            true,
+            String::new(),
+            Box::new(move |_| per_call(&b.barman, &conf)),
+        ));
+    }
+    match &b.peers.barman_py {
+        Some(py) => {
+            let py_conf = b.work.join("getwal-py.conf");
+            std::fs::write(
+                &py_conf,
+                format!(
+                    "[barman]\nbarman_home = {}\nbarman_user = {}\nlog_file = {}/barman-py.log\n{body}",
+                    home.display(),
+                    user(),
+                    b.work.display()
+                ),
+            )
+            .expect("config");
+            let (per_call, py) = (&per_call, py.clone());
+            variants.push((
+                "Barman 3.19 get-wal".into(),
+                false,
+                String::new(),
+                Box::new(move |_| per_call(&py, &py_conf)),
+            ));
+        }
+        None => t
+            .skipped
+            .push("Barman get-wal: Barman 3.19 is not installed".into()),
+    }
+    alternate(&mut t, b.reps, variants);
+    let _ = std::fs::remove_dir_all(&out_dir);
     t
 }
 
@@ -1142,15 +1251,16 @@ fn rto(
         "seconds",
         true,
         &format!(
-            "`pgbench -c 2 -t {tx}` after the last backup, then a recovery to a time just after it: the seconds from the start of the restore command (`barman recover --target-time`, `pgbackrest restore --type=time`) to the first successful query on the promoted copy (restore, WAL replay, promotion). Replay: from the start of PostgreSQL to that query."
+            "`pgbench -c 2 -t {tx}` after the last backup, then a recovery to a time just after it: the seconds from the start of the restore command (`barman recover --target-time`, `pgbackrest restore --type=time`) to the first successful query on the promoted copy (restore, WAL replay, promotion). barman-rs delivers the WAL three ways: copied by recover, fetched by `barman get-wal` as restore_command, and by `barman-wal-restore -p 4` over a real sshd on 127.0.0.1 (both ends on this machine). Replay: from the start of PostgreSQL to that query."
         ),
     );
     t.extra_columns.push("replay s".into());
     let dest = b.work.join("pitr");
     let replays: std::cell::RefCell<BTreeMap<String, Vec<f64>>> = std::cell::RefCell::default();
     let d = dest.display().to_string();
-    // Each tool's restore command to the target, run into an empty `dest`.
-    let mut restores: Vec<(String, bool, Command)> = Vec::new();
+    // Each tool's restore command to the target, run into an empty `dest`, and a
+    // setting then appended to the copy's postgresql.auto.conf (the last one wins).
+    let mut restores: Vec<(String, bool, Command, Option<String>)> = Vec::new();
     for (label, extra) in [
         ("barman-rs, WAL copied by recover", None),
         ("barman-rs, get-wal restore_command", Some("--get-wal")),
@@ -1166,7 +1276,43 @@ fn rto(
             "promote",
         ];
         args.extend(extra);
-        restores.push((label.into(), true, ours(&args)));
+        restores.push((label.into(), true, ours(&args), None));
+    }
+    // barman-wal-restore over a real sshd on 127.0.0.1 (both ends on this machine), as
+    // a PostgreSQL host fetches WAL from its Barman host.
+    let sshd = harness::Sshd::start();
+    match &sshd {
+        Some(sshd) => {
+            let ssh = format!("ssh {}", sshd.ssh_args().join(" "));
+            let restore_cmd = format!(
+                "restore_command = '{} -p 4 --spool-dir {} --ssh-command \"{ssh}\" -U {} -c {} --barman-command {} 127.0.0.1 rs %f %p'",
+                b.barman.with_file_name("barman-wal-restore").display(),
+                dest.with_extension("spool").display(),
+                sshd.user,
+                b.work.join("rs.conf").display(),
+                b.barman.display()
+            );
+            let args = [
+                "recover",
+                "rs",
+                "latest",
+                &d,
+                "--target-time",
+                &target,
+                "--target-action",
+                "promote",
+                "--get-wal",
+            ];
+            restores.push((
+                "barman-rs, barman-wal-restore -p 4 over ssh".into(),
+                true,
+                ours(&args),
+                Some(restore_cmd),
+            ));
+        }
+        None => t
+            .skipped
+            .push("barman-wal-restore over ssh: no sshd or ssh-keygen on this machine".into()),
     }
     match pgbr {
         Some((conf, pgbr_cmd)) => {
@@ -1194,6 +1340,7 @@ fn rto(
                         "restore",
                     ],
                 ),
+                None,
             ));
         }
         None => t
@@ -1214,14 +1361,14 @@ fn rto(
                 "--target-action",
                 "promote",
             ]);
-            restores.push(("Barman 3.19 recover --target-time".into(), false, c));
+            restores.push(("Barman 3.19 recover --target-time".into(), false, c, None));
         }
         None => t
             .skipped
             .push("Barman point-in-time recovery: Barman 3.19 is not installed".into()),
     }
     let mut variants: Variants<'_> = Vec::new();
-    for (label, ours, mut restore) in restores {
+    for (label, ours, mut restore, setting) in restores {
         let (dest, replays) = (dest.clone(), &replays);
         let time = b.peers.gnu_time.clone();
         let key = label.clone();
@@ -1233,6 +1380,18 @@ fn rto(
                 let _ = std::fs::remove_dir_all(&dest);
                 let start = Instant::now();
                 let rec = timed(&mut restore, time.as_deref())?;
+                if let Some(line) = &setting {
+                    let auto = dest.join("postgresql.auto.conf");
+                    let mut text = std::fs::read_to_string(&auto).map_err(|e| e.to_string())?;
+                    text.push_str(&format!("\n{line}\n"));
+                    std::fs::write(&auto, text).map_err(|e| e.to_string())?;
+                    // barman-wal-restore's spool: a private directory of its own.
+                    let spool = dest.with_extension("spool");
+                    let _ = std::fs::remove_dir_all(&spool);
+                    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+                        .create(&spool)
+                        .map_err(|e| e.to_string())?;
+                }
                 let up = start_and_query(&b.cluster.bin, &dest, 600)?;
                 replays
                     .borrow_mut()
@@ -1254,6 +1413,221 @@ fn rto(
     }
     let _ = std::fs::remove_dir_all(&dest);
     t
+}
+
+/// 2b. WAL streaming: barman-rs `receive-wal` against `pg_receivewal --synchronous`
+///     (what Barman's receive-wal runs), each as the synchronous standby of the
+///     cluster: the commit latency it adds to `pgbench`, and how fast it catches up on
+///     WAL held by its slot.
+fn streaming(b: &Bench) -> Vec<Table> {
+    eprintln!("streaming");
+    let secs = if b.quick { "3" } else { "20" };
+    let wal_mb: u64 = if b.quick { 32 } else { 512 };
+    let conninfo = b.cluster.conninfo();
+    let conf = b.work.join("stream.conf");
+    let home = b.work.join("stream");
+    std::fs::write(
+        &conf,
+        format!(
+            "[barman]\nbarman_home = {}\nlog_file = {}/barman-rs-stream.log\n[pg]\nconninfo = {conninfo}\nstreaming_conninfo = {conninfo}\nbackup_method = postgres\narchiver = off\nstreaming_archiver = on\nstreaming_archiver_name = benchrecv\nslot_name = bench\ncreate_slot = manual\n",
+            home.display(),
+            b.work.display()
+        ),
+    )
+    .expect("stream.conf");
+    let pgrw = b.work.join("pgrw");
+    let start = |tool: &str| -> std::process::Child {
+        let mut c = if tool == "barman-rs" {
+            let _ = std::fs::remove_dir_all(home.join("pg/streaming"));
+            let mut c = Command::new(&b.barman);
+            c.args(["-q", "-c"]).arg(&conf).args(["receive-wal", "pg"]);
+            c
+        } else {
+            let _ = std::fs::remove_dir_all(&pgrw);
+            std::fs::create_dir_all(&pgrw).expect("pg_receivewal directory");
+            let mut c = Command::new(b.cluster.bin.join("pg_receivewal"));
+            c.arg("-D")
+                .arg(&pgrw)
+                .args(["-S", "bench", "--synchronous", "-n", "-d"])
+                .arg(format!("{conninfo} application_name=benchrecv"));
+            c
+        };
+        c.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the receiver")
+    };
+    let stop = |mut child: std::process::Child| {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    };
+    let sql = |q: &str| b.cluster.sql(q);
+    let fresh_slot = || {
+        for _ in 0..100 {
+            if sql("SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'bench' AND active")
+                == "0"
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        sql(
+            "SELECT count(pg_drop_replication_slot('bench')) FROM pg_replication_slots WHERE slot_name = 'bench'",
+        );
+        sql("SELECT pg_create_physical_replication_slot('bench', true)");
+    };
+    let wait_for = |q: &str, what: &str| -> Result<(), String> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        while sql(q) != "t" {
+            if Instant::now() > deadline {
+                return Err(format!("{what} within 60 s"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(())
+    };
+    let pgbench = || -> Result<f64, String> {
+        let out = Command::new(b.cluster.bin.join("pgbench"))
+            .arg("-h")
+            .arg(&b.cluster.dir)
+            .args([
+                "-U", "postgres", "-n", "-c", "4", "-j", "2", "-T", secs, "postgres",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("latency average = "))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| format!("pgbench: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let set_sync = |names: &str| b.cluster.set("synchronous_standby_names", names);
+    let mut latency = Table::new(
+        "Synchronous streaming: commit latency",
+        "ms",
+        true,
+        &format!(
+            "`pgbench -c 4 -j 2 -T {secs}` with the receiver as the cluster's synchronous standby (`synchronous_standby_names`), each receiver on its own fresh slot; the first row has no synchronous standby (what synchronous replication costs). Barman's own receive-wal runs pg_receivewal."
+        ),
+    );
+    let mut catchup = Table::new(
+        "Streaming: catch-up",
+        "MiB/s",
+        false,
+        &format!(
+            "About {wal_mb} MiB of WAL written while no receiver runs, held by the slot; then the receiver starts: MiB over the seconds until its flush position reaches the end."
+        ),
+    );
+    let mut lat: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut speed: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let tools = ["barman-rs", "pg_receivewal"];
+    for rep in 0..b.reps {
+        set_sync("");
+        match pgbench() {
+            Ok(ms) => lat.entry("none").or_default().push(ms),
+            Err(e) => failures.push(format!("pgbench: {e}")),
+        }
+        for tool in tools {
+            eprintln!("  {tool} (run {}/{})", rep + 1, b.reps);
+            fresh_slot();
+            let child = start(tool);
+            let measured = wait_for(
+                "SELECT count(*) = 1 FROM pg_stat_replication WHERE application_name = 'benchrecv'",
+                "the receiver did not connect",
+            )
+            .and_then(|()| {
+                set_sync("benchrecv");
+                wait_for(
+                    "SELECT coalesce(bool_or(sync_state = 'sync'), false) FROM pg_stat_replication WHERE application_name = 'benchrecv'",
+                    "the receiver did not become the synchronous standby",
+                )
+            })
+            .and_then(|()| pgbench());
+            set_sync("");
+            stop(child);
+            match measured {
+                Ok(ms) => lat.entry(tool).or_default().push(ms),
+                Err(e) => failures.push(format!("{tool}: {e}")),
+            }
+            // Catch-up on WAL held by the slot.
+            fresh_slot();
+            let begin =
+                sql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'bench'");
+            sql("DROP TABLE IF EXISTS filler");
+            sql("CREATE TABLE filler (id int, pad text)");
+            let rows = wal_mb * 1024 * 1024 / 600;
+            sql(&format!(
+                "INSERT INTO filler SELECT g, repeat('x', 500) FROM generate_series(1, {rows}) g"
+            ));
+            sql("SELECT pg_switch_wal()");
+            let end = sql("SELECT pg_current_wal_flush_lsn()");
+            let bytes: f64 = sql(&format!("SELECT '{end}'::pg_lsn - '{begin}'::pg_lsn"))
+                .parse()
+                .unwrap_or(0.0);
+            let t0 = Instant::now();
+            let child = start(tool);
+            let caught = wait_for(
+                &format!(
+                    "SELECT coalesce(bool_or(flush_lsn >= '{end}'), false) FROM pg_stat_replication WHERE application_name = 'benchrecv'"
+                ),
+                "the receiver did not catch up",
+            );
+            let secs = t0.elapsed().as_secs_f64();
+            stop(child);
+            match caught {
+                Ok(()) => speed
+                    .entry(tool)
+                    .or_default()
+                    .push(bytes / 1048576.0 / secs),
+                Err(e) => failures.push(format!("{tool}: {e}")),
+            }
+            sql("DROP TABLE filler");
+            sql("CHECKPOINT");
+        }
+    }
+    sql(
+        "SELECT count(pg_drop_replication_slot('bench')) FROM pg_replication_slots WHERE slot_name = 'bench'",
+    );
+    let _ = std::fs::remove_dir_all(&pgrw);
+    let _ = std::fs::remove_dir_all(&home);
+    for (key, label, ours, group) in [
+        ("none", "no synchronous standby", false, "none"),
+        ("barman-rs", "barman-rs receive-wal", true, "sync"),
+        (
+            "pg_receivewal",
+            "pg_receivewal --synchronous",
+            false,
+            "sync",
+        ),
+    ] {
+        if let Some(v) = lat.remove(key) {
+            latency.rows.push(Row {
+                label: label.into(),
+                ours,
+                group: group.into(),
+                samples: v,
+                max_rss_kib: None,
+                extra: Vec::new(),
+            });
+        }
+        if let Some(v) = speed.remove(key) {
+            catchup.rows.push(Row {
+                label: label.into(),
+                ours,
+                group: group.into(),
+                samples: v,
+                max_rss_kib: None,
+                extra: Vec::new(),
+            });
+        }
+    }
+    latency.skipped.extend(failures.iter().cloned());
+    catchup.skipped.extend(failures);
+    vec![latency, catchup]
 }
 
 /// 6. The catalogue at scale, in-process: a one-million-entry xlog.db loaded into the
@@ -1321,6 +1695,167 @@ fn catalog(b: &Bench) -> Table {
             extra: Vec::new(),
         });
     }
+    t
+}
+
+/// 6b. `list-backups` on a repository whose xlog.db lists a million WAL files (the WAL
+///     size of each backup comes from it), barman-rs against Barman 3.19 on the same
+///     repository.
+fn list_backups(b: &Bench) -> Table {
+    eprintln!("list-backups");
+    let entries: u64 = if b.quick { 100_000 } else { 1_000_000 };
+    let backups: u64 = if b.quick { 10 } else { 100 };
+    let home = b.work.join("cat");
+    let _ = std::fs::remove_dir_all(&home);
+    let server = home.join("pg");
+    std::fs::create_dir_all(server.join("wals")).expect("wals");
+    std::fs::create_dir_all(server.join("meta")).expect("meta");
+    std::fs::write(server.join("wals/pg-xlog.db"), xlogdb_text(entries)).expect("xlog.db");
+    let seg = |n: u64| {
+        barman_wal::SegmentName::from_segment_no(
+            barman_wal::TimelineId::FIRST,
+            n,
+            barman_wal::WalSegSize::DEFAULT,
+        )
+        .expect("in range")
+    };
+    for i in 0..backups {
+        // One backup every entries/backups segments, each a minute after the WAL it ends.
+        let first = 1 + i * (entries / backups);
+        let end_ts = jiff::Timestamp::from_second(1_700_000_000 + (first as i64 + 2) * 60)
+            .expect("in range");
+        let begin_ts =
+            jiff::Timestamp::from_second(1_700_000_000 + first as i64 * 60).expect("in range");
+        let id =
+            barman_catalog::BackupId::from_datetime(jiff::tz::Offset::UTC.to_datetime(begin_ts));
+        let mut info = barman_catalog::BackupInfo::new(id);
+        info.status = barman_catalog::BackupStatus::Done;
+        info.begin_time = Some(barman_catalog::PyDateTime::from_timestamp(begin_ts, 0));
+        info.end_time = Some(barman_catalog::PyDateTime::from_timestamp(end_ts, 0));
+        info.begin_wal = Some(seg(first));
+        info.end_wal = Some(seg(first + 1));
+        info.timeline = Some(barman_wal::TimelineId::FIRST);
+        info.size = Some(1_500_000_000);
+        info.deduplicated_size = Some(1_500_000_000);
+        info.version = Some(150_000);
+        info.mode = Some("postgres".into());
+        info.server_name = Some("pg".into());
+        info.systemid = Some("7000000000000000001".into());
+        std::fs::create_dir_all(server.join("base").join(id.as_str())).expect("base");
+        std::fs::write(
+            server
+                .join("meta")
+                .join(format!("{}-backup.info", id.as_str())),
+            info.to_string(),
+        )
+        .expect("backup.info");
+    }
+    let body = format!(
+        "[pg]\nconninfo = {}\nbackup_method = local-rsync\narchiver = on\n",
+        b.cluster.conninfo()
+    );
+    let conf = b.work.join("cat.conf");
+    std::fs::write(
+        &conf,
+        format!("[barman]\nbarman_home = {}\n{body}", home.display()),
+    )
+    .expect("config");
+    let mut t = Table::new(
+        "list-backups at scale",
+        "seconds",
+        true,
+        &format!(
+            "`list-backups pg` on a repository of {backups} backups whose xlog.db lists {entries} WAL files (each backup's WAL size comes from it); Barman 3.19 reads the same repository."
+        ),
+    );
+    // Both must list every backup: a tool that found none would look fast.
+    let lists_all = |cmd: &mut Command| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        let listed = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("pg ") && l.contains("WAL Size"))
+            .count() as u64;
+        if listed == backups {
+            Ok(())
+        } else {
+            Err(format!(
+                "listed {listed} backups of {backups}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    let time = b.peers.gnu_time.clone();
+    let mut variants: Variants<'_> = Vec::new();
+    if let Err(e) = lists_all(
+        Command::new(&b.barman)
+            .arg("-c")
+            .arg(&conf)
+            .args(["list-backups", "pg"]),
+    ) {
+        t.skipped.push(format!("barman-rs list-backups: {e}"));
+    } else {
+        let (conf, time) = (conf.clone(), time.clone());
+        variants.push((
+            "barman-rs list-backups".into(),
+            true,
+            String::new(),
+            Box::new(move |_| {
+                timed(
+                    Command::new(&b.barman)
+                        .args(["-q", "-c"])
+                        .arg(&conf)
+                        .args(["list-backups", "pg"]),
+                    time.as_deref(),
+                )
+            }),
+        ));
+    }
+    match &b.peers.barman_py {
+        Some(py) => {
+            let py_conf = b.work.join("cat-py.conf");
+            std::fs::write(
+                &py_conf,
+                format!(
+                    "[barman]\nbarman_home = {}\nbarman_user = {}\nlog_file = {}/barman-py.log\n{body}",
+                    home.display(),
+                    user(),
+                    b.work.display()
+                ),
+            )
+            .expect("config");
+            let py = py.clone();
+            if let Err(e) = lists_all(
+                Command::new(&py)
+                    .arg("-c")
+                    .arg(&py_conf)
+                    .args(["list-backups", "pg"]),
+            ) {
+                t.skipped.push(format!("Barman list-backups: {e}"));
+                alternate(&mut t, b.reps, variants);
+                let _ = std::fs::remove_dir_all(&home);
+                return t;
+            }
+            variants.push((
+                "Barman 3.19 list-backups".into(),
+                false,
+                String::new(),
+                Box::new(move |_| {
+                    timed(
+                        Command::new(&py)
+                            .arg("-c")
+                            .arg(&py_conf)
+                            .args(["list-backups", "pg"]),
+                        time.as_deref(),
+                    )
+                }),
+            ));
+        }
+        None => t
+            .skipped
+            .push("Barman list-backups: Barman 3.19 is not installed".into()),
+    }
+    alternate(&mut t, b.reps, variants);
+    let _ = std::fs::remove_dir_all(&home);
     t
 }
 
