@@ -14,4 +14,4 @@ args=("$@")
 if [[ " $* " != *" --out "* ]]; then
     args+=(--out "${OUT:-/tmp/barman-bench-report}")
 fi
-exec "$root/target/release/barman-bench" "${args[@]}"
+exec "${CARGO_TARGET_DIR:-$root/target}/release/barman-bench" "${args[@]}"

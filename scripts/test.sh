@@ -101,9 +101,10 @@ echo "fuzz run: $((SECONDS - fuzz_start))s"
 step "barman-bench --quick (the bench harness keeps working)"
 cargo build --locked -p barman-cli -p barman-benches --bin barman --bin barman-bench
 bench_out=$(mktemp -d)
-target/debug/barman-bench --quick --out "$bench_out"
-for section in "WAL compression" "archive_command, per segment" "Full backup" \
-    "Incremental backup" "Restore" "Point-in-time recovery (RTO)" "Catalogue at scale"; do
+"${CARGO_TARGET_DIR:-target}/debug/barman-bench" --quick --out "$bench_out"
+for section in "WAL compression" "archive_command, per segment" "get-wal (restore_command), per segment" \
+    "Full backup" "Incremental backup" "Restore" "Point-in-time recovery (RTO)" \
+    "Synchronous streaming: commit latency" "Streaming: catch-up" "Catalogue at scale" "list-backups at scale"; do
     grep -q "^## $section" "$bench_out/report.md" || { echo "report.md has no '$section'" >&2; exit 1; }
 done
 rm -rf "$bench_out"
