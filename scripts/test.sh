@@ -104,7 +104,7 @@ bench_out=$(mktemp -d)
 "${CARGO_TARGET_DIR:-target}/debug/barman-bench" --quick --out "$bench_out"
 for section in "WAL compression" "archive_command, per segment" "get-wal (restore_command), per segment" \
     "Full backup" "Incremental backup" "Restore" "Point-in-time recovery (RTO)" \
-    "Synchronous streaming: commit latency" "Streaming: catch-up" "Catalogue at scale" "list-backups at scale"; do
+    "Synchronous streaming: commit latency" "Streaming: catch-up" "Catalogue at scale" "list-backups at scale" "Restore test (sandbox)"; do
     grep -q "^## $section" "$bench_out/report.md" || { echo "report.md has no '$section'" >&2; exit 1; }
 done
 rm -rf "$bench_out"

@@ -1205,7 +1205,7 @@ fn backups(b: &Bench, full: bool, incr: bool, restore: bool) -> Vec<Table> {
         let _ = std::fs::remove_dir_all(&dest);
         out.push(t);
         let feed = || feed_barman(b);
-        out.push(rto(
+        out.extend(rto(
             b,
             &ours,
             pgbr_base
@@ -1229,7 +1229,7 @@ fn rto(
     ours: &dyn Fn(&[&str]) -> Command,
     pgbr: Option<(&Path, PgbrCmd<'_>)>,
     py: Option<(&Path, &Path, &dyn Fn())>,
-) -> Table {
+) -> Vec<Table> {
     eprintln!("point-in-time recovery");
     let tx = if b.quick { "300" } else { "10000" };
     b.cluster.pgbench(&["-c", "2", "-t", tx]);
@@ -1412,6 +1412,92 @@ fn rto(
         r.extra.push(fmt(replay));
     }
     let _ = std::fs::remove_dir_all(&dest);
+    vec![t, sandbox(b, ours, &target)]
+}
+
+/// 5b. The restore test: `barman sandbox` to the same target, with and without its
+///     checks (no peer has one): the whole command's seconds, and the RTO and the
+///     checks' time it reports.
+fn sandbox(b: &Bench, ours: &dyn Fn(&[&str]) -> Command, target: &str) -> Table {
+    eprintln!("sandbox");
+    let mut t = Table::new(
+        "Restore test (sandbox)",
+        "seconds",
+        true,
+        "`barman sandbox --target-time` to the point-in-time recovery's target: the copy recovered into a throwaway directory, started without a TCP listener, promoted, checked, stopped and removed; the seconds of the whole command. RTO: from the command's start to the first query the copy answered (as reported by the sandbox). Checks: `pg_amcheck --all` (heap and btree) and a sequential read of every relation of every database (page checksums verified). pgBackRest, Barman and WAL-G have no such command.",
+    );
+    t.extra_columns.push("RTO s".into());
+    t.extra_columns.push("checks s".into());
+    let dir = b.work.join("sandbox");
+    let d = dir.display().to_string();
+    // Per variant: the RTO and the checks' seconds of each run.
+    type Figures = BTreeMap<String, (Vec<f64>, Vec<f64>)>;
+    let figures: std::cell::RefCell<Figures> = std::cell::RefCell::default();
+    let mut variants: Variants<'_> = Vec::new();
+    for (label, checks) in [
+        ("barman-rs sandbox, no checks", false),
+        (
+            "barman-rs sandbox, pg_amcheck + read of every relation",
+            true,
+        ),
+    ] {
+        let mut args = vec![
+            "-f",
+            "json",
+            "sandbox",
+            "--directory",
+            &d,
+            "--target-time",
+            target,
+        ];
+        if !checks {
+            args.extend(["--no-amcheck", "--no-read"]);
+        }
+        args.extend(["rs", "latest"]);
+        let mut cmd = ours(&args);
+        let figures = &figures;
+        let key = label.to_owned();
+        variants.push((
+            label.into(),
+            true,
+            String::new(),
+            Box::new(move |_| {
+                let start = Instant::now();
+                let out = cmd.output().map_err(|e| e.to_string())?;
+                let secs = start.elapsed().as_secs_f64();
+                let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+                    .map_err(|e| format!("{e}: {}", String::from_utf8_lossy(&out.stderr)))?;
+                if report["passed"] != true {
+                    return Err(format!("the sandbox failed: {report}"));
+                }
+                let checks: f64 = report["steps"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["name"] == "amcheck" || s["name"] == "read")
+                    .filter_map(|s| s["seconds"].as_f64())
+                    .fold(0.0, |a, b| a + b);
+                let mut f = figures.borrow_mut();
+                let e = f.entry(key.clone()).or_default();
+                e.0.push(report["rto_seconds"].as_f64().unwrap_or(f64::NAN));
+                e.1.push(checks);
+                Ok(Run {
+                    secs,
+                    max_rss_kib: None,
+                })
+            }),
+        ));
+    }
+    alternate(&mut t, b.reps, variants);
+    let figures = figures.into_inner();
+    for r in &mut t.rows {
+        let (rto, checks) = figures
+            .get(&r.label)
+            .map_or((f64::NAN, f64::NAN), |(a, c)| (stats(a).0, stats(c).0));
+        r.extra.push(fmt(rto));
+        r.extra.push(fmt(checks));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     t
 }
 

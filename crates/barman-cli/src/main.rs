@@ -118,6 +118,9 @@ enum Command {
     /// Restore a backup into a directory, locally or on a remote host.
     #[command(alias = "restore")]
     Recover(Box<commands::recover::Args>),
+    /// Test a backup: recover it into a throwaway directory, start it, check every
+    /// relation, run commands and dump it, then stop and remove it (barman-rs).
+    Sandbox(Box<commands::sandbox::Args>),
     /// Check that the WAL archive can be used by a new cluster.
     CheckWalArchive(commands::check_wal_archive::Args),
     /// Print the state a passive node synchronises from (backups, WAL, configuration),
@@ -157,7 +160,7 @@ fn log_source(command: &Command) -> &'static str {
         Command::ArchiveWal(_) | Command::ReceiveWal(_) => "barman.wal_archiver",
         Command::RebuildXlogdb(_) => "barman.backup",
         Command::Diagnose(_) => "barman.diagnose",
-        Command::Recover(_) => "barman.recovery_executor",
+        Command::Recover(_) | Command::Sandbox(_) => "barman.recovery_executor",
         Command::Backup(_)
         | Command::VerifyBackup(_)
         | Command::GenerateManifest(_)
@@ -293,6 +296,7 @@ fn run(ctx: &Context, command: &Command) -> ExitCode {
         Command::ExportBackup(a) => export::export(ctx, a),
         Command::ImportBackup(a) => export::import(ctx, a),
         Command::Recover(a) => recover::run(ctx, a),
+        Command::Sandbox(a) => sandbox::run(ctx, a),
         Command::CheckWalArchive(a) => check_wal_archive::run(ctx, a),
         Command::SyncInfo(a) => sync::info(ctx, a),
         Command::SyncBackup(a) => sync::backup(ctx, a),

@@ -124,6 +124,9 @@ pub struct RepoState {
     /// With `encryption` set, Barman's `encryption` check: `None` when the settings
     /// are valid and a test message was encrypted for the key, else why not.
     pub encryption: Option<Option<String>>,
+    /// With `sandbox_schedule` or `sandbox_maximum_age` set, the `restore test` check:
+    /// whether it passes, and its hint ([`crate::sandbox::check`]).
+    pub restore_test: Option<(bool, String)>,
 }
 
 /// What the streaming connection (`streaming_conninfo`, a replication connection)
@@ -237,6 +240,7 @@ impl RepoState {
         )
         .map(|found| found.into_iter().map(|l| l.path).collect())
         .unwrap_or_default();
+        state.restore_test = crate::sandbox::check(config, now);
         state
     }
 
@@ -656,6 +660,9 @@ pub fn evaluate(
     let mut push = |name: &str, ok: bool, hint: Option<String>| {
         out.push(CheckResult::new(name, ok, hint));
     };
+    if let Some((ok, hint)) = &repo.restore_test {
+        push("restore test", *ok, Some(hint.clone()));
+    }
     if let Some(e) = &repo.backups_error {
         push("backup catalogue", false, Some(e.clone()));
     }
@@ -1454,6 +1461,7 @@ pub const NON_CRITICAL_CHECKS: &[&str] = &[
     "wal maximum age",
     "PostgreSQL server is standby",
     "leftover temporary files",
+    "restore test",
 ];
 
 /// The minimal PostgreSQL version, as Barman prints it.

@@ -151,6 +151,14 @@ pub enum Error {
         /// The server.
         server: String,
     },
+    /// The operation was interrupted (a signal): what it had made was removed.
+    #[error("{operation} of server {server} was interrupted: its copy was stopped and removed")]
+    Interrupted {
+        /// The operation (`sandbox`).
+        operation: &'static str,
+        /// The server.
+        server: String,
+    },
     /// The put-wal tar stream could not be read.
     #[error("reading the put-wal tar stream for server '{server}': {source}")]
     Tar {

@@ -62,6 +62,8 @@ pub mod recover;
 pub mod repo;
 pub mod repository;
 mod retry;
+#[cfg(feature = "postgres")]
+pub mod sandbox;
 pub mod secrets;
 #[cfg(feature = "postgres")]
 pub mod sync;

@@ -46,6 +46,22 @@ pub fn run(ctx: &Context, args: &Args) -> ExitCode {
     if failed.into_inner() {
         code = ExitCode::from(1);
     }
+    // The scheduled restore test (sandbox_schedule): the most overdue server's latest
+    // backup, one at a time across servers, in the background.
+    if let Some(server) = barman_core::sandbox::due(&ctx.config, now) {
+        ctx.info(format!(
+            "Starting restore test (sandbox) of server {server}"
+        ));
+        if let Err(e) = spawn_barman(
+            ctx,
+            &["sandbox", "--scheduled", &server, "latest"],
+            args.keep_descriptors,
+        ) {
+            code = fail(format!(
+                "server {server}: cannot start the restore test: {e}"
+            ));
+        }
+    }
     // Barman's lock_files_cleanup, after every server.
     if ctx.config.global().lock_directory_cleanup
         && let Err(e) = crate::commands::processes::clean_lock_directory(ctx)

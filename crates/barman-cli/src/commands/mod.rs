@@ -35,6 +35,7 @@ pub mod rebuild_xlogdb;
 pub mod receive_wal;
 pub mod recover;
 pub mod replication_status;
+pub mod sandbox;
 pub mod show_backup;
 pub mod show_servers;
 pub mod status;

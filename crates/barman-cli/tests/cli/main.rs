@@ -18,6 +18,7 @@ mod put_wal;
 mod receive_wal;
 mod recover;
 mod rpo_zero;
+mod sandbox;
 mod servers;
 mod standby;
 mod support;

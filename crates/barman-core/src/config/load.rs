@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::error::ConfigError;
 use super::ini::{Ini, IniError, IniValue, OptionRef};
-use super::options::{GLOBAL_OPTIONS, SERVER_OPTIONS, python_int};
+use super::options::{EXTENSION_OPTIONS, GLOBAL_OPTIONS, SERVER_OPTIONS, python_int};
 use super::server::{ModelConfig, ServerConfig, ServerContext, config_get};
 
 /// Where the configuration files come from. The library never touches the filesystem:
@@ -374,6 +374,7 @@ impl Config {
         for option in self.ini.options(section) {
             let known = SERVER_OPTIONS
                 .iter()
+                .chain(EXTENSION_OPTIONS)
                 .any(|s| s.name == option && (kind != "model" || s.in_models()))
                 || (kind == "global" && GLOBAL_OPTIONS.contains(&option.as_str()))
                 || (kind == "model" && option == "model");

@@ -101,7 +101,7 @@ pub use load::{
     Config, ConfigSource, GlobalConfig, LoadOptions, MemorySource, UnknownOptions, normalise_path,
 };
 pub use options::{
-    GLOBAL_OPTIONS, Kind, OptionSpec, SERVER_OPTIONS, ServerOptions, Value, WalCompression,
-    option_spec,
+    EXTENSION_OPTIONS, GLOBAL_OPTIONS, Kind, OptionSpec, SERVER_OPTIONS, ServerOptions, Value,
+    WalCompression, option_spec,
 };
 pub use server::{ModelConfig, ServerConfig, Setting, unquote};

@@ -409,6 +409,34 @@ server_options! {
     xlogdb_directory: Option<String> => (Text, "%(wals_directory)s", inherit);
 }
 
+/// barman-rs's own server options, which Barman does not have (its option table,
+/// [`SERVER_OPTIONS`], stays exactly Barman's): the restore tests of
+/// [`crate::sandbox`]. Valid in a server's section, a model, or `[barman]` for every
+/// server.
+pub const EXTENSION_OPTIONS: &[OptionSpec] = &[
+    // `check` fails `restore test` when the last sandbox is older than this.
+    OptionSpec {
+        name: "sandbox_maximum_age",
+        kind: Kind::Interval,
+        default: None,
+        inherited: true,
+    },
+    // Where sandboxes go (default: the system's temporary directory).
+    OptionSpec {
+        name: "sandbox_path",
+        kind: Kind::AbsolutePath,
+        default: None,
+        inherited: true,
+    },
+    // `cron` starts a sandbox of the latest backup when the last one is older.
+    OptionSpec {
+        name: "sandbox_schedule",
+        kind: Kind::Interval,
+        default: None,
+        inherited: true,
+    },
+];
+
 /// The specification of server option `name`.
 ///
 /// ```

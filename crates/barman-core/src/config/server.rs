@@ -6,7 +6,8 @@ use barman_wal::CompressionLevel;
 use super::error::ConfigError;
 use super::ini::{Ini, IniValue, OptionRef};
 use super::options::{
-    OptionSpec, Parsed, SERVER_OPTIONS, ServerOptions, Value, WalCompression, parse,
+    EXTENSION_OPTIONS, OptionSpec, Parsed, SERVER_OPTIONS, ServerOptions, Value, WalCompression,
+    parse,
 };
 
 /// Barman's `Config.get`: the interpolated value of `option` in `section`, `None` when the
@@ -180,6 +181,8 @@ pub struct ServerConfig {
     name: String,
     settings: Vec<Option<Setting>>,
     options: ServerOptions,
+    /// barman-rs's own options ([`EXTENSION_OPTIONS`]' order).
+    extensions: Vec<Option<Value>>,
     active_model: Option<String>,
     disabled: Option<String>,
 }
@@ -247,9 +250,26 @@ impl ServerConfig {
                 Parsed::Unset | Parsed::Blank => settings.push(None),
             }
         }
+        let mut extensions = Vec::with_capacity(EXTENSION_OPTIONS.len());
+        for spec in EXTENSION_OPTIONS {
+            let mut result = Parsed::Unset;
+            if let Some((text, origin)) = config_get(ini, name, spec.name, &vars, Some(""))? {
+                result = invoke(spec, &text, origin, name)?;
+            }
+            if matches!(result, Parsed::Unset)
+                && let Some((text, origin)) = config_get(ini, "barman", spec.name, &vars, Some(""))?
+            {
+                result = invoke(spec, &text, origin, "barman")?;
+            }
+            extensions.push(match result {
+                Parsed::Value(value, _) => Some(value),
+                Parsed::Unset | Parsed::Blank => None,
+            });
+        }
         Ok(ServerConfig {
             name: name.to_owned(),
             options: typed(&settings),
+            extensions,
             settings,
             active_model: None,
             disabled: None,
@@ -259,6 +279,39 @@ impl ServerConfig {
     /// The server's name (its section).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    fn extension(&self, name: &str) -> Option<&Value> {
+        EXTENSION_OPTIONS
+            .iter()
+            .position(|s| s.name == name)
+            .and_then(|i| self.extensions.get(i))
+            .and_then(Option::as_ref)
+    }
+
+    /// `sandbox_schedule` (barman-rs): how often `cron` runs a restore test.
+    pub fn sandbox_schedule(&self) -> Option<std::time::Duration> {
+        match self.extension("sandbox_schedule") {
+            Some(Value::Interval(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// `sandbox_maximum_age` (barman-rs): the age past which `check` fails the last
+    /// restore test.
+    pub fn sandbox_maximum_age(&self) -> Option<std::time::Duration> {
+        match self.extension("sandbox_maximum_age") {
+            Some(Value::Interval(d)) => Some(*d),
+            _ => None,
+        }
+    }
+
+    /// `sandbox_path` (barman-rs): where sandboxes go.
+    pub fn sandbox_path(&self) -> Option<&str> {
+        match self.extension("sandbox_path") {
+            Some(Value::Text(p)) => Some(p),
+            _ => None,
+        }
     }
 
     /// Every option's resolved value, typed, defaults applied.

@@ -927,6 +927,32 @@ impl PgServer {
         Ok(())
     }
 
+    /// Runs `sql` (one or more statements, simple protocol) and returns the rows of
+    /// every statement as text; an error is the server's `SEVERITY: message` (or the
+    /// driver's, on one line). For a sandbox's checks, whose SQL is its own.
+    pub(crate) async fn simple_rows(
+        &self,
+        sql: &str,
+    ) -> std::result::Result<Vec<Vec<Option<String>>>, String> {
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => format!("{}: {}", db.severity(), db.message()),
+                None => one_line(&e),
+            })?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// `SELECT 1`: keeps an idle session alive, and tells whether it still is.
     ///
     /// # Errors

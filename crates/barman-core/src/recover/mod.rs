@@ -180,6 +180,9 @@ pub struct RecoverOptions {
     /// `--jobs-start-batch-period` (`parallel_jobs_start_batch_period`): seconds between
     /// two batches.
     pub jobs_start_batch_period: Option<u64>,
+    /// Every tablespace not relocated by [`tablespaces`](Self::tablespaces) goes into
+    /// `<this>/<oid>` (a sandbox: never into its production location).
+    pub(crate) tablespaces_under: Option<PathBuf>,
 }
 
 impl RecoverOptions {
@@ -224,6 +227,7 @@ impl RecoverOptions {
             local_staging_path: None,
             jobs_start_batch_size: None,
             jobs_start_batch_period: None,
+            tablespaces_under: None,
         }
     }
 }
@@ -380,6 +384,22 @@ pub async fn recover(
     post?;
     report.hook_warnings = hooks.warnings;
     Ok(report)
+}
+
+/// [`recover`] for a sandbox ([`crate::sandbox`]): no hook scripts, and nothing written
+/// into the repository (what waits in `incoming/` and `streaming/` is not archived
+/// first: the WAL a restore test uses is what the archive holds).
+#[cfg(feature = "postgres")]
+pub(crate) async fn recover_for_sandbox(
+    global: &GlobalConfig,
+    server: &ServerConfig,
+    options: &RecoverOptions,
+) -> Result<RecoverReport> {
+    server.usable()?;
+    let repo = BackupRepo::for_server(global, server);
+    let archive = WalArchive::for_server(global, server);
+    let prepared = prepare(&repo, &archive, server, options, Mode::Sandbox).await?;
+    execute(global, server, &repo, &archive, options, prepared).await
 }
 
 /// What a restore would do, decided as [`recover`] decides it (its step 1) with nothing

@@ -46,6 +46,10 @@ pub(super) const PGDATA_ENTRIES: [&str; 33] = [
 pub(super) enum Mode {
     /// Archive what waits first, and lock the backup.
     Restore,
+    /// Lock the backup, write nothing into the repository (a sandbox: a restore test
+    /// leaves the repository byte-identical).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Sandbox,
     /// Write nothing.
     Preview,
 }
@@ -179,7 +183,7 @@ pub(super) async fn prepare(
     // started or finished in between.
     let lock = match mode {
         Mode::Preview => None,
-        Mode::Restore => Some(repo.lock_backup_shared(id).await?.ok_or_else(|| {
+        Mode::Restore | Mode::Sandbox => Some(repo.lock_backup_shared(id).await?.ok_or_else(|| {
             Error::refused(Refusal::Busy, format!(
                 "backup {id} of server {name} is locked by another process (a delete or a check): try again later"
             ))
@@ -261,7 +265,13 @@ pub(super) async fn prepare(
             .iter()
             .rev()
             .find(|(n, _)| n == &t.name)
-            .map(|(_, l)| l.clone());
+            .map(|(_, l)| l.clone())
+            .or_else(|| {
+                options
+                    .tablespaces_under
+                    .as_ref()
+                    .map(|d| d.join(t.oid.to_string()))
+            });
         let location = relocated
             .clone()
             .unwrap_or_else(|| PathBuf::from(&t.location));
