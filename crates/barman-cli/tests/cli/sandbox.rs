@@ -406,3 +406,59 @@ fn cron_runs_the_scheduled_restore_test_once_per_period() {
         Vec::<String>::new()
     );
 }
+
+/// `--keep`: the copy is left running after the checks; the printed commands connect
+/// to it and then stop and remove it.
+#[test]
+fn a_kept_sandbox_runs_until_its_printed_cleanup() {
+    let Some(site) = Site::start_with(&[], "postgres") else {
+        return;
+    };
+    site.insert(1, 42);
+    backup(&site);
+    let dir = site.dest("sandbox-kept");
+    let (code, report, err) = sandbox(
+        &site,
+        &[
+            "--directory",
+            dir.to_str().unwrap(),
+            "--keep",
+            "pg",
+            "latest",
+        ],
+    );
+    assert_eq!(code, 0, "{report:#}\n{err}");
+    assert_eq!(report["kept"], true);
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["name"] != "stop")
+    );
+    let run = |line: &str| {
+        let mut cmd = if barman_testkit::tools::is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--", "sh", "-c", line]);
+            c
+        } else {
+            let mut c = std::process::Command::new("sh");
+            c.args(["-c", line]);
+            c
+        };
+        cmd.output().unwrap()
+    };
+    let connect = report["connect_command"].as_str().unwrap();
+    let out = run(&format!("{connect} -XAtc 'SELECT count(*) FROM t'"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42", "{out:?}");
+    assert!(!processes_mentioning(dir.to_str().unwrap()).is_empty());
+    let cleanup = report["cleanup_command"].as_str().unwrap();
+    let out = run(cleanup);
+    assert!(out.status.success(), "{cleanup}: {out:?}");
+    assert!(!dir.exists());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_mentioning(dir.to_str().unwrap()).is_empty() {
+        assert!(Instant::now() < deadline, "the kept copy still runs");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
