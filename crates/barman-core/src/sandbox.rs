@@ -165,8 +165,7 @@ pub enum Outcome {
     Passed,
     /// It failed, or found something wrong.
     Failed,
-    /// It could not run here (a missing program or extension), or an earlier step
-    /// failed.
+    /// It could not run here (a missing program or extension).
     Skipped,
 }
 
@@ -977,7 +976,7 @@ impl Run<'_> {
         // 4. checks
         if self.options.amcheck {
             let t = Instant::now();
-            let (outcome, detail, findings) = self.amcheck(&user).await;
+            let (outcome, detail, findings) = self.amcheck(&user, &databases).await;
             report
                 .steps
                 .push(step("amcheck", outcome, t, detail, findings));
@@ -1240,7 +1239,11 @@ impl Run<'_> {
 
     /// The databases that accept connections.
     async fn databases(&self, user: &str) -> Result<Vec<String>, String> {
-        let pg = self.connect(user, "postgres").await?;
+        // `postgres` may have been dropped; template1 is always there.
+        let pg = match self.connect(user, "postgres").await {
+            Ok(pg) => pg,
+            Err(_) => self.connect(user, "template1").await?,
+        };
         let rows = pg
             .simple_rows("SELECT datname FROM pg_database WHERE datallowconn ORDER BY datname")
             .await
@@ -1251,7 +1254,8 @@ impl Run<'_> {
             .collect())
     }
 
-    async fn amcheck(&self, user: &str) -> (Outcome, String, Vec<String>) {
+    async fn amcheck(&self, user: &str, databases: &[String]) -> (Outcome, String, Vec<String>) {
+        let db = default_database(databases);
         let program = self.bin.join("pg_amcheck");
         if !program.is_file() {
             return (
@@ -1266,7 +1270,7 @@ impl Run<'_> {
         match self
             .query_one(
                 user,
-                "postgres",
+                &db,
                 "SELECT count(*)::text FROM pg_available_extensions WHERE name = 'amcheck'",
             )
             .await
@@ -1281,7 +1285,7 @@ impl Run<'_> {
             }
             Err(e) => return (Outcome::Failed, e, Vec::new()),
         }
-        let mut cmd = self.pg_command(&program, user, "postgres");
+        let mut cmd = self.pg_command(&program, user, &db);
         cmd.args(["--all", "--install-missing", "--no-password"]);
         match output_in_group(&mut cmd).await {
             Ok(out) => {
