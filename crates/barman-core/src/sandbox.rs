@@ -539,7 +539,14 @@ pub async fn sandbox(
                 ),
             )
         })?;
-    let bin = find_bindir(major, server.options().path_prefix.as_deref())?;
+    // `postgres --version` of each candidate: processes, off the runtime.
+    let prefix = server.options().path_prefix.clone();
+    let bin = crate::blocking(
+        "looking for the PostgreSQL programs of",
+        "path_prefix",
+        move || find_bindir(major, prefix.as_deref()),
+    )
+    .await??;
     // The socket's path must fit in sun_path (107 bytes), and be one plain item of
     // unix_socket_directories (a list).
     let socket = dir.join("socket");
@@ -1171,7 +1178,10 @@ impl Run<'_> {
                 .and_then(|c| ConnInfo::parse(c).ok())
                 .and_then(|c| c.get("user").map(str::to_owned)),
             Some("postgres".to_owned()),
-            whoami(),
+            crate::blocking("looking up", "the current user", whoami)
+                .await
+                .ok()
+                .flatten(),
         ]
         .into_iter()
         .flatten()

@@ -241,3 +241,60 @@ impl RetryArgs {
         }
     }
 }
+
+/// The recovery target options `recover` and `sandbox` share.
+#[derive(Debug, clap::Args)]
+pub struct TargetArgs {
+    /// Recover to this time (`YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]`; without an offset,
+    /// the time zone of this host).
+    #[arg(long = "target-time")]
+    pub target_time: Option<String>,
+    /// Recover to this transaction id.
+    #[arg(long = "target-xid", allow_hyphen_values = true)]
+    pub target_xid: Option<String>,
+    /// Recover to this LSN.
+    #[arg(long = "target-lsn", allow_hyphen_values = true)]
+    pub target_lsn: Option<String>,
+    /// Recover to this restore point (`pg_create_restore_point`).
+    #[arg(long = "target-name")]
+    pub target_name: Option<String>,
+    /// End recovery as soon as the backup is consistent.
+    #[arg(long = "target-immediate")]
+    pub target_immediate: bool,
+    /// The timeline to follow: a number, `current` or `latest`.
+    #[arg(long = "target-tli")]
+    pub target_tli: Option<String>,
+    /// Stop just before the target (time, xid or LSN).
+    #[arg(long)]
+    pub exclusive: bool,
+}
+
+impl TargetArgs {
+    /// The target and timeline asked for, checked.
+    pub fn parse(
+        &self,
+    ) -> Result<
+        (
+            Option<barman_core::recover::RecoveryTarget>,
+            Option<barman_core::recover::TargetTimeline>,
+        ),
+        String,
+    > {
+        let target = barman_core::recover::Targets {
+            time: self.target_time.clone(),
+            xid: self.target_xid.clone(),
+            lsn: self.target_lsn.clone(),
+            name: self.target_name.clone(),
+            immediate: self.target_immediate,
+        }
+        .into_target()
+        .map_err(|e| e.to_string())?;
+        let tli = self
+            .target_tli
+            .as_deref()
+            .map(barman_core::recover::parse_target_tli)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        Ok((target, tli))
+    }
+}

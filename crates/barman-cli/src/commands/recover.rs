@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use barman_core::recover::{
-    RecoverOptions, RecoverReport, TargetAction, Targets, parse_target_tli, recover,
-};
+use barman_core::recover::{RecoverOptions, RecoverReport, TargetAction, recover};
 use serde_json::json;
 
 use crate::commands::runtime;
@@ -16,28 +14,9 @@ use crate::{Context, fail};
 /// The arguments of `barman recover`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Recover to this time (`YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]`; without an offset,
-    /// the time zone of this host).
-    #[arg(long = "target-time")]
-    pub target_time: Option<String>,
-    /// Recover to this transaction id.
-    #[arg(long = "target-xid", allow_hyphen_values = true)]
-    pub target_xid: Option<String>,
-    /// Recover to this LSN.
-    #[arg(long = "target-lsn", allow_hyphen_values = true)]
-    pub target_lsn: Option<String>,
-    /// Recover to this restore point (`pg_create_restore_point`).
-    #[arg(long = "target-name")]
-    pub target_name: Option<String>,
-    /// End recovery as soon as the backup is consistent.
-    #[arg(long = "target-immediate")]
-    pub target_immediate: bool,
-    /// The timeline to follow: a number, `current` or `latest`.
-    #[arg(long = "target-tli")]
-    pub target_tli: Option<String>,
-    /// Stop just before the target (time, xid or LSN).
-    #[arg(long)]
-    pub exclusive: bool,
+    /// `--target-time/xid/lsn/name/immediate`, `--target-tli`, `--exclusive`.
+    #[command(flatten)]
+    pub target: super::TargetArgs,
     /// What to do when the target is reached.
     #[arg(long = "target-action", value_parser = ["pause", "shutdown", "promote"])]
     pub target_action: Option<String>,
@@ -165,22 +144,8 @@ fn options(ctx: &Context, a: &Args) -> Result<RecoverOptions, String> {
         })?
     };
     let mut o = RecoverOptions::new(&a.backup_id, dest);
-    o.target = Targets {
-        time: a.target_time.clone(),
-        xid: a.target_xid.clone(),
-        lsn: a.target_lsn.clone(),
-        name: a.target_name.clone(),
-        immediate: a.target_immediate,
-    }
-    .into_target()
-    .map_err(|e| e.to_string())?;
-    o.target_tli = a
-        .target_tli
-        .as_deref()
-        .map(parse_target_tli)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    o.exclusive = a.exclusive;
+    (o.target, o.target_tli) = a.target.parse()?;
+    o.exclusive = a.target.exclusive;
     o.target_action = a
         .target_action
         .as_deref()

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use barman_core::recover::{Targets, parse_target_tli};
 use barman_core::sandbox::{Outcome, SandboxOptions, SandboxReport, sandbox};
 use serde_json::json;
 
@@ -15,28 +14,9 @@ use crate::{Context, fail};
 /// The arguments of `barman sandbox`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Recover to this time (`YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM]`; without an offset,
-    /// the time zone of this host).
-    #[arg(long = "target-time")]
-    pub target_time: Option<String>,
-    /// Recover to this transaction id.
-    #[arg(long = "target-xid", allow_hyphen_values = true)]
-    pub target_xid: Option<String>,
-    /// Recover to this LSN.
-    #[arg(long = "target-lsn", allow_hyphen_values = true)]
-    pub target_lsn: Option<String>,
-    /// Recover to this restore point (`pg_create_restore_point`).
-    #[arg(long = "target-name")]
-    pub target_name: Option<String>,
-    /// End recovery as soon as the backup is consistent.
-    #[arg(long = "target-immediate")]
-    pub target_immediate: bool,
-    /// The timeline to follow: a number, `current` or `latest`.
-    #[arg(long = "target-tli")]
-    pub target_tli: Option<String>,
-    /// Stop just before the target (time, xid or LSN).
-    #[arg(long)]
-    pub exclusive: bool,
+    /// `--target-time/xid/lsn/name/immediate`, `--target-tli`, `--exclusive`.
+    #[command(flatten)]
+    pub target: super::TargetArgs,
     /// The sandbox directory (made if missing, else it must be empty); default: a new
     /// directory under sandbox_path (the system's temporary directory).
     #[arg(long = "directory")]
@@ -79,22 +59,8 @@ pub struct Args {
 
 fn options(a: &Args) -> Result<SandboxOptions, String> {
     let mut o = SandboxOptions::new(&a.backup_id);
-    o.target = Targets {
-        time: a.target_time.clone(),
-        xid: a.target_xid.clone(),
-        lsn: a.target_lsn.clone(),
-        name: a.target_name.clone(),
-        immediate: a.target_immediate,
-    }
-    .into_target()
-    .map_err(|e| e.to_string())?;
-    o.target_tli = a
-        .target_tli
-        .as_deref()
-        .map(parse_target_tli)
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    o.exclusive = a.exclusive;
+    (o.target, o.target_tli) = a.target.parse()?;
+    o.exclusive = a.target.exclusive;
     o.directory = a.directory.clone();
     o.keep = a.keep;
     o.commands = a.command.clone();
